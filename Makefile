@@ -1,0 +1,68 @@
+# shrink: the only build file.
+#   make            build ./shrink
+#   make test       build and run every test (twice for the model: fast and SHRINK_KERNELS=ref kernels)
+#   make demo       build, then run the bundled default model (info, generate, eval)
+#   make asan       build and test with AddressSanitizer + UBSan
+#   make debug      -O0 -g build
+# Options: NO_OMP=1 builds without OpenMP; WERROR=1 adds -Werror (CI).
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc
+LDLIBS = -lm
+BUILD ?= build
+
+ifneq ($(WERROR),)
+  CFLAGS += -Werror
+endif
+ifeq ($(NO_OMP),)
+  OMP_OK := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
+  ifeq ($(OMP_OK),1)
+    CFLAGS += -fopenmp
+    LDFLAGS += -fopenmp
+  endif
+endif
+
+LIB_SRC := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
+
+.PHONY: all test demo clean asan debug
+all: shrink
+
+# Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
+# binary runs on any x86-64 (kernels are chosen at run time).
+$(BUILD)/src/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libshrink.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+shrink: $(CLI_OBJ) $(BUILD)/libshrink.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libshrink.a
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Isrc $< $(BUILD)/libshrink.a -o $@ $(LDLIBS)
+
+test: shrink $(TEST_BIN)
+	@sh tests/run_all.sh $(BUILD)
+
+demo: shrink
+	@sh tests/../tools/demo.sh
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	        LDFLAGS="-fsanitize=address,undefined" test
+
+debug:
+	$(MAKE) BUILD=build-debug CFLAGS="-O0 -g" shrink
+
+clean:
+	rm -rf build build-asan build-debug shrink

@@ -1,0 +1,22 @@
+// cli.h: subcommands and the helpers they share. Only src/cli prints errors and exits.
+#pragma once
+#include <stdio.h>
+#include "../model/gpt2.h"
+#include "../tokenizer/bpe.h"
+
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+// Prints "shrink: error: <recorded message>" and returns the exit status (1).
+int cli_fail(void);
+// Loads the model (and, when need_tokenizer, vocab.json + merges.txt from the same directory).
+int cli_load_model(const char *dir, gpt2_model *m);
+int cli_load_tokenizer(const char *dir, bpe **tok);
+// Applies -t: 0 means all cores.
+void cli_set_threads(int threads);
+// Reads a file ("-" or NULL: stdin) whole.
+int cli_read_input(const char *path, char **data, size_t *len);
+// Writes s as a JSON string literal (with quotes).
+void cli_json_string(FILE *f, const char *s, size_t len);

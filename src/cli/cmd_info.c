@@ -1,0 +1,70 @@
+// cmd_info.c: `shrink info`: architecture, unique parameter count, weight bytes, dtypes.
+#include "cli.h"
+#include "args.h"
+#include "../core/err.h"
+#include "../core/fileio.h"
+#include <string.h>
+
+// 1234567 -> "1,234,567"
+static const char *commas(size_t v, char *buf) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%zu", v), o = 0;
+    for (int i = 0; i < n; i++) {
+        buf[o++] = tmp[i];
+        if ((n - i - 1) % 3 == 0 && i < n - 1) buf[o++] = ',';
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+int cmd_info(int argc, char **argv) {
+    const char *model = NULL;
+    int json = 0, threads = 0;
+    arg_spec specs[] = {
+        {"model", 'm', ARG_STR, &model, "DIR", "Hugging Face GPT-2 directory", 0, 0, 1},
+        {"json", 0, ARG_FLAG, &json, NULL, "print one JSON object", 0, 0, 0},
+        {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
+    };
+    int rc = args_parse("info", "info -m DIR [--json]", specs, 3, argc, argv);
+    if (rc) return rc > 0 ? 0 : cli_fail();
+    cli_set_threads(threads);
+    gpt2_model m;
+    if (gpt2_model_load(&m, model)) return cli_fail();
+    char *vocab = path_join(model, "vocab.json"), *merges = path_join(model, "merges.txt");
+    int has_tok = file_exists(vocab) && file_exists(merges);
+    free(vocab);
+    free(merges);
+    const gpt2_config *c = &m.cfg;
+    if (json) {
+        printf("{\"model\": ");
+        cli_json_string(stdout, model, strlen(model));
+        printf(", \"architecture\": \"gpt2\", \"n_layer\": %d, \"n_head\": %d, \"n_embd\": %d, \"n_ctx\": %d, "
+               "\"vocab_size\": %d, \"n_inner\": %d, \"params\": %zu, \"tied_lm_head\": %s, \"file_bytes\": %zu, "
+               "\"bits_per_weight\": %.4f, \"dtypes\": {",
+               c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->vocab_size, c->n_inner, m.n_params,
+               m.tied ? "true" : "false", m.file_bytes, 8.0 * (double)m.file_bytes / (double)m.n_params);
+        int first = 1;
+        for (int d = 0; d < DTYPE_COUNT; d++)
+            if (m.dtype_params[d]) {
+                printf("%s\"%s\": %zu", first ? "" : ", ", dtype_name((dtype)d), m.dtype_params[d]);
+                first = 0;
+            }
+        printf("}, \"tokenizer\": %s}\n", has_tok ? "true" : "false");
+    } else {
+        char b1[32], b2[32];
+        printf("model         %s\n", model);
+        printf("architecture  gpt2 (pre-LayerNorm transformer, %s GELU)\n", c->gelu_exact ? "erf" : "tanh");
+        printf("shape         n_layer %d, n_head %d, n_embd %d, n_inner %d, n_ctx %d, vocab %d\n", c->n_layer, c->n_head,
+               c->n_embd, c->n_inner, c->n_ctx, c->vocab_size);
+        printf("parameters    %s (%s; mask buffers not counted)\n", commas(m.n_params, b1),
+               m.tied ? "LM head tied to wte, counted once" : "untied LM head counted separately");
+        printf("weight bytes  %s (%.2f MB, %.2f bits/weight)\n", commas(m.file_bytes, b2), m.file_bytes / 1e6,
+               8.0 * (double)m.file_bytes / (double)m.n_params);
+        printf("dtypes       ");
+        for (int d = 0; d < DTYPE_COUNT; d++)
+            if (m.dtype_params[d]) printf(" %s: %s", dtype_name((dtype)d), commas(m.dtype_params[d], b1));
+        printf("\ntokenizer     %s\n", has_tok ? "vocab.json + merges.txt" : "none (commands that read or write text need it)");
+    }
+    gpt2_model_free(&m);
+    return 0;
+}

@@ -1,0 +1,76 @@
+// cmd_tokenize.c: `shrink tokenize`: text -> ids (space separated), or ids -> text with --decode.
+#include "cli.h"
+#include "args.h"
+#include "../core/err.h"
+#include "../core/xalloc.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int decode_ids(const bpe *tok, const char *text, const char *src) {
+    size_t cap = 1024, n = 0;
+    int *ids = xmalloc(cap * sizeof(int));
+    const char *p = text;
+    int rc = 0;
+    for (;;) {
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ',') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > 2147483647L) {
+            rc = err_set(ERR_FORMAT, "%s: expected token ids (non-negative integers), found '%.20s'", src, p);
+            break;
+        }
+        if (n == cap) ids = xrealloc(ids, (cap *= 2) * sizeof(int));
+        ids[n++] = (int)v;
+        p = end;
+    }
+    if (!rc) {
+        char *out;
+        size_t len;
+        rc = bpe_decode(tok, ids, n, &out, &len);
+        if (!rc) {
+            fwrite(out, 1, len, stdout);
+            free(out);
+        }
+    }
+    free(ids);
+    return rc;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *model = NULL, *file = NULL;
+    int decode = 0, threads = 0;
+    arg_spec specs[] = {
+        {"model", 'm', ARG_STR, &model, "DIR", "model directory (its vocab.json and merges.txt are used)", 0, 0, 1},
+        {"file", 'f', ARG_STR, &file, "FILE", "input file (default: stdin)", 0, 0, 0},
+        {"decode", 0, ARG_FLAG, &decode, NULL, "read token ids, write the text they decode to (byte-exact)", 0, 0, 0},
+        {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
+    };
+    int rc = args_parse("tokenize", "tokenize -m DIR [-f FILE] [--decode]", specs, 4, argc, argv);
+    if (rc) return rc > 0 ? 0 : cli_fail();
+    bpe *tok = NULL;
+    if (cli_load_tokenizer(model, &tok)) return cli_fail();
+    char *text;
+    size_t len;
+    if (cli_read_input(file, &text, &len)) {
+        bpe_free(tok);
+        return cli_fail();
+    }
+    if (decode) {
+        rc = decode_ids(tok, text, file ? file : "stdin");
+    } else {
+        int *ids;
+        size_t n;
+        rc = bpe_encode(tok, text, len, &ids, &n);
+        if (!rc) {
+            for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+            printf("\n");
+            free(ids);
+        }
+    }
+    free(text);
+    bpe_free(tok);
+    return rc ? cli_fail() : 0;
+}

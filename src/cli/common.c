@@ -1,0 +1,63 @@
+// common.c: helpers shared by the subcommands (loading, input, JSON output).
+#include "cli.h"
+#include "../core/err.h"
+#include "../core/fileio.h"
+#include "../core/parallel.h"
+#include "../core/xalloc.h"
+#include "../kernels/kernels.h"
+#include <string.h>
+
+int cli_fail(void) {
+    fprintf(stderr, "shrink: error: %s\n", err_msg()[0] ? err_msg() : "unknown error");
+    return 1;
+}
+
+int cli_load_model(const char *dir, gpt2_model *m) {
+    kernels_init();
+    return gpt2_model_load(m, dir);
+}
+
+int cli_load_tokenizer(const char *dir, bpe **tok) {
+    char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
+    int rc;
+    if (!file_exists(vocab) || !file_exists(merges))
+        rc = err_set(ERR_IO, "%s: no vocab.json and merges.txt here; this command needs the tokenizer", dir);
+    else
+        rc = bpe_load(tok, vocab, merges);
+    free(vocab);
+    free(merges);
+    return rc;
+}
+
+void cli_set_threads(int threads) {
+    if (threads > 0) par_set_threads(threads);
+}
+
+int cli_read_input(const char *path, char **data, size_t *len) {
+    if (path && strcmp(path, "-") != 0) return file_read_all(path, data, len);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xmalloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
+        n += got;
+        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+void cli_json_string(FILE *f, const char *s, size_t len) {
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}

@@ -1,0 +1,35 @@
+// main.c: the shrink command line: one binary, one table of subcommands.
+#include "cli.h"
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} subcommand;
+
+static const subcommand commands[] = {
+    {"info", cmd_info, "architecture, parameter count, file size and dtypes of a model"},
+    {"tokenize", cmd_tokenize, "text to GPT-2 token ids, or ids back to text (--decode)"},
+    {"generate", cmd_generate, "continue a prompt (greedy or sampled), streaming the text"},
+    {"eval", cmd_eval, "perplexity of a text file under a stated sliding-window protocol"},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "shrink: make GPT-2 models smaller and faster, and measure what it costs\n\n"
+               "usage: shrink COMMAND [options]   (shrink COMMAND --help for its options)\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "shrink: error: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

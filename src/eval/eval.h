@@ -1,0 +1,56 @@
+// eval.h: perplexity under shrink's stated protocol, and text generation.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "../model/gpt2.h"
+
+// --- perplexity
+// Protocol: windows of ctx tokens start at 0 and advance by stride (the last may be
+// shorter). Window [b, e) scores each position p, b < p < e, that no earlier window
+// scored, with the logits at p-1. The first token is never scored; with stride == ctx
+// no window's first token is. ppl = exp(mean NLL over scored tokens).
+typedef struct ppl_result {
+    double nll;        // mean negative log-likelihood, nats per scored token
+    double ppl;        // exp(nll)
+    long tokens;       // scored tokens
+    double bytes;      // UTF-8 bytes of the scored tokens (0 if unknown)
+    double bpb;        // bits per byte: nll * tokens / ln 2 / bytes (0 if bytes unknown)
+    int ctx, stride;
+    int windows;
+} ppl_result;
+
+// Optional per-window progress callback: done and total windows.
+typedef void (*progress_fn)(int done, int total, void *user);
+
+// ids: n token ids; tok_bytes: UTF-8 byte length of each vocabulary id (V entries; may be NULL).
+// Returns 0, or ERR_ARG for ctx/stride out of range or fewer than 2 tokens.
+int eval_perplexity(const gpt2_model *m, const int *ids, size_t n, const int *tok_bytes, int ctx, int stride,
+                    ppl_result *r, progress_fn progress, void *user);
+
+// Number of windows the protocol uses for n tokens.
+int eval_num_windows(size_t n, int ctx, int stride);
+
+// --- generation
+typedef struct gen_opts {
+    int n_new;        // most new tokens
+    float temp;       // 0 = greedy
+    int top_k;        // 0 = off
+    float top_p;      // 1 = off
+    uint64_t seed;
+    int stop_id;      // stop after emitting this id (-1: never)
+} gen_opts;
+
+typedef struct gen_stats {
+    int n_prompt, n_new;
+    double prompt_s, gen_s;  // wall time of the prompt pass and of all new tokens
+    int context_shifts;      // times the window slid because the context was full
+} gen_stats;
+
+// Called with each new token as soon as it is chosen; return nonzero to stop.
+typedef int (*token_fn)(int id, void *user);
+
+// Runs the prompt (1 ≤ n_prompt ≤ n_ctx) then samples up to n_new tokens. When the
+// context fills, the newest n_ctx/2 tokens are kept and re-run (a context shift).
+// out (optional, n_new ints) receives the new ids. Returns the number generated.
+int eval_generate(const gpt2_model *m, const int *prompt, int n_prompt, const gen_opts *o, token_fn cb, void *user,
+                  int *out, gen_stats *st);

@@ -1,0 +1,236 @@
+// safetensors_read.c: maps a .safetensors file and validates its header into a tensor table.
+//
+// Every size and offset read from the file is checked (overflow included)
+// before it is used, so each st_tensor.data..data+nbytes lies inside the
+// mapping and no two tensors share a byte. Does not convert or copy tensor
+// data (see dtype_to_f32), accept dtypes other than F32/F16/BF16, or follow
+// sharded checkpoints (model.safetensors.index.json).
+#include "safetensors.h"
+#include "../core/err.h"
+#include "../core/xalloc.h"
+#include "json.h"
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+
+// --- messages
+
+static int bad(const safetensors *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(const safetensors *st, const char *fmt, ...) {
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return err_set(ERR_FORMAT, "%s: %s", st->path, msg);
+}
+
+static const char *json_type_name(json_type t) {
+    static const char *names[] = {"null", "boolean", "number", "string", "array", "object"};
+    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+// Writes the JSON shape array as "[a, b, c]" into out (truncated if long).
+static const char *shape_str(char *out, size_t cap, const json_value *shape) {
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (size_t i = 0; i < shape->len && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%" PRId64, i ? ", " : "", shape->items[i].integer);
+    if (n < cap) snprintf(out + n, cap - n, "]");
+    return out;
+}
+
+// --- one header entry
+
+// A non-negative int64 JSON integer, or -1.
+static int64_t json_nonneg_int(const json_value *v) {
+    return v->type == JSON_NUMBER && v->is_int && v->integer >= 0 ? v->integer : -1;
+}
+
+// Fills t (name already set) from the entry v; data_len is the size of the
+// data section. On success *begin/*end are the validated data_offsets.
+static int parse_entry(const safetensors *st, st_tensor *t, const json_value *v, const unsigned char *data,
+                       size_t data_len, size_t *begin, size_t *end) {
+    const char *name = t->name;
+    if (v->type != JSON_OBJECT)
+        return bad(st, "tensor '%s': entry is a JSON %s, not an object", name, json_type_name(v->type));
+    const json_value *dt = json_get(v, "dtype"), *shape = json_get(v, "shape"), *offs = json_get(v, "data_offsets");
+    if (!dt) return bad(st, "tensor '%s': missing \"dtype\"", name);
+    if (!shape) return bad(st, "tensor '%s': missing \"shape\"", name);
+    if (!offs) return bad(st, "tensor '%s': missing \"data_offsets\"", name);
+
+    // dtype
+    if (dt->type != JSON_STRING)
+        return bad(st, "tensor '%s': \"dtype\" is a JSON %s, not a string", name, json_type_name(dt->type));
+    int found = 0;
+    for (int k = 0; k < DTYPE_COUNT; k++)
+        if (dt->len == strlen(dtype_name((dtype)k)) && memcmp(dt->str, dtype_name((dtype)k), dt->len) == 0) {
+            t->dtype = (dtype)k;
+            found = 1;
+        }
+    if (!found) return bad(st, "tensor '%s': unknown dtype %s (supported: F32, F16, BF16)", name, dt->str);
+
+    // shape
+    if (shape->type != JSON_ARRAY)
+        return bad(st, "tensor '%s': \"shape\" is a JSON %s, not an array", name, json_type_name(shape->type));
+    if (shape->len > ST_MAX_DIMS)
+        return bad(st, "tensor '%s': shape has %zu dims (at most %d supported)", name, shape->len, ST_MAX_DIMS);
+    size_t nelem = 1;
+    int overflow = 0;
+    for (size_t i = 0; i < shape->len; i++) {
+        const json_value *d = &shape->items[i];
+        if (d->type != JSON_NUMBER || !d->is_int)
+            return bad(st, "tensor '%s': shape[%zu] is not an integer", name, i);
+        if (d->integer < 0)
+            return bad(st, "tensor '%s': shape[%zu] is negative (%" PRId64 ")", name, i, d->integer);
+        uint64_t u = (uint64_t)d->integer;
+        if ((size_t)u != u || !size_mul_ok(nelem, (size_t)u, &nelem)) overflow = 1;
+        t->shape[i] = d->integer;
+    }
+    t->ndim = (int)shape->len;
+    char sbuf[256];
+    if (overflow || !size_mul_ok(nelem, dtype_size(t->dtype), &t->nbytes))
+        return bad(st, "tensor '%s': shape %s overflows the size of memory", name, shape_str(sbuf, sizeof sbuf, shape));
+    t->nelem = nelem;
+
+    // data_offsets
+    if (offs->type != JSON_ARRAY || offs->len != 2)
+        return bad(st, "tensor '%s': \"data_offsets\" is not [begin, end]", name);
+    int64_t b = json_nonneg_int(&offs->items[0]), e = json_nonneg_int(&offs->items[1]);
+    if (b < 0 || e < 0) return bad(st, "tensor '%s': \"data_offsets\" are not two non-negative integers", name);
+    if (b > e)
+        return bad(st, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64 "] have begin after end", name, b, e);
+    if ((uint64_t)e > data_len)
+        return bad(st, "tensor '%s': data_offsets end %" PRId64 " is beyond the data section (%zu bytes)", name, e,
+                   data_len);
+    if ((uint64_t)(e - b) != t->nbytes)
+        return bad(st, "tensor '%s': shape %s of %s is %zu bytes but data_offsets [%" PRId64 ", %" PRId64 "] hold %" PRId64,
+                   name, shape_str(sbuf, sizeof sbuf, shape), dtype_name(t->dtype), t->nbytes, b, e, e - b);
+    t->data = data + b;
+    *begin = (size_t)b;
+    *end = (size_t)e;
+    return 0;
+}
+
+// --- the whole header
+
+typedef struct {
+    size_t begin, end;
+    int idx;
+} byte_range;
+
+static int byte_range_cmp(const void *a, const void *b) {
+    const byte_range *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return x->idx - y->idx;
+}
+
+// Sorted by begin, a non-empty range overlaps an earlier one exactly when it
+// starts before the furthest end seen so far.
+static int check_overlaps(const safetensors *st, byte_range *r, int n) {
+    qsort(r, (size_t)n, sizeof *r, byte_range_cmp);
+    size_t far_end = 0;
+    int far = -1;
+    for (int i = 0; i < n; i++) {
+        if (r[i].begin == r[i].end) continue;  // an empty tensor owns no bytes
+        if (far >= 0 && r[i].begin < r[far].end)
+            return bad(st, "tensors '%s' [%zu, %zu) and '%s' [%zu, %zu) overlap in the data section",
+                       st->tensors[r[far].idx].name, r[far].begin, r[far].end, st->tensors[r[i].idx].name, r[i].begin,
+                       r[i].end);
+        if (r[i].end > far_end) {
+            far_end = r[i].end;
+            far = i;
+        }
+    }
+    return 0;
+}
+
+static int check_metadata(const safetensors *st, const json_value *m) {
+    if (m->type != JSON_OBJECT)
+        return bad(st, "\"__metadata__\" is a JSON %s, not an object", json_type_name(m->type));
+    for (size_t i = 0; i < m->len; i++)
+        if (m->items[i].type != JSON_STRING)
+            return bad(st, "\"__metadata__\" value for \"%s\" is a JSON %s, not a string", m->keys[i],
+                       json_type_name(m->items[i].type));
+    return 0;
+}
+
+static int parse_file(safetensors *st) {
+    const unsigned char *b = st->map.data;
+    size_t flen = st->map.len;
+    if (flen < 8)
+        return bad(st, "file is %zu bytes, shorter than the 8-byte header length (not a safetensors file?)", flen);
+    uint64_t n = 0;
+    for (int i = 0; i < 8; i++) n |= (uint64_t)b[i] << (8 * i);
+    // The size limit comes first so a garbage length reads as garbage, not as truncation.
+    if (n > ST_MAX_HEADER_BYTES)
+        return bad(st, "header length %" PRIu64 " is absurd (limit %llu bytes; not a safetensors file?)", n,
+                   ST_MAX_HEADER_BYTES);
+    if (n > flen - 8)
+        return bad(st, "header length %" PRIu64 " runs past the end of the file (%zu bytes)", n, flen);
+    const unsigned char *data = b + 8 + n;
+    size_t data_len = flen - 8 - (size_t)n;
+
+    size_t wlen = strlen(st->path) + sizeof ": header";
+    char *what = xmalloc(wlen);
+    snprintf(what, wlen, "%s: header", st->path);
+    json_value root;
+    int rc = json_parse(&root, (const char *)b + 8, (size_t)n, what);
+    free(what);
+    if (rc) return rc;  // "path: header: invalid JSON at line L: ..."
+
+    byte_range *ranges = NULL;
+    if (root.type != JSON_OBJECT) {
+        rc = bad(st, "header is a JSON %s, not an object", json_type_name(root.type));
+        goto out;
+    }
+    // Each entry takes well over one header byte, so the count fits an int.
+    size_t count = 0;
+    for (size_t i = 0; i < root.len; i++) count += strcmp(root.keys[i], "__metadata__") != 0;
+    st->tensors = xcalloc(count ? count : 1, sizeof *st->tensors);
+    ranges = xcalloc(count ? count : 1, sizeof *ranges);
+    for (size_t i = 0; i < root.len && rc == 0; i++) {
+        const char *key = root.keys[i];
+        if (root.key_lens[i] != strlen(key)) {
+            rc = bad(st, "tensor name \"%s...\" contains a NUL byte", key);
+        } else if (strcmp(key, "__metadata__") == 0) {
+            rc = check_metadata(st, &root.items[i]);
+        } else {
+            int k = st->n_tensors++;
+            st->tensors[k].name = xstrdup(key);
+            ranges[k].idx = k;
+            rc = parse_entry(st, &st->tensors[k], &root.items[i], data, data_len, &ranges[k].begin, &ranges[k].end);
+        }
+    }
+    if (rc == 0) rc = check_overlaps(st, ranges, st->n_tensors);
+out:
+    free(ranges);
+    json_free(&root);
+    return rc;
+}
+
+// --- public
+
+int safetensors_open(safetensors *st, const char *path) {
+    memset(st, 0, sizeof *st);
+    st->path = xstrdup(path);
+    int rc = file_map_open(&st->map, path);
+    if (rc == 0) rc = parse_file(st);
+    if (rc) safetensors_close(st);
+    return rc;
+}
+
+const st_tensor *safetensors_find(const safetensors *st, const char *name) {
+    for (int i = 0; i < st->n_tensors; i++)
+        if (strcmp(st->tensors[i].name, name) == 0) return &st->tensors[i];
+    return NULL;
+}
+
+void safetensors_close(safetensors *st) {
+    if (st->tensors)
+        for (int i = 0; i < st->n_tensors; i++) free(st->tensors[i].name);
+    free(st->tensors);
+    file_map_close(&st->map);
+    free(st->path);
+    memset(st, 0, sizeof *st);
+}

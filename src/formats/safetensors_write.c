@@ -1,0 +1,228 @@
+// safetensors_write.c: writes tensors to a .safetensors file atomically.
+//
+// The header is built in memory (metadata first, then the tensors in the
+// caller's order with contiguous data_offsets), padded with spaces to a
+// multiple of 8, and written with the data through atomic_file (path.tmp,
+// fsync, rename). Tensor bytes are written as given: the caller supplies
+// little-endian data. Does not reorder, convert or align individual tensors.
+#include "safetensors.h"
+#include "../core/err.h"
+#include "../core/xalloc.h"
+#include "json.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+// --- a growable byte buffer
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} strbuf;
+
+static void sb_put(strbuf *b, const void *s, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n) cap *= 2;
+        b->p = xrealloc(b->p, cap);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void sb_puts(strbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_put_i64(strbuf *b, int64_t v) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    sb_put(b, tmp, (size_t)n);
+}
+
+// Appends s[0..n) as a JSON string: quotes, backslashes and control
+// characters escaped; other bytes (already valid UTF-8) copied as they are.
+static void sb_put_json_string(strbuf *b, const char *s, size_t n) {
+    sb_put(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            sb_put(b, esc, 2);
+        } else if (c == '\n') sb_put(b, "\\n", 2);
+        else if (c == '\t') sb_put(b, "\\t", 2);
+        else if (c == '\r') sb_put(b, "\\r", 2);
+        else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            sb_put(b, esc, 6);
+        } else sb_put(b, &c, 1);
+    }
+    sb_put(b, "\"", 1);
+}
+
+// --- checks on the caller's tensors
+
+// 1 if the NUL-terminated s is well-formed UTF-8 (RFC 3629: no overlongs,
+// surrogates or code points above U+10FFFF).
+static int utf8_valid(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        unsigned c = *s;
+        if (c < 0x80) { s++; continue; }
+        size_t k;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) k = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            k = 3;
+            if (c == 0xE0) lo = 0xA0;
+            else if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            k = 4;
+            if (c == 0xF0) lo = 0x90;
+            else if (c == 0xF4) hi = 0x8F;
+        } else return 0;
+        if (s[1] < lo || s[1] > hi) return 0;  // a NUL here fails too, so nothing past the end is read
+        for (size_t i = 2; i < k; i++)
+            if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+        s += k;
+    }
+    return 1;
+}
+
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+// Validates tensor i and returns its byte size in *nbytes.
+static int check_tensor(const char *path, const st_write_tensor *t, int i, size_t *nbytes) {
+    if (!t->name) return err_set(ERR_ARG, "%s: tensor %d has no name", path, i);
+    if (!utf8_valid(t->name)) return err_set(ERR_ARG, "%s: tensor %d: name is not valid UTF-8", path, i);
+    if (strcmp(t->name, "__metadata__") == 0)
+        return err_set(ERR_ARG, "%s: tensor %d: the name \"__metadata__\" is reserved", path, i);
+    if ((unsigned)t->dtype >= DTYPE_COUNT)
+        return err_set(ERR_ARG, "%s: tensor '%s': invalid dtype %d", path, t->name, (int)t->dtype);
+    if (t->ndim < 0 || t->ndim > ST_MAX_DIMS)
+        return err_set(ERR_ARG, "%s: tensor '%s': ndim %d is outside 0..%d", path, t->name, t->ndim, ST_MAX_DIMS);
+    size_t n = dtype_size(t->dtype);
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] < 0)
+            return err_set(ERR_ARG, "%s: tensor '%s': shape[%d] is negative (%" PRId64 ")", path, t->name, d,
+                           t->shape[d]);
+        uint64_t u = (uint64_t)t->shape[d];
+        if ((size_t)u != u || !size_mul_ok(n, (size_t)u, &n))
+            return err_set(ERR_ARG, "%s: tensor '%s': shape overflows the size of memory", path, t->name);
+    }
+    if (n > 0 && !t->data) return err_set(ERR_ARG, "%s: tensor '%s': data is NULL", path, t->name);
+    *nbytes = n;
+    return 0;
+}
+
+// Appends "__metadata__":{...} from metadata_json (NULL: {"format":"pt"}).
+static int put_metadata(strbuf *h, const char *path, const char *metadata_json) {
+    sb_puts(h, "\"__metadata__\":");
+    if (!metadata_json) {
+        sb_puts(h, "{\"format\":\"pt\"}");
+        return 0;
+    }
+    size_t wlen = strlen(path) + sizeof ": metadata";
+    char *what = xmalloc(wlen);
+    snprintf(what, wlen, "%s: metadata", path);
+    json_value m;
+    int rc = json_parse(&m, metadata_json, strlen(metadata_json), what);
+    free(what);
+    if (rc) return rc;
+    if (m.type != JSON_OBJECT) rc = err_set(ERR_ARG, "%s: metadata is not a JSON object", path);
+    for (size_t i = 0; rc == 0 && i < m.len; i++)
+        if (m.items[i].type != JSON_STRING)
+            rc = err_set(ERR_ARG, "%s: metadata value for \"%s\" is not a string", path, m.keys[i]);
+    if (rc == 0) {
+        sb_puts(h, "{");
+        for (size_t i = 0; i < m.len; i++) {
+            if (i) sb_puts(h, ",");
+            sb_put_json_string(h, m.keys[i], m.key_lens[i]);
+            sb_puts(h, ":");
+            sb_put_json_string(h, m.items[i].str, m.items[i].len);
+        }
+        sb_puts(h, "}");
+    }
+    json_free(&m);
+    return rc;
+}
+
+// Builds the padded header into h and each tensor's size into nbytes[n].
+static int build_header(strbuf *h, size_t *nbytes, const char *path, const st_write_tensor *tensors, int n,
+                        const char *metadata_json) {
+    if (n < 0 || (n > 0 && !tensors)) return err_set(ERR_ARG, "%s: bad tensor list (n = %d)", path, n);
+    for (int i = 0; i < n; i++) {
+        int rc = check_tensor(path, &tensors[i], i, &nbytes[i]);
+        if (rc) return rc;
+    }
+    if (n > 1) {
+        const char **names = xmalloc((size_t)n * sizeof *names);
+        for (int i = 0; i < n; i++) names[i] = tensors[i].name;
+        qsort(names, (size_t)n, sizeof *names, name_cmp);
+        int rc = 0;
+        for (int i = 1; i < n && rc == 0; i++)
+            if (strcmp(names[i], names[i - 1]) == 0)
+                rc = err_set(ERR_ARG, "%s: duplicate tensor name '%s'", path, names[i]);
+        free(names);
+        if (rc) return rc;
+    }
+
+    sb_puts(h, "{");
+    int rc = put_metadata(h, path, metadata_json);
+    if (rc) return rc;
+    uint64_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        const st_write_tensor *t = &tensors[i];
+        if (offset + nbytes[i] < offset) return err_set(ERR_ARG, "%s: total data size overflows", path);
+        sb_puts(h, ",");
+        sb_put_json_string(h, t->name, strlen(t->name));
+        sb_puts(h, ":{\"dtype\":\"");
+        sb_puts(h, dtype_name(t->dtype));
+        sb_puts(h, "\",\"shape\":[");
+        for (int d = 0; d < t->ndim; d++) {
+            if (d) sb_puts(h, ",");
+            sb_put_i64(h, t->shape[d]);
+        }
+        sb_puts(h, "],\"data_offsets\":[");
+        sb_put_i64(h, (int64_t)offset);
+        sb_puts(h, ",");
+        offset += nbytes[i];
+        sb_put_i64(h, (int64_t)offset);
+        sb_puts(h, "]}");
+    }
+    sb_puts(h, "}");
+    while (h->len % 8) sb_put(h, " ", 1);
+    if (h->len > ST_MAX_HEADER_BYTES)
+        return err_set(ERR_ARG, "%s: header would be %zu bytes (limit %llu)", path, h->len, ST_MAX_HEADER_BYTES);
+    return 0;
+}
+
+// --- public
+
+int safetensors_write(const char *path, const st_write_tensor *tensors, int n, const char *metadata_json) {
+    strbuf h = {0};
+    size_t *nbytes = xcalloc(n > 0 ? (size_t)n : 1, sizeof *nbytes);
+    int rc = build_header(&h, nbytes, path, tensors, n, metadata_json);
+    if (rc) goto out;
+
+    atomic_file a;
+    if ((rc = atomic_file_open(&a, path))) goto out;
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(h.p, 1, h.len, a.f) == h.len;
+    for (int i = 0; ok && i < n; i++)
+        ok = nbytes[i] == 0 || fwrite(tensors[i].data, 1, nbytes[i], a.f) == nbytes[i];
+    if (!ok) {
+        rc = err_set(ERR_IO, "%s: write failed: %s", a.tmp_path, strerror(errno));
+        atomic_file_abort(&a);
+    } else {
+        rc = atomic_file_commit(&a);
+    }
+out:
+    free(h.p);
+    free(nbytes);
+    return rc;
+}

@@ -1,0 +1,102 @@
+// gpt2.h: the GPT-2 model: config, weights, loading, and the inference forward pass.
+//
+// Weights are held in fp32, out-major: every linear layer's matrix is (OC, C) so
+// a row is one output channel (HF Conv1D stores (C, OC); it is transposed once at
+// load). Memory is planned from the config and carved from one allocation.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "../core/dtype.h"
+
+typedef struct gpt2_config {
+    int vocab_size;   // V
+    int n_ctx;        // maximum sequence length (HF n_positions)
+    int n_embd;       // C
+    int n_layer;      // L
+    int n_head;       // NH
+    int n_inner;      // F, the MLP width (HF n_inner; null means 4·C)
+    float ln_eps;     // LayerNorm epsilon (HF layer_norm_epsilon)
+    int gelu_exact;   // 1: erf GELU ("gelu"); 0: tanh approximation ("gelu_new", GPT-2's)
+    int scale_attn;   // HF scale_attn_weights: divide scores by sqrt(HS)
+    int scale_by_layer;  // HF scale_attn_by_inverse_layer_idx: also divide by (layer index + 1)
+    int bos_id, eos_id;  // -1 when absent
+} gpt2_config;
+
+// Parses an HF GPT-2 config.json. `path` names the file in error messages.
+int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const char *path);
+// Checks sizes for sanity (positive, n_embd % n_head == 0, no overflow).
+int gpt2_config_validate(const gpt2_config *cfg, const char *path);
+
+// --- parameters
+enum {
+    GPT2_WTE, GPT2_WPE, GPT2_LN1_W, GPT2_LN1_B, GPT2_QKV_W, GPT2_QKV_B, GPT2_PROJ_W, GPT2_PROJ_B,
+    GPT2_LN2_W, GPT2_LN2_B, GPT2_FC_W, GPT2_FC_B, GPT2_FCPROJ_W, GPT2_FCPROJ_B, GPT2_LNF_W, GPT2_LNF_B,
+    GPT2_NUM_PARAMS
+};
+
+typedef struct gpt2_weights {
+    float *wte;         // (V, C) token embedding; also the LM head when tied
+    float *wpe;         // (n_ctx, C)
+    float *ln_1_w;      // (L, C)
+    float *ln_1_b;      // (L, C)
+    float *attn_qkv_w;  // (L, 3C, C) rows: [q | k | v], head h owns rows h*HS..(h+1)*HS-1 of each
+    float *attn_qkv_b;  // (L, 3C)
+    float *attn_proj_w; // (L, C, C)
+    float *attn_proj_b; // (L, C)
+    float *ln_2_w;      // (L, C)
+    float *ln_2_b;      // (L, C)
+    float *mlp_fc_w;    // (L, F, C)
+    float *mlp_fc_b;    // (L, F)
+    float *mlp_proj_w;  // (L, C, F)
+    float *mlp_proj_b;  // (L, C)
+    float *ln_f_w;      // (C)
+    float *ln_f_b;      // (C)
+} gpt2_weights;
+
+// Number of floats in each parameter tensor, in the enum's order.
+void gpt2_param_sizes(const gpt2_config *cfg, size_t sizes[GPT2_NUM_PARAMS]);
+
+typedef struct gpt2_model {
+    gpt2_config cfg;
+    gpt2_weights w;
+    float *params;       // one allocation holding every tensor of w
+    size_t n_params;     // floats in params (unique parameters, tied head counted once)
+    float *lm_head;      // (V, C): == w.wte when tied, else its own allocation
+    int tied;            // 1 when the LM head is wte
+    // What the checkpoint held, for `info`.
+    size_t file_bytes;               // bytes of the weight file(s)
+    size_t dtype_params[DTYPE_COUNT];// stored parameters per dtype (unique, buffers excluded)
+    char *source;                    // path it was loaded from
+} gpt2_model;
+
+// Loads config.json and model.safetensors (or a sharded model.safetensors.index.json)
+// from an HF directory. Returns 0 or a negative ERR_* with a message naming the file.
+int gpt2_model_load(gpt2_model *m, const char *dir);
+void gpt2_model_free(gpt2_model *m);
+
+// --- inference
+// Per-sequence state: KV cache plus scratch for up to max_tokens positions per call.
+typedef struct gpt2_state {
+    int max_tokens;      // most tokens one gpt2_forward call may take
+    int n_past;          // positions already in the KV cache
+    float *k_cache;      // (L, n_ctx, C)
+    float *v_cache;      // (L, n_ctx, C)
+    float *x;            // (T, C) residual stream
+    float *xn;           // (T, C) LayerNorm output
+    float *qkv;          // (T, 3C)
+    float *att;          // (T, C) attention output before the projection
+    float *scores;       // (threads, n_ctx) attention scores per thread
+    float *fc;           // (T, F)
+    float *logits;       // (T, V) logits (only row 0 used when all_logits == 0)
+    float *trace;        // optional, caller-owned (L+2, T, C): embeddings, each block, after ln_f
+    int scores_stride;   // floats per thread in scores
+} gpt2_state;
+
+int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens);
+void gpt2_state_free(gpt2_state *s);
+static inline void gpt2_state_reset(gpt2_state *s) { s->n_past = 0; }
+
+// Runs T tokens at positions n_past .. n_past+T-1 (T ≤ max_tokens, n_past+T ≤ n_ctx),
+// appending their keys and values to the cache. Writes logits for every position
+// into s->logits (T, V) when all_logits, else only the last position's into row 0.
+void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, int all_logits);

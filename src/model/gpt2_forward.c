@@ -1,0 +1,163 @@
+// gpt2_forward.c: GPT-2 inference forward pass with a KV cache.
+//
+// Pre-LayerNorm transformer (Radford et al. 2019): x += attn(ln_1(x)); x += mlp(ln_2(x));
+// logits = ln_f(x) · wteᵀ. GELU is the tanh form ("gelu_new") unless the config says erf.
+// One call handles T new tokens of one sequence; eval windows and prompts go through
+// in one batched call, generation one token at a time.
+#include "gpt2.h"
+#include "../core/err.h"
+#include "../core/parallel.h"
+#include "../core/xalloc.h"
+#include "../kernels/kernels.h"
+#include <math.h>
+#include <string.h>
+
+int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
+    memset(s, 0, sizeof *s);
+    const gpt2_config *c = &m->cfg;
+    if (max_tokens <= 0 || max_tokens > c->n_ctx)
+        return err_set(ERR_ARG, "batch of %d tokens is outside 1..n_ctx (%d)", max_tokens, c->n_ctx);
+    size_t T = (size_t)max_tokens, C = (size_t)c->n_embd, L = (size_t)c->n_layer;
+    s->max_tokens = max_tokens;
+    s->k_cache = xmalloc(L * (size_t)c->n_ctx * C * sizeof(float));
+    s->v_cache = xmalloc(L * (size_t)c->n_ctx * C * sizeof(float));
+    s->x = xmalloc(T * C * sizeof(float));
+    s->xn = xmalloc(T * C * sizeof(float));
+    s->qkv = xmalloc(T * 3 * C * sizeof(float));
+    s->att = xmalloc(T * C * sizeof(float));
+    s->fc = xmalloc(T * (size_t)c->n_inner * sizeof(float));
+    s->logits = xmalloc(T * (size_t)c->vocab_size * sizeof(float));
+    // Pad each thread's row to a cache line so threads never share one.
+    s->scores_stride = (c->n_ctx + 15) & ~15;
+    s->scores = xmalloc((size_t)par_max_threads() * (size_t)s->scores_stride * sizeof(float));
+    return 0;
+}
+
+void gpt2_state_free(gpt2_state *s) {
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->x);
+    free(s->xn);
+    free(s->qkv);
+    free(s->att);
+    free(s->fc);
+    free(s->logits);
+    free(s->scores);
+    memset(s, 0, sizeof *s);
+}
+
+// --- layers
+
+// out (T, C) = (in - mean) / sqrt(var + eps) * w + b, per row; variance divides by C.
+static void layernorm(float *out, const float *in, const float *w, const float *b, int T, int C, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *x = in + (size_t)t * C;
+        float *y = out + (size_t)t * C;
+        float mean = 0.0f;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= (float)C;
+        float var = 0.0f;
+        for (int i = 0; i < C; i++) {
+            float d = x[i] - mean;
+            var += d * d;
+        }
+        var /= (float)C;
+        float rstd = 1.0f / sqrtf(var + eps);
+        for (int i = 0; i < C; i++) y[i] = (x[i] - mean) * rstd * w[i] + b[i];
+    }
+}
+
+static void gelu(float *x, size_t n, int exact) {
+    const float k = 0.7978845608028654f;  // sqrt(2/pi)
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = exact ? 0.5f * v * (1.0f + erff(v * 0.7071067811865476f))
+                     : 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+// Causal self-attention for T new tokens at positions pos0..pos0+T-1 of layer l.
+// qkv (T, 3C) holds the new queries/keys/values; keys and values are appended to
+// the cache (n_ctx, C) first, then each (token, head) attends over positions 0..pos.
+static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, int T) {
+    int C = c->n_embd, NH = c->n_head, HS = C / NH;
+    float *kc = s->k_cache + (size_t)layer * c->n_ctx * C;
+    float *vc = s->v_cache + (size_t)layer * c->n_ctx * C;
+    for (int t = 0; t < T; t++) {
+        memcpy(kc + (size_t)(pos0 + t) * C, s->qkv + (size_t)t * 3 * C + C, (size_t)C * sizeof(float));
+        memcpy(vc + (size_t)(pos0 + t) * C, s->qkv + (size_t)t * 3 * C + 2 * C, (size_t)C * sizeof(float));
+    }
+    float scale = c->scale_attn ? 1.0f / sqrtf((float)HS) : 1.0f;
+    if (c->scale_by_layer) scale /= (float)(layer + 1);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int th = 0; th < T * NH; th++) {
+        int t = th / NH, h = th % NH, pos = pos0 + t;
+        float *sc = s->scores + (size_t)par_thread_id() * s->scores_stride;
+        const float *q = s->qkv + (size_t)t * 3 * C + h * HS;
+        float maxv = -INFINITY;
+        for (int j = 0; j <= pos; j++) {
+            const float *k = kc + (size_t)j * C + h * HS;
+            float dot = 0.0f;
+            for (int i = 0; i < HS; i++) dot += q[i] * k[i];
+            sc[j] = dot * scale;
+            if (sc[j] > maxv) maxv = sc[j];
+        }
+        float sum = 0.0f;
+        for (int j = 0; j <= pos; j++) {
+            sc[j] = expf(sc[j] - maxv);
+            sum += sc[j];
+        }
+        float inv = 1.0f / sum;
+        float *o = s->att + (size_t)t * C + h * HS;
+        for (int i = 0; i < HS; i++) o[i] = 0.0f;
+        for (int j = 0; j <= pos; j++) {
+            const float *v = vc + (size_t)j * C + h * HS;
+            float p = sc[j] * inv;
+            for (int i = 0; i < HS; i++) o[i] += p * v[i];
+        }
+    }
+}
+
+static void residual_add(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+// --- the model
+
+void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, int all_logits) {
+    const gpt2_config *c = &m->cfg;
+    const gpt2_weights *w = &m->w;
+    int C = c->n_embd, F = c->n_inner, L = c->n_layer, V = c->vocab_size;
+    int pos0 = s->n_past;
+    CHECK(T >= 1 && T <= s->max_tokens && pos0 + T <= c->n_ctx);
+    size_t TC = (size_t)T * C;
+
+    for (int t = 0; t < T; t++) {
+        CHECK(tokens[t] >= 0 && tokens[t] < V);
+        const float *te = w->wte + (size_t)tokens[t] * C, *pe = w->wpe + (size_t)(pos0 + t) * C;
+        float *x = s->x + (size_t)t * C;
+        for (int i = 0; i < C; i++) x[i] = te[i] + pe[i];
+    }
+    if (s->trace) memcpy(s->trace, s->x, TC * sizeof(float));
+
+    for (int l = 0; l < L; l++) {
+        layernorm(s->xn, s->x, w->ln_1_w + (size_t)l * C, w->ln_1_b + (size_t)l * C, T, C, c->ln_eps);
+        matmul_f32(s->qkv, s->xn, w->attn_qkv_w + (size_t)l * 3 * C * C, w->attn_qkv_b + (size_t)l * 3 * C, T, C, 3 * C);
+        attention(s, c, l, pos0, T);
+        matmul_f32(s->xn, s->att, w->attn_proj_w + (size_t)l * C * C, w->attn_proj_b + (size_t)l * C, T, C, C);
+        residual_add(s->x, s->xn, TC);
+        layernorm(s->xn, s->x, w->ln_2_w + (size_t)l * C, w->ln_2_b + (size_t)l * C, T, C, c->ln_eps);
+        matmul_f32(s->fc, s->xn, w->mlp_fc_w + (size_t)l * F * C, w->mlp_fc_b + (size_t)l * F, T, C, F);
+        gelu(s->fc, (size_t)T * F, c->gelu_exact);
+        matmul_f32(s->xn, s->fc, w->mlp_proj_w + (size_t)l * C * F, w->mlp_proj_b + (size_t)l * C, T, F, C);
+        residual_add(s->x, s->xn, TC);
+        if (s->trace) memcpy(s->trace + (size_t)(1 + l) * TC, s->x, TC * sizeof(float));
+    }
+    s->n_past += T;
+
+    layernorm(s->xn, s->x, w->ln_f_w, w->ln_f_b, T, C, c->ln_eps);
+    if (s->trace) memcpy(s->trace + (size_t)(1 + L) * TC, s->xn, TC * sizeof(float));
+    if (all_logits) matmul_f32(s->logits, s->xn, m->lm_head, NULL, T, C, V);
+    else matmul_f32(s->logits, s->xn + (size_t)(T - 1) * C, m->lm_head, NULL, 1, C, V);
+}
