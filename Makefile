@@ -54,8 +54,16 @@ $(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libshrink.a
 test: shrink $(TEST_BIN)
 	@sh tests/run_all.sh $(BUILD)
 
+# The README's first command: the bundled default model end to end (under a minute on 2 cores).
+DEMO_MODEL ?= models/mini
 demo: shrink
-	@sh tests/../tools/demo.sh
+	./shrink info -m $(DEMO_MODEL)
+	@echo
+	./shrink generate -m $(DEMO_MODEL) -p "The old house at the end of the street" -n 60 --seed 42
+	@echo
+	./shrink generate -m $(DEMO_MODEL) -p "In the morning, the city" -n 60 --seed 42
+	@echo
+	./shrink eval -m $(DEMO_MODEL) -f data/heldout.txt
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

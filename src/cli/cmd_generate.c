@@ -90,6 +90,7 @@ int cmd_generate(int argc, char **argv) {
         int got = eval_generate(&m, start, (int)n, &o, print_token, &sc, NULL, &st);
         if (got < 0) { rc = got; goto out; }
         printf("\n");
+        fflush(stdout);
         fprintf(stderr, "[prompt %d tokens: %.1f ms, %.1f tok/s | generated %d tokens: %.1f ms, %.1f tok/s | %s kernels]\n",
                 st.n_prompt, 1e3 * st.prompt_s, st.n_prompt / st.prompt_s, st.n_new, 1e3 * st.gen_s,
                 st.n_new > 0 ? st.n_new / st.gen_s : 0.0, kern.isa);
