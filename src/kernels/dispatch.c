@@ -1,21 +1,35 @@
-// dispatch.c: fills the kernel table once from the CPU's features and SHRINK_KERNELS.
+// dispatch.c: fills the kernel table once from the CPU's features and SHRINK_KERNELS
+// (ref: scalar reference kernels; generic: portable; unset: the best this CPU runs).
 #include "kernels.h"
 #include <stdlib.h>
 #include <string.h>
 
-struct kernels kern = {matmul_f32_generic, "generic"};
+struct kernels kern = {matmul_f32_generic, gelu_f32_ref, attn_head_f32_ref, "generic"};
 
 const char *kernels_init(void) {
     static int done;
     if (done) return kern.isa;
     done = 1;
     const char *want = getenv("SHRINK_KERNELS");
+    if (want && strcmp(want, "generic") == 0) return kern.isa;
     if (want && strcmp(want, "ref") == 0) {
         kern.matmul_f32 = matmul_f32_ref;
         kern.isa = "ref";
         return kern.isa;
     }
+    if (kernels_have_avx2()) {
+        kern.matmul_f32 = matmul_f32_avx2;
+        kern.gelu_f32 = gelu_f32_avx2;
+        kern.attn_head_f32 = attn_head_f32_avx2;
+        kern.isa = "avx2";
+        return kern.isa;
+    }
     kern.matmul_f32 = matmul_f32_generic;
     kern.isa = "generic";
     return kern.isa;
+}
+
+int kernels_have_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }

@@ -12,8 +12,19 @@
 typedef void (*matmul_f32_fn)(float *out, const float *in, const float *w, const float *bias,
                               int BT, int C, int OC);
 
+// x (n) = GELU(x) in place; exact: erf form, else GPT-2's tanh form.
+typedef void (*gelu_f32_fn)(float *x, size_t n, int exact);
+
+// One query's causal attention for one head: out (HS) = softmax(scale · q·k_jᵀ) · v_j
+// over keys j < n_keys. k and v rows are ld floats apart (the KV cache's row length);
+// scores is caller scratch of n_keys floats.
+typedef void (*attn_head_f32_fn)(float *out, const float *q, const float *k, const float *v, int n_keys, int HS,
+                                 int ld, float scale, float *scores);
+
 struct kernels {
     matmul_f32_fn matmul_f32;
+    gelu_f32_fn gelu_f32;
+    attn_head_f32_fn attn_head_f32;
     const char *isa;  // "ref", "generic", "avx2"
 };
 extern struct kernels kern;
@@ -23,6 +34,17 @@ const char *kernels_init(void);
 
 void matmul_f32_ref(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
 void matmul_f32_generic(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
+void matmul_f32_avx2(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
+
+void gelu_f32_ref(float *x, size_t n, int exact);
+void gelu_f32_avx2(float *x, size_t n, int exact);
+void attn_head_f32_ref(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
+                       float scale, float *scores);
+void attn_head_f32_avx2(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
+                        float scale, float *scores);
+
+// 1 when this CPU can run the *_avx2 kernels (AVX2 + FMA + F16C).
+int kernels_have_avx2(void);
 
 static inline void matmul_f32(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {
     kern.matmul_f32(out, in, w, bias, BT, C, OC);

@@ -10,6 +10,9 @@
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <string.h>
 
 int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
@@ -67,13 +70,18 @@ static void layernorm(float *out, const float *in, const float *w, const float *
     }
 }
 
+// GELU over n floats, split across threads in cache-line-aligned chunks.
 static void gelu(float *x, size_t n, int exact) {
-    const float k = 0.7978845608028654f;  // sqrt(2/pi)
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = exact ? 0.5f * v * (1.0f + erff(v * 0.7071067811865476f))
-                     : 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+#pragma omp parallel
+    {
+        int nth = 1, ith = 0;
+#ifdef _OPENMP
+        nth = omp_get_num_threads();
+        ith = omp_get_thread_num();
+#endif
+        size_t chunk = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
+        size_t b = (size_t)ith * chunk, e = b + chunk < n ? b + chunk : n;
+        if (b < e) kern.gelu_f32(x + b, e - b, exact);
     }
 }
 
@@ -92,30 +100,10 @@ static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, 
     if (c->scale_by_layer) scale /= (float)(layer + 1);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int th = 0; th < T * NH; th++) {
-        int t = th / NH, h = th % NH, pos = pos0 + t;
+        int t = th / NH, h = th % NH;
         float *sc = s->scores + (size_t)par_thread_id() * s->scores_stride;
-        const float *q = s->qkv + (size_t)t * 3 * C + h * HS;
-        float maxv = -INFINITY;
-        for (int j = 0; j <= pos; j++) {
-            const float *k = kc + (size_t)j * C + h * HS;
-            float dot = 0.0f;
-            for (int i = 0; i < HS; i++) dot += q[i] * k[i];
-            sc[j] = dot * scale;
-            if (sc[j] > maxv) maxv = sc[j];
-        }
-        float sum = 0.0f;
-        for (int j = 0; j <= pos; j++) {
-            sc[j] = expf(sc[j] - maxv);
-            sum += sc[j];
-        }
-        float inv = 1.0f / sum;
-        float *o = s->att + (size_t)t * C + h * HS;
-        for (int i = 0; i < HS; i++) o[i] = 0.0f;
-        for (int j = 0; j <= pos; j++) {
-            const float *v = vc + (size_t)j * C + h * HS;
-            float p = sc[j] * inv;
-            for (int i = 0; i < HS; i++) o[i] += p * v[i];
-        }
+        kern.attn_head_f32(s->att + (size_t)t * C + h * HS, s->qkv + (size_t)t * 3 * C + h * HS, kc + h * HS,
+                           vc + h * HS, pos0 + t + 1, HS, C, scale, sc);
     }
 }
 

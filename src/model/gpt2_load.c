@@ -11,6 +11,7 @@
 #include "../core/xalloc.h"
 #include "../formats/json.h"
 #include "../formats/safetensors.h"
+#include "../kernels/kernels.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -217,7 +218,9 @@ static int check_shape(const st_tensor *t, const char *file, const char *name, i
 
 int gpt2_model_load(gpt2_model *m, const char *dir) {
     memset(m, 0, sizeof *m);
+    kernels_init();
     weight_set ws = {0};
+    const st_tensor **found = NULL;  // (NUM_PARAMS, L): the tensor for each parameter and layer
     char *cfg_path = path_join(dir, "config.json");
     char *text = NULL;
     size_t len;
@@ -227,7 +230,46 @@ int gpt2_model_load(gpt2_model *m, const char *dir) {
     if (!rc) rc = weight_set_open(&ws, dir);
     if (rc) goto fail;
 
+    // Find and shape-check every tensor before allocating anything sized by the
+    // config: sizes each within its limit can still multiply to terabytes, and
+    // only the tensors actually in the file bound them.
     const gpt2_config *c = &m->cfg;
+    size_t L = (size_t)c->n_layer;
+    found = xcalloc((size_t)GPT2_NUM_PARAMS * L, sizeof *found);
+    for (int p = 0; p < GPT2_NUM_PARAMS && !rc; p++) {
+        const hf_param *hp = &hf_params[p];
+        int64_t rows, cols;
+        hf_shape(c, p, &rows, &cols);
+        int layers = hp->per_layer ? c->n_layer : 1;
+        for (int l = 0; l < layers; l++) {
+            char name[128];
+            snprintf(name, sizeof name, hp->fmt, l);
+            const char *file = NULL;
+            const st_tensor *t = weight_set_find(&ws, name, &file);
+            if (!t) {
+                rc = err_code() ? err_code()
+                                : err_set(ERR_FORMAT, "%s: missing tensor '%s' (or 'transformer.%s')", ws.files[0].path, name, name);
+                break;
+            }
+            if ((rc = check_shape(t, file, t->name, rows, cols))) break;
+            found[(size_t)p * L + (size_t)l] = t;
+        }
+    }
+    // The LM head is optional, but one tensor stored in two shards is refused.
+    const st_tensor *head_t = NULL;
+    for (int i = 0; i < ws.n_files && !rc; i++) {
+        const st_tensor *t = safetensors_find(&ws.files[i], "lm_head.weight");
+        if (!t) continue;
+        if (head_t) {
+            rc = err_set(ERR_FORMAT, "%s: tensor 'lm_head.weight' appears twice (in two shards)", ws.files[i].path);
+            break;
+        }
+        ws.used[i][t - ws.files[i].tensors] = 1;
+        head_t = t;
+        rc = check_shape(t, ws.files[i].path, t->name, c->vocab_size, c->n_embd);
+    }
+    if (rc) goto fail;
+
     size_t sizes[GPT2_NUM_PARAMS], total = 0;
     gpt2_param_sizes(c, sizes);
     for (int p = 0; p < GPT2_NUM_PARAMS; p++) total += sizes[p];
@@ -242,50 +284,33 @@ int gpt2_model_load(gpt2_model *m, const char *dir) {
         *slot[p] = ptr;
         ptr += sizes[p];
     }
-
-    for (int p = 0; p < GPT2_NUM_PARAMS && !rc; p++) {
-        const hf_param *hp = &hf_params[p];
+    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
         int64_t rows, cols;
         hf_shape(c, p, &rows, &cols);
         size_t per = (size_t)rows * (size_t)(cols ? cols : 1);
-        int layers = hp->per_layer ? c->n_layer : 1;
+        int layers = hf_params[p].per_layer ? c->n_layer : 1;
         for (int l = 0; l < layers; l++) {
-            char name[128];
-            snprintf(name, sizeof name, hp->fmt, l);
-            const char *file = NULL;
-            const st_tensor *t = weight_set_find(&ws, name, &file);
-            if (!t) {
-                rc = err_code() ? err_code()
-                                : err_set(ERR_FORMAT, "%s: missing tensor '%s' (or 'transformer.%s')", ws.files[0].path, name, name);
-                break;
-            }
-            if ((rc = check_shape(t, file, t->name, rows, cols))) break;
-            convert_tensor(*slot[p] + (size_t)l * per, t, rows, cols, hp->transpose);
+            const st_tensor *t = found[(size_t)p * L + (size_t)l];
+            convert_tensor(*slot[p] + (size_t)l * per, t, rows, cols, hf_params[p].transpose);
             m->dtype_params[t->dtype] += t->nelem;
         }
     }
-    if (rc) goto fail;
 
     // The LM head: absent or equal to wte means tied.
     m->tied = 1;
     m->lm_head = m->w.wte;
-    for (int i = 0; i < ws.n_files && !rc; i++) {
-        const st_tensor *t = safetensors_find(&ws.files[i], "lm_head.weight");
-        if (!t) continue;
-        ws.used[i][t - ws.files[i].tensors] = 1;
-        if ((rc = check_shape(t, ws.files[i].path, t->name, c->vocab_size, c->n_embd))) break;
+    if (head_t) {
         float *head = xmalloc(sizes[GPT2_WTE] * sizeof(float));
-        convert_tensor(head, t, c->vocab_size, c->n_embd, 0);
+        convert_tensor(head, head_t, c->vocab_size, c->n_embd, 0);
         if (memcmp(head, m->w.wte, sizes[GPT2_WTE] * sizeof(float)) == 0) {
             free(head);
         } else {
             m->tied = 0;
             m->lm_head = head;
             m->n_params += sizes[GPT2_WTE];
-            m->dtype_params[t->dtype] += t->nelem;
+            m->dtype_params[head_t->dtype] += head_t->nelem;
         }
     }
-    if (rc) goto fail;
 
     // Anything left over is a tensor we do not understand: refuse rather than guess.
     for (int i = 0; i < ws.n_files; i++) {
@@ -300,11 +325,13 @@ int gpt2_model_load(gpt2_model *m, const char *dir) {
         }
     }
     m->source = xstrdup(dir);
+    free(found);
     weight_set_free(&ws);
     free(cfg_path);
     return 0;
 
 fail:
+    free(found);
     weight_set_free(&ws);
     free(cfg_path);
     gpt2_model_free(m);

@@ -1,0 +1,109 @@
+// vec_avx2.c: AVX2/FMA versions of the element-wise and attention kernels.
+// exp is a Cephes-style range reduction + degree-6 polynomial (max error ~2 ulp over
+// the clamped range); tanh(y) = 1 - 2/(e^{2y}+1). Tails go to the _ref twins.
+#include "kernels.h"
+#include <immintrin.h>
+#include <math.h>
+
+static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // r = x - n·ln2, ln2 split in two for accuracy
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+void gelu_f32_avx2(float *x, size_t n, int exact) {
+    if (exact) {
+        gelu_f32_ref(x, n, exact);
+        return;
+    }
+    const __m256 k = _mm256_set1_ps(0.7978845608028654f), c = _mm256_set1_ps(0.044715f);
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), half = _mm256_set1_ps(0.5f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 y = _mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, v), _mm256_mul_ps(v, v), v));
+        // tanh(y) = 1 - 2/(exp(2y)+1): saturates correctly at both ends
+        __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(exp256(_mm256_add_ps(y, y)), one)));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, t)));
+    }
+    if (i < n) gelu_f32_ref(x + i, n - i, exact);
+}
+
+void attn_head_f32_avx2(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
+                        float scale, float *scores) {
+    if (HS % 8 != 0 || HS > 256) {
+        attn_head_f32_ref(out, q, k, v, n_keys, HS, ld, scale, scores);
+        return;
+    }
+    int nv = HS / 8;
+    __m256 qv[32];
+    for (int i = 0; i < nv; i++) qv[i] = _mm256_mul_ps(_mm256_loadu_ps(q + 8 * i), _mm256_set1_ps(scale));
+    // scores = q·k_j, four keys at a time so the horizontal sums are shared
+    float maxv = -INFINITY;
+    int j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        const float *k0 = k + (size_t)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < nv; i++) {
+            a0 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k0 + 8 * i), a0);
+            a1 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k1 + 8 * i), a1);
+            a2 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k2 + 8 * i), a2);
+            a3 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k3 + 8 * i), a3);
+        }
+        // reduce 4 vectors to 4 sums: [s0 s1 s2 s3]
+        __m256 h01 = _mm256_hadd_ps(a0, a1), h23 = _mm256_hadd_ps(a2, a3);
+        __m256 h = _mm256_hadd_ps(h01, h23);
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        _mm_storeu_ps(scores + j, s);
+        for (int u = 0; u < 4; u++) maxv = scores[j + u] > maxv ? scores[j + u] : maxv;
+    }
+    for (; j < n_keys; j++) {
+        const float *kj = k + (size_t)j * ld;
+        __m256 a = _mm256_setzero_ps();
+        for (int i = 0; i < nv; i++) a = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(kj + 8 * i), a);
+        scores[j] = hsum8(a);
+        maxv = scores[j] > maxv ? scores[j] : maxv;
+    }
+    // softmax numerators and their sum
+    __m256 mx = _mm256_set1_ps(maxv), acc = _mm256_setzero_ps();
+    j = 0;
+    for (; j + 8 <= n_keys; j += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(scores + j), mx));
+        _mm256_storeu_ps(scores + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum8(acc);
+    for (; j < n_keys; j++) {
+        scores[j] = expf(scores[j] - maxv);
+        sum += scores[j];
+    }
+    // out = Σ_j p_j · v_j, accumulated in registers
+    __m256 o[32];
+    for (int i = 0; i < nv; i++) o[i] = _mm256_setzero_ps();
+    for (j = 0; j < n_keys; j++) {
+        const float *vj = v + (size_t)j * ld;
+        __m256 p = _mm256_set1_ps(scores[j]);
+        for (int i = 0; i < nv; i++) o[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * i), o[i]);
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (int i = 0; i < nv; i++) _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(o[i], inv));
+}

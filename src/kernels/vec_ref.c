@@ -1,0 +1,36 @@
+// vec_ref.c: scalar reference versions of the non-matmul kernels (the spec).
+#include "kernels.h"
+#include <math.h>
+
+void gelu_f32_ref(float *x, size_t n, int exact) {
+    const float k = 0.7978845608028654f;  // sqrt(2/pi)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = exact ? 0.5f * v * (1.0f + erff(v * 0.7071067811865476f))
+                     : 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void attn_head_f32_ref(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
+                       float scale, float *scores) {
+    float maxv = -INFINITY;
+    for (int j = 0; j < n_keys; j++) {
+        const float *kj = k + (size_t)j * ld;
+        float dot = 0.0f;
+        for (int i = 0; i < HS; i++) dot += q[i] * kj[i];
+        scores[j] = dot * scale;
+        if (scores[j] > maxv) maxv = scores[j];
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < n_keys; j++) {
+        scores[j] = expf(scores[j] - maxv);
+        sum += scores[j];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < HS; i++) out[i] = 0.0f;
+    for (int j = 0; j < n_keys; j++) {
+        const float *vj = v + (size_t)j * ld;
+        float p = scores[j] * inv;
+        for (int i = 0; i < HS; i++) out[i] += p * vj[i];
+    }
+}

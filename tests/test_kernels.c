@@ -1,0 +1,176 @@
+// test_kernels.c: every fast kernel against its scalar _ref twin on awkward sizes,
+// with outputs pre-filled with NaN so an unwritten element fails.
+// Tolerance TOL_MATMUL_F32: |fast - ref| <= 1e-5 · Σ_k |a_k·w_k| + 1e-30 per element
+// (a relative bound on the dot product's magnitude: summation order differs).
+#include "harness.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "core/xalloc.h"
+#include "kernels/kernels.h"
+#include <string.h>
+
+#define TOL_MATMUL_F32 1e-5
+
+static void fill(float *x, size_t n, rng *r) {
+    for (size_t i = 0; i < n; i++) x[i] = rng_f32(r) * 2.0f - 1.0f;
+}
+
+// Worst |fast - ref| / (Σ|a·w| + |bias|) over all outputs.
+static double matmul_err(matmul_f32_fn fn, int BT, int C, int OC, int with_bias, rng *r) {
+    float *in = xmalloc((size_t)BT * C * sizeof(float)), *w = xmalloc((size_t)OC * C * sizeof(float));
+    float *b = xmalloc((size_t)OC * sizeof(float));
+    float *ref = xmalloc((size_t)BT * OC * sizeof(float)), *out = xmalloc((size_t)BT * OC * sizeof(float));
+    fill(in, (size_t)BT * C, r);
+    fill(w, (size_t)OC * C, r);
+    fill(b, (size_t)OC, r);
+    for (size_t i = 0; i < (size_t)BT * OC; i++) out[i] = NAN;
+    matmul_f32_ref(ref, in, w, with_bias ? b : NULL, BT, C, OC);
+    fn(out, in, w, with_bias ? b : NULL, BT, C, OC);
+    double worst = 0;
+    for (int t = 0; t < BT; t++)
+        for (int o = 0; o < OC; o++) {
+            double mag = with_bias ? fabs(b[o]) : 0;
+            for (int c = 0; c < C; c++) mag += fabs((double)in[(size_t)t * C + c] * w[(size_t)o * C + c]);
+            double e = fabs((double)out[(size_t)t * OC + o] - ref[(size_t)t * OC + o]) / (mag + 1e-30);
+            if (!(e <= worst)) worst = e;  // NaN sticks
+        }
+    free(in);
+    free(w);
+    free(b);
+    free(ref);
+    free(out);
+    return worst;
+}
+
+static void test_matmul(const char *name, matmul_f32_fn fn) {
+    static const int sizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 31, 33, 64, 255, 257};
+    int ns = (int)(sizeof sizes / sizeof sizes[0]);
+    rng r;
+    rng_init(&r, 1234);
+    double worst = 0;
+    int cases = 0;
+    for (int i = 0; i < ns; i++)
+        for (int j = 0; j < ns; j++) {
+            int BT = sizes[i], C = sizes[j], OC = sizes[(i + j) % ns];
+            double e = matmul_err(fn, BT, C, OC, (i + j) & 1, &r);
+            if (!(e <= worst)) worst = e;
+            cases++;
+        }
+    // Shapes of the models (K > the k-block, many rows) and a K-block boundary case.
+    int big[][3] = {{128, 768, 96}, {5, 1030, 13}, {1, 3072, 40}, {17, 512, 9}, {6, 513, 8}};
+    for (int i = 0; i < 5; i++) {
+        double e = matmul_err(fn, big[i][0], big[i][1], big[i][2], i & 1, &r);
+        if (!(e <= worst)) worst = e;
+        cases++;
+    }
+    char label[128];
+    snprintf(label, sizeof label, "matmul_f32_%s vs ref (%d shapes)", name, cases);
+    EXPECT_CLOSE(label, worst, TOL_MATMUL_F32);
+}
+
+// Results for 1 and 2 threads: the split over output channels never changes the
+// summation order of one output, so they must be bitwise equal.
+static void test_threads_agree(const char *name, matmul_f32_fn fn) {
+    int BT = 37, C = 300, OC = 130;
+    rng r;
+    rng_init(&r, 99);
+    float *in = xmalloc((size_t)BT * C * sizeof(float)), *w = xmalloc((size_t)OC * C * sizeof(float));
+    float *o1 = xmalloc((size_t)BT * OC * sizeof(float)), *o2 = xmalloc((size_t)BT * OC * sizeof(float));
+    fill(in, (size_t)BT * C, &r);
+    fill(w, (size_t)OC * C, &r);
+    int saved = par_max_threads();
+    par_set_threads(1);
+    fn(o1, in, w, NULL, BT, C, OC);
+    par_set_threads(2);
+    fn(o2, in, w, NULL, BT, C, OC);
+    par_set_threads(saved);
+    char label[128];
+    snprintf(label, sizeof label, "matmul_f32_%s 1 vs 2 threads bitwise", name);
+    EXPECT(memcmp(o1, o2, (size_t)BT * OC * sizeof(float)) == 0, "%s differ", label);
+    printf("%s ... ok\n", label);
+    free(in);
+    free(w);
+    free(o1);
+    free(o2);
+}
+
+// GELU: tanh form within TOL_GELU absolute of the libm reference over [-10, 10], NaN-prefilled
+// copies, lengths that are not multiples of 8.
+#define TOL_GELU 2e-6
+static void test_gelu(const char *name, gelu_f32_fn fn) {
+    static const size_t lens[] = {1, 7, 8, 31, 33, 255, 257, 4099};
+    double worst = 0;
+    for (int exact = 0; exact < 2; exact++)
+        for (int li = 0; li < 8; li++) {
+            size_t n = lens[li];
+            float *x = xmalloc(n * sizeof(float)), *y = xmalloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++) x[i] = -10.0f + 20.0f * (float)i / (float)(n > 1 ? n - 1 : 1);
+            memcpy(y, x, n * sizeof(float));
+            gelu_f32_ref(x, n, exact);
+            fn(y, n, exact);
+            for (size_t i = 0; i < n; i++) {
+                double e = fabs((double)x[i] - y[i]);
+                if (!(e <= worst)) worst = e;
+            }
+            free(x);
+            free(y);
+        }
+    char label[96];
+    snprintf(label, sizeof label, "gelu_f32_%s vs ref", name);
+    EXPECT_CLOSE(label, worst, TOL_GELU);
+}
+
+// One head's attention: relative to the output's scale, within TOL_ATTN; head sizes
+// with and without a multiple of 8 (the SIMD path falls back), key counts 1..257.
+#define TOL_ATTN 2e-6
+static void test_attention(const char *name, attn_head_f32_fn fn) {
+    static const int hs[] = {8, 12, 32, 64, 80};
+    static const int nk[] = {1, 2, 3, 5, 7, 31, 33, 255, 257};
+    rng r;
+    rng_init(&r, 77);
+    double worst = 0;
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 9; b++) {
+            int HS = hs[a], n = nk[b], ld = 3 * HS + 5;
+            float *q = xmalloc((size_t)HS * sizeof(float)), *kv = xmalloc((size_t)n * ld * 2 * sizeof(float));
+            float *o1 = xmalloc((size_t)HS * sizeof(float)), *o2 = xmalloc((size_t)HS * sizeof(float));
+            float *sc = xmalloc((size_t)n * sizeof(float));
+            fill(q, (size_t)HS, &r);
+            for (int i = 0; i < HS; i++) q[i] *= 4.0f;  // peaked softmax
+            fill(kv, (size_t)n * ld * 2, &r);
+            for (int i = 0; i < HS; i++) o2[i] = NAN;
+            attn_head_f32_ref(o1, q, kv, kv + (size_t)n * ld, n, HS, ld, 0.125f, sc);
+            fn(o2, q, kv, kv + (size_t)n * ld, n, HS, ld, 0.125f, sc);
+            for (int i = 0; i < HS; i++) {
+                double e = fabs((double)o1[i] - o2[i]);
+                if (!(e <= worst)) worst = e;
+            }
+            free(q);
+            free(kv);
+            free(o1);
+            free(o2);
+            free(sc);
+        }
+    char label[96];
+    snprintf(label, sizeof label, "attn_head_f32_%s vs ref (45 shapes)", name);
+    EXPECT_CLOSE(label, worst, TOL_ATTN);
+}
+
+int main(void) {
+    const char *isa = kernels_init();
+    printf("dispatch chose: %s\n", isa);
+    test_matmul("generic", matmul_f32_generic);
+    test_threads_agree("generic", matmul_f32_generic);
+    if (kernels_have_avx2()) {
+        test_matmul("avx2", matmul_f32_avx2);
+        test_threads_agree("avx2", matmul_f32_avx2);
+        test_gelu("avx2", gelu_f32_avx2);
+        test_attention("avx2", attn_head_f32_avx2);
+    } else {
+        printf("avx2 kernels skipped: this CPU lacks AVX2/FMA\n");
+    }
+    test_matmul("dispatched", kern.matmul_f32);
+    test_gelu("dispatched", kern.gelu_f32);
+    test_attention("dispatched", kern.attn_head_f32);
+    return TEST_DONE();
+}
