@@ -6,19 +6,22 @@
 #   make debug      -O0 -g build
 # Options: NO_OMP=1 builds without OpenMP; WERROR=1 adds -Werror (CI).
 CC ?= cc
+# CFLAGS/LDFLAGS are the user's (make asan overrides them); the project's own flags
+# live in ALL_CFLAGS so they always apply.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc
+ALL_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc
+ALL_LDFLAGS = $(LDFLAGS)
 LDLIBS = -lm
 BUILD ?= build
 
 ifneq ($(WERROR),)
-  CFLAGS += -Werror
+  ALL_CFLAGS += -Werror
 endif
 ifeq ($(NO_OMP),)
   OMP_OK := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
   ifeq ($(OMP_OK),1)
-    CFLAGS += -fopenmp
-    LDFLAGS += -fopenmp
+    ALL_CFLAGS += -fopenmp
+    ALL_LDFLAGS += -fopenmp
   endif
 endif
 
@@ -29,29 +32,33 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug
+.PHONY: all test demo clean asan debug bench
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
 # binary runs on any x86-64 (kernels are chosen at run time).
-$(BUILD)/src/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c -O3
+$(BUILD)/src/kernels/%_avx2.o: ALL_CFLAGS += -mavx2 -mfma -mf16c -O3
 
 $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libshrink.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-shrink: $(CLI_OBJ) $(BUILD)/libshrink.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/shrink: $(CLI_OBJ) $(BUILD)/libshrink.a
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# ./shrink is the default build's binary (other BUILD dirs keep theirs inside).
+shrink: $(BUILD)/shrink
+	cp $< $@
 
 $(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libshrink.a
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Isrc $< $(BUILD)/libshrink.a -o $@ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libshrink.a -o $@ $(LDLIBS)
 
-test: shrink $(TEST_BIN)
+test: $(BUILD)/shrink $(TEST_BIN)
 	@sh tests/run_all.sh $(BUILD)
 
 # The README's first command: the bundled default model end to end (under a minute on 2 cores).

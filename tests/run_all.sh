@@ -33,7 +33,7 @@ for t in "$build"/test_gpt2 "$build"/test_kernels; do
     [ -x "$t" ] && tally "$(basename "$t") [SHRINK_KERNELS=ref]" env SHRINK_KERNELS=ref "$t"
 done
 if [ -f tests/cli_errors.sh ]; then
-    tally "cli_errors.sh" sh tests/cli_errors.sh ./shrink
+    tally "cli_errors.sh" sh tests/cli_errors.sh "$build/shrink"
 fi
 echo "tests: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

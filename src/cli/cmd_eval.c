@@ -51,6 +51,10 @@ int cmd_eval(int argc, char **argv) {
     }
     if ((rc = cli_read_input(file, &text, &len))) goto out;
     if ((rc = bpe_encode(tok, text, len, &ids, &n))) goto out;
+    if (n < 2) {
+        rc = err_set(ERR_ARG, "%s: the text is %zu token(s); perplexity needs at least 2", file, n);
+        goto out;
+    }
     if (ctx == 0) ctx = m.cfg.n_ctx;
     if (stride == 0) stride = ctx / 2 > 0 ? ctx / 2 : 1;
     tok_bytes = xmalloc((size_t)m.cfg.vocab_size * sizeof(int));

@@ -18,8 +18,14 @@ static int decode_ids(const bpe *tok, const char *text, const char *src) {
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > 2147483647L) {
-            rc = err_set(ERR_FORMAT, "%s: expected token ids (non-negative integers), found '%.20s'", src, p);
+        if (end == p || errno || v < 0 || v > 2147483647L || (*end && !strchr(" \n\t\r,", *end))) {
+            size_t w = strcspn(p, " \n\t\r,");  // quote only the offending word, on one line
+            rc = err_set(ERR_FORMAT, "%s: expected token ids (non-negative integers), found '%.*s'", src,
+                         (int)(w < 20 ? w : 20), p);
+            break;
+        }
+        if (v >= bpe_vocab_size(tok)) {
+            rc = err_set(ERR_RANGE, "%s: token id %ld is outside the vocabulary [0, %d)", src, v, bpe_vocab_size(tok));
             break;
         }
         if (n == cap) ids = xrealloc(ids, (cap *= 2) * sizeof(int));

@@ -54,3 +54,15 @@ typedef int (*token_fn)(int id, void *user);
 // out (optional, n_new ints) receives the new ids. Returns the number generated.
 int eval_generate(const gpt2_model *m, const int *prompt, int n_prompt, const gen_opts *o, token_fn cb, void *user,
                   int *out, gen_stats *st);
+
+// --- speed (llama-bench's pp/tg tests)
+typedef struct speed_stat {
+    double median, min, max;  // tokens per second over the repeats
+    int reps;
+} speed_stat;
+
+// pp: one batched forward of n tokens into an empty cache. tg: n tokens generated
+// one at a time from an empty cache (no prompt). One untimed warm-up run first.
+// Token ids are a fixed pseudo-random sequence (speed does not depend on them).
+int eval_speed_pp(const gpt2_model *m, int n, int reps, speed_stat *st);
+int eval_speed_tg(const gpt2_model *m, int n, int reps, speed_stat *st);

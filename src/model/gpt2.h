@@ -69,10 +69,22 @@ typedef struct gpt2_model {
     char *source;                    // path it was loaded from
 } gpt2_model;
 
+// Allocates fp32 weights for cfg (contents undefined; LM head tied to wte).
+void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg);
+// Pointers to the fields of w in the GPT2_* enum order.
+void gpt2_param_slots(gpt2_weights *w, float **slot[GPT2_NUM_PARAMS]);
+// GPT-2's initialisation, deterministic for a seed.
+void gpt2_model_init_random(gpt2_model *m, const gpt2_config *cfg, uint64_t seed);
+
 // Loads config.json and model.safetensors (or a sharded model.safetensors.index.json)
 // from an HF directory. Returns 0 or a negative ERR_* with a message naming the file.
 int gpt2_model_load(gpt2_model *m, const char *dir);
 void gpt2_model_free(gpt2_model *m);
+
+// Writes an HF directory: config.json and model.safetensors (HF names and Conv1D
+// layouts; F32, or F16 when f16), each atomically. When tok_dir is given its
+// vocab.json and merges.txt are copied too. Creates dir if needed.
+int gpt2_model_save_hf(const gpt2_model *m, const char *dir, const char *tok_dir, int f16);
 
 // --- inference
 // Per-sequence state: KV cache plus scratch for up to max_tokens positions per call.

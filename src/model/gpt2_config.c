@@ -3,7 +3,12 @@
 #include "gpt2.h"
 #include "../core/err.h"
 #include "../formats/json.h"
+#include <limits.h>
 #include <string.h>
+
+// Marks a size key not given in config.json. get_int never yields INT_MIN, so an
+// explicit -1 or 0 reaches gpt2_config_validate and is reported as such.
+#define UNSET INT_MIN
 
 // Reads an optional integer key into *out; missing or null keeps *out.
 static int get_int(const json_value *root, const char *key, int *out, const char *path) {
@@ -25,8 +30,8 @@ static int get_bool(const json_value *root, const char *key, int *out, const cha
 
 int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const char *path) {
     memset(cfg, 0, sizeof *cfg);
-    cfg->vocab_size = cfg->n_ctx = cfg->n_embd = cfg->n_layer = cfg->n_head = -1;
-    cfg->n_inner = 0;
+    cfg->vocab_size = cfg->n_ctx = cfg->n_embd = cfg->n_layer = cfg->n_head = UNSET;
+    cfg->n_inner = UNSET;
     cfg->ln_eps = 1e-5f;
     cfg->scale_attn = 1;
     cfg->bos_id = cfg->eos_id = -1;
@@ -43,11 +48,11 @@ int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const
                      mt->type == JSON_STRING ? mt->str : "(not a string)");
         goto done;
     }
-    int n_ctx_alt = -1;
+    int n_ctx_alt = UNSET;
     if ((rc = get_int(&root, "vocab_size", &cfg->vocab_size, path))) goto done;
     if ((rc = get_int(&root, "n_positions", &cfg->n_ctx, path))) goto done;
     if ((rc = get_int(&root, "n_ctx", &n_ctx_alt, path))) goto done;
-    if (cfg->n_ctx < 0) cfg->n_ctx = n_ctx_alt;
+    if (cfg->n_ctx == UNSET) cfg->n_ctx = n_ctx_alt;
     if ((rc = get_int(&root, "n_embd", &cfg->n_embd, path))) goto done;
     if ((rc = get_int(&root, "n_layer", &cfg->n_layer, path))) goto done;
     if ((rc = get_int(&root, "n_head", &cfg->n_head, path))) goto done;
@@ -81,11 +86,14 @@ int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const
     const char *need[] = {"vocab_size", "n_positions", "n_embd", "n_layer", "n_head"};
     int *vals[] = {&cfg->vocab_size, &cfg->n_ctx, &cfg->n_embd, &cfg->n_layer, &cfg->n_head};
     for (int i = 0; i < 5; i++)
-        if (*vals[i] == -1) {
+        if (*vals[i] == UNSET) {
             rc = err_set(ERR_FORMAT, "%s: missing \"%s\"", path, need[i]);
             goto done;
         }
-    if (cfg->n_inner == 0) cfg->n_inner = 4 * cfg->n_embd;
+    // null or absent: HF's 4·C. An n_embd whose 4·C overflows is left for
+    // gpt2_config_validate to report (it checks n_embd before n_inner).
+    if (cfg->n_inner == UNSET)
+        cfg->n_inner = cfg->n_embd > 0 && cfg->n_embd <= INT_MAX / 4 ? 4 * cfg->n_embd : cfg->n_embd;
     rc = gpt2_config_validate(cfg, path);
 done:
     json_free(&root);

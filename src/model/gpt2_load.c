@@ -11,7 +11,6 @@
 #include "../core/xalloc.h"
 #include "../formats/json.h"
 #include "../formats/safetensors.h"
-#include "../kernels/kernels.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -218,7 +217,6 @@ static int check_shape(const st_tensor *t, const char *file, const char *name, i
 
 int gpt2_model_load(gpt2_model *m, const char *dir) {
     memset(m, 0, sizeof *m);
-    kernels_init();
     weight_set ws = {0};
     const st_tensor **found = NULL;  // (NUM_PARAMS, L): the tensor for each parameter and layer
     char *cfg_path = path_join(dir, "config.json");
@@ -270,20 +268,13 @@ int gpt2_model_load(gpt2_model *m, const char *dir) {
     }
     if (rc) goto fail;
 
-    size_t sizes[GPT2_NUM_PARAMS], total = 0;
+    gpt2_config cfg = m->cfg;
+    gpt2_model_alloc(m, &cfg);
+    c = &m->cfg;
+    size_t sizes[GPT2_NUM_PARAMS];
     gpt2_param_sizes(c, sizes);
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) total += sizes[p];
-    m->n_params = total;
-    m->params = xmalloc(total * sizeof(float));
-    float **slot[GPT2_NUM_PARAMS] = {&m->w.wte, &m->w.wpe, &m->w.ln_1_w, &m->w.ln_1_b, &m->w.attn_qkv_w,
-                                     &m->w.attn_qkv_b, &m->w.attn_proj_w, &m->w.attn_proj_b, &m->w.ln_2_w,
-                                     &m->w.ln_2_b, &m->w.mlp_fc_w, &m->w.mlp_fc_b, &m->w.mlp_proj_w,
-                                     &m->w.mlp_proj_b, &m->w.ln_f_w, &m->w.ln_f_b};
-    float *ptr = m->params;
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        *slot[p] = ptr;
-        ptr += sizes[p];
-    }
+    float **slot[GPT2_NUM_PARAMS];
+    gpt2_param_slots(&m->w, slot);
     for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
         int64_t rows, cols;
         hf_shape(c, p, &rows, &cols);
@@ -296,9 +287,7 @@ int gpt2_model_load(gpt2_model *m, const char *dir) {
         }
     }
 
-    // The LM head: absent or equal to wte means tied.
-    m->tied = 1;
-    m->lm_head = m->w.wte;
+    // The LM head: absent or equal to wte means tied (as gpt2_model_alloc left it).
     if (head_t) {
         float *head = xmalloc(sizes[GPT2_WTE] * sizeof(float));
         convert_tensor(head, head_t, c->vocab_size, c->n_embd, 0);

@@ -1,0 +1,111 @@
+// cmd_bench.c: `shrink bench`: pp/tg tokens per second (llama-bench's tests) for a
+// model directory or a randomly initialised model of a standard GPT-2 shape.
+#include "cli.h"
+#include "args.h"
+#include "../core/err.h"
+#include "../core/parallel.h"
+#include "../eval/eval.h"
+#include "../kernels/kernels.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int n_layer, n_head, n_embd, n_ctx, vocab;
+} shape_preset;
+
+static const shape_preset presets[] = {
+    {"gpt2", 12, 12, 768, 1024, 50257},        {"gpt2-medium", 24, 16, 1024, 1024, 50257},
+    {"gpt2-large", 36, 20, 1280, 1024, 50257}, {"gpt2-xl", 48, 25, 1600, 1024, 50257},
+    {"distilgpt2", 6, 12, 768, 1024, 50257},   {"mini", 6, 8, 256, 256, 8192},
+};
+
+int cli_random_model(const char *name, unsigned long long seed, gpt2_model *m) {
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (strcmp(presets[i].name, name) == 0) {
+            const shape_preset *p = &presets[i];
+            gpt2_config c = {p->vocab, p->n_ctx, p->n_embd, p->n_layer, p->n_head, 4 * p->n_embd, 1e-5f, 0, 1, 0,
+                             p->vocab - 1, p->vocab - 1};
+            gpt2_model_init_random(m, &c, seed);
+            return 0;
+        }
+    return err_set(ERR_ARG, "bench: unknown shape '%s' (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, mini)", name);
+}
+
+// Parses "1,2" into threads[]; returns the count or ERR_ARG.
+static int parse_threads(const char *s, int *threads, int max) {
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 1024 || n == max)
+            return err_set(ERR_ARG, "bench: --threads expects a list like 1,2 of counts in 1..1024, got '%s'", s);
+        threads[n++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return err_set(ERR_ARG, "bench: --threads expects a list like 1,2, got '%s'", s);
+    }
+    return n ? n : err_set(ERR_ARG, "bench: --threads is empty");
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model = NULL, *random = NULL, *save = NULL, *threads_s = "1,2";
+    int pp = 128, tg = 64, reps = 5, json = 0;
+    unsigned long long seed = 1;
+    arg_spec specs[] = {
+        {"model", 'm', ARG_STR, &model, "DIR", "model directory (or use --random)", 0, 0, 0},
+        {"random", 0, ARG_STR, &random, "SHAPE", "random weights of a standard shape: gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, mini", 0, 0, 0},
+        {"seed", 's', ARG_U64, &seed, "S", "seed for --random", 0, 0, 0},
+        {"save", 0, ARG_STR, &save, "DIR", "also write the --random model there as an HF directory (with GPT-2's tokenizer)", 0, 0, 0},
+        {"pp", 'p', ARG_INT, &pp, "N", "prompt-processing test: tokens in one batch (0 = skip)", 0, 1 << 20, 0},
+        {"tg", 'n', ARG_INT, &tg, "N", "generation test: tokens one at a time (0 = skip)", 0, 1 << 20, 0},
+        {"reps", 'r', ARG_INT, &reps, "N", "timed repeats (after one warm-up)", 1, 1000, 0},
+        {"threads", 't', ARG_STR, &threads_s, "LIST", "thread counts to run, comma separated", 0, 0, 0},
+        {"json", 0, ARG_FLAG, &json, NULL, "one JSON object per line", 0, 0, 0},
+    };
+    int rc = args_parse("bench", "bench (-m DIR | --random SHAPE) [-p 128] [-n 64] [-r 5] [-t 1,2] [--json]", specs,
+                        (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    if (rc) return rc > 0 ? 0 : cli_fail();
+    int threads[16], nt = parse_threads(threads_s, threads, 16);
+    if (nt < 0) return cli_fail();
+    if (!model == !random) {
+        err_set(ERR_ARG, "bench: give exactly one of -m DIR and --random SHAPE");
+        return cli_fail();
+    }
+    gpt2_model m;
+    if (model ? cli_load_model(model, &m) : cli_random_model(random, seed, &m)) return cli_fail();
+    if (save) {
+        const char *tok = m.cfg.vocab_size == 50257 ? "data/gpt2-tokenizer" : m.cfg.vocab_size == 8192 ? "models/mini" : NULL;
+        if (gpt2_model_save_hf(&m, save, tok, 0)) {
+            gpt2_model_free(&m);
+            return cli_fail();
+        }
+    }
+    const char *name = model ? model : random;
+    if (!json) {
+        printf("| model | params | kernels | threads | test | tok/s median | min | max | reps |\n");
+        printf("|---|---:|---|---:|---|---:|---:|---:|---:|\n");
+    }
+    int saved = par_max_threads();
+    for (int i = 0; i < nt && !rc; i++) {
+        par_set_threads(threads[i]);
+        for (int which = 0; which < 2 && !rc; which++) {
+            int n = which ? tg : pp;
+            if (n == 0) continue;
+            speed_stat st;
+            rc = which ? eval_speed_tg(&m, n, reps, &st) : eval_speed_pp(&m, n, reps, &st);
+            if (rc) break;
+            if (json)
+                printf("{\"model\": \"%s\", \"params\": %zu, \"kernels\": \"%s\", \"threads\": %d, \"test\": \"%s%d\", "
+                       "\"median\": %.2f, \"min\": %.2f, \"max\": %.2f, \"reps\": %d}\n",
+                       name, m.n_params, kern.isa, threads[i], which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps);
+            else
+                printf("| %s | %zu | %s | %d | %s%d | %.1f | %.1f | %.1f | %d |\n", name, m.n_params, kern.isa, threads[i],
+                       which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps);
+            fflush(stdout);
+        }
+    }
+    par_set_threads(saved);
+    gpt2_model_free(&m);
+    return rc ? cli_fail() : 0;
+}

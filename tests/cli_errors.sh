@@ -1,0 +1,245 @@
+#!/bin/sh
+# cli_errors.sh SHRINK: the command line on bad input, run from the repo root as
+#   sh tests/cli_errors.sh ./shrink
+# Each bad case must exit non-zero without a signal (status >= 128 is a crash),
+# print "shrink: error: ..." first on stderr with the file or option at fault, and
+# show no sanitizer or CHECK report. A few positive checks (parameter count,
+# tokenize round trip, reproducible sampling, --help) make sure the errors are not
+# bought by refusing everything. Reads ../shared (or $SHRINK_SHARED) read-only and
+# writes only under one mktemp -d directory, removed at exit.
+shrink=${1:-./shrink}
+shared=${SHRINK_SHARED:-../shared}
+tiny=$shared/testdata/oracle/tiny
+mini=$shared/models/mini
+pass=0
+fail=0
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shrink_cli_errors.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+ok() {
+    pass=$((pass + 1))
+    echo "$1 ... ok"
+}
+bad() {
+    fail=$((fail + 1))
+    echo "$1 ... FAIL: $2"
+    if [ -s "$tmp/err" ]; then sed -n '1,5s/^/    stderr: /p' "$tmp/err"; fi
+}
+
+# A sanitizer, CHECK or abort report anywhere in stderr.
+crash_report() {
+    grep -q -e 'runtime error:' -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'shrink: internal error' \
+        -e 'shrink: out of memory' "$tmp/err"
+}
+
+# expect_fail NAME FRAGMENT1 FRAGMENT2 CMD ARGS...: a clean failure whose first
+# stderr line starts "shrink: error:"; stderr holds both fragments ("" = none).
+expect_fail() {
+    name=$1 frag1=$2 frag2=$3
+    shift 3
+    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    rc=$?
+    first=$(head -n 1 "$tmp/err")
+    if [ "$rc" -eq 0 ]; then
+        bad "$name" "exit status 0, expected an error"
+    elif [ "$rc" -ge 128 ]; then
+        bad "$name" "killed by signal $((rc - 128)) (exit $rc)"
+    elif crash_report; then
+        bad "$name" "sanitizer/CHECK report (exit $rc)"
+    else
+        case $first in
+        "shrink: error:"*)
+            if [ -n "$frag1" ] && ! grep -q -F -e "$frag1" "$tmp/err"; then
+                bad "$name" "stderr does not mention '$frag1'"
+            elif [ -n "$frag2" ] && ! grep -q -F -e "$frag2" "$tmp/err"; then
+                bad "$name" "stderr does not mention '$frag2'"
+            else
+                ok "$name"
+            fi
+            ;;
+        *) bad "$name" "stderr does not start with 'shrink: error:' (exit $rc)" ;;
+        esac
+    fi
+}
+
+# expect_ok NAME CMD ARGS...: exit 0, no crash report; stdout in $tmp/out.
+expect_ok() {
+    name=$1
+    shift
+    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        bad "$name" "exit status $rc, expected success"
+        return 1
+    elif crash_report; then
+        bad "$name" "sanitizer/CHECK report"
+        return 1
+    fi
+    return 0
+}
+
+if [ ! -x "$shrink" ]; then
+    echo "cli_errors: $shrink is not an executable (build it with make shrink)"
+    echo "cli_errors: 0 passed, 1 failed"
+    exit 1
+fi
+if [ ! -f "$tiny/model.safetensors" ] || [ ! -f "$mini/model.safetensors" ]; then
+    echo "cli_errors: $tiny or $mini is missing (set SHRINK_SHARED)"
+    echo "cli_errors: 0 passed, 1 failed"
+    exit 1
+fi
+
+# --- fixtures (all under $tmp)
+mkdir "$tmp/badcfg" "$tmp/emptyst" "$tmp/hdrpast" "$tmp/truncst" "$tmp/notobj"
+printf '{"vocab_size": 97, "n_embd": 32,' >"$tmp/badcfg/config.json"
+cp "$tiny/model.safetensors" "$tmp/badcfg/"
+printf '[1, 2, 3]\n' >"$tmp/notobj/config.json"
+cp "$tiny/model.safetensors" "$tmp/notobj/"
+cp "$tiny/config.json" "$tmp/emptyst/"
+: >"$tmp/emptyst/model.safetensors"
+cp "$tiny/config.json" "$tmp/hdrpast/"
+# header length 0xffff, then 2 bytes of header: the length runs past the end.
+printf '\377\377\000\000\000\000\000\000{}' >"$tmp/hdrpast/model.safetensors"
+cp "$tiny/config.json" "$tmp/truncst/"
+head -c 60000 "$tiny/model.safetensors" >"$tmp/truncst/model.safetensors"
+printf 'a' >"$tmp/one.txt"
+printf 'hello 12 world\n' >"$tmp/words.txt"
+printf '1 2 8192\n' >"$tmp/bigid.txt"
+# Text of a few hundred tokens for eval; a prompt over the 256-token context.
+i=0
+: >"$tmp/text.txt"
+while [ $i -lt 12 ]; do
+    printf 'The quick brown fox jumps over the lazy dog, and the dog sleeps on.\n' >>"$tmp/text.txt"
+    i=$((i + 1))
+done
+long_prompt=$(i=0; while [ $i -lt 300 ]; do printf 'word '; i=$((i + 1)); done)
+# UTF-8 sample: ASCII, Latin-1 accents, Greek, CJK, an emoji, tabs, runs of
+# spaces and newlines, <|endoftext|> as plain text, no final newline.
+printf 'Hello, world!  caf\303\251 na\303\257ve \316\261\316\262\316\263 \346\227\245\346\234\254\350\252\236 \360\237\230\200\n\ttabs\t and   spaces\n\n<|endoftext|> it'"'"'s 1,234.5 ok' >"$tmp/utf8.txt"
+ls "$tmp" >"$tmp/.before"
+
+# --- bad commands and options
+expect_fail "unknown command" "frobnicate" "" "$shrink" frobnicate
+expect_fail "unknown option" "--bogus" "" "$shrink" info -m "$mini" --bogus
+expect_fail "missing -m" "--model" "" "$shrink" info
+expect_fail "-m without a value" "-m" "needs a value" "$shrink" info -m
+expect_fail "stray argument" "stray" "" "$shrink" info -m "$mini" stray
+expect_fail "flag given a value" "--json" "" "$shrink" info -m "$mini" --json=yes
+expect_fail "generate without -p" "--prompt" "" "$shrink" generate -m "$mini"
+expect_fail "-m nonexistent dir" "$tmp/nonexistent/config.json" "" "$shrink" info -m "$tmp/nonexistent"
+expect_fail "-m a file" "$tiny/model.safetensors/config.json" "" "$shrink" info -m "$tiny/model.safetensors"
+expect_fail "info: malformed config.json" "$tmp/badcfg/config.json" "invalid JSON" "$shrink" info -m "$tmp/badcfg"
+expect_fail "info: config.json not an object" "$tmp/notobj/config.json" "object" "$shrink" info -m "$tmp/notobj"
+expect_fail "generate on tiny (no tokenizer)" "$tiny" "tokenizer" "$shrink" generate -m "$tiny" -p hi
+expect_fail "eval on tiny (no tokenizer)" "$tiny" "tokenizer" "$shrink" eval -m "$tiny" -f "$tmp/text.txt"
+expect_fail "tokenize on tiny (no tokenizer)" "$tiny" "tokenizer" "$shrink" tokenize -m "$tiny" -f "$tmp/text.txt"
+expect_fail "generate -n -5" "--n" "-5" "$shrink" generate -m "$mini" -p hi -n -5
+expect_fail "generate --temp -1" "--temp" "" "$shrink" generate -m "$mini" -p hi --temp -1
+expect_fail "generate --temp nan" "--temp" "" "$shrink" generate -m "$mini" -p hi --temp nan
+expect_fail "generate --top-p 0" "--top-p" "" "$shrink" generate -m "$mini" -p hi --top-p 0
+expect_fail "generate --top-p 1.5" "--top-p" "" "$shrink" generate -m "$mini" -p hi --top-p 1.5
+expect_fail "generate --top-k abc" "--top-k" "abc" "$shrink" generate -m "$mini" -p hi --top-k abc
+expect_fail "generate --top-k -1" "--top-k" "" "$shrink" generate -m "$mini" -p hi --top-k -1
+expect_fail "generate --seed -1" "--seed" "" "$shrink" generate -m "$mini" -p hi --seed -1
+expect_fail "info -t 99999" "--threads" "99999" "$shrink" info -m "$mini" -t 99999
+expect_fail "generate -t -1" "--threads" "" "$shrink" generate -m "$mini" -p hi -t -1
+
+# --- eval
+expect_fail "eval --ctx 1" "--ctx" "" "$shrink" eval -m "$mini" -f "$tmp/text.txt" --ctx 1
+expect_fail "eval --ctx 100000" "--ctx" "" "$shrink" eval -m "$mini" -f "$tmp/text.txt" --ctx 100000
+expect_fail "eval --ctx 257 (n_ctx 256)" "--ctx" "256" "$shrink" eval -m "$mini" -f "$tmp/text.txt" --ctx 257
+expect_fail "eval --stride > ctx" "--stride" "" "$shrink" eval -m "$mini" -f "$tmp/text.txt" --ctx 32 --stride 33
+expect_fail "eval --stride -1" "--stride" "" "$shrink" eval -m "$mini" -f "$tmp/text.txt" --stride -1
+expect_fail "eval -f missing.txt" "$tmp/missing.txt" "" "$shrink" eval -m "$mini" -f "$tmp/missing.txt"
+expect_fail "eval -f a directory" "$tmp" "" "$shrink" eval -m "$mini" -f "$tmp"
+expect_fail "eval on a 1-token file" "$tmp/one.txt" "at least 2" "$shrink" eval -m "$mini" -f "$tmp/one.txt"
+: >"$tmp/empty.txt"
+expect_fail "eval on an empty file" "$tmp/empty.txt" "at least 2" "$shrink" eval -m "$mini" -f "$tmp/empty.txt"
+rm -f "$tmp/empty.txt"
+
+# --- generate: prompt longer than the context
+expect_fail "prompt > n_ctx without --truncate" "--truncate" "" "$shrink" generate -m "$mini" -p "$long_prompt" -n 2
+if expect_ok "prompt > n_ctx with --truncate" "$shrink" generate -m "$mini" -p "$long_prompt" -n 2 --truncate --temp 0; then
+    ok "prompt > n_ctx with --truncate"
+fi
+
+# --- tokenize --decode
+expect_fail "tokenize --decode a non-number" "$tmp/words.txt" "hello" "$shrink" tokenize -m "$mini" --decode -f "$tmp/words.txt"
+expect_fail "tokenize --decode id 8192 (V=8192)" "$tmp/bigid.txt" "8192" "$shrink" tokenize -m "$mini" --decode -f "$tmp/bigid.txt"
+expect_fail "tokenize -f missing" "$tmp/missing.txt" "" "$shrink" tokenize -m "$mini" -f "$tmp/missing.txt"
+
+# --- broken weight files
+expect_fail "empty model.safetensors" "$tmp/emptyst/model.safetensors" "0 bytes" "$shrink" info -m "$tmp/emptyst"
+expect_fail "header length past the end" "$tmp/hdrpast/model.safetensors" "past the end" "$shrink" info -m "$tmp/hdrpast"
+expect_fail "truncated model.safetensors" "$tmp/truncst/model.safetensors" "" "$shrink" info -m "$tmp/truncst"
+
+# --- positive checks
+if expect_ok "info -t 0 (all cores)" "$shrink" info -m "$mini" -t 0; then ok "info -t 0 (all cores)"; fi
+if expect_ok "info --json" "$shrink" info -m "$mini" --json; then
+    if grep -q -F '"params": 6901760' "$tmp/out"; then ok "info --json: params 6901760"
+    else bad "info --json: params 6901760" "output: $(head -c 300 "$tmp/out")"; fi
+fi
+if expect_ok "tokenize" "$shrink" tokenize -m "$mini" -f "$tmp/utf8.txt"; then
+    cp "$tmp/out" "$tmp/ids.txt"
+    if expect_ok "tokenize --decode" "$shrink" tokenize -m "$mini" --decode -f "$tmp/ids.txt"; then
+        if cmp -s "$tmp/out" "$tmp/utf8.txt"; then ok "tokenize | tokenize --decode round-trips UTF-8 byte-exactly"
+        else bad "tokenize | tokenize --decode round-trips UTF-8 byte-exactly" "decoded text differs"; fi
+    fi
+fi
+if expect_ok "eval --stride 0 (default)" "$shrink" eval -m "$mini" -f "$tmp/text.txt" --ctx 64 --stride 0 --json; then
+    if grep -q -F '"stride": 32' "$tmp/out"; then ok "eval --stride 0 means ctx/2"
+    else bad "eval --stride 0 means ctx/2" "output: $(head -c 300 "$tmp/out")"; fi
+fi
+gen() {  # gen NAME OUTFILE ARGS...: generate 24 tokens from a fixed prompt
+    gname=$1 gout=$2
+    shift 2
+    if expect_ok "$gname" "$shrink" generate -m "$mini" -p "Once upon a time" -n 24 --no-echo "$@"; then
+        cp "$tmp/out" "$gout"
+        return 0
+    fi
+    return 1
+}
+if gen "generate --temp 0 (1)" "$tmp/g0a" --temp 0 && gen "generate --temp 0 (2)" "$tmp/g0b" --temp 0; then
+    if cmp -s "$tmp/g0a" "$tmp/g0b" && [ -s "$tmp/g0a" ]; then ok "generate --temp 0 twice: identical"
+    else bad "generate --temp 0 twice: identical" "outputs differ or are empty"; fi
+fi
+if gen "generate --seed 7 (1)" "$tmp/g7a" --seed 7 --temp 1 && gen "generate --seed 7 (2)" "$tmp/g7b" --seed 7 --temp 1 &&
+    gen "generate --seed 8" "$tmp/g8" --seed 8 --temp 1; then
+    if cmp -s "$tmp/g7a" "$tmp/g7b" && [ -s "$tmp/g7a" ]; then ok "generate --seed 7 --temp 1 twice: identical"
+    else bad "generate --seed 7 --temp 1 twice: identical" "outputs differ or are empty"; fi
+    if cmp -s "$tmp/g7a" "$tmp/g8"; then bad "generate --seed 7 vs --seed 8: differ" "same text for both seeds"
+    else ok "generate --seed 7 vs --seed 8: differ"; fi
+fi
+# --help: exit 0 and list the command's options.
+check_help() {  # check_help CMD OPTION...
+    hcmd=$1
+    shift
+    if expect_ok "$hcmd --help" "$shrink" "$hcmd" --help; then
+        missing=""
+        for o in "$@" --help; do
+            grep -q -F -e "$o" "$tmp/out" || missing="$missing $o"
+        done
+        if [ -z "$missing" ]; then ok "$hcmd --help lists its options"
+        else bad "$hcmd --help lists its options" "missing:$missing"; fi
+    fi
+}
+check_help info --model --json --threads
+check_help tokenize --model --file --decode --threads
+check_help generate --model --prompt --n --temp --top-k --top-p --seed --truncate --no-echo --threads
+check_help eval --model --file --ctx --stride --json --threads
+if expect_ok "shrink --help" "$shrink" --help; then
+    missing=""
+    for c in info tokenize generate eval; do grep -q -e "^  $c " "$tmp/out" || missing="$missing $c"; done
+    if [ -z "$missing" ]; then ok "shrink --help lists the commands"; else bad "shrink --help lists the commands" "missing:$missing"; fi
+fi
+
+# --- nothing written next to the inputs
+ls "$tmp" >"$tmp/.after"
+for f in g0a g0b g7a g7b g8 ids.txt out err; do grep -v -x -F "$f" "$tmp/.after" >"$tmp/.a2"; mv "$tmp/.a2" "$tmp/.after"; done
+if cmp -s "$tmp/.before" "$tmp/.after" && [ -z "$(find "$tmp" -name '*.tmp')" ]; then ok "no stray files written"
+else bad "no stray files written" "$(diff "$tmp/.before" "$tmp/.after" | tr '\n' ' ')"; fi
+
+echo "cli_errors: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
