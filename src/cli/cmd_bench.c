@@ -50,7 +50,7 @@ static int parse_threads(const char *s, int *threads, int max) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *random = NULL, *save = NULL, *threads_s = "1,2";
-    int pp = 128, tg = 64, reps = 5, json = 0;
+    int pp = 128, tg = 64, reps = 5, json = 0, machine = 0;
     unsigned long long seed = 1;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "DIR", "model directory (or use --random)", 0, 0, 0},
@@ -61,6 +61,7 @@ int cmd_bench(int argc, char **argv) {
         {"tg", 'n', ARG_INT, &tg, "N", "generation test: tokens one at a time (0 = skip)", 0, 1 << 20, 0},
         {"reps", 'r', ARG_INT, &reps, "N", "timed repeats (after one warm-up)", 1, 1000, 0},
         {"threads", 't', ARG_STR, &threads_s, "LIST", "thread counts to run, comma separated", 0, 0, 0},
+        {"machine", 0, ARG_FLAG, &machine, NULL, "also measure FMA peak, DRAM read bandwidth and matmul GFLOP/s on the model's shapes", 0, 0, 0},
         {"json", 0, ARG_FLAG, &json, NULL, "one JSON object per line", 0, 0, 0},
     };
     int rc = args_parse("bench", "bench (-m DIR | --random SHAPE) [-p 128] [-n 64] [-r 5] [-t 1,2] [--json]", specs,
@@ -82,9 +83,37 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     const char *name = model ? model : random;
+    const gpt2_config *c = &m.cfg;
+    // Weight bytes one generated token reads: every matrix and vector once, the tied
+    // embedding once as the LM head, one row of wpe (as llama.cpp counts it).
+    double bytes_per_token = ((double)m.n_params - (double)c->n_ctx * c->n_embd) * sizeof(float);
+    double bw[16] = {0};
+    if (machine) {
+        int C = c->n_embd, F = c->n_inner, M = pp > 0 ? pp : 128;
+        int shapes[5][3] = {{M, C, 3 * C}, {M, C, C}, {M, C, F}, {M, F, C}, {M, C, c->vocab_size}};
+        const char *what[5] = {"attn qkv", "attn proj", "mlp fc", "mlp proj", "lm head"};
+        if (!json) printf("| machine | threads | measured |\n|---|---:|---:|\n");
+        for (int i = 0; i < nt; i++) {
+            double fma = machine_fma_gflops(threads[i], 5);
+            bw[i] = machine_read_gbs(threads[i], 5);
+            if (json) printf("{\"probe\": \"fma_peak_gflops\", \"threads\": %d, \"value\": %.1f}\n"
+                             "{\"probe\": \"dram_read_gbs\", \"threads\": %d, \"value\": %.2f}\n",
+                             threads[i], fma, threads[i], bw[i]);
+            else printf("| FMA peak (GFLOP/s) | %d | %.1f |\n| DRAM read (GB/s) | %d | %.2f |\n", threads[i], fma, threads[i], bw[i]);
+            for (int k = 0; k < 5; k++) {
+                double g = machine_matmul_gflops(shapes[k][0], shapes[k][1], shapes[k][2], threads[i], 5);
+                if (json) printf("{\"probe\": \"matmul_gflops\", \"shape\": \"%s %dx%dx%d\", \"threads\": %d, \"value\": %.1f, \"pct_of_peak\": %.1f}\n",
+                                 what[k], shapes[k][0], shapes[k][1], shapes[k][2], threads[i], g, 100 * g / fma);
+                else printf("| matmul %s %dx%dx%d (GFLOP/s, %% of peak) | %d | %.1f (%.0f%%) |\n", what[k], shapes[k][0],
+                            shapes[k][1], shapes[k][2], threads[i], g, 100 * g / fma);
+            }
+            fflush(stdout);
+        }
+        if (!json) printf("\n");
+    }
     if (!json) {
-        printf("| model | params | kernels | threads | test | tok/s median | min | max | reps |\n");
-        printf("|---|---:|---|---:|---|---:|---:|---:|---:|\n");
+        printf("| model | params | kernels | threads | test | tok/s median | min | max | reps | GB/s | %% of read bw |\n");
+        printf("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
     }
     int saved = par_max_threads();
     for (int i = 0; i < nt && !rc; i++) {
@@ -95,13 +124,17 @@ int cmd_bench(int argc, char **argv) {
             speed_stat st;
             rc = which ? eval_speed_tg(&m, n, reps, &st) : eval_speed_pp(&m, n, reps, &st);
             if (rc) break;
+            double gbs = which ? bytes_per_token * st.median / 1e9 : 0, pct = bw[i] > 0 ? 100 * gbs / bw[i] : 0;
             if (json)
                 printf("{\"model\": \"%s\", \"params\": %zu, \"kernels\": \"%s\", \"threads\": %d, \"test\": \"%s%d\", "
-                       "\"median\": %.2f, \"min\": %.2f, \"max\": %.2f, \"reps\": %d}\n",
-                       name, m.n_params, kern.isa, threads[i], which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps);
+                       "\"median\": %.2f, \"min\": %.2f, \"max\": %.2f, \"reps\": %d, \"gbs\": %.2f}\n",
+                       name, m.n_params, kern.isa, threads[i], which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps, gbs);
+            else if (which)
+                printf("| %s | %zu | %s | %d | tg%d | %.1f | %.1f | %.1f | %d | %.2f | %s%.0f%s |\n", name, m.n_params, kern.isa,
+                       threads[i], n, st.median, st.min, st.max, st.reps, gbs, "", pct, pct > 0 ? "%" : "");
             else
-                printf("| %s | %zu | %s | %d | %s%d | %.1f | %.1f | %.1f | %d |\n", name, m.n_params, kern.isa, threads[i],
-                       which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps);
+                printf("| %s | %zu | %s | %d | pp%d | %.1f | %.1f | %.1f | %d | | |\n", name, m.n_params, kern.isa, threads[i], n,
+                       st.median, st.min, st.max, st.reps);
             fflush(stdout);
         }
     }

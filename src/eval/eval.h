@@ -66,3 +66,8 @@ typedef struct speed_stat {
 // Token ids are a fixed pseudo-random sequence (speed does not depend on them).
 int eval_speed_pp(const gpt2_model *m, int n, int reps, speed_stat *st);
 int eval_speed_tg(const gpt2_model *m, int n, int reps, speed_stat *st);
+
+// --- machine limits (median of reps; 0 when the CPU lacks AVX2 for the probe)
+double machine_fma_gflops(int threads, int reps);
+double machine_read_gbs(int threads, int reps);
+double machine_matmul_gflops(int M, int K, int N, int threads, int reps);

@@ -43,6 +43,10 @@ void attn_head_f32_ref(float *out, const float *q, const float *k, const float *
 void attn_head_f32_avx2(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
                         float scale, float *scores);
 
+// Machine probes for the benchmark (probe_avx2.c): returns a value only to keep the work.
+double probe_fma_avx2(long iters);                 // iters × 160 flops
+double probe_read_avx2(const float *p, size_t n);  // reads n floats once
+
 // 1 when this CPU can run the *_avx2 kernels (AVX2 + FMA + F16C).
 int kernels_have_avx2(void);
 

@@ -1,0 +1,475 @@
+// gpt2_gguf.c: GPT-2 to and from GGUF in llama.cpp's "gpt2" layout (F32 and F16 tensors).
+//
+// The layout is the one llama.cpp's convert_hf_to_gguf.py (GPT2Model) writes and its
+// llama-model.cpp (LLM_ARCH_GPT2) loads, checked against the converter's own output for
+// models/mini (testdata/gguf):
+//   keys    general.architecture = "gpt2", general.name, gpt2.{block_count, context_length,
+//           embedding_length, feed_forward_length, attention.head_count} (u32),
+//           gpt2.attention.layer_norm_epsilon (f32), general.file_type (u32: 0 all F32, 1 mostly F16),
+//           tokenizer.ggml.{model = "gpt2", pre = "gpt-2", tokens, token_type, merges,
+//           bos_token_id, eos_token_id}
+//   tensors token_embd, position_embd, blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up,
+//           ffn_down}.{weight,bias}, output_norm.{weight,bias}, output.weight; in that order.
+// ggml's ne[0] is the contiguous dimension, so our out-major (OC, C) matrices are ne = [C, OC]
+// as they are, with no transpose (HF Conv1D's (C, OC) is transposed once by gpt2_model_load).
+// In an F16 file the 2-D tensors are F16 and the 1-D ones (norms, biases) stay F32, as the
+// converter does. llama.cpp (at the commit we test against) requires output.weight even though
+// GPT-2 ties it to token_embd, so we always write it (a second copy of wte when tied); the
+// loader treats an output.weight equal to token_embd as tied.
+//
+// Not here: quantized tensor types (the container supports them; GPT-2 loading refuses them by
+// name), tokenizer loading from a GGUF.
+#include "gpt2.h"
+#include "../core/err.h"
+#include "../core/fileio.h"
+#include "../core/xalloc.h"
+#include "../formats/gguf.h"
+#include "../formats/json.h"
+#include <string.h>
+
+// --- the tensor table
+
+enum { PER_MODEL, PER_LAYER };
+
+typedef struct {
+    const char *fmt;  // GGUF name; "%d" = layer index
+    int param;        // GPT2_* index
+    int scope;        // PER_MODEL or PER_LAYER
+} gguf_param;
+
+// File order of the converter's output (output.weight follows, written separately).
+static const gguf_param gguf_params[] = {
+    {"token_embd.weight", GPT2_WTE, PER_MODEL},
+    {"position_embd.weight", GPT2_WPE, PER_MODEL},
+    {"blk.%d.attn_norm.weight", GPT2_LN1_W, PER_LAYER},
+    {"blk.%d.attn_norm.bias", GPT2_LN1_B, PER_LAYER},
+    {"blk.%d.attn_qkv.weight", GPT2_QKV_W, PER_LAYER},
+    {"blk.%d.attn_qkv.bias", GPT2_QKV_B, PER_LAYER},
+    {"blk.%d.attn_output.weight", GPT2_PROJ_W, PER_LAYER},
+    {"blk.%d.attn_output.bias", GPT2_PROJ_B, PER_LAYER},
+    {"blk.%d.ffn_norm.weight", GPT2_LN2_W, PER_LAYER},
+    {"blk.%d.ffn_norm.bias", GPT2_LN2_B, PER_LAYER},
+    {"blk.%d.ffn_up.weight", GPT2_FC_W, PER_LAYER},
+    {"blk.%d.ffn_up.bias", GPT2_FC_B, PER_LAYER},
+    {"blk.%d.ffn_down.weight", GPT2_FCPROJ_W, PER_LAYER},
+    {"blk.%d.ffn_down.bias", GPT2_FCPROJ_B, PER_LAYER},
+    {"output_norm.weight", GPT2_LNF_W, PER_MODEL},
+    {"output_norm.bias", GPT2_LNF_B, PER_MODEL},
+};
+#define N_GGUF_PARAMS ((int)(sizeof gguf_params / sizeof gguf_params[0]))
+
+// ggml shape of one layer's slice of parameter p: ne[0] contiguous; *n_dims 1 or 2.
+static void param_ne(const gpt2_config *c, int p, int64_t ne[2], int *n_dims) {
+    int64_t V = c->vocab_size, P = c->n_ctx, C = c->n_embd, F = c->n_inner;
+    int64_t rows = 0, cols = C;  // our out-major (rows, cols); rows = 0 marks a vector of cols
+    switch (p) {
+    case GPT2_WTE: rows = V; break;
+    case GPT2_WPE: rows = P; break;
+    case GPT2_QKV_W: rows = 3 * C; break;
+    case GPT2_QKV_B: cols = 3 * C; break;
+    case GPT2_PROJ_W: rows = C; break;
+    case GPT2_FC_W: rows = F; break;
+    case GPT2_FC_B: cols = F; break;
+    case GPT2_FCPROJ_W: rows = C; cols = F; break;
+    default: break;  // LayerNorm weights/biases and C-wide biases
+    }
+    ne[0] = cols;
+    ne[1] = rows ? rows : 1;
+    *n_dims = rows ? 2 : 1;
+}
+
+static float **param_slot(gpt2_weights *w, int p) {
+    float **slots[GPT2_NUM_PARAMS] = {&w->wte, &w->wpe, &w->ln_1_w, &w->ln_1_b, &w->attn_qkv_w, &w->attn_qkv_b,
+                                      &w->attn_proj_w, &w->attn_proj_b, &w->ln_2_w, &w->ln_2_b, &w->mlp_fc_w,
+                                      &w->mlp_fc_b, &w->mlp_proj_w, &w->mlp_proj_b, &w->ln_f_w, &w->ln_f_b};
+    return slots[p];
+}
+
+// --- the tokenizer, read from vocab.json and merges.txt in their bytes_to_unicode spelling
+
+typedef struct {
+    json_value vocab;         // the parsed vocab.json (token strings point into it)
+    const char **tokens;      // (V) token strings; "[PAD<i>]" for ids vocab.json lacks
+    size_t *token_lens;
+    int32_t *types;           // (V) llama_token_type: 1 NORMAL, 3 CONTROL, 5 UNUSED
+    char **pads;              // owned "[PAD<i>]" strings, (V) entries, mostly NULL
+    char *merge_text;         // merges.txt, rewritten in place into "a b\0" entries
+    const char **merges;
+    size_t n_merges;
+} tok_data;
+
+static void tok_data_free(tok_data *t, int V) {
+    json_free(&t->vocab);
+    if (t->pads)
+        for (int i = 0; i < V; i++) free(t->pads[i]);
+    free(t->pads);
+    free(t->tokens);
+    free(t->token_lens);
+    free(t->types);
+    free(t->merge_text);
+    free(t->merges);
+    memset(t, 0, sizeof *t);
+}
+
+// Tokens the converter marks CONTROL: added special tokens such as "<|endoftext|>" (its
+// does_token_look_special rule for the "<|...|>" form; vocab.json alone has no added-token list).
+static int looks_special(const char *s, size_t n) {
+    return n >= 4 && memcmp(s, "<|", 2) == 0 && memcmp(s + n - 2, "|>", 2) == 0;
+}
+
+static int is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f'; }
+
+static int tok_data_load(tok_data *t, const char *dir, int V) {
+    memset(t, 0, sizeof *t);
+    char *vpath = path_join(dir, "vocab.json"), *mpath = path_join(dir, "merges.txt");
+    char *text = NULL;
+    size_t len;
+    int rc = file_read_all(vpath, &text, &len);
+    if (!rc) rc = json_parse(&t->vocab, text, len, vpath);
+    free(text);
+    if (rc) goto out;
+    if (t->vocab.type != JSON_OBJECT) {
+        rc = err_set(ERR_FORMAT, "%s: expected a JSON object of token -> id", vpath);
+        goto out;
+    }
+    t->tokens = xcalloc((size_t)V, sizeof *t->tokens);
+    t->token_lens = xcalloc((size_t)V, sizeof *t->token_lens);
+    t->types = xcalloc((size_t)V, sizeof *t->types);
+    t->pads = xcalloc((size_t)V, sizeof *t->pads);
+    for (size_t i = 0; i < t->vocab.len; i++) {
+        const json_value *id = &t->vocab.items[i];
+        if (id->type != JSON_NUMBER || !id->is_int || id->integer < 0) {
+            rc = err_set(ERR_FORMAT, "%s: token \"%s\" has no valid integer id", vpath, t->vocab.keys[i]);
+            goto out;
+        }
+        if (id->integer >= V) {
+            rc = err_set(ERR_SHAPE, "%s: token \"%s\" has id %lld, outside the model's vocabulary of %d", vpath,
+                         t->vocab.keys[i], (long long)id->integer, V);
+            goto out;
+        }
+        if (t->tokens[id->integer]) {
+            rc = err_set(ERR_FORMAT, "%s: id %lld is used by two tokens", vpath, (long long)id->integer);
+            goto out;
+        }
+        t->tokens[id->integer] = t->vocab.keys[i];
+        t->token_lens[id->integer] = t->vocab.key_lens[i];
+        t->types[id->integer] = looks_special(t->vocab.keys[i], t->vocab.key_lens[i]) ? 3 : 1;
+    }
+    for (int i = 0; i < V; i++)  // ids the vocab lacks (a padded embedding): as the converter
+        if (!t->tokens[i]) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "[PAD%d]", i);
+            t->pads[i] = xstrdup(buf);
+            t->tokens[i] = t->pads[i];
+            t->token_lens[i] = strlen(buf);
+            t->types[i] = 5;
+        }
+
+    // merges.txt: an optional first line starting with '#', then "a b" per line; each line is
+    // trimmed and rewritten as "a b" with one space (as gguf-py's SpecialVocab does).
+    if ((rc = file_read_all(mpath, &t->merge_text, &len))) goto out;
+    size_t cap = 1024, line_no = 0;
+    t->merges = xmalloc(cap * sizeof *t->merges);
+    char *p = t->merge_text, *end = t->merge_text + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *line_end = nl ? nl : end;
+        line_no++;
+        char *a = p;
+        p = nl ? nl + 1 : end;
+        while (a < line_end && is_space(*a)) a++;
+        char *e = line_end;
+        while (e > a && is_space(e[-1])) e--;
+        if (a == e || (line_no == 1 && *a == '#')) continue;
+        char *sp = a;
+        while (sp < e && !is_space(*sp)) sp++;
+        char *b = sp;
+        while (b < e && is_space(*b)) b++;
+        char *b_end = b;
+        while (b_end < e && !is_space(*b_end)) b_end++;
+        if (sp == e || b_end != e || memchr(a, 0, (size_t)(e - a))) {
+            rc = err_set(ERR_FORMAT, "%s: line %zu is not two symbols separated by a space", mpath, line_no);
+            goto out;
+        }
+        // Rewrite in place: "a" + ' ' + "b" + NUL fits within the line (the separator is >= 1 byte).
+        size_t la = (size_t)(sp - a), lb = (size_t)(e - b);
+        a[la] = ' ';
+        memmove(a + la + 1, b, lb);
+        a[la + 1 + lb] = 0;
+        if (t->n_merges == cap) t->merges = xrealloc(t->merges, (cap *= 2) * sizeof *t->merges);
+        t->merges[t->n_merges++] = a;
+    }
+out:
+    free(vpath);
+    free(mpath);
+    return rc;
+}
+
+// --- saving
+
+// general.name: the last path component of the model's source, without ".gguf".
+static void model_name(const gpt2_model *m, char *out, size_t cap) {
+    const char *src = m->source ? m->source : "";
+    size_t n = strlen(src);
+    while (n > 1 && src[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && src[b - 1] != '/') b--;
+    size_t len = n - b;
+    if (len > 5 && memcmp(src + n - 5, ".gguf", 5) == 0) len -= 5;
+    if (len == 0 || len >= cap) snprintf(out, cap, "gpt2");
+    else {
+        memcpy(out, src + b, len);
+        out[len] = 0;
+    }
+}
+
+int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *path, int f16) {
+    const gpt2_config *c = &m->cfg;
+    if (c->gelu_exact || !c->scale_attn || c->scale_by_layer)
+        return err_set(ERR_ARG, "%s: llama.cpp's gpt2 graph has the tanh GELU and 1/sqrt(head size) attention scaling only; "
+                       "this model uses %s", path, c->gelu_exact ? "the exact erf GELU" : "another attention scaling");
+    int V = c->vocab_size, L = c->n_layer;
+    tok_data tok = {0};
+    int rc = tok_dir ? tok_data_load(&tok, tok_dir, V) : 0;
+    if (rc) {
+        tok_data_free(&tok, V);
+        return rc;
+    }
+
+    // F16 copies of every 2-D tensor, in one buffer (the F32 path writes straight from m->params).
+    size_t sizes[GPT2_NUM_PARAMS], total2d = 0;
+    gpt2_param_sizes(c, sizes);
+    for (int i = 0; i < N_GGUF_PARAMS; i++) {
+        int64_t ne[2];
+        int nd;
+        param_ne(c, gguf_params[i].param, ne, &nd);
+        if (nd == 2) total2d += sizes[gguf_params[i].param];
+    }
+    if (!m->tied) total2d += sizes[GPT2_WTE];
+    uint16_t *half = f16 ? xmalloc((total2d ? total2d : 1) * sizeof *half) : NULL, *hp = half;
+    const void *wte_data = NULL;
+
+    gguf_writer w;
+    gguf_writer_init(&w);
+    char name[128];
+    model_name(m, name, sizeof name);
+    gguf_writer_add_str(&w, "general.architecture", "gpt2");
+    gguf_writer_add_str(&w, "general.name", name);
+    gguf_writer_add_u32(&w, "gpt2.block_count", (uint32_t)L);
+    gguf_writer_add_u32(&w, "gpt2.context_length", (uint32_t)c->n_ctx);
+    gguf_writer_add_u32(&w, "gpt2.embedding_length", (uint32_t)c->n_embd);
+    gguf_writer_add_u32(&w, "gpt2.feed_forward_length", (uint32_t)c->n_inner);
+    gguf_writer_add_u32(&w, "gpt2.attention.head_count", (uint32_t)c->n_head);
+    gguf_writer_add_f32(&w, "gpt2.attention.layer_norm_epsilon", c->ln_eps);
+    gguf_writer_add_u32(&w, "general.file_type", f16 ? 1 : 0);
+    if (tok_dir) {
+        gguf_writer_add_str(&w, "tokenizer.ggml.model", "gpt2");
+        gguf_writer_add_str(&w, "tokenizer.ggml.pre", "gpt-2");
+        gguf_writer_add_arr_str(&w, "tokenizer.ggml.tokens", tok.tokens, tok.token_lens, (size_t)V);
+        gguf_writer_add_arr_i32(&w, "tokenizer.ggml.token_type", tok.types, (size_t)V);
+        gguf_writer_add_arr_str(&w, "tokenizer.ggml.merges", tok.merges, NULL, tok.n_merges);
+        if (c->bos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id);
+        if (c->eos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_id);
+    }
+
+    gpt2_weights wt = m->w;  // param_slot needs a non-const struct; the pointers are only read
+    for (int pass = 0; pass < 3; pass++) {  // model-wide head, the layers, model-wide tail
+        for (int l = 0; l < (pass == 1 ? L : 1); l++) {
+            for (int i = 0; i < N_GGUF_PARAMS; i++) {
+                const gguf_param *gp = &gguf_params[i];
+                int want = gp->scope == PER_LAYER ? 1 : (gp->param == GPT2_LNF_W || gp->param == GPT2_LNF_B) ? 2 : 0;
+                if (want != pass) continue;
+                int64_t ne[2];
+                int nd;
+                param_ne(c, gp->param, ne, &nd);
+                size_t per = (size_t)(ne[0] * ne[1]);
+                const float *src = *param_slot(&wt, gp->param) + (size_t)l * per;
+                const void *data = src;
+                gguf_tensor_type type = GGUF_TENSOR_F32;
+                if (f16 && nd == 2) {
+                    for (size_t k = 0; k < per; k++) hp[k] = f32_to_fp16(src[k]);
+                    data = hp;
+                    hp += per;
+                    type = GGUF_TENSOR_F16;
+                }
+                if (gp->param == GPT2_WTE) wte_data = data;
+                snprintf(name, sizeof name, gp->fmt, l);
+                gguf_writer_add_tensor(&w, name, type, nd, ne, data);
+            }
+        }
+    }
+    // output.weight: required by llama.cpp; the same bytes as token_embd when tied.
+    int64_t ne_out[2] = {c->n_embd, V};
+    const void *out_data = wte_data;
+    if (!m->tied) {
+        out_data = m->lm_head;
+        if (f16) {
+            for (size_t k = 0; k < sizes[GPT2_WTE]; k++) hp[k] = f32_to_fp16(m->lm_head[k]);
+            out_data = hp;
+            hp += sizes[GPT2_WTE];
+        }
+    }
+    gguf_writer_add_tensor(&w, "output.weight", f16 ? GGUF_TENSOR_F16 : GGUF_TENSOR_F32, 2, ne_out, out_data);
+    CHECK(!f16 || (size_t)(hp - half) == total2d);
+
+    rc = gguf_writer_write(&w, path);
+    gguf_writer_free(&w);
+    free(half);
+    tok_data_free(&tok, V);
+    return rc;
+}
+
+// --- loading
+
+// Reads a u32-ish size key into an int (range checked later by gpt2_config_validate).
+static int get_size(const gguf_file *g, const char *key, int *out) {
+    int64_t v;
+    int rc = gguf_get_int(g, key, &v);
+    if (rc) return rc;
+    if (v < 0 || v > 0x7fffffff) return err_set(ERR_FORMAT, "%s: %s = %lld is out of range", g->path, key, (long long)v);
+    *out = (int)v;
+    return 0;
+}
+
+// Converts one F32/F16 tensor into dst after checking its type and shape.
+static int load_tensor(const gguf_file *g, const gguf_tensor *t, int nd, const int64_t ne[2], float *dst,
+                       size_t dtype_params[DTYPE_COUNT]) {
+    if (t->type != GGUF_TENSOR_F32 && t->type != GGUF_TENSOR_F16)
+        return err_set(ERR_FORMAT, "%s: tensor '%s' has type %s; only F32 and F16 GPT-2 files can be loaded", g->path,
+                       t->name, gguf_tensor_type_get(t->type)->name);
+    if (t->n_dims != nd || t->ne[0] != ne[0] || t->ne[1] != ne[1] || t->ne[2] != 1 || t->ne[3] != 1) {
+        if (nd == 1)
+            return err_set(ERR_SHAPE, "%s: tensor '%s' has ne = [%lld,%lld,%lld,%lld], expected [%lld]", g->path, t->name,
+                           (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3], (long long)ne[0]);
+        return err_set(ERR_SHAPE, "%s: tensor '%s' has ne = [%lld,%lld,%lld,%lld], expected [%lld,%lld]", g->path, t->name,
+                       (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                       (long long)ne[0], (long long)ne[1]);
+    }
+    dtype dt = t->type == GGUF_TENSOR_F32 ? DTYPE_F32 : DTYPE_F16;
+    dtype_to_f32(dst, t->data, dt, (size_t)t->nelem);
+    dtype_params[dt] += (size_t)t->nelem;
+    return 0;
+}
+
+int gpt2_model_load_gguf(gpt2_model *m, const char *path) {
+    memset(m, 0, sizeof *m);
+    gguf_file g;
+    char *used = NULL;
+    int rc = gguf_open(&g, path);
+    if (rc) return rc;
+
+    const char *arch;
+    if ((rc = gguf_get_str(&g, "general.architecture", &arch, NULL))) goto fail;
+    if (strcmp(arch, "gpt2") != 0) {
+        rc = err_set(ERR_FORMAT, "%s: general.architecture is \"%s\", expected \"gpt2\"", path, arch);
+        goto fail;
+    }
+    gpt2_config *c = &m->cfg;
+    c->scale_attn = 1;  // what llama.cpp's gpt2 graph computes: tanh GELU, 1/sqrt(HS) scaling
+    c->bos_id = c->eos_id = -1;
+    if ((rc = get_size(&g, "gpt2.block_count", &c->n_layer)) || (rc = get_size(&g, "gpt2.context_length", &c->n_ctx)) ||
+        (rc = get_size(&g, "gpt2.embedding_length", &c->n_embd)) ||
+        (rc = get_size(&g, "gpt2.feed_forward_length", &c->n_inner)) ||
+        (rc = get_size(&g, "gpt2.attention.head_count", &c->n_head)) ||
+        (rc = gguf_get_f32(&g, "gpt2.attention.layer_norm_epsilon", &c->ln_eps)))
+        goto fail;
+    if (!(c->ln_eps > 0 && c->ln_eps < 1)) {
+        rc = err_set(ERR_FORMAT, "%s: gpt2.attention.layer_norm_epsilon = %g must be in (0, 1)", path, c->ln_eps);
+        goto fail;
+    }
+    const gguf_tensor *te = gguf_find_tensor(&g, "token_embd.weight");
+    if (!te) {
+        rc = err_set(ERR_FORMAT, "%s: missing tensor 'token_embd.weight'", path);
+        goto fail;
+    }
+    if (te->n_dims != 2 || te->ne[1] > 0x7fffffff) {
+        rc = err_set(ERR_SHAPE, "%s: tensor 'token_embd.weight' must be 2-D [n_embd, n_vocab]", path);
+        goto fail;
+    }
+    c->vocab_size = (int)te->ne[1];
+    const char *ids[2] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
+    int *id_out[2] = {&c->bos_id, &c->eos_id};
+    for (int i = 0; i < 2; i++) {
+        if (!gguf_find_kv(&g, ids[i])) continue;
+        int64_t v;
+        if ((rc = gguf_get_int(&g, ids[i], &v))) goto fail;
+        if (v < 0 || v >= c->vocab_size) {
+            rc = err_set(ERR_SHAPE, "%s: %s = %lld is outside the vocabulary of %d", path, ids[i], (long long)v, c->vocab_size);
+            goto fail;
+        }
+        *id_out[i] = (int)v;
+    }
+    if ((rc = gpt2_config_validate(c, path))) goto fail;
+
+    size_t sizes[GPT2_NUM_PARAMS], total = 0;
+    gpt2_param_sizes(c, sizes);
+    for (int p = 0; p < GPT2_NUM_PARAMS; p++) total += sizes[p];
+    m->n_params = total;
+    m->params = xmalloc(total * sizeof(float));
+    float *ptr = m->params;
+    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
+        *param_slot(&m->w, p) = ptr;
+        ptr += sizes[p];
+    }
+
+    used = xcalloc(g.n_tensors + 1, 1);
+    for (int i = 0; i < N_GGUF_PARAMS && !rc; i++) {
+        const gguf_param *gp = &gguf_params[i];
+        int64_t ne[2];
+        int nd;
+        param_ne(c, gp->param, ne, &nd);
+        size_t per = (size_t)(ne[0] * ne[1]);
+        for (int l = 0; l < (gp->scope == PER_LAYER ? c->n_layer : 1) && !rc; l++) {
+            char name[128];
+            snprintf(name, sizeof name, gp->fmt, l);
+            const gguf_tensor *t = gguf_find_tensor(&g, name);
+            if (!t) {
+                rc = err_set(ERR_FORMAT, "%s: missing tensor '%s'", path, name);
+                break;
+            }
+            used[t - g.tensors] = 1;
+            rc = load_tensor(&g, t, nd, ne, *param_slot(&m->w, gp->param) + (size_t)l * per, m->dtype_params);
+        }
+    }
+    if (rc) goto fail;
+
+    // output.weight: absent or equal to token_embd means tied.
+    m->tied = 1;
+    m->lm_head = m->w.wte;
+    const gguf_tensor *out = gguf_find_tensor(&g, "output.weight");
+    if (out) {
+        used[out - g.tensors] = 1;
+        int64_t ne[2] = {c->n_embd, c->vocab_size};
+        float *head = xmalloc(sizes[GPT2_WTE] * sizeof(float));
+        size_t counts[DTYPE_COUNT] = {0};
+        if ((rc = load_tensor(&g, out, 2, ne, head, counts))) {
+            free(head);
+            goto fail;
+        }
+        if (memcmp(head, m->w.wte, sizes[GPT2_WTE] * sizeof(float)) == 0) {
+            free(head);
+        } else {
+            m->tied = 0;
+            m->lm_head = head;
+            m->n_params += sizes[GPT2_WTE];
+            for (int d = 0; d < DTYPE_COUNT; d++) m->dtype_params[d] += counts[d];
+        }
+    }
+    for (size_t i = 0; i < g.n_tensors; i++)
+        if (!used[i]) {
+            rc = err_set(ERR_FORMAT, "%s: unexpected tensor '%s' (not part of a gpt2 model with %d layers)", path,
+                         g.tensors[i].name, c->n_layer);
+            goto fail;
+        }
+    m->file_bytes = g.map.len;
+    m->source = xstrdup(path);
+    free(used);
+    gguf_close(&g);
+    return 0;
+
+fail:
+    free(used);
+    gguf_close(&g);
+    gpt2_model_free(m);
+    return rc ? rc : ERR_FORMAT;
+}
