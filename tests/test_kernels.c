@@ -6,6 +6,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
+#include "core/dtype.h"
 #include "kernels/kernels.h"
 #include <string.h>
 
@@ -94,6 +95,68 @@ static void test_threads_agree(const char *name, matmul_f32_fn fn) {
     free(o2);
 }
 
+// Typed weights: W stored as F16 (exactly representable values, so the reference
+// and the fast path see the same numbers); same tolerance as fp32.
+static double matmul_typed_err(matmul_fn fn, qtype t, int BT, int C, int OC, int with_bias, rng *r) {
+    float *in = xmalloc((size_t)BT * C * sizeof(float)), *wf = xmalloc((size_t)OC * C * sizeof(float));
+    float *b = xmalloc((size_t)OC * sizeof(float));
+    float *ref = xmalloc((size_t)BT * OC * sizeof(float)), *out = xmalloc((size_t)BT * OC * sizeof(float));
+    uint16_t *wh = xmalloc((size_t)OC * C * sizeof(uint16_t));
+    fill(in, (size_t)BT * C, r);
+    fill(wf, (size_t)OC * C, r);
+    fill(b, (size_t)OC, r);
+    for (size_t i = 0; i < (size_t)OC * C; i++) {
+        wh[i] = f32_to_fp16(wf[i]);
+        wf[i] = fp16_to_f32(wh[i]);
+    }
+    const void *w = t == QTYPE_F16 ? (const void *)wh : (const void *)wf;
+    for (size_t i = 0; i < (size_t)BT * OC; i++) out[i] = NAN;
+    matmul_f32_ref(ref, in, wf, with_bias ? b : NULL, BT, C, OC);
+    fn(out, in, w, t, with_bias ? b : NULL, BT, C, OC);
+    double worst = 0;
+    for (int i = 0; i < BT; i++)
+        for (int o = 0; o < OC; o++) {
+            double mag = with_bias ? fabs(b[o]) : 0;
+            for (int c = 0; c < C; c++) mag += fabs((double)in[(size_t)i * C + c] * wf[(size_t)o * C + c]);
+            double e = fabs((double)out[(size_t)i * OC + o] - ref[(size_t)i * OC + o]) / (mag + 1e-30);
+            if (!(e <= worst)) worst = e;
+        }
+    free(in);
+    free(wf);
+    free(wh);
+    free(b);
+    free(ref);
+    free(out);
+    return worst;
+}
+
+static void test_matmul_typed(const char *name, matmul_fn fn) {
+    static const int sizes[] = {1, 2, 3, 5, 7, 8, 9, 31, 33, 255, 257};
+    int ns = (int)(sizeof sizes / sizeof sizes[0]);
+    qtype types[] = {QTYPE_F32, QTYPE_F16};
+    for (int ti = 0; ti < 2; ti++) {
+        rng r;
+        rng_init(&r, 4321);
+        double worst = 0;
+        int cases = 0;
+        for (int i = 0; i < ns; i++)
+            for (int j = 0; j < ns; j++) {
+                double e = matmul_typed_err(fn, types[ti], sizes[i], sizes[j], sizes[(i + 2 * j) % ns], (i + j) & 1, &r);
+                if (!(e <= worst)) worst = e;
+                cases++;
+            }
+        int big[][3] = {{128, 768, 96}, {1, 1030, 13}, {7, 3072, 40}, {1, 768, 50}};
+        for (int i = 0; i < 4; i++) {
+            double e = matmul_typed_err(fn, types[ti], big[i][0], big[i][1], big[i][2], i & 1, &r);
+            if (!(e <= worst)) worst = e;
+            cases++;
+        }
+        char label[128];
+        snprintf(label, sizeof label, "matmul_%s %s weights vs ref (%d shapes)", name, qtype_get(types[ti])->name, cases);
+        EXPECT_CLOSE(label, worst, TOL_MATMUL_F32);
+    }
+}
+
 // GELU: tanh form within TOL_GELU absolute of the libm reference over [-10, 10], NaN-prefilled
 // copies, lengths that are not multiples of 8.
 #define TOL_GELU 2e-6
@@ -160,10 +223,13 @@ int main(void) {
     const char *isa = kernels_init();
     printf("dispatch chose: %s\n", isa);
     test_matmul("generic", matmul_f32_generic);
+    test_matmul_typed("ref", matmul_ref);
+    test_matmul_typed("generic", matmul_generic);
     test_threads_agree("generic", matmul_f32_generic);
     if (kernels_have_avx2()) {
         test_matmul("avx2", matmul_f32_avx2);
         test_threads_agree("avx2", matmul_f32_avx2);
+        test_matmul_typed("avx2", matmul_avx2);
         test_gelu("avx2", gelu_f32_avx2);
         test_attention("avx2", attn_head_f32_avx2);
     } else {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct kernels kern = {matmul_f32_generic, gelu_f32_ref, attn_head_f32_ref, "generic"};
+struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, "generic"};
 
 const char *kernels_init(void) {
     static int done;
@@ -14,17 +14,20 @@ const char *kernels_init(void) {
     if (want && strcmp(want, "generic") == 0) return kern.isa;
     if (want && strcmp(want, "ref") == 0) {
         kern.matmul_f32 = matmul_f32_ref;
+        kern.matmul = matmul_ref;
         kern.isa = "ref";
         return kern.isa;
     }
     if (kernels_have_avx2()) {
         kern.matmul_f32 = matmul_f32_avx2;
+        kern.matmul = matmul_avx2;
         kern.gelu_f32 = gelu_f32_avx2;
         kern.attn_head_f32 = attn_head_f32_avx2;
         kern.isa = "avx2";
         return kern.isa;
     }
     kern.matmul_f32 = matmul_f32_generic;
+    kern.matmul = matmul_generic;
     kern.isa = "generic";
     return kern.isa;
 }

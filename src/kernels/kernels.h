@@ -6,11 +6,16 @@
 // Kernels never allocate; the generic/SIMD ones may run OpenMP loops inside.
 #pragma once
 #include <stddef.h>
+#include "qtype.h"
 
 // out (BT, OC) = in (BT, C) · w (OC, C)ᵀ + bias (OC); bias may be NULL.
 // w is out-major (each output channel's C weights are contiguous).
 typedef void (*matmul_f32_fn)(float *out, const float *in, const float *w, const float *bias,
                               int BT, int C, int OC);
+
+// The same with W's rows stored as type t (C a multiple of t's block size).
+typedef void (*matmul_fn)(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C,
+                          int OC);
 
 // x (n) = GELU(x) in place; exact: erf form, else GPT-2's tanh form.
 typedef void (*gelu_f32_fn)(float *x, size_t n, int exact);
@@ -23,6 +28,7 @@ typedef void (*attn_head_f32_fn)(float *out, const float *q, const float *k, con
 
 struct kernels {
     matmul_f32_fn matmul_f32;
+    matmul_fn matmul;
     gelu_f32_fn gelu_f32;
     attn_head_f32_fn attn_head_f32;
     const char *isa;  // "ref", "generic", "avx2"
@@ -35,6 +41,9 @@ const char *kernels_init(void);
 void matmul_f32_ref(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
 void matmul_f32_generic(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
 void matmul_f32_avx2(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
+void matmul_ref(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
+void matmul_generic(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
+void matmul_avx2(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
 
 void gelu_f32_ref(float *x, size_t n, int exact);
 void gelu_f32_avx2(float *x, size_t n, int exact);
@@ -52,4 +61,8 @@ int kernels_have_avx2(void);
 
 static inline void matmul_f32(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {
     kern.matmul_f32(out, in, w, bias, BT, C, OC);
+}
+
+static inline void matmul(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {
+    kern.matmul(out, in, w, t, bias, BT, C, OC);
 }

@@ -8,6 +8,7 @@
 // The single-row case (generation) takes a GEMV path that streams W once.
 // Compiled with -mavx2 -mfma; reached only through the dispatch table.
 #include "kernels.h"
+#include <stdint.h>
 #include <immintrin.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -33,13 +34,12 @@ static inline __m256i tail_mask(int r) {
 // One rm×rn tile over k in [k0, k1): out[i][j] (+)= Σ_k A[i][k]·W[j][k].
 // rm and rn are compile-time constants at every call site, so the loops unroll.
 static inline __attribute__((always_inline)) void tile(float *out, const float *A, const float *W, int lda,
-                                                       int ldw, int ldo, int k0, int k1, int rm, int rn,
-                                                       int accumulate) {
+                                                       int ldw, int ldo, int kn, int rm, int rn, int accumulate) {
     __m256 acc[RM][RN];
     for (int i = 0; i < rm; i++)
         for (int j = 0; j < rn; j++) acc[i][j] = _mm256_setzero_ps();
-    int k = k0;
-    for (; k + 8 <= k1; k += 8) {
+    int k = 0;
+    for (; k + 8 <= kn; k += 8) {
         __m256 a[RM];
         for (int i = 0; i < rm; i++) a[i] = _mm256_loadu_ps(A + (size_t)i * lda + k);
         for (int j = 0; j < rn; j++) {
@@ -47,8 +47,8 @@ static inline __attribute__((always_inline)) void tile(float *out, const float *
             for (int i = 0; i < rm; i++) acc[i][j] = _mm256_fmadd_ps(a[i], w, acc[i][j]);
         }
     }
-    if (k < k1) {
-        __m256i mask = tail_mask(k1 - k);
+    if (k < kn) {
+        __m256i mask = tail_mask(kn - k);
         __m256 a[RM];
         for (int i = 0; i < rm; i++) a[i] = _mm256_maskload_ps(A + (size_t)i * lda + k, mask);
         for (int j = 0; j < rn; j++) {
@@ -65,31 +65,55 @@ static inline __attribute__((always_inline)) void tile(float *out, const float *
 }
 
 // Dispatches an edge tile of any rm ≤ RM, rn ≤ RN to a constant-size instance.
-static void tile_any(float *out, const float *A, const float *W, int lda, int ldw, int ldo, int k0, int k1, int rm,
-                     int rn, int acc) {
+static void tile_any(float *out, const float *A, const float *W, int lda, int ldw, int ldo, int kn, int rm, int rn,
+                     int acc) {
 #define T(r, c) \
-    case (r) * 8 + (c): tile(out, A, W, lda, ldw, ldo, k0, k1, r, c, acc); break;
+    case (r) * 8 + (c): tile(out, A, W, lda, ldw, ldo, kn, r, c, acc); break;
     switch (rm * 8 + rn) {
         T(1, 1) T(1, 2) T(1, 3) T(1, 4) T(2, 1) T(2, 2) T(2, 3) T(2, 4) T(3, 1) T(3, 2) T(3, 3) T(3, 4)
     }
 #undef T
 }
 
-// Rows [n0, n1) of W against all of A.
-static void gemm_block(float *out, const float *A, const float *W, const float *bias, int M, int K, int N, int n0,
-                       int n1) {
+// rn rows of W (stored as t, row stride K elements) over k in [kb, kb+kn) as fp32 in buf (rn, KC).
+static void widen_block(float *buf, const void *W, qtype t, int K, int n, int rn, int kb, int kn) {
+    for (int j = 0; j < rn; j++) {
+        const uint16_t *src = (const uint16_t *)W + (size_t)(n + j) * K + kb;
+        float *dst = buf + (size_t)j * KC;
+        int k = 0;
+        for (; k + 8 <= kn; k += 8) _mm256_storeu_ps(dst + k, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + k))));
+        for (; k < kn; k++) dst[k] = _cvtsh_ss(src[k]);
+    }
+    (void)t;
+}
+
+// Rows [n0, n1) of W against all of A. F32 weights are read in place; other
+// types are widened one RN×KC block at a time into a stack buffer that then
+// serves every row of A.
+static void gemm_block(float *out, const float *A, const void *W, qtype t, const float *bias, int M, int K, int N,
+                       int n0, int n1) {
+    float wbuf[RN * KC];
     for (int kb = 0; kb < K; kb += KC) {
-        int ke = kb + KC < K ? kb + KC : K, acc = kb > 0;
+        int kn = (kb + KC < K ? kb + KC : K) - kb, acc = kb > 0;
         for (int n = n0; n < n1; n += RN) {
             int rn = n1 - n < RN ? n1 - n : RN;
-            const float *w = W + (size_t)n * K;
+            const float *w;
+            int ldw;
+            if (t == QTYPE_F32) {
+                w = (const float *)W + (size_t)n * K + kb;
+                ldw = K;
+            } else {
+                widen_block(wbuf, W, t, K, n, rn, kb, kn);
+                w = wbuf;
+                ldw = KC;
+            }
             int m = 0;
             if (rn == RN)
                 for (; m + RM <= M; m += RM)
-                    tile(out + (size_t)m * N + n, A + (size_t)m * K, w, K, K, N, kb, ke, RM, RN, acc);
+                    tile(out + (size_t)m * N + n, A + (size_t)m * K + kb, w, K, ldw, N, kn, RM, RN, acc);
             for (; m < M; m += RM) {
                 int rm = M - m < RM ? M - m : RM;
-                tile_any(out + (size_t)m * N + n, A + (size_t)m * K, w, K, K, N, kb, ke, rm, rn, acc);
+                tile_any(out + (size_t)m * N + n, A + (size_t)m * K + kb, w, K, ldw, N, kn, rm, rn, acc);
             }
         }
     }
@@ -126,12 +150,44 @@ static void gemv_block(float *out, const float *x, const float *W, const float *
         out[n + 3] = hsum8(a3) + (bias ? bias[n + 3] : 0.0f);
     }
     for (; n < n1; n++) {
-        tile(out + n, x, W + (size_t)n * K, K, K, 1, 0, K, 1, 1, 0);
+        tile(out + n, x, W + (size_t)n * K, K, K, 1, K, 1, 1, 0);
         if (bias) out[n] += bias[n];
     }
 }
 
-void matmul_f32_avx2(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {
+// The same for F16 rows: 8 halves widened per load, so W's bytes are read once.
+static void gemv_f16_block(float *out, const float *x, const uint16_t *W, const float *bias, int K, int n0, int n1) {
+    int K8 = K & ~7;
+    int n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const uint16_t *w0 = W + (size_t)n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < K8; k += 8) {
+            __m256 xv = _mm256_loadu_ps(x + k);
+            a0 = _mm256_fmadd_ps(xv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w0 + k))), a0);
+            a1 = _mm256_fmadd_ps(xv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w1 + k))), a1);
+            a2 = _mm256_fmadd_ps(xv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w2 + k))), a2);
+            a3 = _mm256_fmadd_ps(xv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w3 + k))), a3);
+        }
+        float s[4] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3)};
+        for (int j = 0; j < 4; j++) {
+            const uint16_t *wr = W + (size_t)(n + j) * K;
+            for (int k = K8; k < K; k++) s[j] += x[k] * _cvtsh_ss(wr[k]);
+            out[n + j] = s[j] + (bias ? bias[n + j] : 0.0f);
+        }
+    }
+    for (; n < n1; n++) {
+        const uint16_t *wr = W + (size_t)n * K;
+        __m256 a = _mm256_setzero_ps();
+        for (int k = 0; k < K8; k += 8)
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + k))), a);
+        float sum = hsum8(a);
+        for (int k = K8; k < K; k++) sum += x[k] * _cvtsh_ss(wr[k]);
+        out[n] = sum + (bias ? bias[n] : 0.0f);
+    }
+}
+
+void matmul_avx2(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {
     // Split output channels evenly across threads in multiples of the tile width,
     // so each thread streams its own part of W exactly once per K block.
 #pragma omp parallel
@@ -145,8 +201,13 @@ void matmul_f32_avx2(float *out, const float *in, const float *w, const float *b
         int g0 = (int)((long)groups * ith / nth), g1 = (int)((long)groups * (ith + 1) / nth);
         int n0 = g0 * RN, n1 = g1 * RN < OC ? g1 * RN : OC;
         if (n0 < n1) {
-            if (BT == 1) gemv_block(out, in, w, bias, C, n0, n1);
-            else gemm_block(out, in, w, bias, BT, C, OC, n0, n1);
+            if (BT > 1) gemm_block(out, in, w, t, bias, BT, C, OC, n0, n1);
+            else if (t == QTYPE_F32) gemv_block(out, in, w, bias, C, n0, n1);
+            else gemv_f16_block(out, in, w, bias, C, n0, n1);
         }
     }
+}
+
+void matmul_f32_avx2(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {
+    matmul_avx2(out, in, w, QTYPE_F32, bias, BT, C, OC);
 }

@@ -56,3 +56,52 @@ void matmul_f32_generic(float *out, const float *in, const float *w, const float
         }
     }
 }
+
+// Typed weights, reference: dequantize W one block at a time and dot in order.
+void matmul_ref(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {
+    const qtype_info *q = qtype_get((int)t);
+    size_t row_bytes = qtype_row_bytes(t, (size_t)C);
+    int step = q->block > 1 ? q->block : 64;  // F32/F16: dequantize 64 at a time
+    float tmp[256];
+    for (int t_ = 0; t_ < BT; t_++) {
+        const float *x = in + (size_t)t_ * C;
+        for (int o = 0; o < OC; o++) {
+            const char *row = (const char *)w + (size_t)o * row_bytes;
+            float acc = bias ? bias[o] : 0.0f;
+            for (int c0 = 0; c0 < C; c0 += step) {
+                int n = C - c0 < step ? C - c0 : step;
+                dequantize_row(t, row + (size_t)c0 / (size_t)q->block * (size_t)q->bytes, tmp, (size_t)n);
+                for (int c = 0; c < n; c++) acc += x[c0 + c] * tmp[c];
+            }
+            out[(size_t)t_ * OC + o] = acc;
+        }
+    }
+}
+
+// Typed weights, portable: F32 goes to the fast path; other types dequantize each
+// row into a stack buffer in chunks (no allocation), OpenMP over output channels.
+void matmul_generic(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {
+    if (t == QTYPE_F32) {
+        matmul_f32_generic(out, in, w, bias, BT, C, OC);
+        return;
+    }
+    const qtype_info *q = qtype_get((int)t);
+    size_t row_bytes = qtype_row_bytes(t, (size_t)C);
+    int step = q->block > 1 ? q->block : 256;
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < OC; o++) {
+        const char *row = (const char *)w + (size_t)o * row_bytes;
+        float tmp[256];
+        for (int t_ = 0; t_ < BT; t_++) out[(size_t)t_ * OC + o] = bias ? bias[o] : 0.0f;
+        for (int c0 = 0; c0 < C; c0 += step) {
+            int n = C - c0 < step ? C - c0 : step;
+            dequantize_row(t, row + (size_t)c0 / (size_t)q->block * (size_t)q->bytes, tmp, (size_t)n);
+            for (int t_ = 0; t_ < BT; t_++) {
+                const float *x = in + (size_t)t_ * C + c0;
+                float acc = 0.0f;
+                for (int c = 0; c < n; c++) acc += x[c] * tmp[c];
+                out[(size_t)t_ * OC + o] += acc;
+            }
+        }
+    }
+}
