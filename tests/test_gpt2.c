@@ -7,6 +7,7 @@
 // Tolerances from the oracle README: init-scale models 5e-6 (logits, hidden, loss);
 // tiny-hot 1e-4 (logits, hidden) and 1e-5 (loss).
 #include "harness.h"
+#include "core/dtype.h"
 #include "core/err.h"
 #include "core/xalloc.h"
 #include "eval/eval.h"
@@ -214,6 +215,49 @@ static void test_perplexity_protocol(void) {
     gpt2_model_free(&m);
 }
 
+// Storing the matrices as F16 (gpt2_model_convert) must reproduce the oracle's
+// tiny-f16 logits, computed from tiny's weights all rounded to f16. convert rounds
+// only the matrices, so the vectors and wpe are rounded here first; then the same
+// init-scale tolerance applies.
+static void test_convert_f16(const char *name, const char *f16_name, double tol) {
+    char dir[512], ref_dir[512], label[128];
+    snprintf(dir, sizeof dir, "%s/testdata/oracle/%s", shared_dir(), name);
+    snprintf(ref_dir, sizeof ref_dir, "%s/testdata/oracle/%s", shared_dir(), f16_name);
+    gpt2_model m;
+    if (gpt2_model_load(&m, dir)) {
+        EXPECT(0, "load: %s", err_msg());
+        return;
+    }
+    size_t f32_params = m.n_params;
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] = fp16_to_f32(f32_to_fp16(m.params[i]));
+    EXPECT(gpt2_model_convert(&m, QTYPE_F16) == 0, "convert: %s", err_msg());
+    EXPECT(m.n_params == f32_params && m.w.wte == NULL && m.head.type == QTYPE_F16, "converted model bookkeeping");
+    err_clear();
+    EXPECT(gpt2_model_convert(&m, QTYPE_F16) == ERR_ARG, "converting twice is refused");
+    err_clear();
+    size_t n_in, n_logits, n_emb;
+    int *in = read_bin(ref_dir, "input_tokens.i32.bin", 4, &n_in);
+    float *ref = read_bin(ref_dir, "logits.f32.bin", 4, &n_logits);
+    float *emb = read_bin(ref_dir, "hidden_embed.f32.bin", 4, &n_emb);  // (T, C): gives T
+    int V = m.cfg.vocab_size, T = (int)(n_emb / (size_t)m.cfg.n_embd), B = (int)(n_in / (size_t)T);
+    free(emb);
+    gpt2_state s;
+    gpt2_state_init(&s, &m, T);
+    double d = 0;
+    for (int b = 0; b < B; b++) {
+        gpt2_state_reset(&s);
+        gpt2_forward(&m, &s, in + (size_t)b * T, T, 1);
+        double db = maxdiff_f32(s.logits, ref + (size_t)b * T * V, (size_t)T * V);
+        if (!(db <= d)) d = db;
+    }
+    snprintf(label, sizeof label, "%s converted to F16 vs %s logits", name, f16_name);
+    EXPECT_CLOSE(label, d, tol);
+    gpt2_state_free(&s);
+    free(in);
+    free(ref);
+    gpt2_model_free(&m);
+}
+
 int main(void) {
     printf("kernels: %s\n", kernels_init());
     test_model("tiny", 5e-6, 5e-6, 1);
@@ -223,5 +267,6 @@ int main(void) {
     test_model("tiny-hot", 1e-4, 1e-5, 1);
     test_model("small-vocab50257", 5e-6, 5e-6, 0);
     test_perplexity_protocol();
+    test_convert_f16("tiny", "tiny-f16", 5e-6);
     return TEST_DONE();
 }

@@ -49,7 +49,7 @@ static int parse_threads(const char *s, int *threads, int max) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *random = NULL, *save = NULL, *threads_s = "1,2";
+    const char *model = NULL, *random = NULL, *save = NULL, *threads_s = "1,2", *type = "f32";
     int pp = 128, tg = 64, reps = 5, json = 0, machine = 0;
     unsigned long long seed = 1;
     arg_spec specs[] = {
@@ -57,6 +57,7 @@ int cmd_bench(int argc, char **argv) {
         {"random", 0, ARG_STR, &random, "SHAPE", "random weights of a standard shape: gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, mini", 0, 0, 0},
         {"seed", 's', ARG_U64, &seed, "S", "seed for --random", 0, 0, 0},
         {"save", 0, ARG_STR, &save, "DIR", "also write the --random model there as an HF directory (with GPT-2's tokenizer)", 0, 0, 0},
+        {"type", 0, ARG_STR, &type, "T", "store the weight matrices as f32 or f16 before measuring", 0, 0, 0},
         {"pp", 'p', ARG_INT, &pp, "N", "prompt-processing test: tokens in one batch (0 = skip)", 0, 1 << 20, 0},
         {"tg", 'n', ARG_INT, &tg, "N", "generation test: tokens one at a time (0 = skip)", 0, 1 << 20, 0},
         {"reps", 'r', ARG_INT, &reps, "N", "timed repeats (after one warm-up)", 1, 1000, 0},
@@ -82,11 +83,21 @@ int cmd_bench(int argc, char **argv) {
             return cli_fail();
         }
     }
+    if (strcmp(type, "f16") == 0) {
+        if (gpt2_model_convert(&m, QTYPE_F16)) {
+            gpt2_model_free(&m);
+            return cli_fail();
+        }
+    } else if (strcmp(type, "f32") != 0) {
+        gpt2_model_free(&m);
+        err_set(ERR_ARG, "bench: --type must be f32 or f16, got '%s'", type);
+        return cli_fail();
+    }
     const char *name = model ? model : random;
     const gpt2_config *c = &m.cfg;
     // Weight bytes one generated token reads: every matrix and vector once, the tied
     // embedding once as the LM head, one row of wpe (as llama.cpp counts it).
-    double bytes_per_token = ((double)m.n_params - (double)c->n_ctx * c->n_embd) * sizeof(float);
+    double bytes_per_token = ((double)m.n_params - (double)c->n_ctx * c->n_embd) * (strcmp(type, "f16") == 0 ? 2 : 4);
     double bw[16] = {0};
     if (machine) {
         int C = c->n_embd, F = c->n_inner, M = pp > 0 ? pp : 128;
@@ -112,8 +123,8 @@ int cmd_bench(int argc, char **argv) {
         if (!json) printf("\n");
     }
     if (!json) {
-        printf("| model | params | kernels | threads | test | tok/s median | min | max | reps | GB/s | %% of read bw |\n");
-        printf("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
+        printf("| model | type | params | kernels | threads | test | tok/s median | min | max | reps | GB/s | %% of read bw |\n");
+        printf("|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
     }
     int saved = par_max_threads();
     for (int i = 0; i < nt && !rc; i++) {
@@ -126,14 +137,18 @@ int cmd_bench(int argc, char **argv) {
             if (rc) break;
             double gbs = which ? bytes_per_token * st.median / 1e9 : 0, pct = bw[i] > 0 ? 100 * gbs / bw[i] : 0;
             if (json)
-                printf("{\"model\": \"%s\", \"params\": %zu, \"kernels\": \"%s\", \"threads\": %d, \"test\": \"%s%d\", "
+                printf("{\"model\": \"%s\", \"type\": \"%s\", \"params\": %zu, \"kernels\": \"%s\", \"threads\": %d, \"test\": \"%s%d\", "
                        "\"median\": %.2f, \"min\": %.2f, \"max\": %.2f, \"reps\": %d, \"gbs\": %.2f}\n",
-                       name, m.n_params, kern.isa, threads[i], which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps, gbs);
+                       name, type, m.n_params, kern.isa, threads[i], which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps, gbs);
             else if (which)
-                printf("| %s | %zu | %s | %d | tg%d | %.1f | %.1f | %.1f | %d | %.2f | %s%.0f%s |\n", name, m.n_params, kern.isa,
-                       threads[i], n, st.median, st.min, st.max, st.reps, gbs, "", pct, pct > 0 ? "%" : "");
+            {
+                char pct_s[16] = "";
+                if (pct > 0) snprintf(pct_s, sizeof pct_s, "%.0f%%", pct);
+                printf("| %s | %s | %zu | %s | %d | tg%d | %.1f | %.1f | %.1f | %d | %.2f | %s |\n", name, type, m.n_params,
+                       kern.isa, threads[i], n, st.median, st.min, st.max, st.reps, gbs, pct_s);
+            }
             else
-                printf("| %s | %zu | %s | %d | pp%d | %.1f | %.1f | %.1f | %d | | |\n", name, m.n_params, kern.isa, threads[i], n,
+                printf("| %s | %s | %zu | %s | %d | pp%d | %.1f | %.1f | %.1f | %d | | |\n", name, type, m.n_params, kern.isa, threads[i], n,
                        st.median, st.min, st.max, st.reps);
             fflush(stdout);
         }

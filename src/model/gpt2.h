@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../core/dtype.h"
+#include "../kernels/qtype.h"
 
 typedef struct gpt2_config {
     int vocab_size;   // V
@@ -56,21 +57,43 @@ typedef struct gpt2_weights {
 // Number of floats in each parameter tensor, in the enum's order.
 void gpt2_param_sizes(const gpt2_config *cfg, size_t sizes[GPT2_NUM_PARAMS]);
 
+// A weight matrix as inference reads it: rows output channels, each row's cols
+// inputs contiguous (out-major), stored as type (F32, F16, later quantized blocks).
+typedef struct wmat {
+    qtype type;
+    int rows, cols;
+    const void *data;
+} wmat;
+
+enum { GPT2_MAT_QKV, GPT2_MAT_PROJ, GPT2_MAT_FC, GPT2_MAT_FCPROJ, GPT2_MATS_PER_LAYER };
+
 typedef struct gpt2_model {
     gpt2_config cfg;
-    gpt2_weights w;
-    float *params;       // one allocation holding every tensor of w
-    size_t n_params;     // floats in params (unique parameters, tied head counted once)
-    float *lm_head;      // (V, C): == w.wte when tied, else its own allocation
+    gpt2_weights w;      // fp32 tensors; the matrices (wte, *_w) are NULL once stored as another type
+    float *params;       // one allocation holding every fp32 tensor of w
+    size_t n_params;     // unique parameters (tied head counted once)
+    float *lm_head;      // (V, C) fp32: == w.wte when tied, else its own allocation; NULL when converted
     int tied;            // 1 when the LM head is wte
+    // What the forward pass reads: views into params, or into typed storage.
+    wmat *mats;          // (L, GPT2_MATS_PER_LAYER)
+    wmat embd;           // (V, C) token embedding rows
+    wmat head;           // (V, C) LM head (same data as embd when tied)
+    void *mat_store;     // owned storage of typed matrices (NULL while all are fp32)
     // What the checkpoint held, for `info`.
     size_t file_bytes;               // bytes of the weight file(s)
     size_t dtype_params[DTYPE_COUNT];// stored parameters per dtype (unique, buffers excluded)
     char *source;                    // path it was loaded from
 } gpt2_model;
 
-// Allocates fp32 weights for cfg (contents undefined; LM head tied to wte).
+// Allocates fp32 weights for cfg (contents undefined; LM head tied to wte) and
+// points the matrix views at them.
 void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg);
+// (Re)points mats/embd/head at the fp32 tensors (after lm_head changes, say).
+void gpt2_model_set_f32_views(gpt2_model *m);
+// Stores every weight matrix (and the embedding/LM head) as type t, dropping the
+// fp32 copies of the matrices; vectors and wpe stay fp32. Returns ERR_ARG if the
+// model is already converted or t cannot hold these shapes.
+int gpt2_model_convert(gpt2_model *m, qtype t);
 // Pointers to the fields of w in the GPT2_* enum order.
 void gpt2_param_slots(gpt2_weights *w, float **slot[GPT2_NUM_PARAMS]);
 // GPT-2's initialisation, deterministic for a seed.

@@ -107,6 +107,11 @@ static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, 
     }
 }
 
+// out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type.
+static void linear(float *out, const float *in, const wmat *W, const float *bias, int T) {
+    matmul(out, in, W->data, W->type, bias, T, W->cols, W->rows);
+}
+
 static void residual_add(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
@@ -121,24 +126,27 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
     CHECK(T >= 1 && T <= s->max_tokens && pos0 + T <= c->n_ctx);
     size_t TC = (size_t)T * C;
 
+    size_t embd_row = qtype_row_bytes(m->embd.type, (size_t)C);
     for (int t = 0; t < T; t++) {
         CHECK(tokens[t] >= 0 && tokens[t] < V);
-        const float *te = w->wte + (size_t)tokens[t] * C, *pe = w->wpe + (size_t)(pos0 + t) * C;
+        const float *pe = w->wpe + (size_t)(pos0 + t) * C;
         float *x = s->x + (size_t)t * C;
-        for (int i = 0; i < C; i++) x[i] = te[i] + pe[i];
+        dequantize_row(m->embd.type, (const char *)m->embd.data + (size_t)tokens[t] * embd_row, x, (size_t)C);
+        for (int i = 0; i < C; i++) x[i] += pe[i];
     }
     if (s->trace) memcpy(s->trace, s->x, TC * sizeof(float));
 
     for (int l = 0; l < L; l++) {
+        const wmat *mt = m->mats + (size_t)l * GPT2_MATS_PER_LAYER;
         layernorm(s->xn, s->x, w->ln_1_w + (size_t)l * C, w->ln_1_b + (size_t)l * C, T, C, c->ln_eps);
-        matmul_f32(s->qkv, s->xn, w->attn_qkv_w + (size_t)l * 3 * C * C, w->attn_qkv_b + (size_t)l * 3 * C, T, C, 3 * C);
+        linear(s->qkv, s->xn, &mt[GPT2_MAT_QKV], w->attn_qkv_b + (size_t)l * 3 * C, T);
         attention(s, c, l, pos0, T);
-        matmul_f32(s->xn, s->att, w->attn_proj_w + (size_t)l * C * C, w->attn_proj_b + (size_t)l * C, T, C, C);
+        linear(s->xn, s->att, &mt[GPT2_MAT_PROJ], w->attn_proj_b + (size_t)l * C, T);
         residual_add(s->x, s->xn, TC);
         layernorm(s->xn, s->x, w->ln_2_w + (size_t)l * C, w->ln_2_b + (size_t)l * C, T, C, c->ln_eps);
-        matmul_f32(s->fc, s->xn, w->mlp_fc_w + (size_t)l * F * C, w->mlp_fc_b + (size_t)l * F, T, C, F);
+        linear(s->fc, s->xn, &mt[GPT2_MAT_FC], w->mlp_fc_b + (size_t)l * F, T);
         gelu(s->fc, (size_t)T * F, c->gelu_exact);
-        matmul_f32(s->xn, s->fc, w->mlp_proj_w + (size_t)l * C * F, w->mlp_proj_b + (size_t)l * C, T, F, C);
+        linear(s->xn, s->fc, &mt[GPT2_MAT_FCPROJ], w->mlp_proj_b + (size_t)l * C, T);
         residual_add(s->x, s->xn, TC);
         if (s->trace) memcpy(s->trace + (size_t)(1 + l) * TC, s->x, TC * sizeof(float));
     }
@@ -146,6 +154,6 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
 
     layernorm(s->xn, s->x, w->ln_f_w, w->ln_f_b, T, C, c->ln_eps);
     if (s->trace) memcpy(s->trace + (size_t)(1 + L) * TC, s->xn, TC * sizeof(float));
-    if (all_logits) matmul_f32(s->logits, s->xn, m->lm_head, NULL, T, C, V);
-    else matmul_f32(s->logits, s->xn + (size_t)(T - 1) * C, m->lm_head, NULL, 1, C, V);
+    if (all_logits) linear(s->logits, s->xn, &m->head, NULL, T);
+    else linear(s->logits, s->xn + (size_t)(T - 1) * C, &m->head, NULL, 1);
 }

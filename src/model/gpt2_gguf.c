@@ -268,9 +268,10 @@ int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *p
         gguf_writer_add_arr_str(&w, "tokenizer.ggml.tokens", tok.tokens, tok.token_lens, (size_t)V);
         gguf_writer_add_arr_i32(&w, "tokenizer.ggml.token_type", tok.types, (size_t)V);
         gguf_writer_add_arr_str(&w, "tokenizer.ggml.merges", tok.merges, NULL, tok.n_merges);
-        if (c->bos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id);
-        if (c->eos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_id);
     }
+    // bos/eos are model config (HF config.json), so they are written even without a tokenizer.
+    if (c->bos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id);
+    if (c->eos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_id);
 
     gpt2_weights wt = m->w;  // param_slot needs a non-const struct; the pointers are only read
     for (int pass = 0; pass < 3; pass++) {  // model-wide head, the layers, model-wide tail

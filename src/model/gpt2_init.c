@@ -27,6 +27,22 @@ void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg) {
     }
     m->tied = 1;
     m->lm_head = m->w.wte;
+    m->mats = xcalloc((size_t)cfg->n_layer * GPT2_MATS_PER_LAYER, sizeof *m->mats);
+    gpt2_model_set_f32_views(m);
+}
+
+void gpt2_model_set_f32_views(gpt2_model *m) {
+    const gpt2_config *c = &m->cfg;
+    size_t C = (size_t)c->n_embd, F = (size_t)c->n_inner;
+    for (int l = 0; l < c->n_layer; l++) {
+        wmat *v = m->mats + (size_t)l * GPT2_MATS_PER_LAYER;
+        v[GPT2_MAT_QKV] = (wmat){QTYPE_F32, 3 * c->n_embd, c->n_embd, m->w.attn_qkv_w + l * 3 * C * C};
+        v[GPT2_MAT_PROJ] = (wmat){QTYPE_F32, c->n_embd, c->n_embd, m->w.attn_proj_w + l * C * C};
+        v[GPT2_MAT_FC] = (wmat){QTYPE_F32, c->n_inner, c->n_embd, m->w.mlp_fc_w + l * F * C};
+        v[GPT2_MAT_FCPROJ] = (wmat){QTYPE_F32, c->n_embd, c->n_inner, m->w.mlp_proj_w + l * C * F};
+    }
+    m->embd = (wmat){QTYPE_F32, c->vocab_size, c->n_embd, m->w.wte};
+    m->head = (wmat){QTYPE_F32, c->vocab_size, c->n_embd, m->lm_head};
 }
 
 void gpt2_param_slots(gpt2_weights *w, float **slot[GPT2_NUM_PARAMS]) {

@@ -296,6 +296,7 @@ int gpt2_model_load(gpt2_model *m, const char *dir) {
         } else {
             m->tied = 0;
             m->lm_head = head;
+            gpt2_model_set_f32_views(m);
             m->n_params += sizes[GPT2_WTE];
             m->dtype_params[head_t->dtype] += head_t->nelem;
         }
@@ -330,6 +331,8 @@ fail:
 void gpt2_model_free(gpt2_model *m) {
     if (m->lm_head && m->lm_head != m->w.wte) free(m->lm_head);
     free(m->params);
+    free(m->mats);
+    free(m->mat_store);
     free(m->source);
     memset(m, 0, sizeof *m);
 }

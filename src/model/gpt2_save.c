@@ -55,6 +55,9 @@ static int copy_file(const char *src, const char *dst) {
 }
 
 int gpt2_model_save_hf(const gpt2_model *m, const char *dir, const char *tok_dir, int f16) {
+    if (!m->w.wte)
+        return err_set(ERR_ARG, "%s: an HF directory holds F32/F16/BF16 tensors; this model's matrices are stored as %s "
+                                "(write it as GGUF instead)", dir, qtype_get((int)m->head.type)->name);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return err_set(ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
     static const char *fmt[GPT2_NUM_PARAMS] = {
         "transformer.wte.weight", "transformer.wpe.weight", "transformer.h.%d.ln_1.weight",
