@@ -3,6 +3,7 @@
 #   make test       build and run every test (twice for the model: fast and SHRINK_KERNELS=ref kernels)
 #   make demo       build, then run the bundled default model (info, generate, eval)
 #   make asan       build and test with AddressSanitizer + UBSan
+#   make bench      speed figures (and llama.cpp beside them) into bench/results.md
 #   make debug      -O0 -g build
 # Options: NO_OMP=1 builds without OpenMP; WERROR=1 adds -Werror (CI).
 CC ?= cc
@@ -71,6 +72,11 @@ demo: shrink
 	./shrink generate -m $(DEMO_MODEL) -p "In the morning, the city" -n 60 --seed 42
 	@echo
 	./shrink eval -m $(DEMO_MODEL) -f data/heldout.txt
+
+# Speed figures (never asserted in tests): writes bench/results.md. LLAMA_CPP_BIN=dir
+# with llama-bench adds llama.cpp side by side (bench/README.md says how to build it).
+bench: shrink
+	sh bench/run.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

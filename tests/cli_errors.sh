@@ -129,7 +129,7 @@ expect_fail "stray argument" "stray" "" "$shrink" info -m "$mini" stray
 expect_fail "flag given a value" "--json" "" "$shrink" info -m "$mini" --json=yes
 expect_fail "generate without -p" "--prompt" "" "$shrink" generate -m "$mini"
 expect_fail "-m nonexistent dir" "$tmp/nonexistent/config.json" "" "$shrink" info -m "$tmp/nonexistent"
-expect_fail "-m a file" "$tiny/model.safetensors/config.json" "" "$shrink" info -m "$tiny/model.safetensors"
+expect_fail "-m a non-GGUF file" "$tiny/model.safetensors" "" "$shrink" info -m "$tiny/model.safetensors"
 expect_fail "info: malformed config.json" "$tmp/badcfg/config.json" "invalid JSON" "$shrink" info -m "$tmp/badcfg"
 expect_fail "info: config.json not an object" "$tmp/notobj/config.json" "object" "$shrink" info -m "$tmp/notobj"
 expect_fail "generate on tiny (no tokenizer)" "$tiny" "tokenizer" "$shrink" generate -m "$tiny" -p hi

@@ -9,12 +9,15 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 // Prints "shrink: error: <recorded message>" and returns the exit status (1).
 int cli_fail(void);
-// Loads the model (and, when need_tokenizer, vocab.json + merges.txt from the same directory).
-int cli_load_model(const char *dir, gpt2_model *m);
-int cli_load_tokenizer(const char *dir, bpe **tok);
+// -m takes an HF directory or a GGUF file (any regular file is read as GGUF).
+int cli_is_gguf(const char *path);
+int cli_load_model(const char *path, gpt2_model *m);
+// The tokenizer: vocab.json + merges.txt in the directory, or the GGUF file's own.
+int cli_load_tokenizer(const char *path, bpe **tok);
 // A randomly initialised model of a named standard shape (gpt2, gpt2-medium, ..., mini).
 int cli_random_model(const char *name, unsigned long long seed, gpt2_model *m);
 // Applies -t: 0 means all cores.

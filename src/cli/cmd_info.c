@@ -21,7 +21,7 @@ int cmd_info(int argc, char **argv) {
     const char *model = NULL;
     int json = 0, threads = 0;
     arg_spec specs[] = {
-        {"model", 'm', ARG_STR, &model, "DIR", "Hugging Face GPT-2 directory", 0, 0, 1},
+        {"model", 'm', ARG_STR, &model, "PATH", "Hugging Face GPT-2 directory or GGUF file", 0, 0, 1},
         {"json", 0, ARG_FLAG, &json, NULL, "print one JSON object", 0, 0, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
@@ -29,11 +29,11 @@ int cmd_info(int argc, char **argv) {
     if (rc) return rc > 0 ? 0 : cli_fail();
     cli_set_threads(threads);
     gpt2_model m;
-    if (gpt2_model_load(&m, model)) return cli_fail();
-    char *vocab = path_join(model, "vocab.json"), *merges = path_join(model, "merges.txt");
-    int has_tok = file_exists(vocab) && file_exists(merges);
-    free(vocab);
-    free(merges);
+    if (cli_load_model(model, &m)) return cli_fail();
+    bpe *tok = NULL;
+    int has_tok = cli_load_tokenizer(model, &tok) == 0;
+    bpe_free(tok);
+    err_clear();
     const gpt2_config *c = &m.cfg;
     if (json) {
         printf("{\"model\": ");
@@ -63,7 +63,7 @@ int cmd_info(int argc, char **argv) {
         printf("dtypes       ");
         for (int d = 0; d < DTYPE_COUNT; d++)
             if (m.dtype_params[d]) printf(" %s: %s", dtype_name((dtype)d), commas(m.dtype_params[d], b1));
-        printf("\ntokenizer     %s\n", has_tok ? "vocab.json + merges.txt" : "none (commands that read or write text need it)");
+        printf("\ntokenizer     %s\n", !has_tok ? "none (commands that read or write text need it)" : cli_is_gguf(model) ? "embedded in the GGUF file" : "vocab.json + merges.txt");
     }
     gpt2_model_free(&m);
     return 0;

@@ -6,18 +6,25 @@
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_fail(void) {
     fprintf(stderr, "shrink: error: %s\n", err_msg()[0] ? err_msg() : "unknown error");
     return 1;
 }
 
-int cli_load_model(const char *dir, gpt2_model *m) {
+int cli_is_gguf(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int cli_load_model(const char *path, gpt2_model *m) {
     kernels_init();
-    return gpt2_model_load(m, dir);
+    return cli_is_gguf(path) ? gpt2_model_load_gguf(m, path) : gpt2_model_load(m, path);
 }
 
 int cli_load_tokenizer(const char *dir, bpe **tok) {
+    if (cli_is_gguf(dir)) return gpt2_tokenizer_load_gguf(dir, tok);
     char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
     int rc;
     if (!file_exists(vocab) || !file_exists(merges))

@@ -109,6 +109,32 @@ void gpt2_model_free(gpt2_model *m);
 // vocab.json and merges.txt are copied too. Creates dir if needed.
 int gpt2_model_save_hf(const gpt2_model *m, const char *dir, const char *tok_dir, int f16);
 
+// --- GGUF files (llama.cpp's gpt2 layout; gpt2_gguf.c)
+// Writes m to path as a GGUF llama.cpp can load: F32 everywhere (f16 = 0, general.file_type 0),
+// or F16 2-D tensors with F32 norms and biases (f16 = 1, general.file_type 1), keys and tensor
+// names as llama.cpp's convert_hf_to_gguf.py writes them, output.weight always present (llama.cpp
+// requires it; a copy of token_embd when tied). tok_dir names a directory holding the model's
+// vocab.json and merges.txt, whose bytes_to_unicode token strings and "a b" merges become
+// tokenizer.ggml.*; NULL writes no tokenizer (llama.cpp then cannot run the file).
+// The model's matrices may be fp32 or stored as F16 (gpt2_model_convert): those already in the
+// file's type are written without a copy, the others converted (wpe and vectors are fp32 in m).
+// Refuses (ERR_ARG) configs llama.cpp's gpt2 graph cannot express (erf GELU, other attention
+// scaling) and matrices stored in other types.
+// Returns 0, ERR_ARG, ERR_IO, or ERR_FORMAT/ERR_SHAPE for a bad vocab.json/merges.txt; the file
+// is written atomically (path.tmp + rename), so nothing is left at path on failure.
+int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *path, int f16);
+
+// Loads an F32/F16 gpt2 GGUF (ours or llama.cpp's) into the same fp32 model gpt2_model_load
+// builds: cfg from the gpt2.* keys (vocab size from token_embd, bos/eos from tokenizer.ggml.* when
+// present, tanh GELU and 1/sqrt(HS) scaling as llama.cpp computes), weights converted to fp32,
+// output.weight equal to token_embd (or absent) means tied. Quantized tensors are refused by
+// name. Returns 0, ERR_IO, ERR_FORMAT or ERR_SHAPE (message names the file); on error *m is
+// zeroed and nothing needs freeing. m->source is path.
+int gpt2_model_load_gguf(gpt2_model *m, const char *path);
+// Loads the GPT-2 BPE tokenizer a GGUF file carries (tokenizer.ggml.tokens and .merges).
+typedef struct bpe bpe;
+int gpt2_tokenizer_load_gguf(const char *path, bpe **out);
+
 // --- inference
 // Per-sequence state: KV cache plus scratch for up to max_tokens positions per call.
 typedef struct gpt2_state {

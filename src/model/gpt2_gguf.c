@@ -20,6 +20,7 @@
 // Not here: quantized tensor types (the container supports them; GPT-2 loading refuses them by
 // name), tokenizer loading from a GGUF.
 #include "gpt2.h"
+#include "../tokenizer/bpe.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/xalloc.h"
@@ -79,10 +80,23 @@ static void param_ne(const gpt2_config *c, int p, int64_t ne[2], int *n_dims) {
 }
 
 static float **param_slot(gpt2_weights *w, int p) {
-    float **slots[GPT2_NUM_PARAMS] = {&w->wte, &w->wpe, &w->ln_1_w, &w->ln_1_b, &w->attn_qkv_w, &w->attn_qkv_b,
-                                      &w->attn_proj_w, &w->attn_proj_b, &w->ln_2_w, &w->ln_2_b, &w->mlp_fc_w,
-                                      &w->mlp_fc_b, &w->mlp_proj_w, &w->mlp_proj_b, &w->ln_f_w, &w->ln_f_b};
-    return slots[p];
+    float **slot[GPT2_NUM_PARAMS];
+    gpt2_param_slots(w, slot);
+    return slot[p];
+}
+
+// The weight-matrix view of parameter p in layer l, or NULL for a vector (or wpe, which is
+// always fp32 and read through its slot).
+static const wmat *param_mat(const gpt2_model *m, int p, int l) {
+    const wmat *layer = m->mats + (size_t)l * GPT2_MATS_PER_LAYER;
+    switch (p) {
+    case GPT2_WTE: return &m->embd;
+    case GPT2_QKV_W: return &layer[GPT2_MAT_QKV];
+    case GPT2_PROJ_W: return &layer[GPT2_MAT_PROJ];
+    case GPT2_FC_W: return &layer[GPT2_MAT_FC];
+    case GPT2_FCPROJ_W: return &layer[GPT2_MAT_FCPROJ];
+    default: return NULL;
+    }
 }
 
 // --- the tokenizer, read from vocab.json and merges.txt in their bytes_to_unicode spelling
@@ -223,11 +237,51 @@ static void model_name(const gpt2_model *m, char *out, size_t cap) {
     }
 }
 
+// Buffers made while saving, freed once the file is written.
+typedef struct {
+    void **bufs;
+    size_t n;
+} owned_bufs;
+
+static void *owned_alloc(owned_bufs *o, size_t bytes) {
+    o->bufs = xrealloc(o->bufs, (o->n + 1) * sizeof *o->bufs);
+    return o->bufs[o->n++] = xmalloc(bytes ? bytes : 1);
+}
+
+static void owned_free(owned_bufs *o) {
+    for (size_t i = 0; i < o->n; i++) free(o->bufs[i]);
+    free(o->bufs);
+    memset(o, 0, sizeof *o);
+}
+
+// The bytes of matrix v stored as out (F32 or F16): v's own bytes when it is already stored
+// so (no copy), else each row dequantized to fp32 and, for F16, rounded to nearest even.
+static const void *mat_as(const wmat *v, qtype out, owned_bufs *o) {
+    if (v->type == out) return v->data;
+    size_t rows = (size_t)v->rows, cols = (size_t)v->cols;
+    size_t in_rb = qtype_row_bytes(v->type, cols), out_rb = qtype_row_bytes(out, cols);
+    char *dst = owned_alloc(o, rows * out_rb);
+    float *row = xmalloc((cols ? cols : 1) * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+        dequantize_row(v->type, (const char *)v->data + r * in_rb, row, cols);
+        if (out == QTYPE_F32) memcpy(dst + r * out_rb, row, cols * sizeof(float));
+        else
+            for (size_t k = 0; k < cols; k++) ((uint16_t *)(dst + r * out_rb))[k] = f32_to_fp16(row[k]);
+    }
+    free(row);
+    return dst;
+}
+
 int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *path, int f16) {
     const gpt2_config *c = &m->cfg;
     if (c->gelu_exact || !c->scale_attn || c->scale_by_layer)
         return err_set(ERR_ARG, "%s: llama.cpp's gpt2 graph has the tanh GELU and 1/sqrt(head size) attention scaling only; "
                        "this model uses %s", path, c->gelu_exact ? "the exact erf GELU" : "another attention scaling");
+    const wmat *views[] = {&m->embd, &m->head, &m->mats[0]};
+    for (int i = 0; i < 3; i++)
+        if (views[i]->type != QTYPE_F32 && views[i]->type != QTYPE_F16)
+            return err_set(ERR_ARG, "%s: writing %s matrices to GGUF is not supported yet (F32 and F16 only)", path,
+                           qtype_get((int)views[i]->type) ? qtype_get((int)views[i]->type)->name : "?");
     int V = c->vocab_size, L = c->n_layer;
     tok_data tok = {0};
     int rc = tok_dir ? tok_data_load(&tok, tok_dir, V) : 0;
@@ -235,19 +289,6 @@ int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *p
         tok_data_free(&tok, V);
         return rc;
     }
-
-    // F16 copies of every 2-D tensor, in one buffer (the F32 path writes straight from m->params).
-    size_t sizes[GPT2_NUM_PARAMS], total2d = 0;
-    gpt2_param_sizes(c, sizes);
-    for (int i = 0; i < N_GGUF_PARAMS; i++) {
-        int64_t ne[2];
-        int nd;
-        param_ne(c, gguf_params[i].param, ne, &nd);
-        if (nd == 2) total2d += sizes[gguf_params[i].param];
-    }
-    if (!m->tied) total2d += sizes[GPT2_WTE];
-    uint16_t *half = f16 ? xmalloc((total2d ? total2d : 1) * sizeof *half) : NULL, *hp = half;
-    const void *wte_data = NULL;
 
     gguf_writer w;
     gguf_writer_init(&w);
@@ -273,6 +314,11 @@ int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *p
     if (c->bos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id);
     if (c->eos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_id);
 
+    // 2-D tensors in the file's type, 1-D ones always F32 (the converter's rule).
+    qtype mat_type = f16 ? QTYPE_F16 : QTYPE_F32;
+    gguf_tensor_type mat_gtype = f16 ? GGUF_TENSOR_F16 : GGUF_TENSOR_F32;
+    owned_bufs owned = {0};
+    const void *embd_data = NULL;
     gpt2_weights wt = m->w;  // param_slot needs a non-const struct; the pointers are only read
     for (int pass = 0; pass < 3; pass++) {  // model-wide head, the layers, model-wide tail
         for (int l = 0; l < (pass == 1 ? L : 1); l++) {
@@ -283,39 +329,26 @@ int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *p
                 int64_t ne[2];
                 int nd;
                 param_ne(c, gp->param, ne, &nd);
-                size_t per = (size_t)(ne[0] * ne[1]);
-                const float *src = *param_slot(&wt, gp->param) + (size_t)l * per;
-                const void *data = src;
-                gguf_tensor_type type = GGUF_TENSOR_F32;
-                if (f16 && nd == 2) {
-                    for (size_t k = 0; k < per; k++) hp[k] = f32_to_fp16(src[k]);
-                    data = hp;
-                    hp += per;
-                    type = GGUF_TENSOR_F16;
-                }
-                if (gp->param == GPT2_WTE) wte_data = data;
+                const wmat *v = param_mat(m, gp->param, l);
+                wmat wpe = {QTYPE_F32, c->n_ctx, c->n_embd, m->w.wpe};
+                if (gp->param == GPT2_WPE) v = &wpe;
+                const void *data;
+                if (v) data = mat_as(v, mat_type, &owned);
+                else data = *param_slot(&wt, gp->param) + (size_t)l * (size_t)(ne[0] * ne[1]);
+                if (gp->param == GPT2_WTE) embd_data = data;
                 snprintf(name, sizeof name, gp->fmt, l);
-                gguf_writer_add_tensor(&w, name, type, nd, ne, data);
+                gguf_writer_add_tensor(&w, name, v ? mat_gtype : GGUF_TENSOR_F32, nd, ne, data);
             }
         }
     }
     // output.weight: required by llama.cpp; the same bytes as token_embd when tied.
     int64_t ne_out[2] = {c->n_embd, V};
-    const void *out_data = wte_data;
-    if (!m->tied) {
-        out_data = m->lm_head;
-        if (f16) {
-            for (size_t k = 0; k < sizes[GPT2_WTE]; k++) hp[k] = f32_to_fp16(m->lm_head[k]);
-            out_data = hp;
-            hp += sizes[GPT2_WTE];
-        }
-    }
-    gguf_writer_add_tensor(&w, "output.weight", f16 ? GGUF_TENSOR_F16 : GGUF_TENSOR_F32, 2, ne_out, out_data);
-    CHECK(!f16 || (size_t)(hp - half) == total2d);
+    const void *out_data = m->tied ? embd_data : mat_as(&m->head, mat_type, &owned);
+    gguf_writer_add_tensor(&w, "output.weight", mat_gtype, 2, ne_out, out_data);
 
     rc = gguf_writer_write(&w, path);
     gguf_writer_free(&w);
-    free(half);
+    owned_free(&owned);
     tok_data_free(&tok, V);
     return rc;
 }
@@ -332,30 +365,30 @@ static int get_size(const gguf_file *g, const char *key, int *out) {
     return 0;
 }
 
-// Converts one F32/F16 tensor into dst after checking its type and shape.
-static int load_tensor(const gguf_file *g, const gguf_tensor *t, int nd, const int64_t ne[2], float *dst,
-                       size_t dtype_params[DTYPE_COUNT]) {
+// Checks one tensor's type (F32/F16) and ggml shape.
+static int check_tensor(const gguf_file *g, const gguf_tensor *t, int nd, const int64_t ne[2]) {
     if (t->type != GGUF_TENSOR_F32 && t->type != GGUF_TENSOR_F16)
         return err_set(ERR_FORMAT, "%s: tensor '%s' has type %s; only F32 and F16 GPT-2 files can be loaded", g->path,
                        t->name, gguf_tensor_type_get(t->type)->name);
-    if (t->n_dims != nd || t->ne[0] != ne[0] || t->ne[1] != ne[1] || t->ne[2] != 1 || t->ne[3] != 1) {
-        if (nd == 1)
-            return err_set(ERR_SHAPE, "%s: tensor '%s' has ne = [%lld,%lld,%lld,%lld], expected [%lld]", g->path, t->name,
-                           (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3], (long long)ne[0]);
-        return err_set(ERR_SHAPE, "%s: tensor '%s' has ne = [%lld,%lld,%lld,%lld], expected [%lld,%lld]", g->path, t->name,
-                       (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
-                       (long long)ne[0], (long long)ne[1]);
-    }
+    if (t->n_dims == nd && t->ne[0] == ne[0] && t->ne[1] == ne[1] && t->ne[2] == 1 && t->ne[3] == 1) return 0;
+    char want[64];
+    if (nd == 1) snprintf(want, sizeof want, "[%lld]", (long long)ne[0]);
+    else snprintf(want, sizeof want, "[%lld,%lld]", (long long)ne[0], (long long)ne[1]);
+    return err_set(ERR_SHAPE, "%s: tensor '%s' has ne = [%lld,%lld,%lld,%lld] (%d dims), expected %s from the gpt2.* keys",
+                   g->path, t->name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                   t->n_dims, want);
+}
+
+static void convert_tensor(const gguf_tensor *t, float *dst, size_t dtype_params[DTYPE_COUNT]) {
     dtype dt = t->type == GGUF_TENSOR_F32 ? DTYPE_F32 : DTYPE_F16;
     dtype_to_f32(dst, t->data, dt, (size_t)t->nelem);
     dtype_params[dt] += (size_t)t->nelem;
-    return 0;
 }
 
 int gpt2_model_load_gguf(gpt2_model *m, const char *path) {
     memset(m, 0, sizeof *m);
     gguf_file g;
-    char *used = NULL;
+    const gguf_tensor **found = NULL;
     int rc = gguf_open(&g, path);
     if (rc) return rc;
 
@@ -365,17 +398,17 @@ int gpt2_model_load_gguf(gpt2_model *m, const char *path) {
         rc = err_set(ERR_FORMAT, "%s: general.architecture is \"%s\", expected \"gpt2\"", path, arch);
         goto fail;
     }
-    gpt2_config *c = &m->cfg;
-    c->scale_attn = 1;  // what llama.cpp's gpt2 graph computes: tanh GELU, 1/sqrt(HS) scaling
-    c->bos_id = c->eos_id = -1;
-    if ((rc = get_size(&g, "gpt2.block_count", &c->n_layer)) || (rc = get_size(&g, "gpt2.context_length", &c->n_ctx)) ||
-        (rc = get_size(&g, "gpt2.embedding_length", &c->n_embd)) ||
-        (rc = get_size(&g, "gpt2.feed_forward_length", &c->n_inner)) ||
-        (rc = get_size(&g, "gpt2.attention.head_count", &c->n_head)) ||
-        (rc = gguf_get_f32(&g, "gpt2.attention.layer_norm_epsilon", &c->ln_eps)))
+    gpt2_config cfg = {0};
+    cfg.scale_attn = 1;  // what llama.cpp's gpt2 graph computes: tanh GELU, 1/sqrt(HS) scaling
+    cfg.bos_id = cfg.eos_id = -1;
+    if ((rc = get_size(&g, "gpt2.block_count", &cfg.n_layer)) || (rc = get_size(&g, "gpt2.context_length", &cfg.n_ctx)) ||
+        (rc = get_size(&g, "gpt2.embedding_length", &cfg.n_embd)) ||
+        (rc = get_size(&g, "gpt2.feed_forward_length", &cfg.n_inner)) ||
+        (rc = get_size(&g, "gpt2.attention.head_count", &cfg.n_head)) ||
+        (rc = gguf_get_f32(&g, "gpt2.attention.layer_norm_epsilon", &cfg.ln_eps)))
         goto fail;
-    if (!(c->ln_eps > 0 && c->ln_eps < 1)) {
-        rc = err_set(ERR_FORMAT, "%s: gpt2.attention.layer_norm_epsilon = %g must be in (0, 1)", path, c->ln_eps);
+    if (!(cfg.ln_eps > 0 && cfg.ln_eps < 1)) {
+        rc = err_set(ERR_FORMAT, "%s: gpt2.attention.layer_norm_epsilon = %g must be in (0, 1)", path, cfg.ln_eps);
         goto fail;
     }
     const gguf_tensor *te = gguf_find_tensor(&g, "token_embd.weight");
@@ -387,90 +420,168 @@ int gpt2_model_load_gguf(gpt2_model *m, const char *path) {
         rc = err_set(ERR_SHAPE, "%s: tensor 'token_embd.weight' must be 2-D [n_embd, n_vocab]", path);
         goto fail;
     }
-    c->vocab_size = (int)te->ne[1];
+    cfg.vocab_size = (int)te->ne[1];
     const char *ids[2] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
-    int *id_out[2] = {&c->bos_id, &c->eos_id};
+    int *id_out[2] = {&cfg.bos_id, &cfg.eos_id};
     for (int i = 0; i < 2; i++) {
         if (!gguf_find_kv(&g, ids[i])) continue;
         int64_t v;
         if ((rc = gguf_get_int(&g, ids[i], &v))) goto fail;
-        if (v < 0 || v >= c->vocab_size) {
-            rc = err_set(ERR_SHAPE, "%s: %s = %lld is outside the vocabulary of %d", path, ids[i], (long long)v, c->vocab_size);
+        if (v < 0 || v >= cfg.vocab_size) {
+            rc = err_set(ERR_SHAPE, "%s: %s = %lld is outside the vocabulary of %d", path, ids[i], (long long)v, cfg.vocab_size);
             goto fail;
         }
         *id_out[i] = (int)v;
     }
-    if ((rc = gpt2_config_validate(c, path))) goto fail;
+    if ((rc = gpt2_config_validate(&cfg, path))) goto fail;
 
-    size_t sizes[GPT2_NUM_PARAMS], total = 0;
-    gpt2_param_sizes(c, sizes);
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) total += sizes[p];
-    m->n_params = total;
-    m->params = xmalloc(total * sizeof(float));
-    float *ptr = m->params;
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        *param_slot(&m->w, p) = ptr;
-        ptr += sizes[p];
-    }
-
-    used = xcalloc(g.n_tensors + 1, 1);
+    // Find and check every tensor before allocating: the sizes are then backed by the file.
+    size_t L = (size_t)cfg.n_layer;
+    found = xcalloc((size_t)N_GGUF_PARAMS * L, sizeof *found);
     for (int i = 0; i < N_GGUF_PARAMS && !rc; i++) {
         const gguf_param *gp = &gguf_params[i];
         int64_t ne[2];
         int nd;
-        param_ne(c, gp->param, ne, &nd);
-        size_t per = (size_t)(ne[0] * ne[1]);
-        for (int l = 0; l < (gp->scope == PER_LAYER ? c->n_layer : 1) && !rc; l++) {
+        param_ne(&cfg, gp->param, ne, &nd);
+        for (size_t l = 0; l < (gp->scope == PER_LAYER ? L : 1) && !rc; l++) {
             char name[128];
-            snprintf(name, sizeof name, gp->fmt, l);
+            snprintf(name, sizeof name, gp->fmt, (int)l);
             const gguf_tensor *t = gguf_find_tensor(&g, name);
-            if (!t) {
-                rc = err_set(ERR_FORMAT, "%s: missing tensor '%s'", path, name);
-                break;
-            }
-            used[t - g.tensors] = 1;
-            rc = load_tensor(&g, t, nd, ne, *param_slot(&m->w, gp->param) + (size_t)l * per, m->dtype_params);
+            if (!t) rc = err_set(ERR_FORMAT, "%s: missing tensor '%s'", path, name);
+            else rc = check_tensor(&g, t, nd, ne);
+            found[(size_t)i * L + l] = t;
         }
+    }
+    const gguf_tensor *out = gguf_find_tensor(&g, "output.weight");
+    int64_t ne_out[2] = {cfg.n_embd, cfg.vocab_size};
+    if (!rc && out) rc = check_tensor(&g, out, 2, ne_out);
+    for (size_t i = 0; i < g.n_tensors && !rc; i++) {
+        const gguf_tensor *t = &g.tensors[i];
+        int known = t == out;
+        for (size_t k = 0; k < (size_t)N_GGUF_PARAMS * L && !known; k++) known = found[k] == t;
+        if (!known)
+            rc = err_set(ERR_FORMAT, "%s: unexpected tensor '%s' (not part of a gpt2 model with %d layers)", path, t->name,
+                         cfg.n_layer);
     }
     if (rc) goto fail;
 
-    // output.weight: absent or equal to token_embd means tied.
-    m->tied = 1;
-    m->lm_head = m->w.wte;
-    const gguf_tensor *out = gguf_find_tensor(&g, "output.weight");
+    gpt2_model_alloc(m, &cfg);
+    for (int i = 0; i < N_GGUF_PARAMS; i++) {
+        const gguf_param *gp = &gguf_params[i];
+        int64_t ne[2];
+        int nd;
+        param_ne(&cfg, gp->param, ne, &nd);
+        size_t per = (size_t)(ne[0] * ne[1]);
+        for (size_t l = 0; l < (gp->scope == PER_LAYER ? L : 1); l++)
+            convert_tensor(found[(size_t)i * L + l], *param_slot(&m->w, gp->param) + l * per, m->dtype_params);
+    }
+    // output.weight: absent or equal to token_embd means tied (as gpt2_model_alloc left it).
     if (out) {
-        used[out - g.tensors] = 1;
-        int64_t ne[2] = {c->n_embd, c->vocab_size};
-        float *head = xmalloc(sizes[GPT2_WTE] * sizeof(float));
+        size_t n = (size_t)cfg.vocab_size * (size_t)cfg.n_embd;
+        float *head = xmalloc(n * sizeof(float));
         size_t counts[DTYPE_COUNT] = {0};
-        if ((rc = load_tensor(&g, out, 2, ne, head, counts))) {
-            free(head);
-            goto fail;
-        }
-        if (memcmp(head, m->w.wte, sizes[GPT2_WTE] * sizeof(float)) == 0) {
+        convert_tensor(out, head, counts);
+        if (memcmp(head, m->w.wte, n * sizeof(float)) == 0) {
             free(head);
         } else {
             m->tied = 0;
             m->lm_head = head;
-            m->n_params += sizes[GPT2_WTE];
+            gpt2_model_set_f32_views(m);
+            m->n_params += n;
             for (int d = 0; d < DTYPE_COUNT; d++) m->dtype_params[d] += counts[d];
         }
     }
-    for (size_t i = 0; i < g.n_tensors; i++)
-        if (!used[i]) {
-            rc = err_set(ERR_FORMAT, "%s: unexpected tensor '%s' (not part of a gpt2 model with %d layers)", path,
-                         g.tensors[i].name, c->n_layer);
-            goto fail;
-        }
     m->file_bytes = g.map.len;
     m->source = xstrdup(path);
-    free(used);
+    // A file whose matrices are F16 runs as F16 (half the bytes per token); the values
+    // were widened exactly, so storing them back as F16 is lossless.
+    int all_f16 = 1;
+    for (int i = 0; i < N_GGUF_PARAMS; i++) {
+        int64_t ne[2];
+        int nd;
+        param_ne(&cfg, gguf_params[i].param, ne, &nd);
+        if (nd == 2 && found[(size_t)i * L]->type != GGUF_TENSOR_F16) all_f16 = 0;
+    }
+    free(found);
     gguf_close(&g);
+    if (all_f16 && (rc = gpt2_model_convert(m, QTYPE_F16))) {
+        gpt2_model_free(m);
+        return rc;
+    }
     return 0;
 
 fail:
-    free(used);
+    free(found);
     gguf_close(&g);
     gpt2_model_free(m);
     return rc ? rc : ERR_FORMAT;
+}
+
+// --- the tokenizer stored in a GGUF file
+
+// Appends s as a JSON string literal to buf.
+static void json_escape_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + 6 * n + 3 > *cap) {
+        *cap = (*len + 6 * n + 3) * 2;
+        *buf = xrealloc(*buf, *cap);
+    }
+    char *o = *buf + *len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') { *o++ = '\\'; *o++ = (char)ch; }
+        else if (ch < 0x20) o += sprintf(o, "\\u%04x", ch);
+        else *o++ = (char)ch;
+    }
+    *o++ = '"';
+    *len = (size_t)(o - *buf);
+}
+
+int gpt2_tokenizer_load_gguf(const char *path, bpe **out) {
+    *out = NULL;
+    gguf_file g;
+    int rc = gguf_open(&g, path);
+    if (rc) return rc;
+    const char *model = NULL;
+    size_t model_len = 0;
+    const gguf_kv *toks = gguf_find_kv(&g, "tokenizer.ggml.tokens"), *merges = gguf_find_kv(&g, "tokenizer.ggml.merges");
+    if (gguf_get_str(&g, "tokenizer.ggml.model", &model, &model_len) || strcmp(model, "gpt2") != 0 || !toks ||
+        !merges || !toks->is_array || !merges->is_array || toks->type != GGUF_TYPE_STRING ||
+        merges->type != GGUF_TYPE_STRING) {
+        err_clear();
+        gguf_close(&g);
+        return err_set(ERR_FORMAT, "%s: no GPT-2 BPE tokenizer (tokenizer.ggml.model \"gpt2\" with tokens and merges arrays)", path);
+    }
+    // Rebuild vocab.json and merges.txt text and parse them with the tokenizer's own checks.
+    size_t vlen = 0, vcap = 1024, mlen = 0, mcap = 1024;
+    char *vocab = xmalloc(vcap), *mtxt = xmalloc(mcap);
+    vocab[vlen++] = '{';
+    for (uint64_t i = 0; i < toks->n; i++) {
+        if (i) vocab[vlen++] = ',';
+        json_escape_append(&vocab, &vlen, &vcap, toks->str[i], (size_t)toks->str_len[i]);
+        char num[32];
+        int k = snprintf(num, sizeof num, ":%llu", (unsigned long long)i);
+        if (vlen + (size_t)k + 2 > vcap) vocab = xrealloc(vocab, vcap = (vlen + (size_t)k + 2) * 2);
+        memcpy(vocab + vlen, num, (size_t)k);
+        vlen += (size_t)k;
+    }
+    vocab[vlen++] = '}';
+    for (uint64_t i = 0; i < merges->n; i++) {
+        size_t n = (size_t)merges->str_len[i];
+        if (mlen + n + 2 > mcap) mtxt = xrealloc(mtxt, mcap = (mlen + n + 2) * 2);
+        memcpy(mtxt + mlen, merges->str[i], n);
+        mlen += n;
+        mtxt[mlen++] = '\n';
+    }
+    size_t wl = strlen(path) + 32;
+    char *vw = xmalloc(wl), *mw = xmalloc(wl);
+    snprintf(vw, wl, "%s (tokenizer.ggml.tokens)", path);
+    snprintf(mw, wl, "%s (tokenizer.ggml.merges)", path);
+    rc = bpe_load_text(out, vocab, vlen, vw, mtxt, mlen, mw);
+    free(vw);
+    free(mw);
+    free(vocab);
+    free(mtxt);
+    gguf_close(&g);
+    return rc;
 }

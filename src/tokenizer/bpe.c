@@ -135,14 +135,10 @@ void bpe_free(bpe *t) {
     free(t);
 }
 
-static int load_vocab(bpe *t, const char *path, const int dec[BPE_ALPHABET]) {
-    char *text;
-    size_t len;
-    int rc = file_read_all(path, &text, &len);
-    if (rc) return rc;
+// vocab.json's text (len bytes); path names it in messages.
+static int load_vocab(bpe *t, const char *text, size_t len, const char *path, const int dec[BPE_ALPHABET]) {
     json_value root = {0};
-    rc = json_parse(&root, text, len, path);
-    free(text);
+    int rc = json_parse(&root, text, len, path);
     if (rc) return rc;
     if (root.type != JSON_OBJECT || root.len == 0) {
         json_free(&root);
@@ -244,17 +240,14 @@ static int merge_symbol(const bpe *t, const char *path, size_t line, const int d
     return id;
 }
 
-static int load_merges(bpe *t, const char *path, const int dec[BPE_ALPHABET]) {
-    char *text;
-    size_t len;
-    int rc = file_read_all(path, &text, &len);
-    if (rc) return rc;
+// merges.txt's text (len bytes); path names it in messages.
+static int load_merges(bpe *t, const char *text, size_t len, const char *path, const int dec[BPE_ALPHABET]) {
+    int rc = 0;
     size_t lines = 1;
     for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
     size_t cap = table_size(lines);
     size_t bytes;
     if (lines > INT32_MAX || cap == 0 || !size_mul_ok(cap, sizeof(uint64_t), &bytes)) {
-        free(text);
         return err_set(ERR_FORMAT, "%s: %zu lines is too many merges", path, lines);
     }
     t->pair_mask = cap - 1;
@@ -306,23 +299,35 @@ static int load_merges(bpe *t, const char *path, const int dec[BPE_ALPHABET]) {
     }
     t->n_merges = rank;
     free(scratch);
-    free(text);
     return rc;
 }
 
-int bpe_load(bpe **out, const char *vocab_path, const char *merges_path) {
+int bpe_load_text(bpe **out, const char *vocab_json, size_t vocab_len, const char *vocab_what, const char *merges_txt,
+                  size_t merges_len, const char *merges_what) {
     *out = NULL;
     int dec[BPE_ALPHABET];
     unicode_to_bytes(dec);
     bpe *t = xcalloc(1, sizeof *t);
-    int rc = load_vocab(t, vocab_path, dec);
-    if (!rc) rc = load_merges(t, merges_path, dec);
+    int rc = load_vocab(t, vocab_json, vocab_len, vocab_what, dec);
+    if (!rc) rc = load_merges(t, merges_txt, merges_len, merges_what, dec);
     if (rc) {
         bpe_free(t);
         return rc;
     }
     *out = t;
     return 0;
+}
+
+int bpe_load(bpe **out, const char *vocab_path, const char *merges_path) {
+    *out = NULL;
+    char *vocab = NULL, *merges = NULL;
+    size_t vl = 0, ml = 0;
+    int rc = file_read_all(vocab_path, &vocab, &vl);
+    if (!rc) rc = file_read_all(merges_path, &merges, &ml);
+    if (!rc) rc = bpe_load_text(out, vocab, vl, vocab_path, merges, ml, merges_path);
+    free(vocab);
+    free(merges);
+    return rc;
 }
 
 int bpe_vocab_size(const bpe *t) { return t->n_vocab; }

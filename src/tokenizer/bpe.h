@@ -24,6 +24,10 @@ typedef struct bpe bpe;
 // Returns 0, ERR_IO (cannot read a file) or ERR_FORMAT (malformed file, or "vocab and merges
 // disagree"); the recorded message names the file and the problem. *out is NULL on error.
 int bpe_load(bpe **out, const char *vocab_path, const char *merges_path);
+// The same from the two files' contents in memory (a GGUF file carries them as arrays);
+// the *_what names appear in error messages.
+int bpe_load_text(bpe **out, const char *vocab_json, size_t vocab_len, const char *vocab_what, const char *merges_txt,
+                  size_t merges_len, const char *merges_what);
 void bpe_free(bpe *t);  // NULL-safe
 
 int bpe_vocab_size(const bpe *t);  // V, the number of tokens (ids are 0..V-1)

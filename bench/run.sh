@@ -1,0 +1,69 @@
+#!/bin/sh
+# bench/run.sh (make bench): every speed figure shrink reports, measured in one run
+# on this machine, written to bench/results.md. Nothing here is asserted; tests never time.
+#
+# llama.cpp runs side by side when its llama-bench is found (LLAMA_CPP_BIN, default
+# ../llama.cpp/build/bin): build it from its public source outside this repository
+# (see bench/README.md). Both programs read the same GGUF files, which this script
+# writes from a GPT-2-124M-shaped model with random weights (no download).
+set -eu
+REPS=${REPS:-5}
+THREADS=${THREADS:-1,2}
+LLAMA_BIN=${LLAMA_CPP_BIN:-../llama.cpp/build/bin}
+SHRINK=./shrink
+work=build/bench
+out=${BENCH_OUT:-bench/results.md}
+mkdir -p "$work"
+tmp="$out.tmp"
+trap 'rm -f "$tmp"' EXIT
+
+llama=""
+if [ -x "$LLAMA_BIN/llama-bench" ]; then llama="$LLAMA_BIN/llama-bench"; fi
+
+echo "[bench] writing the GPT-2-124M-shaped random model and its GGUF files under $work" >&2
+$SHRINK bench --random gpt2 --seed 1 --save "$work/gpt2-124m" -p 0 -n 0 -t 1 >/dev/null
+$SHRINK export -m "$work/gpt2-124m" --type f32 -o "$work/gpt2-124m-f32.gguf"
+$SHRINK export -m "$work/gpt2-124m" --type f16 -o "$work/gpt2-124m-f16.gguf"
+
+{
+    echo "# shrink benchmark results"
+    echo
+    echo "Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), shrink commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
+    echo
+    echo "- Machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/^Mem/{print $2}') GiB RAM; $(cc --version | head -n 1)."
+    echo "- Method: tokens/s are the median of $REPS timed repeats after one warm-up, min and max shown;"
+    echo "  pp = one batch of N tokens into an empty cache, tg = N tokens generated one at a time from"
+    echo "  an empty cache (llama-bench's two tests). Threads as listed. GB/s for tg = weight bytes read"
+    echo "  per token × tokens/s, against the DRAM read bandwidth measured in this run."
+    echo "- Shared-host caveat: this runs in a VM; run-to-run swings of 10-20% happen, so compare rows"
+    echo "  of one run, not across runs."
+    echo
+    echo "## Machine limits and matmul on the GPT-2-124M shapes"
+    echo
+    $SHRINK bench --random gpt2 --machine -p 128 -n 0 -t "$THREADS" -r "$REPS" | sed -n '/^| machine/,/^$/p'
+    echo "## The bundled default model (models/mini, fp32)"
+    echo
+    $SHRINK bench -m models/mini -t "$THREADS" -r "$REPS"
+    echo
+    for type in f32 f16; do
+        gguf="$work/gpt2-124m-$type.gguf"
+        echo "## GPT-2-124M shape, random weights, $type (same GGUF file for both programs)"
+        echo
+        echo "shrink:"
+        echo
+        $SHRINK bench -m "$gguf" --machine -t "$THREADS" -r "$REPS" | sed -n '/^| model/,$p'
+        echo
+        if [ -n "$llama" ]; then
+            echo "llama.cpp (\`llama-bench -p 128 -n 64 -r $REPS -t $THREADS\`):"
+            echo
+            "$llama" -m "$gguf" -p 128 -n 64 -r "$REPS" -t "$THREADS" -o md 2>/dev/null
+            echo
+        else
+            echo "(llama.cpp not found at $LLAMA_BIN: set LLAMA_CPP_BIN to compare side by side)"
+            echo
+        fi
+    done
+} > "$tmp"
+mv "$tmp" "$out"
+trap - EXIT
+echo "[bench] wrote $out" >&2
