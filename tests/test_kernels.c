@@ -219,11 +219,35 @@ static void test_attention(const char *name, attn_head_f32_fn fn) {
     EXPECT_CLOSE(label, worst, TOL_ATTN);
 }
 
+// logsumexp: within TOL_LSE of a double-precision computation, lengths around 8.
+#define TOL_LSE 2e-6
+static void test_logsumexp(const char *name, logsumexp_f32_fn fn) {
+    static const int lens[] = {1, 7, 8, 9, 31, 33, 97, 8192, 50257};
+    rng r;
+    rng_init(&r, 5);
+    double worst = 0;
+    for (int li = 0; li < 9; li++) {
+        int n = lens[li];
+        float *x = xmalloc((size_t)n * sizeof(float));
+        for (int i = 0; i < n; i++) x[i] = (rng_f32(&r) - 0.5f) * 40.0f;
+        double mx = x[0], s = 0;
+        for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+        for (int i = 0; i < n; i++) s += exp(x[i] - mx);
+        double want = mx + log(s), e = fabs(fn(x, n) - want) / fmax(1.0, fabs(want));
+        if (!(e <= worst)) worst = e;
+        free(x);
+    }
+    char label[96];
+    snprintf(label, sizeof label, "logsumexp_f32_%s vs double", name);
+    EXPECT_CLOSE(label, worst, TOL_LSE);
+}
+
 int main(void) {
     const char *isa = kernels_init();
     printf("dispatch chose: %s\n", isa);
     test_matmul("generic", matmul_f32_generic);
     test_matmul_typed("ref", matmul_ref);
+    test_logsumexp("ref", logsumexp_f32_ref);
     test_matmul_typed("generic", matmul_generic);
     test_threads_agree("generic", matmul_f32_generic);
     if (kernels_have_avx2()) {
@@ -231,6 +255,7 @@ int main(void) {
         test_threads_agree("avx2", matmul_f32_avx2);
         test_matmul_typed("avx2", matmul_avx2);
         test_gelu("avx2", gelu_f32_avx2);
+        test_logsumexp("avx2", logsumexp_f32_avx2);
         test_attention("avx2", attn_head_f32_avx2);
     } else {
         printf("avx2 kernels skipped: this CPU lacks AVX2/FMA\n");

@@ -1,6 +1,7 @@
 // perplexity.c: sliding-window perplexity (the protocol is stated in eval.h and the README).
 #include "eval.h"
 #include "../core/err.h"
+#include "../kernels/kernels.h"
 #include <math.h>
 
 int eval_num_windows(size_t n, int ctx, int stride) {
@@ -12,14 +13,9 @@ int eval_num_windows(size_t n, int ctx, int stride) {
     return w;
 }
 
-// -log softmax(logits)[target], in double for the sum.
+// -log softmax(logits)[target]; each term goes into a double sum over tokens.
 static double token_nll(const float *logits, int V, int target) {
-    float maxv = logits[0];
-    for (int i = 1; i < V; i++)
-        if (logits[i] > maxv) maxv = logits[i];
-    double sum = 0.0;
-    for (int i = 0; i < V; i++) sum += exp((double)logits[i] - maxv);
-    return log(sum) + maxv - logits[target];
+    return (double)kern.logsumexp_f32(logits, V) - logits[target];
 }
 
 int eval_perplexity(const gpt2_model *m, const int *ids, size_t n, const int *tok_bytes, int ctx, int stride,

@@ -26,11 +26,15 @@ typedef void (*gelu_f32_fn)(float *x, size_t n, int exact);
 typedef void (*attn_head_f32_fn)(float *out, const float *q, const float *k, const float *v, int n_keys, int HS,
                                  int ld, float scale, float *scores);
 
+// log Σ exp(x_i) over n floats (max-shifted): the normalizer of a log-softmax.
+typedef float (*logsumexp_f32_fn)(const float *x, int n);
+
 struct kernels {
     matmul_f32_fn matmul_f32;
     matmul_fn matmul;
     gelu_f32_fn gelu_f32;
     attn_head_f32_fn attn_head_f32;
+    logsumexp_f32_fn logsumexp_f32;
     const char *isa;  // "ref", "generic", "avx2"
 };
 extern struct kernels kern;
@@ -45,6 +49,8 @@ void matmul_ref(float *out, const float *in, const void *w, qtype t, const float
 void matmul_generic(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
 void matmul_avx2(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
 
+float logsumexp_f32_ref(const float *x, int n);
+float logsumexp_f32_avx2(const float *x, int n);
 void gelu_f32_ref(float *x, size_t n, int exact);
 void gelu_f32_avx2(float *x, size_t n, int exact);
 void attn_head_f32_ref(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
@@ -53,7 +59,7 @@ void attn_head_f32_avx2(float *out, const float *q, const float *k, const float 
                         float scale, float *scores);
 
 // Machine probes for the benchmark (probe_avx2.c): returns a value only to keep the work.
-double probe_fma_avx2(long iters);                 // iters × 160 flops
+double probe_fma_avx2(long iters);                 // iters × 192 flops
 double probe_read_avx2(const float *p, size_t n);  // reads n floats once
 
 // 1 when this CPU can run the *_avx2 kernels (AVX2 + FMA + F16C).

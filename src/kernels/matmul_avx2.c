@@ -16,7 +16,7 @@
 
 #define RM 3     // A rows (tokens) per tile
 #define RN 4     // W rows (output channels) per tile
-#define KC 512   // k-block: RN W rows (8 KB) stay in L1 across all M
+#define KC 1024  // k-block: RN W rows (16 KB) and RM A rows (12 KB) stay in L1
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -75,16 +75,22 @@ static void tile_any(float *out, const float *A, const float *W, int lda, int ld
 #undef T
 }
 
-// rn rows of W (stored as t, row stride K elements) over k in [kb, kb+kn) as fp32 in buf (rn, KC).
+// rn rows of W (stored as t, rows of K elements) over k in [kb, kb+kn) as fp32 in buf (rn, KC).
+// kb is a multiple of KC, which is a multiple of every block size, so blocks never straddle.
 static void widen_block(float *buf, const void *W, qtype t, int K, int n, int rn, int kb, int kn) {
+    size_t row_bytes = qtype_row_bytes(t, (size_t)K);
     for (int j = 0; j < rn; j++) {
-        const uint16_t *src = (const uint16_t *)W + (size_t)(n + j) * K + kb;
         float *dst = buf + (size_t)j * KC;
-        int k = 0;
-        for (; k + 8 <= kn; k += 8) _mm256_storeu_ps(dst + k, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + k))));
-        for (; k < kn; k++) dst[k] = _cvtsh_ss(src[k]);
+        if (t == QTYPE_F16) {
+            const uint16_t *src = (const uint16_t *)W + (size_t)(n + j) * K + kb;
+            int k = 0;
+            for (; k + 8 <= kn; k += 8) _mm256_storeu_ps(dst + k, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + k))));
+            for (; k < kn; k++) dst[k] = _cvtsh_ss(src[k]);
+        } else {
+            const char *row = (const char *)W + (size_t)(n + j) * row_bytes;
+            dequantize_row(t, row + qtype_row_bytes(t, (size_t)kb), dst, (size_t)kn);
+        }
     }
-    (void)t;
 }
 
 // Rows [n0, n1) of W against all of A. F32 weights are read in place; other
@@ -180,7 +186,7 @@ void matmul_avx2(float *out, const float *in, const void *w, qtype t, const floa
         int g0 = (int)((long)groups * ith / nth), g1 = (int)((long)groups * (ith + 1) / nth);
         int n0 = g0 * RN, n1 = g1 * RN < OC ? g1 * RN : OC;
         if (n0 < n1) {
-            if (BT > 1) gemm_block(out, in, w, t, bias, BT, C, OC, n0, n1);
+            if (BT > 1 || (t != QTYPE_F32 && t != QTYPE_F16)) gemm_block(out, in, w, t, bias, BT, C, OC, n0, n1);
             else if (t == QTYPE_F32) gemv_block(out, in, w, bias, C, n0, n1);
             else gemv_f16_block(out, in, w, bias, C, n0, n1);
         }

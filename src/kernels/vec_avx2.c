@@ -107,3 +107,21 @@ void attn_head_f32_avx2(float *out, const float *q, const float *k, const float 
     __m256 inv = _mm256_set1_ps(1.0f / sum);
     for (int i = 0; i < nv; i++) _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(o[i], inv));
 }
+
+float logsumexp_f32_avx2(const float *x, int n) {
+    if (n < 8) return logsumexp_f32_ref(x, n);
+    __m256 mv = _mm256_loadu_ps(x);
+    int i = 8;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    float maxv = x[0];
+    float lanes[8];
+    _mm256_storeu_ps(lanes, mv);
+    for (int k = 0; k < 8; k++) maxv = lanes[k] > maxv ? lanes[k] : maxv;
+    for (; i < n; i++) maxv = x[i] > maxv ? x[i] : maxv;
+    __m256 m = _mm256_set1_ps(maxv), acc = _mm256_setzero_ps();
+    i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
+    float sum = hsum8(acc);
+    for (; i < n; i++) sum += expf(x[i] - maxv);
+    return maxv + logf(sum);
+}

@@ -34,3 +34,11 @@ void attn_head_f32_ref(float *out, const float *q, const float *k, const float *
         for (int i = 0; i < HS; i++) out[i] += p * vj[i];
     }
 }
+
+float logsumexp_f32_ref(const float *x, int n) {
+    float maxv = x[0];
+    for (int i = 1; i < n; i++) maxv = x[i] > maxv ? x[i] : maxv;
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) sum += expf(x[i] - maxv);
+    return maxv + logf(sum);
+}

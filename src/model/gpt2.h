@@ -82,12 +82,19 @@ typedef struct gpt2_model {
     // What the checkpoint held, for `info`.
     size_t file_bytes;               // bytes of the weight file(s)
     size_t dtype_params[DTYPE_COUNT];// stored parameters per dtype (unique, buffers excluded)
+    size_t qtype_params[32];         // GGUF: stored parameters per ggml type (output.weight included)
     char *source;                    // path it was loaded from
 } gpt2_model;
 
 // Allocates fp32 weights for cfg (contents undefined; LM head tied to wte) and
 // points the matrix views at them.
 void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg);
+// Allocates fp32 vectors (LayerNorms, biases, wpe) only, for a model whose matrices
+// live in typed storage the caller fills (mats, embd, head, mat_store); n_params
+// counts the tied architecture.
+void gpt2_model_alloc_typed(gpt2_model *m, const gpt2_config *cfg);
+// 1 for the parameters stored as weight matrices (wte and the four per-layer ones).
+int gpt2_param_is_matrix(int p);
 // (Re)points mats/embd/head at the fp32 tensors (after lm_head changes, say).
 void gpt2_model_set_f32_views(gpt2_model *m);
 // Stores every weight matrix (and the embedding/LM head) as type t, dropping the

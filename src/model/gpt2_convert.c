@@ -1,21 +1,11 @@
-// gpt2_convert.c: store a model's weight matrices as another type (F16 now; the
-// quantized block types plug in through quantize_row). The fp32 copies of the
+// gpt2_convert.c: store a model's weight matrices as another type: F16, or any
+// ggml block format by plain round-to-nearest (quantize_rows without importance). The fp32 copies of the
 // matrices are dropped, so memory reflects the stored type: what stays fp32 is
 // the LayerNorm parameters, biases and position embeddings.
 #include "gpt2.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
 #include <string.h>
-
-// dst = src (n floats) stored as type t.
-static void store_row(qtype t, const float *src, void *dst, size_t n) {
-    switch (t) {
-    case QTYPE_F32: memcpy(dst, src, n * sizeof(float)); break;
-    case QTYPE_F16:
-        for (size_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = f32_to_fp16(src[i]);
-        break;
-    }
-}
 
 int gpt2_model_convert(gpt2_model *m, qtype t) {
     const qtype_info *q = qtype_get((int)t);
@@ -36,18 +26,16 @@ int gpt2_model_convert(gpt2_model *m, qtype t) {
     for (int i = 0; i < n_mats; i++) {
         wmat *v = &m->mats[i];
         size_t rb = qtype_row_bytes(t, (size_t)v->cols);
-        for (int r = 0; r < v->rows; r++) store_row(t, (const float *)v->data + (size_t)r * v->cols, p + (size_t)r * rb, (size_t)v->cols);
+        CHECK(quantize_rows(t, v->data, p, v->rows, v->cols, NULL) == 0);
         *v = (wmat){t, v->rows, v->cols, p};
         p += (size_t)v->rows * rb;
     }
-    size_t rb = qtype_row_bytes(t, (size_t)c->n_embd);
-    for (int r = 0; r < c->vocab_size; r++) store_row(t, m->w.wte + (size_t)r * c->n_embd, p + (size_t)r * rb, (size_t)c->n_embd);
+    CHECK(quantize_rows(t, m->w.wte, p, c->vocab_size, c->n_embd, NULL) == 0);
     m->embd = (wmat){t, c->vocab_size, c->n_embd, p};
     m->head = m->embd;
     p += vocab_bytes;
     if (!m->tied) {
-        for (int r = 0; r < c->vocab_size; r++)
-            store_row(t, m->lm_head + (size_t)r * c->n_embd, p + (size_t)r * rb, (size_t)c->n_embd);
+        CHECK(quantize_rows(t, m->lm_head, p, c->vocab_size, c->n_embd, NULL) == 0);
         m->head = (wmat){t, c->vocab_size, c->n_embd, p};
         free(m->lm_head);
     }

@@ -365,11 +365,12 @@ static int get_size(const gguf_file *g, const char *key, int *out) {
     return 0;
 }
 
-// Checks one tensor's type (F32/F16) and ggml shape.
+// Checks one tensor's type (any type shrink computes with; 1-D tensors F32/F16) and ggml shape.
 static int check_tensor(const gguf_file *g, const gguf_tensor *t, int nd, const int64_t ne[2]) {
-    if (t->type != GGUF_TENSOR_F32 && t->type != GGUF_TENSOR_F16)
-        return err_set(ERR_FORMAT, "%s: tensor '%s' has type %s; only F32 and F16 GPT-2 files can be loaded", g->path,
-                       t->name, gguf_tensor_type_get(t->type)->name);
+    const qtype_info *q = qtype_get((int)t->type);
+    if (!q || t->type == GGUF_TENSOR_Q8_K || (nd == 1 && t->type != GGUF_TENSOR_F32 && t->type != GGUF_TENSOR_F16))
+        return err_set(ERR_FORMAT, "%s: tensor '%s' has type %s, which shrink does not run%s", g->path, t->name,
+                       gguf_tensor_type_get(t->type)->name, nd == 1 ? " for a 1-D tensor" : "");
     if (t->n_dims == nd && t->ne[0] == ne[0] && t->ne[1] == ne[1] && t->ne[2] == 1 && t->ne[3] == 1) return 0;
     char want[64];
     if (nd == 1) snprintf(want, sizeof want, "[%lld]", (long long)ne[0]);
@@ -383,6 +384,59 @@ static void convert_tensor(const gguf_tensor *t, float *dst, size_t dtype_params
     dtype dt = t->type == GGUF_TENSOR_F32 ? DTYPE_F32 : DTYPE_F16;
     dtype_to_f32(dst, t->data, dt, (size_t)t->nelem);
     dtype_params[dt] += (size_t)t->nelem;
+}
+
+// A file with F16 or quantized matrices: each matrix keeps its stored bytes (one copy into
+// mat_store) and runs in its own type; vectors and wpe are widened to fp32. GPT-2 ties its
+// LM head, so a separately stored output.weight (llama.cpp always writes one, often in
+// another type) is counted as the same parameters, unless it is a float copy that differs.
+static int load_typed(gpt2_model *m, const gguf_file *g, const gpt2_config *cfg, const gguf_tensor **found,
+                      const gguf_tensor *out) {
+    gpt2_model_alloc_typed(m, cfg);
+    size_t L = (size_t)cfg->n_layer, total = 0;
+    for (int i = 0; i < N_GGUF_PARAMS; i++)
+        for (size_t l = 0; l < (gguf_params[i].scope == PER_LAYER ? L : 1); l++)
+            if (gpt2_param_is_matrix(gguf_params[i].param)) total += found[(size_t)i * L + l]->nbytes;
+    const gguf_tensor *te = found[0];  // token_embd.weight is the table's first entry
+    int same_head = !out || (out->type == te->type && out->nbytes == te->nbytes && memcmp(out->data, te->data, te->nbytes) == 0);
+    if (!same_head) total += out->nbytes;
+    char *store = xmalloc(total ? total : 1), *p = store;
+    m->mat_store = store;
+    for (int i = 0; i < N_GGUF_PARAMS; i++) {
+        const gguf_param *gp = &gguf_params[i];
+        int64_t ne[2];
+        int nd;
+        param_ne(cfg, gp->param, ne, &nd);
+        size_t per = (size_t)(ne[0] * ne[1]);
+        for (size_t l = 0; l < (gp->scope == PER_LAYER ? L : 1); l++) {
+            const gguf_tensor *t = found[(size_t)i * L + l];
+            m->qtype_params[t->type] += (size_t)t->nelem;
+            if (!gpt2_param_is_matrix(gp->param)) {
+                // vectors (F32/F16) and wpe (any type) widened to fp32
+                dequantize_row((qtype)t->type, t->data, *param_slot(&m->w, gp->param) + l * per, per);
+                continue;
+            }
+            memcpy(p, t->data, t->nbytes);
+            wmat v = {(qtype)t->type, (int)ne[1], (int)ne[0], p};
+            p += t->nbytes;
+            if (gp->param == GPT2_WTE) m->embd = v;
+            else *(wmat *)param_mat(m, gp->param, (int)l) = v;
+        }
+    }
+    m->head = m->embd;
+    if (!same_head) {
+        memcpy(p, out->data, out->nbytes);
+        m->head = (wmat){(qtype)out->type, cfg->vocab_size, cfg->n_embd, p};
+        m->qtype_params[out->type] += (size_t)out->nelem;
+        if (out->type == GGUF_TENSOR_F32 || out->type == GGUF_TENSOR_F16) {
+            m->tied = 0;  // a float head that differs from token_embd: a genuinely untied model
+            m->n_params += (size_t)out->nelem;
+        }
+    }
+    for (int t = 0; t < 2; t++) m->dtype_params[t] = m->qtype_params[t];
+    m->file_bytes = g->map.len;
+    m->source = xstrdup(g->path);
+    return 0;
 }
 
 int gpt2_model_load_gguf(gpt2_model *m, const char *path) {
@@ -465,6 +519,18 @@ int gpt2_model_load_gguf(gpt2_model *m, const char *path) {
     }
     if (rc) goto fail;
 
+    int all_f32 = !out || out->type == GGUF_TENSOR_F32;
+    for (int i = 0; i < N_GGUF_PARAMS; i++)
+        for (size_t l = 0; l < (gguf_params[i].scope == PER_LAYER ? L : 1); l++)
+            if (gpt2_param_is_matrix(gguf_params[i].param) && found[(size_t)i * L + l]->type != GGUF_TENSOR_F32) all_f32 = 0;
+    if (!all_f32) {
+        rc = load_typed(m, &g, &cfg, found, out);
+        free(found);
+        gguf_close(&g);
+        if (rc) gpt2_model_free(m);
+        return rc;
+    }
+
     gpt2_model_alloc(m, &cfg);
     for (int i = 0; i < N_GGUF_PARAMS; i++) {
         const gguf_param *gp = &gguf_params[i];
@@ -493,21 +559,9 @@ int gpt2_model_load_gguf(gpt2_model *m, const char *path) {
     }
     m->file_bytes = g.map.len;
     m->source = xstrdup(path);
-    // A file whose matrices are F16 runs as F16 (half the bytes per token); the values
-    // were widened exactly, so storing them back as F16 is lossless.
-    int all_f16 = 1;
-    for (int i = 0; i < N_GGUF_PARAMS; i++) {
-        int64_t ne[2];
-        int nd;
-        param_ne(&cfg, gguf_params[i].param, ne, &nd);
-        if (nd == 2 && found[(size_t)i * L]->type != GGUF_TENSOR_F16) all_f16 = 0;
-    }
+    m->qtype_params[QTYPE_F32] = m->dtype_params[DTYPE_F32];
     free(found);
     gguf_close(&g);
-    if (all_f16 && (rc = gpt2_model_convert(m, QTYPE_F16))) {
-        gpt2_model_free(m);
-        return rc;
-    }
     return 0;
 
 fail:

@@ -31,6 +31,33 @@ void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg) {
     gpt2_model_set_f32_views(m);
 }
 
+int gpt2_param_is_matrix(int p) {
+    return p == GPT2_WTE || p == GPT2_QKV_W || p == GPT2_PROJ_W || p == GPT2_FC_W || p == GPT2_FCPROJ_W;
+}
+
+void gpt2_model_alloc_typed(gpt2_model *m, const gpt2_config *cfg) {
+    memset(m, 0, sizeof *m);
+    kernels_init();
+    m->cfg = *cfg;
+    size_t sizes[GPT2_NUM_PARAMS], keep = 0;
+    gpt2_param_sizes(cfg, sizes);
+    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
+        m->n_params += sizes[p];
+        if (!gpt2_param_is_matrix(p)) keep += sizes[p];
+    }
+    m->params = xmalloc(keep * sizeof(float));
+    float **slot[GPT2_NUM_PARAMS];
+    gpt2_param_slots(&m->w, slot);
+    float *ptr = m->params;
+    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
+        if (gpt2_param_is_matrix(p)) continue;
+        *slot[p] = ptr;
+        ptr += sizes[p];
+    }
+    m->tied = 1;
+    m->mats = xcalloc((size_t)cfg->n_layer * GPT2_MATS_PER_LAYER, sizeof *m->mats);
+}
+
 void gpt2_model_set_f32_views(gpt2_model *m) {
     const gpt2_config *c = &m->cfg;
     size_t C = (size_t)c->n_embd, F = (size_t)c->n_inner;
