@@ -20,10 +20,13 @@ ifneq ($(WERROR),)
 endif
 ifeq ($(NO_OMP),)
   OMP_OK := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
-  ifeq ($(OMP_OK),1)
-    ALL_CFLAGS += -fopenmp
-    ALL_LDFLAGS += -fopenmp
-  endif
+endif
+ifeq ($(OMP_OK),1)
+  ALL_CFLAGS += -fopenmp
+  ALL_LDFLAGS += -fopenmp
+else
+  # serial build: the OpenMP pragmas are simply not used
+  ALL_CFLAGS += -Wno-unknown-pragmas
 endif
 
 LIB_SRC := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
