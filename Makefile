@@ -42,6 +42,7 @@ all: shrink
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
 # binary runs on any x86-64 (kernels are chosen at run time).
 $(BUILD)/src/kernels/%_avx2.o: ALL_CFLAGS += -mavx2 -mfma -mf16c -O3
+$(BUILD)/src/kernels/%_avx512.o: ALL_CFLAGS += -mavx512f -mavx2 -mfma -mf16c -O3
 
 $(BUILD)/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)

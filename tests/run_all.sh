@@ -1,6 +1,7 @@
 #!/bin/sh
 # run_all.sh BUILD_DIR: runs every test binary, then the model tests again with the
-# reference kernels (SHRINK_KERNELS=ref), then the CLI error tests; prints one tally.
+# reference kernels (SHRINK_KERNELS=ref) and the AVX2 ones, then the CLI error tests;
+# prints one tally.
 build=${1:-build}
 pass=0
 fail=0
@@ -32,6 +33,8 @@ done
 for t in "$build"/test_gpt2 "$build"/test_kernels; do
     [ -x "$t" ] && tally "$(basename "$t") [SHRINK_KERNELS=ref]" env SHRINK_KERNELS=ref "$t"
 done
+# On AVX-512 machines the default run uses the AVX-512 matmul; run the model once on AVX2 too.
+[ -x "$build/test_gpt2" ] && tally "test_gpt2 [SHRINK_KERNELS=avx2]" env SHRINK_KERNELS=avx2 "$build/test_gpt2"
 if [ -f tests/cli_errors.sh ]; then
     tally "cli_errors.sh" sh tests/cli_errors.sh "$build/shrink"
 fi

@@ -260,6 +260,13 @@ int main(void) {
     } else {
         printf("avx2 kernels skipped: this CPU lacks AVX2/FMA\n");
     }
+    if (kernels_have_avx512()) {
+        test_matmul("avx512", matmul_f32_avx512);
+        test_threads_agree("avx512", matmul_f32_avx512);
+        test_matmul_typed("avx512", matmul_avx512);
+    } else {
+        printf("avx512 kernels skipped: this CPU lacks AVX-512F\n");
+    }
     test_matmul("dispatched", kern.matmul_f32);
     test_gelu("dispatched", kern.gelu_f32);
     test_attention("dispatched", kern.attn_head_f32);

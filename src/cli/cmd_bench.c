@@ -95,9 +95,18 @@ int cmd_bench(int argc, char **argv) {
     }
     const char *name = model ? model : random;
     const gpt2_config *c = &m.cfg;
-    // Weight bytes one generated token reads: every matrix and vector once, the tied
-    // embedding once as the LM head, one row of wpe (as llama.cpp counts it).
-    double bytes_per_token = ((double)m.n_params - (double)c->n_ctx * c->n_embd) * (strcmp(type, "f16") == 0 ? 2 : 4);
+    // Weight bytes one generated token reads: every matrix once in its stored type, the
+    // LM head once, the fp32 vectors; one embedding row and one wpe row are negligible.
+    double bytes_per_token = 0;
+    for (int i = 0; i < c->n_layer * GPT2_MATS_PER_LAYER; i++)
+        bytes_per_token += (double)m.mats[i].rows * (double)qtype_row_bytes(m.mats[i].type, (size_t)m.mats[i].cols);
+    bytes_per_token += (double)m.head.rows * (double)qtype_row_bytes(m.head.type, (size_t)m.head.cols);
+    bytes_per_token += (double)c->n_layer * (4.0 * c->n_embd + 3.0 * c->n_embd + c->n_inner + c->n_embd) * 4;
+    // what the matrices are stored as, for the table
+    type = qtype_get((int)m.mats[0].type)->name;
+    for (int i = 1; i < c->n_layer * GPT2_MATS_PER_LAYER; i++)
+        if (m.mats[i].type != m.mats[0].type) type = "mixed";
+    if (m.head.type != m.mats[0].type) type = "mixed";
     double bw[16] = {0};
     if (machine) {
         int C = c->n_embd, F = c->n_inner, M = pp > 0 ? pp : 128;

@@ -1,5 +1,6 @@
 // dispatch.c: fills the kernel table once from the CPU's features and SHRINK_KERNELS
-// (ref: scalar reference kernels; generic: portable; unset: the best this CPU runs).
+// (ref: scalar reference kernels; generic: portable; avx2: no AVX-512 even where the CPU
+// has it; unset: the best this CPU runs).
 #include "kernels.h"
 #include <stdlib.h>
 #include <string.h>
@@ -19,18 +20,24 @@ const char *kernels_init(void) {
         return kern.isa;
     }
     if (kernels_have_avx2()) {
-        kern.matmul_f32 = matmul_f32_avx2;
-        kern.matmul = matmul_avx2;
+        int wide = kernels_have_avx512() && !(want && strcmp(want, "avx2") == 0);
+        kern.matmul_f32 = wide ? matmul_f32_avx512 : matmul_f32_avx2;
+        kern.matmul = wide ? matmul_avx512 : matmul_avx2;
         kern.gelu_f32 = gelu_f32_avx2;
         kern.attn_head_f32 = attn_head_f32_avx2;
         kern.logsumexp_f32 = logsumexp_f32_avx2;
-        kern.isa = "avx2";
+        kern.isa = wide ? "avx512" : "avx2";
         return kern.isa;
     }
     kern.matmul_f32 = matmul_f32_generic;
     kern.matmul = matmul_generic;
     kern.isa = "generic";
     return kern.isa;
+}
+
+int kernels_have_avx512(void) {
+    __builtin_cpu_init();
+    return kernels_have_avx2() && __builtin_cpu_supports("avx512f");
 }
 
 int kernels_have_avx2(void) {

@@ -45,6 +45,8 @@ const char *kernels_init(void);
 void matmul_f32_ref(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
 void matmul_f32_generic(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
 void matmul_f32_avx2(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
+void matmul_f32_avx512(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC);
+void matmul_avx512(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
 void matmul_ref(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
 void matmul_generic(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
 void matmul_avx2(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
@@ -60,10 +62,12 @@ void attn_head_f32_avx2(float *out, const float *q, const float *k, const float 
 
 // Machine probes for the benchmark (probe_avx2.c): returns a value only to keep the work.
 double probe_fma_avx2(long iters);                 // iters × 192 flops
+double probe_fma_avx512(long iters);               // iters × 512 flops
 double probe_read_avx2(const float *p, size_t n);  // reads n floats once
 
-// 1 when this CPU can run the *_avx2 kernels (AVX2 + FMA + F16C).
+// 1 when this CPU can run the *_avx2 kernels (AVX2 + FMA + F16C), the *_avx512 ones (AVX-512F too).
 int kernels_have_avx2(void);
+int kernels_have_avx512(void);
 
 static inline void matmul_f32(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {
     kern.matmul_f32(out, in, w, bias, BT, C, OC);
