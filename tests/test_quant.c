@@ -1,4 +1,4 @@
-// test_quant.c: ggml's quantized block formats (qblock.h, quant_ref.c, the qtype table).
+// test_quant.c: ggml's quantized block formats (qblock.h, quant_ref.c, quant_k_ref.c, the qtype table).
 //   1. struct sizes and table entries are ggml's
 //   2. round-trip error per type on uniform and Gaussian data: nrmse = rms(x - deq(q(x))) / rms(x),
 //      each type under its own named bound (TOL_NRMSE_*: measured value plus about 15%); and the

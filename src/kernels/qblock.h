@@ -1,5 +1,5 @@
 // qblock.h: ggml's quantized block formats, byte for byte, and their reference
-// quantizers and dequantizers (implemented in quant_ref.c).
+// quantizers and dequantizers (implemented in quant_ref.c and quant_k_ref.c, searches in quant_fit.c).
 //
 // Each struct is one block of a row; a row of n values is n / QK consecutive
 // blocks. fp16 scales are IEEE halves stored as uint16_t (core/dtype.h converts).
@@ -97,7 +97,7 @@ typedef struct {
 _Static_assert(sizeof(block_q3_k) == 110, "block_q3_k must be 110 bytes");
 
 // 4.5 bits/value; 8 sub-blocks of 32 with 6-bit scales and mins (packing: see
-// q4k_scale_min in quant_ref.c). Value e is d * sc[e/32] * q - dmin * mn[e/32],
+// q4k_scale_min in quant_k_ref.c). Value e is d * sc[e/32] * q - dmin * mn[e/32],
 // q the nibble (e/32 odd: high) of qs[32*(e/64) + e%32].
 typedef struct {
     uint16_t d;
@@ -138,7 +138,7 @@ typedef struct {
 } block_q8_k;
 _Static_assert(sizeof(block_q8_k) == 292, "block_q8_k must be 292 bytes");
 
-// --- Reference routines (quant_ref.c)
+// --- Reference routines (quant_ref.c, quant_k_ref.c)
 //
 // quantize_row_<t>_ref: y = k values of x as k / QK blocks, the plain (no
 //   importance) algorithm; k must be a multiple of the block size (CHECKed).

@@ -1,5 +1,5 @@
 // qtype.c: the table of weight storage types, and row (de)quantization through it.
-// The quantized formats themselves live in quant_ref.c.
+// The quantized formats themselves live in quant_ref.c and quant_k_ref.c.
 #include "qtype.h"
 #include "qblock.h"
 #include "../core/dtype.h"

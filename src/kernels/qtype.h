@@ -1,6 +1,6 @@
 // qtype.h: storage types of weight matrices. The numeric values are ggml's type
 // ids, so a GGUF tensor's type maps to ours unchanged. The quantized types are
-// ggml's block formats (structs in qblock.h, reference code in quant_ref.c):
+// ggml's block formats (structs in qblock.h, reference code in quant_ref.c and quant_k_ref.c):
 // a row of n values (n a multiple of the block size) is n / block blocks.
 #pragma once
 #include <stddef.h>
