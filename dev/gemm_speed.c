@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifndef ALLOC  // -DALLOC(n)=... to try other allocations (e.g. 64-byte aligned)
+#define ALLOC(n) xmalloc(n)
+#endif
+
 int main(int argc, char **argv) {
     kernels_init();
     int threads = argc > 1 ? atoi(argv[1]) : 2;
@@ -14,7 +18,7 @@ int main(int argc, char **argv) {
     int shapes[][3] = {{128, 768, 2304}, {128, 768, 768}, {128, 768, 3072}, {128, 3072, 768}, {128, 768, 50257}, {1, 768, 3072}, {1, 3072, 768}, {1, 768, 50257}};
     for (int s = 0; s < 8; s++) {
         int M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
-        float *a = xmalloc((size_t)M * K * 4), *w = xmalloc((size_t)N * K * 4), *o = xmalloc((size_t)M * N * 4);
+        float *a = ALLOC((size_t)M * K * 4), *w = ALLOC((size_t)N * K * 4), *o = ALLOC((size_t)M * N * 4);
         for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
         for (size_t i = 0; i < (size_t)N * K; i++) w[i] = (float)(i % 5) * 0.1f;
         double best = 1e9;
