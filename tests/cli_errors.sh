@@ -228,7 +228,28 @@ check_help() {  # check_help CMD OPTION...
 check_help info --model --json --threads
 check_help tokenize --model --file --decode --threads
 check_help generate --model --prompt --n --temp --top-k --top-p --seed --truncate --no-echo --threads
-check_help eval --model --file --ctx --stride --json --threads
+check_help eval --model --file --ctx --stride --base --json --threads
+check_help compress --model --output --type --method --tensor-type --threads
+check_help export --model --type --output --threads
+
+# compress and eval --base
+head -c 3000 data/heldout.txt > "$tmp/sample.txt"
+expect_fail "compress unknown type" "q9_9" "" "$shrink" compress -m "$mini" --type q9_9 -o "$tmp/x.gguf"
+expect_fail "compress pattern matching nothing" "matches no tensor" "" "$shrink" compress -m "$mini" --type q8_0 --tensor-type "blk.77.ffn_up=q4_0" -o "$tmp/x.gguf"
+expect_fail "compress unknown method" "--method" "" "$shrink" compress -m "$mini" --type q8_0 --method magic -o "$tmp/x.gguf"
+expect_fail "compress into a missing directory" "$tmp/no/such/dir" "" "$shrink" compress -m "$mini" --type q8_0 -o "$tmp/no/such/dir/x.gguf"
+[ ! -e "$tmp/x.gguf" ] && ok "failed compress leaves no file" || bad "failed compress leaves no file" "$tmp/x.gguf exists"
+expect_fail "eval --base missing" "$tmp/nothing" "" "$shrink" eval -m "$mini" -f "$tmp/sample.txt" --base "$tmp/nothing"
+expect_fail "eval --base with another vocabulary" "vocabularies differ" "" "$shrink" eval -m "$mini" -f "$tmp/sample.txt" --base "$shared/testdata/oracle/small-vocab50257"
+if expect_ok "compress Q4_0" "$shrink" compress -m "$mini" --type Q4_0 -o "$tmp/q4.gguf"; then
+    if expect_ok "eval --base --json" "$shrink" eval -m "$tmp/q4.gguf" --base "$mini" -f "$tmp/sample.txt" --json; then
+        for k in '"ppl"' '"dppl_pct"' '"kl_mean"' '"kl_p99"' '"top1"'; do
+            grep -q -F "$k" "$tmp/out" || bad "eval --base --json has $k" "$(cat "$tmp/out")"
+        done
+        ok "eval --base --json keys"
+    fi
+fi
+rm -f "$tmp/sample.txt" "$tmp/q4.gguf"
 if expect_ok "shrink --help" "$shrink" --help; then
     missing=""
     for c in info tokenize generate eval; do grep -q -e "^  $c " "$tmp/out" || missing="$missing $c"; done

@@ -13,6 +13,7 @@ static const subcommand commands[] = {
     {"tokenize", cmd_tokenize, "text to GPT-2 token ids, or ids back to text (--decode)"},
     {"generate", cmd_generate, "continue a prompt (greedy or sampled), streaming the text"},
     {"eval", cmd_eval, "perplexity of a text file under a stated sliding-window protocol"},
+    {"compress", cmd_compress, "quantize a model into a GGUF file llama.cpp runs (types, presets, overrides)"},
     {"export", cmd_export, "write a model as a GGUF file llama.cpp runs (f32 or f16)"},
     {"bench", cmd_bench, "prompt and generation speed (tokens/s), median of repeats"},
 };

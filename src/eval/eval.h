@@ -71,3 +71,19 @@ int eval_speed_tg(const gpt2_model *m, int n, int reps, speed_stat *st);
 double machine_fma_gflops(int threads, int reps);
 double machine_read_gbs(int threads, int reps);
 double machine_matmul_gflops(int M, int K, int N, int threads, int reps);
+
+// --- agreement with the original (shrink eval --base)
+// Both models score the same windows (the perplexity protocol above); at every scored
+// position the base model's next-token distribution P and the compressed one's Q give
+// KL(P || Q) and whether their argmax agree.
+typedef struct agree_result {
+    ppl_result model, base;  // perplexity of each
+    double dppl_pct;         // 100 · (ppl_model / ppl_base − 1)
+    double kl_mean;          // mean KL(P_base || P_model), nats per token
+    double kl_p99;           // its 99th percentile
+    double kl_max;
+    double top1;             // fraction of positions where the argmax agree
+} agree_result;
+
+int eval_agreement(const gpt2_model *model, const gpt2_model *base, const int *ids, size_t n, const int *tok_bytes,
+                   int ctx, int stride, agree_result *r, progress_fn progress, void *user);

@@ -97,9 +97,22 @@ void gpt2_model_alloc_typed(gpt2_model *m, const gpt2_config *cfg);
 int gpt2_param_is_matrix(int p);
 // (Re)points mats/embd/head at the fp32 tensors (after lm_head changes, say).
 void gpt2_model_set_f32_views(gpt2_model *m);
-// Stores every weight matrix (and the embedding/LM head) as type t, dropping the
-// fp32 copies of the matrices; vectors and wpe stay fp32. Returns ERR_ARG if the
-// model is already converted or t cannot hold these shapes.
+// Storage types for every weight matrix: mats (L, GPT2_MATS_PER_LAYER) in the mats
+// order, the token embedding, and the LM head.
+typedef struct gpt2_plan {
+    qtype *mats;
+    qtype embd, head;
+} gpt2_plan;
+void gpt2_plan_uniform(gpt2_plan *p, const gpt2_config *c, qtype t);  // every matrix t
+void gpt2_plan_free(gpt2_plan *p);
+
+// Stores each weight matrix as its plan type (round to nearest with ggml's scale
+// searches), dropping the fp32 copies of the matrices; vectors and wpe stay fp32.
+// imatrix (optional): per matrix, in the plan's order (mats, embd, head), an
+// importance vector over its input columns, or NULL entries. Returns ERR_ARG if the
+// model is already converted or a type cannot hold its matrix's rows.
+int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix);
+// The same with every matrix stored as t.
 int gpt2_model_convert(gpt2_model *m, qtype t);
 // Pointers to the fields of w in the GPT2_* enum order.
 void gpt2_param_slots(gpt2_weights *w, float **slot[GPT2_NUM_PARAMS]);
@@ -129,6 +142,9 @@ int gpt2_model_save_hf(const gpt2_model *m, const char *dir, const char *tok_dir
 // scaling) and matrices stored in other types.
 // Returns 0, ERR_ARG, ERR_IO, or ERR_FORMAT/ERR_SHAPE for a bad vocab.json/merges.txt; the file
 // is written atomically (path.tmp + rename), so nothing is left at path on failure.
+// f16: 0 writes the matrices as F32, 1 as F16, GPT2_GGUF_STORED in the types they are
+// stored in (quantized models; output.weight then holds the head's own encoding).
+enum { GPT2_GGUF_STORED = 2 };
 int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *path, int f16);
 
 // Loads an F32/F16 gpt2 GGUF (ours or llama.cpp's) into the same fp32 model gpt2_model_load

@@ -1,44 +1,73 @@
-// gpt2_convert.c: store a model's weight matrices as another type: F16, or any
-// ggml block format by plain round-to-nearest (quantize_rows without importance). The fp32 copies of the
-// matrices are dropped, so memory reflects the stored type: what stays fp32 is
-// the LayerNorm parameters, biases and position embeddings.
+// gpt2_convert.c: store a model's weight matrices in other types — F16, or any ggml
+// block format — each matrix its own type (a plan), rounding to nearest with ggml's
+// scale searches, optionally weighted per input column (an importance vector).
+// The fp32 copies of the matrices are dropped, so memory reflects the stored types:
+// what stays fp32 is the LayerNorm parameters, biases and position embeddings.
+// The LM head always gets its own storage, since llama.cpp-style plans give it a
+// different type from the embedding (GPT-2 ties them: one parameter, two encodings).
 #include "gpt2.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
 #include <string.h>
 
-int gpt2_model_convert(gpt2_model *m, qtype t) {
-    const qtype_info *q = qtype_get((int)t);
-    if (!q) return err_set(ERR_ARG, "convert: unknown weight type %d", (int)t);
-    if (m->mat_store || !m->w.wte) return err_set(ERR_ARG, "convert: the model's matrices are already stored as %s",
-                                                  qtype_get((int)m->head.type)->name);
+void gpt2_plan_uniform(gpt2_plan *p, const gpt2_config *c, qtype t) {
+    int n = c->n_layer * GPT2_MATS_PER_LAYER;
+    p->mats = xmalloc((size_t)n * sizeof *p->mats);
+    for (int i = 0; i < n; i++) p->mats[i] = t;
+    p->embd = p->head = t;
+}
+
+void gpt2_plan_free(gpt2_plan *p) {
+    free(p->mats);
+    p->mats = NULL;
+}
+
+int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix) {
+    if (m->mat_store || !m->w.wte)
+        return err_set(ERR_ARG, "quantize: the model's matrices are already stored as %s (start from the F32 model)",
+                       qtype_get((int)m->head.type)->name);
     const gpt2_config *c = &m->cfg;
-    if (c->n_embd % q->block || c->n_inner % q->block)
-        return err_set(ERR_ARG, "convert: %s needs rows that are multiples of %d (n_embd %d, n_inner %d)", q->name,
-                       q->block, c->n_embd, c->n_inner);
-    // One store for every matrix: per layer qkv, proj, fc, fcproj; then wte; then an untied head.
     int L = c->n_layer, n_mats = L * GPT2_MATS_PER_LAYER;
+    // Check every type fits its matrix before touching anything.
+    for (int i = 0; i < n_mats + 2; i++) {
+        qtype t = i < n_mats ? plan->mats[i] : i == n_mats ? plan->embd : plan->head;
+        int cols = i < n_mats ? m->mats[i].cols : c->n_embd;
+        const qtype_info *q = qtype_get((int)t);
+        if (!q || t == QTYPE_Q8_K) return err_set(ERR_ARG, "quantize: type %d is not a weight type", (int)t);
+        if (cols % q->block)
+            return err_set(ERR_ARG, "quantize: %s needs rows that are multiples of %d; a matrix here has %d columns", q->name,
+                           q->block, cols);
+    }
     size_t total = 0;
-    for (int i = 0; i < n_mats; i++) total += (size_t)m->mats[i].rows * qtype_row_bytes(t, (size_t)m->mats[i].cols);
-    size_t vocab_bytes = (size_t)c->vocab_size * qtype_row_bytes(t, (size_t)c->n_embd);
-    total += vocab_bytes * (m->tied ? 1 : 2);
-    char *store = xmalloc(total), *p = store;
+    for (int i = 0; i < n_mats; i++) total += (size_t)m->mats[i].rows * qtype_row_bytes(plan->mats[i], (size_t)m->mats[i].cols);
+    size_t embd_bytes = (size_t)c->vocab_size * qtype_row_bytes(plan->embd, (size_t)c->n_embd);
+    size_t head_bytes = (size_t)c->vocab_size * qtype_row_bytes(plan->head, (size_t)c->n_embd);
+    int share_head = m->tied && plan->head == plan->embd && !(imatrix && imatrix[n_mats + 1]);
+    total += embd_bytes + (share_head ? 0 : head_bytes);
+    char *store = xmalloc(total ? total : 1), *p = store;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n_mats; i++) {
+        // offsets are computed per matrix so the loop can run in any order
+        size_t off = 0;
+        for (int j = 0; j < i; j++) off += (size_t)m->mats[j].rows * qtype_row_bytes(plan->mats[j], (size_t)m->mats[j].cols);
+        wmat *v = &m->mats[i];
+        CHECK(quantize_rows(plan->mats[i], v->data, store + off, v->rows, v->cols, imatrix ? imatrix[i] : NULL) == 0);
+    }
     for (int i = 0; i < n_mats; i++) {
         wmat *v = &m->mats[i];
-        size_t rb = qtype_row_bytes(t, (size_t)v->cols);
-        CHECK(quantize_rows(t, v->data, p, v->rows, v->cols, NULL) == 0);
-        *v = (wmat){t, v->rows, v->cols, p};
-        p += (size_t)v->rows * rb;
+        *v = (wmat){plan->mats[i], v->rows, v->cols, p};
+        p += (size_t)v->rows * qtype_row_bytes(plan->mats[i], (size_t)v->cols);
     }
-    CHECK(quantize_rows(t, m->w.wte, p, c->vocab_size, c->n_embd, NULL) == 0);
-    m->embd = (wmat){t, c->vocab_size, c->n_embd, p};
-    m->head = m->embd;
-    p += vocab_bytes;
-    if (!m->tied) {
-        CHECK(quantize_rows(t, m->lm_head, p, c->vocab_size, c->n_embd, NULL) == 0);
-        m->head = (wmat){t, c->vocab_size, c->n_embd, p};
-        free(m->lm_head);
+    CHECK(quantize_rows(plan->embd, m->w.wte, p, c->vocab_size, c->n_embd, imatrix ? imatrix[n_mats] : NULL) == 0);
+    m->embd = (wmat){plan->embd, c->vocab_size, c->n_embd, p};
+    p += embd_bytes;
+    if (share_head) {
+        m->head = m->embd;
+    } else {
+        CHECK(quantize_rows(plan->head, m->lm_head, p, c->vocab_size, c->n_embd, imatrix ? imatrix[n_mats + 1] : NULL) == 0);
+        m->head = (wmat){plan->head, c->vocab_size, c->n_embd, p};
     }
+    if (m->lm_head != m->w.wte) free(m->lm_head);
     m->lm_head = NULL;
     m->mat_store = store;
 
@@ -47,13 +76,11 @@ int gpt2_model_convert(gpt2_model *m, qtype t) {
     gpt2_param_sizes(c, sizes);
     float **slot[GPT2_NUM_PARAMS];
     gpt2_param_slots(&m->w, slot);
-    static const int is_mat[GPT2_NUM_PARAMS] = {[GPT2_WTE] = 1, [GPT2_QKV_W] = 1, [GPT2_PROJ_W] = 1, [GPT2_FC_W] = 1,
-                                                [GPT2_FCPROJ_W] = 1};
     for (int i = 0; i < GPT2_NUM_PARAMS; i++)
-        if (!is_mat[i]) keep += sizes[i];
+        if (!gpt2_param_is_matrix(i)) keep += sizes[i];
     float *arena = xmalloc(keep * sizeof(float)), *a = arena;
     for (int i = 0; i < GPT2_NUM_PARAMS; i++) {
-        if (is_mat[i]) {
+        if (gpt2_param_is_matrix(i)) {
             *slot[i] = NULL;
             continue;
         }
@@ -64,4 +91,13 @@ int gpt2_model_convert(gpt2_model *m, qtype t) {
     free(m->params);
     m->params = arena;
     return 0;
+}
+
+int gpt2_model_convert(gpt2_model *m, qtype t) {
+    if (!qtype_get((int)t)) return err_set(ERR_ARG, "convert: unknown weight type %d", (int)t);
+    gpt2_plan p;
+    gpt2_plan_uniform(&p, &m->cfg, t);
+    int rc = gpt2_model_quantize(m, &p, NULL);
+    gpt2_plan_free(&p);
+    return rc;
 }

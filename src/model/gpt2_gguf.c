@@ -272,16 +272,38 @@ static const void *mat_as(const wmat *v, qtype out, owned_bufs *o) {
     return dst;
 }
 
+// llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*) for a file whose main type is t.
+static uint32_t llama_ftype(qtype t) {
+    switch (t) {
+    case QTYPE_F32: return 0;
+    case QTYPE_F16: return 1;
+    case QTYPE_Q4_0: return 2;
+    case QTYPE_Q4_1: return 3;
+    case QTYPE_Q8_0: return 7;
+    case QTYPE_Q5_0: return 8;
+    case QTYPE_Q5_1: return 9;
+    case QTYPE_Q2_K: return 10;
+    case QTYPE_Q3_K: return 12;
+    case QTYPE_Q4_K: return 15;
+    case QTYPE_Q5_K: return 17;
+    case QTYPE_Q6_K: return 18;
+    default: return 0;
+    }
+}
+
 int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *path, int f16) {
     const gpt2_config *c = &m->cfg;
     if (c->gelu_exact || !c->scale_attn || c->scale_by_layer)
         return err_set(ERR_ARG, "%s: llama.cpp's gpt2 graph has the tanh GELU and 1/sqrt(head size) attention scaling only; "
                        "this model uses %s", path, c->gelu_exact ? "the exact erf GELU" : "another attention scaling");
-    const wmat *views[] = {&m->embd, &m->head, &m->mats[0]};
-    for (int i = 0; i < 3; i++)
-        if (views[i]->type != QTYPE_F32 && views[i]->type != QTYPE_F16)
-            return err_set(ERR_ARG, "%s: writing %s matrices to GGUF is not supported yet (F32 and F16 only)", path,
-                           qtype_get((int)views[i]->type) ? qtype_get((int)views[i]->type)->name : "?");
+    int stored = f16 == GPT2_GGUF_STORED;
+    if (!stored) {
+        const wmat *views[] = {&m->embd, &m->head, &m->mats[0]};
+        for (int i = 0; i < 3; i++)
+            if (views[i]->type != QTYPE_F32 && views[i]->type != QTYPE_F16)
+                return err_set(ERR_ARG, "%s: the model's matrices are %s; write them as stored (GPT2_GGUF_STORED)", path,
+                               qtype_get((int)views[i]->type)->name);
+    }
     int V = c->vocab_size, L = c->n_layer;
     tok_data tok = {0};
     int rc = tok_dir ? tok_data_load(&tok, tok_dir, V) : 0;
@@ -302,7 +324,7 @@ int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *p
     gguf_writer_add_u32(&w, "gpt2.feed_forward_length", (uint32_t)c->n_inner);
     gguf_writer_add_u32(&w, "gpt2.attention.head_count", (uint32_t)c->n_head);
     gguf_writer_add_f32(&w, "gpt2.attention.layer_norm_epsilon", c->ln_eps);
-    gguf_writer_add_u32(&w, "general.file_type", f16 ? 1 : 0);
+    gguf_writer_add_u32(&w, "general.file_type", stored ? llama_ftype(m->mats[GPT2_MAT_FC].type) : f16 ? 1 : 0);
     if (tok_dir) {
         gguf_writer_add_str(&w, "tokenizer.ggml.model", "gpt2");
         gguf_writer_add_str(&w, "tokenizer.ggml.pre", "gpt-2");
@@ -333,18 +355,29 @@ int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *p
                 wmat wpe = {QTYPE_F32, c->n_ctx, c->n_embd, m->w.wpe};
                 if (gp->param == GPT2_WPE) v = &wpe;
                 const void *data;
-                if (v) data = mat_as(v, mat_type, &owned);
-                else data = *param_slot(&wt, gp->param) + (size_t)l * (size_t)(ne[0] * ne[1]);
+                gguf_tensor_type gtype = v ? mat_gtype : GGUF_TENSOR_F32;
+                if (stored && v) {  // as stored: quantized blocks and F16 are written unchanged
+                    data = v->data;
+                    gtype = (gguf_tensor_type)v->type;
+                } else if (v) {
+                    data = mat_as(v, mat_type, &owned);
+                } else {
+                    data = *param_slot(&wt, gp->param) + (size_t)l * (size_t)(ne[0] * ne[1]);
+                }
                 if (gp->param == GPT2_WTE) embd_data = data;
                 snprintf(name, sizeof name, gp->fmt, l);
-                gguf_writer_add_tensor(&w, name, v ? mat_gtype : GGUF_TENSOR_F32, nd, ne, data);
+                gguf_writer_add_tensor(&w, name, gtype, nd, ne, data);
             }
         }
     }
     // output.weight: required by llama.cpp; the same bytes as token_embd when tied.
     int64_t ne_out[2] = {c->n_embd, V};
-    const void *out_data = m->tied ? embd_data : mat_as(&m->head, mat_type, &owned);
-    gguf_writer_add_tensor(&w, "output.weight", mat_gtype, 2, ne_out, out_data);
+    if (stored) {
+        gguf_writer_add_tensor(&w, "output.weight", (gguf_tensor_type)m->head.type, 2, ne_out, m->head.data);
+    } else {
+        const void *out_data = m->tied ? embd_data : mat_as(&m->head, mat_type, &owned);
+        gguf_writer_add_tensor(&w, "output.weight", mat_gtype, 2, ne_out, out_data);
+    }
 
     rc = gguf_writer_write(&w, path);
     gguf_writer_free(&w);
