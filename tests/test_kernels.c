@@ -8,6 +8,7 @@
 #include "core/xalloc.h"
 #include "core/dtype.h"
 #include "kernels/kernels.h"
+#include "kernels/qblock.h"
 #include <string.h>
 
 #define TOL_MATMUL_F32 1e-5
@@ -242,6 +243,56 @@ static void test_logsumexp(const char *name, logsumexp_f32_fn fn) {
     EXPECT_CLOSE(label, worst, TOL_LSE);
 }
 
+// Quantized single-row products: the AVX2 kernel equals the reference (same integer
+// block dots; only the fp32 sum order differs: TOL_QDOT relative), and the reference
+// equals the dequantized weights · dequantized activation exactly up to fp32 rounding.
+#define TOL_QDOT 1e-5
+static void test_qdot(const char *name, qdot_fn fn) {
+    static const int Ks[] = {32, 64, 96, 768, 3072};
+    static const int Ns[] = {1, 3, 7, 33};
+    qtype types[] = {QTYPE_Q8_0, QTYPE_Q4_0};
+    rng r;
+    rng_init(&r, 11);
+    double worst = 0, worst_deq = 0;
+    for (int ti = 0; ti < 2; ti++)
+        for (int a = 0; a < 5; a++)
+            for (int b = 0; b < 4; b++) {
+                int K = Ks[a], N = Ns[b];
+                float *x = xmalloc((size_t)K * sizeof(float)), *wf = xmalloc((size_t)N * K * sizeof(float));
+                float *bias = xmalloc((size_t)N * sizeof(float)), *o1 = xmalloc((size_t)N * sizeof(float));
+                float *o2 = xmalloc((size_t)N * sizeof(float)), *xd = xmalloc((size_t)K * sizeof(float));
+                float *wd = xmalloc((size_t)K * sizeof(float));
+                fill(x, (size_t)K, &r);
+                fill(wf, (size_t)N * K, &r);
+                fill(bias, (size_t)N, &r);
+                size_t rb = qtype_row_bytes(types[ti], (size_t)K);
+                char *wq = xmalloc((size_t)N * rb), *xq = xmalloc((size_t)(K / 32) * sizeof(block_q8_0));
+                quantize_rows(types[ti], wf, wq, N, K, NULL);
+                quantize_row_q8_0_ref(x, xq, K);
+                dequantize_row(QTYPE_Q8_0, xq, xd, (size_t)K);
+                for (int n = 0; n < N; n++) o2[n] = NAN;
+                qdot_q8_ref(o1, xq, wq, types[ti], bias, K, 0, N);
+                fn(o2, xq, wq, types[ti], bias, K, 0, N);
+                for (int n = 0; n < N; n++) {
+                    dequantize_row(types[ti], wq + (size_t)n * rb, wd, (size_t)K);
+                    double want = bias[n], mag = fabs(bias[n]);
+                    for (int k = 0; k < K; k++) {
+                        want += (double)wd[k] * xd[k];
+                        mag += fabs((double)wd[k] * xd[k]);
+                    }
+                    double e = fabs((double)o2[n] - o1[n]) / (mag + 1e-30), ed = fabs(o1[n] - want) / (mag + 1e-30);
+                    if (!(e <= worst)) worst = e;
+                    if (!(ed <= worst_deq)) worst_deq = ed;
+                }
+                free(x); free(wf); free(bias); free(o1); free(o2); free(xd); free(wd); free(wq); free(xq);
+            }
+    char label[96];
+    snprintf(label, sizeof label, "qdot_q8_%s vs ref (Q8_0, Q4_0; 40 shapes)", name);
+    EXPECT_CLOSE(label, worst, TOL_QDOT);
+    snprintf(label, sizeof label, "qdot_q8_ref vs dequantized dot (%s run)", name);
+    EXPECT_CLOSE(label, worst_deq, TOL_QDOT);
+}
+
 int main(void) {
     const char *isa = kernels_init();
     printf("dispatch chose: %s\n", isa);
@@ -256,6 +307,7 @@ int main(void) {
         test_matmul_typed("avx2", matmul_avx2);
         test_gelu("avx2", gelu_f32_avx2);
         test_logsumexp("avx2", logsumexp_f32_avx2);
+        test_qdot("avx2", qdot_q8_avx2);
         test_attention("avx2", attn_head_f32_avx2);
     } else {
         printf("avx2 kernels skipped: this CPU lacks AVX2/FMA\n");
@@ -267,6 +319,7 @@ int main(void) {
     } else {
         printf("avx512 kernels skipped: this CPU lacks AVX-512F\n");
     }
+    test_qdot("dispatched", kern.qdot_q8);
     test_matmul("dispatched", kern.matmul_f32);
     test_gelu("dispatched", kern.gelu_f32);
     test_attention("dispatched", kern.attn_head_f32);

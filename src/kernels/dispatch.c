@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, logsumexp_f32_ref, "generic"};
+struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, logsumexp_f32_ref, qdot_q8_ref, "generic"};
 
 const char *kernels_init(void) {
     static int done;
@@ -26,6 +26,7 @@ const char *kernels_init(void) {
         kern.gelu_f32 = gelu_f32_avx2;
         kern.attn_head_f32 = attn_head_f32_avx2;
         kern.logsumexp_f32 = logsumexp_f32_avx2;
+        kern.qdot_q8 = qdot_q8_avx2;
         kern.isa = wide ? "avx512" : "avx2";
         return kern.isa;
     }

@@ -29,12 +29,18 @@ typedef void (*attn_head_f32_fn)(float *out, const float *q, const float *k, con
 // log Σ exp(x_i) over n floats (max-shifted): the normalizer of a log-softmax.
 typedef float (*logsumexp_f32_fn)(const float *x, int n);
 
+// Quantized rows (Q8_0, Q4_0) against an activation row already quantized to Q8_0
+// (xq: K/32 block_q8_0): out[n] for n in [n0, n1), integer block dots scaled by
+// both scales (qdot_ref.c states the arithmetic). K a multiple of 32.
+typedef void (*qdot_fn)(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
+
 struct kernels {
     matmul_f32_fn matmul_f32;
     matmul_fn matmul;
     gelu_f32_fn gelu_f32;
     attn_head_f32_fn attn_head_f32;
     logsumexp_f32_fn logsumexp_f32;
+    qdot_fn qdot_q8;
     const char *isa;  // "ref", "generic", "avx2"
 };
 extern struct kernels kern;
@@ -59,6 +65,12 @@ void attn_head_f32_ref(float *out, const float *q, const float *k, const float *
                        float scale, float *scores);
 void attn_head_f32_avx2(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
                         float scale, float *scores);
+
+// Quantized rows (Q8_0, Q4_0): see qdot_fn above.
+void qdot_q8_ref(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
+void qdot_q8_avx2(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
+// 1 for the weight types qdot handles.
+static inline int qdot_supports(qtype t) { return t == QTYPE_Q8_0 || t == QTYPE_Q4_0; }
 
 // Machine probes for the benchmark (probe_avx2.c): returns a value only to keep the work.
 double probe_fma_avx2(long iters);                 // iters × 192 flops

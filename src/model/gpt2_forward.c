@@ -9,6 +9,7 @@
 #include "../core/parallel.h"
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
+#include "../kernels/qblock.h"
 #include <math.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -30,6 +31,8 @@ int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
     s->att = xmalloc(T * C * sizeof(float));
     s->fc = xmalloc(T * (size_t)c->n_inner * sizeof(float));
     s->logits = xmalloc(T * (size_t)c->vocab_size * sizeof(float));
+    size_t widest = (size_t)(c->n_inner > c->n_embd ? c->n_inner : c->n_embd);
+    s->xq = xmalloc((widest / 32 + 1) * sizeof(block_q8_0));
     // Pad each thread's row to a cache line so threads never share one.
     s->scores_stride = (c->n_ctx + 15) & ~15;
     s->scores = xmalloc((size_t)par_max_threads() * (size_t)s->scores_stride * sizeof(float));
@@ -45,6 +48,7 @@ void gpt2_state_free(gpt2_state *s) {
     free(s->att);
     free(s->fc);
     free(s->logits);
+    free(s->xq);
     free(s->scores);
     memset(s, 0, sizeof *s);
 }
@@ -107,8 +111,24 @@ static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, 
     }
 }
 
-// out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type.
-static void linear(float *out, const float *in, const wmat *W, const float *bias, int T) {
+// out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type. A single row
+// against Q8_0/Q4_0 weights (generation) goes through integer block dots: the row is
+// quantized to Q8_0 once into s->xq and every thread streams its share of W's rows.
+static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, const float *bias, int T) {
+    if (T == 1 && qdot_supports(W->type)) {
+        quantize_row_q8_0_ref(in, s->xq, W->cols);
+#pragma omp parallel
+        {
+            int nth = 1, ith = 0;
+#ifdef _OPENMP
+            nth = omp_get_num_threads();
+            ith = omp_get_thread_num();
+#endif
+            int n0 = (int)((long)W->rows * ith / nth), n1 = (int)((long)W->rows * (ith + 1) / nth);
+            if (n0 < n1) kern.qdot_q8(out, s->xq, W->data, W->type, bias, W->cols, n0, n1);
+        }
+        return;
+    }
     matmul(out, in, W->data, W->type, bias, T, W->cols, W->rows);
 }
 
@@ -139,14 +159,14 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
     for (int l = 0; l < L; l++) {
         const wmat *mt = m->mats + (size_t)l * GPT2_MATS_PER_LAYER;
         layernorm(s->xn, s->x, w->ln_1_w + (size_t)l * C, w->ln_1_b + (size_t)l * C, T, C, c->ln_eps);
-        linear(s->qkv, s->xn, &mt[GPT2_MAT_QKV], w->attn_qkv_b + (size_t)l * 3 * C, T);
+        linear(s, s->qkv, s->xn, &mt[GPT2_MAT_QKV], w->attn_qkv_b + (size_t)l * 3 * C, T);
         attention(s, c, l, pos0, T);
-        linear(s->xn, s->att, &mt[GPT2_MAT_PROJ], w->attn_proj_b + (size_t)l * C, T);
+        linear(s, s->xn, s->att, &mt[GPT2_MAT_PROJ], w->attn_proj_b + (size_t)l * C, T);
         residual_add(s->x, s->xn, TC);
         layernorm(s->xn, s->x, w->ln_2_w + (size_t)l * C, w->ln_2_b + (size_t)l * C, T, C, c->ln_eps);
-        linear(s->fc, s->xn, &mt[GPT2_MAT_FC], w->mlp_fc_b + (size_t)l * F, T);
+        linear(s, s->fc, s->xn, &mt[GPT2_MAT_FC], w->mlp_fc_b + (size_t)l * F, T);
         gelu(s->fc, (size_t)T * F, c->gelu_exact);
-        linear(s->xn, s->fc, &mt[GPT2_MAT_FCPROJ], w->mlp_proj_b + (size_t)l * C, T);
+        linear(s, s->xn, s->fc, &mt[GPT2_MAT_FCPROJ], w->mlp_proj_b + (size_t)l * C, T);
         residual_add(s->x, s->xn, TC);
         if (s->trace) memcpy(s->trace + (size_t)(1 + l) * TC, s->x, TC * sizeof(float));
     }
@@ -154,6 +174,6 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
 
     layernorm(s->xn, s->x, w->ln_f_w, w->ln_f_b, T, C, c->ln_eps);
     if (s->trace) memcpy(s->trace + (size_t)(1 + L) * TC, s->xn, TC * sizeof(float));
-    if (all_logits) linear(s->logits, s->xn, &m->head, NULL, T);
-    else linear(s->logits, s->xn + (size_t)(T - 1) * C, &m->head, NULL, 1);
+    if (all_logits) linear(s, s->logits, s->xn, &m->head, NULL, T);
+    else linear(s, s->logits, s->xn + (size_t)(T - 1) * C, &m->head, NULL, 1);
 }
