@@ -69,6 +69,9 @@ void attn_head_f32_avx2(float *out, const float *q, const float *k, const float 
 // Quantized rows (Q8_0, Q4_0): see qdot_fn above.
 void qdot_q8_ref(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
 void qdot_q8_avx2(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
+// dst (n) = one stored row widened to fp32, bit-identical to dequantize_row; AVX2 code
+// for Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, the reference for the rest.
+void dequantize_row_avx2(qtype t, const void *src, float *dst, size_t n);
 // 1 for the weight types qdot handles.
 static inline int qdot_supports(qtype t) { return t == QTYPE_Q8_0 || t == QTYPE_Q4_0; }
 

@@ -88,7 +88,7 @@ static void widen_block(float *buf, const void *W, qtype t, int K, int n, int rn
             for (; k < kn; k++) dst[k] = _cvtsh_ss(src[k]);
         } else {
             const char *row = (const char *)W + (size_t)(n + j) * row_bytes;
-            dequantize_row(t, row + qtype_row_bytes(t, (size_t)kb), dst, (size_t)kn);
+            dequantize_row_avx2(t, row + qtype_row_bytes(t, (size_t)kb), dst, (size_t)kn);
         }
     }
 }
@@ -172,6 +172,35 @@ static void gemv_f16_block(float *out, const float *x, const uint16_t *W, const 
     }
 }
 
+// Single rows of any block type: each row widened a chunk at a time on the stack, then
+// dotted with x; W is still read once, as one stream.
+static void gemv_deq_block(float *out, const float *x, const void *W, qtype t, const float *bias, int K, int n0, int n1) {
+    enum { CHUNK = 1024 };  // a multiple of every block size
+    float buf[CHUNK];
+    size_t row_bytes = qtype_row_bytes(t, (size_t)K);
+    for (int n = n0; n < n1; n++) {
+        const char *row = (const char *)W + (size_t)n * row_bytes;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int k0 = 0; k0 < K; k0 += CHUNK) {
+            int kn = K - k0 < CHUNK ? K - k0 : CHUNK;
+            dequantize_row_avx2(t, row + qtype_row_bytes(t, (size_t)k0), buf, (size_t)kn);
+            const float *xs = x + k0;
+            int k = 0;
+            for (; k + 32 <= kn; k += 32) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xs + k), _mm256_loadu_ps(buf + k), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(xs + k + 8), _mm256_loadu_ps(buf + k + 8), a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(xs + k + 16), _mm256_loadu_ps(buf + k + 16), a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(xs + k + 24), _mm256_loadu_ps(buf + k + 24), a3);
+            }
+            for (; k + 8 <= kn; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xs + k), _mm256_loadu_ps(buf + k), a0);
+            float tail = 0.0f;
+            for (; k < kn; k++) tail += xs[k] * buf[k];
+            a1 = _mm256_add_ps(a1, _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, tail));
+        }
+        out[n] = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) + (bias ? bias[n] : 0.0f);
+    }
+}
+
 void matmul_avx2(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {
     // Split output channels evenly across threads in multiples of the tile width,
     // so each thread streams its own part of W exactly once per K block.
@@ -186,9 +215,10 @@ void matmul_avx2(float *out, const float *in, const void *w, qtype t, const floa
         int g0 = (int)((long)groups * ith / nth), g1 = (int)((long)groups * (ith + 1) / nth);
         int n0 = g0 * RN, n1 = g1 * RN < OC ? g1 * RN : OC;
         if (n0 < n1) {
-            if (BT > 1 || (t != QTYPE_F32 && t != QTYPE_F16)) gemm_block(out, in, w, t, bias, BT, C, OC, n0, n1);
+            if (BT > 1) gemm_block(out, in, w, t, bias, BT, C, OC, n0, n1);
             else if (t == QTYPE_F32) gemv_block(out, in, w, bias, C, n0, n1);
-            else gemv_f16_block(out, in, w, bias, C, n0, n1);
+            else if (t == QTYPE_F16) gemv_f16_block(out, in, w, bias, C, n0, n1);
+            else gemv_deq_block(out, in, w, t, bias, C, n0, n1);
         }
     }
 }

@@ -68,8 +68,8 @@ static void pack_panel(float *wp, const void *W, qtype t, int K, int n, int rn, 
                 for (; k < kn; k++) rows[i][k] = _cvtsh_ss(h[k]);
                 src[i] = rows[i];
             } else {
-                dequantize_row(t, (const char *)W + (size_t)(n + j) * row_bytes + qtype_row_bytes(t, (size_t)kb), rows[i],
-                               (size_t)kn);
+                dequantize_row_avx2(t, (const char *)W + (size_t)(n + j) * row_bytes + qtype_row_bytes(t, (size_t)kb),
+                                    rows[i], (size_t)kn);
                 src[i] = rows[i];
             }
         }
