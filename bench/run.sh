@@ -24,6 +24,9 @@ echo "[bench] writing the GPT-2-124M-shaped random model and its GGUF files unde
 $SHRINK bench --random gpt2 --seed 1 --save "$work/gpt2-124m" -p 0 -n 0 -t 1 >/dev/null
 $SHRINK export -m "$work/gpt2-124m" --type f32 -o "$work/gpt2-124m-f32.gguf"
 $SHRINK export -m "$work/gpt2-124m" --type f16 -o "$work/gpt2-124m-f16.gguf"
+for q in Q8_0 Q6_K Q4_K_M Q4_0; do
+    $SHRINK compress -m "$work/gpt2-124m" --type $q -o "$work/gpt2-124m-$q.gguf" 2>/dev/null
+done
 
 {
     echo "# shrink benchmark results"
@@ -45,9 +48,9 @@ $SHRINK export -m "$work/gpt2-124m" --type f16 -o "$work/gpt2-124m-f16.gguf"
     echo
     $SHRINK bench -m models/mini -t "$THREADS" -r "$REPS"
     echo
-    for type in f32 f16; do
+    for type in f32 f16 Q8_0 Q6_K Q4_K_M Q4_0; do
         gguf="$work/gpt2-124m-$type.gguf"
-        echo "## GPT-2-124M shape, random weights, $type (same GGUF file for both programs)"
+        echo "## GPT-2-124M shape, random weights, $type (same GGUF file for both programs; quantized by \`shrink compress\`)"
         echo
         echo "shrink:"
         echo
