@@ -2,10 +2,11 @@
 // (ref: scalar reference kernels; generic: portable; avx2: no AVX-512 even where the CPU
 // has it; unset: the best this CPU runs).
 #include "kernels.h"
+#include "qdot_k.h"
 #include <stdlib.h>
 #include <string.h>
 
-struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, logsumexp_f32_ref, qdot_q8_ref, "generic"};
+struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, logsumexp_f32_ref, qdot_q8_ref, qdot_k_ref, "generic"};
 
 const char *kernels_init(void) {
     static int done;
@@ -27,6 +28,7 @@ const char *kernels_init(void) {
         kern.attn_head_f32 = attn_head_f32_avx2;
         kern.logsumexp_f32 = logsumexp_f32_avx2;
         kern.qdot_q8 = qdot_q8_avx2;
+        kern.qdot_k = qdot_k_avx2;
         kern.isa = wide ? "avx512" : "avx2";
         return kern.isa;
     }

@@ -40,7 +40,8 @@ struct kernels {
     gelu_f32_fn gelu_f32;
     attn_head_f32_fn attn_head_f32;
     logsumexp_f32_fn logsumexp_f32;
-    qdot_fn qdot_q8;
+    qdot_fn qdot_q8;  // Q8_0 / Q4_0 weights, activation in Q8_0
+    qdot_fn qdot_k;   // Q4_K / Q5_K / Q6_K weights, activation in Q8_K (qdot_k.h)
     const char *isa;  // "ref", "generic", "avx2"
 };
 extern struct kernels kern;

@@ -10,6 +10,7 @@
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
 #include "../kernels/qblock.h"
+#include "../kernels/qdot_k.h"
 #include <math.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -32,7 +33,8 @@ int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
     s->fc = xmalloc(T * (size_t)c->n_inner * sizeof(float));
     s->logits = xmalloc(T * (size_t)c->vocab_size * sizeof(float));
     size_t widest = (size_t)(c->n_inner > c->n_embd ? c->n_inner : c->n_embd);
-    s->xq = xmalloc((widest / 32 + 1) * sizeof(block_q8_0));
+    size_t xq8 = (widest / 32 + 1) * sizeof(block_q8_0), xqk = (widest / 256 + 1) * sizeof(block_q8_k);
+    s->xq = xmalloc(xq8 > xqk ? xq8 : xqk);
     // Pad each thread's row to a cache line so threads never share one.
     s->scores_stride = (c->n_ctx + 15) & ~15;
     s->scores = xmalloc((size_t)par_max_threads() * (size_t)s->scores_stride * sizeof(float));
@@ -112,11 +114,15 @@ static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, 
 }
 
 // out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type. A single row
-// against Q8_0/Q4_0 weights (generation) goes through integer block dots: the row is
-// quantized to Q8_0 once into s->xq and every thread streams its share of W's rows.
+// (generation) against Q8_0/Q4_0 or Q4_K/Q5_K/Q6_K weights goes through integer block
+// dots, as ggml does: the row is quantized once into s->xq (Q8_0 or Q8_K) and every
+// thread streams its share of W's rows.
 static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, const float *bias, int T) {
-    if (T == 1 && qdot_supports(W->type)) {
-        quantize_row_q8_0_ref(in, s->xq, W->cols);
+    int q8 = qdot_supports(W->type), k8 = qdot_k_supports(W->type) && W->cols % 256 == 0;
+    if (T == 1 && (q8 || k8)) {
+        if (q8) quantize_row_q8_0_ref(in, s->xq, W->cols);
+        else quantize_row_q8_k_ref(in, s->xq, W->cols);
+        qdot_fn fn = q8 ? kern.qdot_q8 : kern.qdot_k;
 #pragma omp parallel
         {
             int nth = 1, ith = 0;
@@ -125,7 +131,7 @@ static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, co
             ith = omp_get_thread_num();
 #endif
             int n0 = (int)((long)W->rows * ith / nth), n1 = (int)((long)W->rows * (ith + 1) / nth);
-            if (n0 < n1) kern.qdot_q8(out, s->xq, W->data, W->type, bias, W->cols, n0, n1);
+            if (n0 < n1) fn(out, s->xq, W->data, W->type, bias, W->cols, n0, n1);
         }
         return;
     }
