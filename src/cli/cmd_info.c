@@ -49,6 +49,13 @@ int cmd_info(int argc, char **argv) {
                 printf("%s\"%s\": %zu", first ? "" : ", ", dtype_name((dtype)d), m.dtype_params[d]);
                 first = 0;
             }
+        printf("}, \"types\": {");
+        first = 1;
+        for (int t = 0; t < 32; t++)
+            if (m.qtype_params[t]) {
+                printf("%s\"%s\": %zu", first ? "" : ", ", qtype_get(t) ? qtype_get(t)->name : "?", m.qtype_params[t]);
+                first = 0;
+            }
         printf("}, \"tokenizer\": %s}\n", has_tok ? "true" : "false");
     } else {
         char b1[32], b2[32];
@@ -60,9 +67,18 @@ int cmd_info(int argc, char **argv) {
                m.tied ? "LM head tied to wte, counted once" : "untied LM head counted separately");
         printf("weight bytes  %s (%.2f MB, %.2f bits/weight)\n", commas(m.file_bytes, b2), m.file_bytes / 1e6,
                8.0 * (double)m.file_bytes / (double)m.n_params);
-        printf("dtypes       ");
-        for (int d = 0; d < DTYPE_COUNT; d++)
-            if (m.dtype_params[d]) printf(" %s: %s", dtype_name((dtype)d), commas(m.dtype_params[d], b1));
+        int any = 0;
+        for (int t = 0; t < 32; t++) any |= m.qtype_params[t] != 0;
+        if (any) {  // a GGUF file: parameters per stored ggml type
+            printf("stored types ");
+            for (int t = 0; t < 32; t++)
+                if (m.qtype_params[t]) printf(" %s: %s", qtype_get(t) ? qtype_get(t)->name : "?", commas(m.qtype_params[t], b1));
+            printf(" (output.weight included)");
+        } else {
+            printf("dtypes       ");
+            for (int d = 0; d < DTYPE_COUNT; d++)
+                if (m.dtype_params[d]) printf(" %s: %s", dtype_name((dtype)d), commas(m.dtype_params[d], b1));
+        }
         printf("\ntokenizer     %s\n", !has_tok ? "none (commands that read or write text need it)" : cli_is_gguf(model) ? "embedded in the GGUF file" : "vocab.json + merges.txt");
     }
     gpt2_model_free(&m);
