@@ -48,6 +48,15 @@ done
     echo
     $SHRINK bench -m models/mini -t "$THREADS" -r "$REPS"
     echo
+    echo "## Training throughput (models/mini config from scratch, batch 16 x 256, 2 threads)"
+    echo
+    echo "PyTorch 1.13 with OpenBLAS reached about 1,050 tokens/s on this machine kind (issue #4)."
+    echo "shrink, \`shrink train --config models/mini/config.json -d data/heldout.txt --steps 12 -t 2\`:"
+    echo
+    echo '```'
+    $SHRINK train --config models/mini/config.json -d data/heldout.txt --steps 12 --log-every 4 -t 2 2>&1 | grep -E '^step|^train' | tail -n 2
+    echo '```'
+    echo
     for type in f32 f16 Q8_0 Q6_K Q4_K_M Q4_0; do
         gguf="$work/gpt2-124m-$type.gguf"
         echo "## GPT-2-124M shape, random weights, $type (same GGUF file for both programs; quantized by \`shrink compress\`)"

@@ -232,6 +232,12 @@ check_help eval --model --file --ctx --stride --base --json --threads
 check_help compress --model --output --type --method --tensor-type --threads
 check_help export --model --type --output --threads
 
+# train
+expect_fail "train without data" "--data" "" "$shrink" train --config "$mini/config.json"
+expect_fail "train with missing data file" "$tmp/nodata.txt" "" "$shrink" train --config "$mini/config.json" -d "$tmp/nodata.txt" --steps 1
+expect_fail "train --batch 0" "--batch" "" "$shrink" train --config "$mini/config.json" -d data/heldout.txt --batch 0
+check_help train --model --config --data --out --steps --tokens --batch --ctx --lr --warmup --weight-decay --clip --seed --eval-every --val --teacher --kd-weight --kd-temp --resume
+
 # compress and eval --base
 head -c 3000 data/heldout.txt > "$tmp/sample.txt"
 expect_fail "compress unknown type" "q9_9" "" "$shrink" compress -m "$mini" --type q9_9 -o "$tmp/x.gguf"

@@ -1,0 +1,176 @@
+// gpt2_train.h: training GPT-2: the batched forward that keeps its activations, the
+// backward pass, cross-entropy and knowledge-distillation losses, AdamW, token files,
+// and the training loop's pieces (schedule, batches, evaluation, checkpoints, resume).
+//
+// Memory is planned from (cfg, B, T) and carved from one allocation per lifetime (llm.c):
+// gpt2_acts holds the activations the backward pass reads, the gradient scratch, and the
+// parameter gradients (laid out exactly like gpt2_model.params, so the optimizer runs over
+// two flat arrays). Only models with fp32 weights and a tied LM head can be trained (a
+// forward-only teacher may have an untied head).
+// Every reduction is done in an order that does not depend on the thread count, so a
+// run is reproducible bit for bit for a given seed.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "../core/rng.h"
+#include "gpt2.h"
+
+// --- activations and gradients for one (B, T) batch
+// Where the time goes: parts of a training step, timed into gpt2_acts.prof.
+enum {
+    GPT2_PROF_MATMUL_FWD, GPT2_PROF_MATMUL_BWD, GPT2_PROF_ATTN, GPT2_PROF_SOFTMAX_CE, GPT2_PROF_OTHER,
+    GPT2_PROF_OPTIMIZER, GPT2_PROF_COUNT
+};
+extern const char *const gpt2_prof_names[GPT2_PROF_COUNT];
+
+typedef struct gpt2_acts {
+    int B, T;
+    int backward;        // 0: forward only (one layer's buffers, reused by every layer; no gradients)
+    float *mem;          // the one allocation
+    size_t n_floats;
+    // Per-layer tensors hold L copies when backward (layer l at + l·stride), else one.
+    float *encoded;      // (B, T, C) token + position embeddings
+    float *ln1;          // (L, B, T, C)
+    float *ln1_mean, *ln1_rstd;  // (L, B, T)
+    float *qkv;          // (L, B, T, 3C)
+    float *atty;         // (L, B, T, C) attention output before the projection
+    float *att;          // (L, B, NH, T, T) attention probabilities (row i: keys 0..i, zero after)
+    float *res2;         // (L, B, T, C) residual after attention
+    float *ln2;          // (L, B, T, C)
+    float *ln2_mean, *ln2_rstd;  // (L, B, T)
+    float *fch;          // (L, B, T, F) MLP pre-activation
+    float *fch_gelu;     // (L, B, T, F)
+    float *res3;         // (L, B, T, C) residual after the block
+    float *lnf;          // (B, T, C)
+    float *lnf_mean, *lnf_rstd;  // (B, T)
+    float *logits;       // (B, T, V); gpt2_train_ce(grad=1) replaces them with d(loss)/d(logits)
+    float *losses;       // (B, T) per-position cross-entropy of the last gpt2_train_ce
+    // Gradient scratch (backward only).
+    float *dres;         // (B, T, C) gradient of the residual stream
+    float *dbuf;         // (B, T, C) gradient of a LayerNorm output / of atty
+    float *dqkv;         // (B, T, 3C)
+    float *dfch;         // (B, T, F)
+    float *scratch;      // (threads, T·T + HS·T) attention scratch per thread: dP/dS, K or V transposed
+    size_t scratch_stride;
+    int n_threads;       // threads the scratch was planned for
+    // Parameter gradients (backward only), same layout as gpt2_model.params.
+    float *grads;        // (n_params)
+    gpt2_weights g;      // views into grads, like gpt2_model.w
+    const int *inputs;   // (B, T) ids of the last forward (borrowed; must live until backward)
+    double prof[GPT2_PROF_COUNT];  // seconds spent per part, accumulated
+} gpt2_acts;
+
+// Plans and allocates activations for batches of B sequences of T tokens (T ≤ n_ctx).
+// Returns ERR_ARG (with a message) if B, T are out of range, or the model is not an fp32
+// model with a tied LM head.
+int gpt2_acts_init(gpt2_acts *a, const gpt2_model *m, int B, int T, int backward);
+void gpt2_acts_free(gpt2_acts *a);
+
+// Forward over inputs (B, T) (ids in [0, V)); writes a->logits (B, T, V).
+void gpt2_train_forward(const gpt2_model *m, gpt2_acts *a, const int *inputs);
+// Mean cross-entropy of a->logits against targets (B, T); per position in a->losses.
+// grad: also replace a->logits with d(mean loss)/d(logits).
+double gpt2_train_ce(gpt2_acts *a, int V, const int *targets, int grad);
+// Backward from a->logits holding d(loss)/d(logits): adds the parameter gradients to
+// a->grads (call gpt2_grads_zero first). Needs the activations of the last forward.
+void gpt2_backward(const gpt2_model *m, gpt2_acts *a);
+void gpt2_grads_zero(const gpt2_model *m, gpt2_acts *a);
+// The attention score scale of a layer: 1/sqrt(HS) (if scale_attn), / (layer+1) (if scale_by_layer).
+float gpt2_attn_scale(const gpt2_config *c, int layer);
+
+// --- knowledge distillation (distill.c)
+// Over N positions of V logits: loss = (1-alpha)·CE(student, targets) + alpha·tau²·KL(p_t ‖ p_s),
+// p_t = softmax(teacher/tau), p_s = softmax(student/tau), each term a mean over positions
+// (Hinton et al. 2015). Replaces student (N, V) with d(loss)/d(student); teacher (N, V) is
+// left as it was. Returns the loss; *ce and *kl (may be NULL) get the mean CE and mean KL
+// (the KL without the tau² factor).
+double distill_loss(float *student, const float *teacher, const int *targets, int N, int V, float alpha, float tau,
+                    double *ce, double *kl);
+
+// --- AdamW (adamw.c; Loshchilov & Hutter 2019, PyTorch's update order)
+typedef struct adamw {
+    size_t n;
+    float *m, *v;        // (n) first and second moments
+    long t;              // steps taken
+    float beta1, beta2, eps, weight_decay;
+} adamw;
+void adamw_init(adamw *o, size_t n, float beta1, float beta2, float eps, float weight_decay);
+void adamw_free(adamw *o);
+// One step over params (n) with gradients grads (n) multiplied by grad_scale (clipping).
+// decay (n_seg) says, for consecutive segments of seg_len (n_seg) elements covering all n,
+// whether weight decay applies (decoupled: p -= lr·wd·p before the Adam update).
+void adamw_step(adamw *o, float *params, const float *grads, float grad_scale, float lr, const size_t *seg_len,
+                const int *decay, int n_seg);
+// sqrt(Σ g²) over n floats, summed in double in a fixed order.
+double adamw_grad_norm(const float *g, size_t n);
+
+// --- token files (token_file.c; format documented there and in docs/training.md)
+// Writes n ids (each in [0, vocab_size)) atomically. ERR_RANGE for an id out of range.
+int token_file_write(const char *path, const int *ids, size_t n, int vocab_size);
+// Reads a token file: *ids malloc'd (caller frees), *n ids, *vocab_size from the header.
+int token_file_read(const char *path, int **ids, size_t *n, int *vocab_size);
+// 1 when the file starts with the token file magic, 0 otherwise (or unreadable).
+int token_file_is(const char *path);
+
+// --- the training loop (gpt2_train.c)
+typedef struct train_opts {
+    int steps;           // optimizer steps in the whole run
+    int batch, ctx;      // B sequences of T tokens (each window holds T+1 tokens)
+    int warmup;          // linear warmup steps
+    float lr, min_lr;    // peak rate; the cosine ends at min_lr at the last step
+    float weight_decay, clip, beta1, beta2, eps;
+    uint64_t seed;       // batch sampling, from the seed's second stream (the weights are the caller's)
+    float kd_weight, kd_temp;  // distillation (used when a teacher is given)
+} train_opts;
+
+typedef struct train_log_entry { int step; float loss; float lr; double elapsed; } train_log_entry;
+typedef struct train_eval_entry { int step; float loss; } train_eval_entry;
+
+typedef struct gpt2_train {
+    gpt2_model *m;                 // borrowed, updated in place
+    const gpt2_model *teacher;     // borrowed, or NULL
+    gpt2_acts acts;                // the student's (backward)
+    gpt2_acts tacts;               // the teacher's (forward only)
+    adamw opt;
+    train_opts o;
+    rng r;                         // batch sampling state
+    int step;                      // steps done
+    int *inputs;                   // (B, T) the last batch's inputs
+    int *targets;                  // (B, T) and targets (the inputs shifted by one)
+    double elapsed;                // training seconds, summed over resumed runs
+    train_log_entry *log;          // one per step
+    train_eval_entry *evals;       // one per evaluation
+    int n_log, n_evals, cap_log, cap_evals;
+    double last_ce, last_kl;       // the last step's CE and KL terms (KD only)
+    uint64_t data_hash;            // FNV-1a of the training ids (a resume must see the same data)
+    size_t data_n;
+} gpt2_train;
+
+// Learning rate at step s (0-based): linear warmup lr·(s+1)/warmup for s < warmup, then
+// cosine from lr down to min_lr at the last step.
+float gpt2_train_lr(const train_opts *o, int s);
+// Sets up the optimizer and buffers. Returns ERR_ARG for bad options or a teacher whose
+// vocabulary differs or whose n_ctx < ctx.
+int gpt2_train_init(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, const train_opts *o);
+void gpt2_train_free(gpt2_train *tr);
+// One optimizer step on B random windows of T+1 tokens of data (n ≥ T+1 ids): forward,
+// loss (CE, or KD with a teacher), backward, global-norm clip, AdamW. Returns the loss;
+// *grad_norm (may be NULL) gets the norm before clipping.
+double gpt2_train_step(gpt2_train *tr, const int *data, size_t n, double *grad_norm);
+// Mean cross-entropy over the floor((n-1)/T) non-overlapping windows of T inputs (targets
+// shifted by one) of ids, also appended to tr->evals; NAN when n < T+1. Uses the student's
+// buffers (the last batch is overwritten) but changes no training state.
+double gpt2_train_eval(gpt2_train *tr, const int *ids, size_t n);
+// Records the data hash (call once with the training ids before stepping or resuming).
+void gpt2_train_set_data(gpt2_train *tr, const int *data, size_t n);
+
+// Writes a checkpoint directory: config.json, model.safetensors, vocab.json + merges.txt
+// (copied from tok_dir when given), training_log.json, and train_state.bin (optimizer
+// moments, step, sampler state, options, log). Everything is written into "dir.tmp" first
+// and then swapped into place, so dir always holds one complete checkpoint. extra_json
+// (may be NULL) is a JSON object body inserted into training_log.json.
+int gpt2_train_save(const gpt2_train *tr, const char *dir, const char *tok_dir, const char *extra_json);
+// Restores optimizer, step, sampler and log from dir/train_state.bin into tr (set up by
+// gpt2_train_init with the model loaded from dir and the same options). Returns ERR_FORMAT
+// or ERR_ARG with a message when the file is bad or the options, model or data differ.
+int gpt2_train_resume(gpt2_train *tr, const char *dir);
