@@ -9,6 +9,7 @@
 // Compiled with -mavx2 -mfma; reached only through the dispatch table.
 #include "kernels.h"
 #include <stdint.h>
+#include "avx2_util.h"
 #include <immintrin.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,13 +18,6 @@
 #define RM 3     // A rows (tokens) per tile
 #define RN 4     // W rows (output channels) per tile
 #define KC 1024  // k-block: RN W rows (16 KB) and RM A rows (12 KB) stay in L1
-
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // Mask with the first r of 8 lanes set (0 < r < 8).
 static inline __m256i tail_mask(int r) {

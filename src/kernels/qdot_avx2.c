@@ -4,14 +4,8 @@
 // FMA per block with the two scales; the weight row is one sequential stream.
 #include "kernels.h"
 #include "qblock.h"
+#include "avx2_util.h"
 #include <immintrin.h>
-
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // 8 int32 partial sums of Σ w·x over 32 int8 pairs
 static inline __m256 dot32(__m256i w, __m256i x) {
