@@ -7,13 +7,11 @@
 // A block streams from L2; threads split the N (output channel) range.
 // The single-row case (generation) takes a GEMV path that streams W once.
 // Compiled with -mavx2 -mfma; reached only through the dispatch table.
+#include "../core/parallel.h"
 #include "kernels.h"
 #include <stdint.h>
 #include "avx2_util.h"
 #include <immintrin.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define RM 3     // A rows (tokens) per tile
 #define RN 4     // W rows (output channels) per tile
@@ -200,11 +198,7 @@ void matmul_avx2(float *out, const float *in, const void *w, qtype t, const floa
     // so each thread streams its own part of W exactly once per K block.
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         int groups = (OC + RN - 1) / RN;
         int g0 = (int)((long)groups * ith / nth), g1 = (int)((long)groups * (ith + 1) / nth);
         int n0 = g0 * RN, n1 = g1 * RN < OC ? g1 * RN : OC;

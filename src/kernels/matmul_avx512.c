@@ -9,12 +9,10 @@
 // F16 single rows get an AVX-512 GEMV (16 halves widened per instruction); other single
 // rows go to the AVX2 GEMV.
 // Compiled with -mavx512f; reached only through the dispatch table.
+#include "../core/parallel.h"
 #include "kernels.h"
 #include <immintrin.h>
 #include <stdint.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define MR 12   // rows of A per micro-tile
 #define NR 32   // output channels per packed panel (two vectors)
@@ -173,11 +171,7 @@ void matmul_avx512(float *out, const float *in, const void *w, qtype t, const fl
     }
 #pragma omp parallel
     {
-        int nth = 1, ith = 0, continue_gemm = 1;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id(), continue_gemm = 1;
         if (BT == 1) {
             int n0 = (int)((long)OC * ith / nth), n1 = (int)((long)OC * (ith + 1) / nth);
             gemv_f16_range(out, in, w, bias, C, n0, n1);

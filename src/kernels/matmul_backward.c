@@ -6,12 +6,10 @@
 // (sam = OC, sak = 1), dw reads it column by column (sam = 1, sak = OC). Threads split
 // the output rows, so no two threads write the same element and each element is summed
 // in k order: the results do not depend on the thread count.
+#include "../core/parallel.h"
 #include "backward.h"
 #include "kernels.h"
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 // Which twin runs: 2 = AVX-512, 1 = AVX2, 0 = the reference, following the dispatch table.
 static int level(void) { return strcmp(kern.isa, "avx512") == 0 ? 2 : strcmp(kern.isa, "avx2") == 0; }
@@ -60,11 +58,7 @@ void matmul_f32_packed(float *out, const float *inp, const float *w, const float
     gemm_fn gemm = gemm_pick();
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         int t0, t1;
         split_rows(BT, ith, nth, &t0, &t1);
         if (t0 < t1) {
@@ -83,11 +77,7 @@ void matmul_dinp_f32(float *dinp, const float *dout, const float *w, int BT, int
     gemm_fn gemm = gemm_pick();
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         int t0, t1;
         split_rows(BT, ith, nth, &t0, &t1);
         if (t0 < t1) {
@@ -102,11 +92,7 @@ void matmul_dw_f32(float *dw, float *db, const float *dout, const float *inp, in
     gemm_fn gemm = gemm_pick();
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         int o0, o1;
         split_rows(OC, ith, nth, &o0, &o1);
         if (o0 < o1) {

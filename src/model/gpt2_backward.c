@@ -16,9 +16,6 @@
 #include "../kernels/backward.h"
 #include "../kernels/kernels.h"
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define QB 24  // attention rows per block (as in the forward)
 
@@ -59,11 +56,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
     }
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         int c0, c1;
         split_cols(C, ith, nth, &c0, &c1);
         for (int t = 0; t < BT; t++) {
@@ -123,11 +116,7 @@ static void attention_backward(gpt2_acts *a, float *dqkv, const float *datty, co
 static void gelu_backward(float *dy, const float *x, size_t n, int exact) {
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         size_t chunk = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
         size_t b = (size_t)ith * chunk, e = b + chunk < n ? b + chunk : n;
         if (b < e) gelu_backward_f32(dy + b, x + b, dy + b, e - b, exact);
@@ -193,11 +182,7 @@ void gpt2_backward(const gpt2_model *m, gpt2_acts *a) {
     const int *tok = a->inputs;
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         int c0, c1;
         split_cols(C, ith, nth, &c0, &c1);
         for (int t = 0; t < BT; t++) {

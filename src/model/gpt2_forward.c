@@ -12,9 +12,6 @@
 #include "../kernels/qblock.h"
 #include "../kernels/qdot_k.h"
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include <string.h>
 
 int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
@@ -80,11 +77,7 @@ static void layernorm(float *out, const float *in, const float *w, const float *
 static void gelu(float *x, size_t n, int exact) {
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         size_t chunk = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
         size_t b = (size_t)ith * chunk, e = b + chunk < n ? b + chunk : n;
         if (b < e) kern.gelu_f32(x + b, e - b, exact);
@@ -125,11 +118,7 @@ static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, co
         qdot_fn fn = q8 ? kern.qdot_q8 : kern.qdot_k;
 #pragma omp parallel
         {
-            int nth = 1, ith = 0;
-#ifdef _OPENMP
-            nth = omp_get_num_threads();
-            ith = omp_get_thread_num();
-#endif
+            int nth = par_num_threads(), ith = par_thread_id();
             int n0 = (int)((long)W->rows * ith / nth), n1 = (int)((long)W->rows * (ith + 1) / nth);
             if (n0 < n1) fn(out, s->xq, W->data, W->type, bias, W->cols, n0, n1);
         }

@@ -20,9 +20,6 @@
 #include "../kernels/kernels.h"
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 const char *const gpt2_prof_names[GPT2_PROF_COUNT] = {
     "matmul forward", "matmul backward", "attention (fwd+bwd)", "softmax + cross-entropy",
@@ -166,11 +163,7 @@ static void attention_forward(gpt2_acts *a, float *atty, float *att, const float
 static void gelu_forward(float *out, const float *in, size_t n, int exact) {
 #pragma omp parallel
     {
-        int nth = 1, ith = 0;
-#ifdef _OPENMP
-        nth = omp_get_num_threads();
-        ith = omp_get_thread_num();
-#endif
+        int nth = par_num_threads(), ith = par_thread_id();
         size_t chunk = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
         size_t b = (size_t)ith * chunk, e = b + chunk < n ? b + chunk : n;
         if (b < e) {
