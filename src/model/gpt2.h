@@ -175,7 +175,14 @@ typedef struct gpt2_state {
     void *xq;            // one activation row quantized to Q8_0 (quantized single-row matmuls)
     float *trace;        // optional, caller-owned (L+2, T, C): embeddings, each block, after ln_f
     int scores_stride;   // floats per thread in scores
+    // Optional, caller-set (calibration): hook sees every linear layer's input before its
+    // matmul, as (layer, GPT2_MAT_*) or (n_layer, GPT2_HOOK_HEAD) for the LM head; with
+    // stop_after > 0 the pass ends after that many blocks (no logits, n_past unchanged).
+    void (*hook)(void *user, int layer, int mat, const float *in, int T, int cols);
+    void *hook_user;
+    int stop_after;
 } gpt2_state;
+enum { GPT2_HOOK_HEAD = 0 };
 
 int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens);
 void gpt2_state_free(gpt2_state *s);

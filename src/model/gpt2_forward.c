@@ -110,7 +110,9 @@ static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, 
 // (generation) against Q8_0/Q4_0 or Q4_K/Q5_K/Q6_K weights goes through integer block
 // dots, as ggml does: the row is quantized once into s->xq (Q8_0 or Q8_K) and every
 // thread streams its share of W's rows.
-static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, const float *bias, int T) {
+static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, const float *bias, int T, int layer,
+                   int mat) {
+    if (s->hook) s->hook(s->hook_user, layer, mat, in, T, W->cols);
     int q8 = qdot_supports(W->type), k8 = qdot_k_supports(W->type) && W->cols % 256 == 0;
     if (T == 1 && (q8 || k8)) {
         if (q8) quantize_row_q8_0_ref(in, s->xq, W->cols);
@@ -154,21 +156,22 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
     for (int l = 0; l < L; l++) {
         const wmat *mt = m->mats + (size_t)l * GPT2_MATS_PER_LAYER;
         layernorm(s->xn, s->x, w->ln_1_w + (size_t)l * C, w->ln_1_b + (size_t)l * C, T, C, c->ln_eps);
-        linear(s, s->qkv, s->xn, &mt[GPT2_MAT_QKV], w->attn_qkv_b + (size_t)l * 3 * C, T);
+        linear(s, s->qkv, s->xn, &mt[GPT2_MAT_QKV], w->attn_qkv_b + (size_t)l * 3 * C, T, l, GPT2_MAT_QKV);
         attention(s, c, l, pos0, T);
-        linear(s, s->xn, s->att, &mt[GPT2_MAT_PROJ], w->attn_proj_b + (size_t)l * C, T);
+        linear(s, s->xn, s->att, &mt[GPT2_MAT_PROJ], w->attn_proj_b + (size_t)l * C, T, l, GPT2_MAT_PROJ);
         residual_add(s->x, s->xn, TC);
         layernorm(s->xn, s->x, w->ln_2_w + (size_t)l * C, w->ln_2_b + (size_t)l * C, T, C, c->ln_eps);
-        linear(s, s->fc, s->xn, &mt[GPT2_MAT_FC], w->mlp_fc_b + (size_t)l * F, T);
+        linear(s, s->fc, s->xn, &mt[GPT2_MAT_FC], w->mlp_fc_b + (size_t)l * F, T, l, GPT2_MAT_FC);
         gelu(s->fc, (size_t)T * F, c->gelu_exact);
-        linear(s, s->xn, s->fc, &mt[GPT2_MAT_FCPROJ], w->mlp_proj_b + (size_t)l * C, T);
+        linear(s, s->xn, s->fc, &mt[GPT2_MAT_FCPROJ], w->mlp_proj_b + (size_t)l * C, T, l, GPT2_MAT_FCPROJ);
         residual_add(s->x, s->xn, TC);
         if (s->trace) memcpy(s->trace + (size_t)(1 + l) * TC, s->x, TC * sizeof(float));
+        if (s->stop_after > 0 && l + 1 == s->stop_after) return;
     }
     s->n_past += T;
 
     layernorm(s->xn, s->x, w->ln_f_w, w->ln_f_b, T, C, c->ln_eps);
     if (s->trace) memcpy(s->trace + (size_t)(1 + L) * TC, s->xn, TC * sizeof(float));
-    if (all_logits) linear(s, s->logits, s->xn, &m->head, NULL, T);
-    else linear(s, s->logits, s->xn + (size_t)(T - 1) * C, &m->head, NULL, 1);
+    if (all_logits) linear(s, s->logits, s->xn, &m->head, NULL, T, L, GPT2_HOOK_HEAD);
+    else linear(s, s->logits, s->xn + (size_t)(T - 1) * C, &m->head, NULL, 1, L, GPT2_HOOK_HEAD);
 }

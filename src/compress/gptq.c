@@ -1,0 +1,224 @@
+// gptq.c: GPTQ inside ggml's block formats (see gptq.h).
+//
+// With U the upper Cholesky factor of H⁻¹ (H⁻¹ = Uᵀ U), rounding column i of a row
+// leaves an error e = (w_i - q_i) / U_ii, and the best correction of the columns not
+// yet rounded is w_j -= e · U_ij (j > i). Rows are independent given U, so the work
+// is split into tiles of rows, each tile a few rows processed together so U is read
+// once per tile; within a tile the corrections go in lazy batches of columns (the
+// batch's own columns at once, the rest of the row once per batch), GPTQ's trick for
+// keeping the working set small.
+#include "gptq.h"
+#include "../kernels/qlevels.h"
+#include "../core/err.h"
+#include "../core/parallel.h"
+#include "../core/xalloc.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { TILE_ROWS = 8, BATCH_COLS = 128 };
+
+// A = L Lᵀ in place (lower triangle; the upper is left alone). Column by column, the
+// rows below the diagonal in parallel. Returns -1 when A is not positive definite.
+static int cholesky_lower(double *A, int n) {
+    for (int j = 0; j < n; j++) {
+        double *rj = A + (size_t)j * n, d = rj[j];
+        for (int k = 0; k < j; k++) d -= rj[k] * rj[k];
+        if (!(d > 0)) return -1;
+        rj[j] = sqrt(d);
+        double inv = 1.0 / rj[j];
+#pragma omp parallel for schedule(static) if (n - j > 64)
+        for (int i = j + 1; i < n; i++) {
+            double *ri = A + (size_t)i * n, s = ri[j];
+            for (int k = 0; k < j; k++) s -= ri[k] * rj[k];
+            ri[j] = s * inv;
+        }
+    }
+    return 0;
+}
+
+// U (n, n) upper with H⁻¹ = Uᵀ U, from H (n, n) symmetric positive definite.
+// With J the index reversal: J H J = L Lᵀ (lower L) gives H = R Rᵀ with R = J L J
+// upper, so H⁻¹ = R⁻ᵀ R⁻¹ and U = R⁻¹ = J L⁻¹ J. Column k of L⁻¹ solves L x = e_k.
+static int inverse_cholesky_upper(const double *H, int n, float *U) {
+    double *A = xmalloc((size_t)n * n * sizeof *A);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) A[(size_t)i * n + j] = H[(size_t)(n - 1 - i) * n + (n - 1 - j)];
+    if (cholesky_lower(A, n)) {
+        free(A);
+        return -1;
+    }
+    memset(U, 0, (size_t)n * n * sizeof *U);
+#pragma omp parallel
+    {
+        double *x = xmalloc((size_t)n * sizeof *x);
+#pragma omp for schedule(dynamic, 8)
+        for (int k = 0; k < n; k++) {
+            x[k] = 1.0 / A[(size_t)k * n + k];
+            for (int i = k + 1; i < n; i++) {
+                const double *ri = A + (size_t)i * n;
+                double s = 0;
+                for (int m = k; m < i; m++) s -= ri[m] * x[m];
+                x[i] = s / ri[i];
+            }
+            for (int i = k; i < n; i++) U[(size_t)(n - 1 - i) * n + (n - 1 - k)] = (float)x[i];
+        }
+        free(x);
+    }
+    free(A);
+    return 0;
+}
+
+typedef struct gptq_job {
+    qtype t;
+    int cols, block, row_bytes, max_level, act_order;
+    const int *perm;      // processing order -> column
+    const float *U;       // (cols, cols) in processing order
+    const float *imp;     // (cols) H's diagonal, the block searches' importance
+    const uint8_t *dead;  // (cols) 1 for columns no input ever reached
+} gptq_job;
+
+// Fits block g's scales to row w (cols, natural order) and stores its grid.
+static void fit_block(const gptq_job *j, const float *w, int g, char *row_out, float *off, float *stp) {
+    int B = j->block;
+    char *blk = row_out + (size_t)g * (j->row_bytes / (j->cols / B));
+    CHECK(quantize_rows(j->t, w + (size_t)g * B, blk, 1, B, j->imp + (size_t)g * B) == 0);
+    qlevels_grid(j->t, blk, off + (size_t)g * B, stp + (size_t)g * B);
+}
+
+// One tile of nr rows: w (nr, cols) in processing order; out the tile's rows.
+static void gptq_tile(const gptq_job *j, float *w, int nr, char *out, float *off, float *stp, uint8_t *lv, float *E,
+                      float *nat) {
+    int C = j->cols, B = j->block;
+    if (j->act_order) {  // static groups: every block fitted to the original row up front
+        for (int r = 0; r < nr; r++) {
+            for (int i = 0; i < C; i++) nat[j->perm[i]] = w[(size_t)r * C + i];
+            for (int g = 0; g < C / B; g++)
+                fit_block(j, nat, g, out + (size_t)r * j->row_bytes, off + (size_t)r * C, stp + (size_t)r * C);
+        }
+    }
+    int nb = B > BATCH_COLS ? B : BATCH_COLS;
+    for (int i1 = 0; i1 < C; i1 += nb) {
+        int i2 = i1 + nb < C ? i1 + nb : C;
+        for (int i = i1; i < i2; i++) {
+            int col = j->perm[i];
+            const float *Ui = j->U + (size_t)i * C;
+            for (int r = 0; r < nr; r++) {
+                float *wr = w + (size_t)r * C;
+                if (!j->act_order && i % B == 0)
+                    fit_block(j, wr, i / B, out + (size_t)r * j->row_bytes, off + (size_t)r * C, stp + (size_t)r * C);
+                float o = off[(size_t)r * C + col], s = stp[(size_t)r * C + col];
+                int L = j->dead[col] ? qlevels_nearest(0.0f, o, s, j->max_level) : qlevels_nearest(wr[i], o, s, j->max_level);
+                lv[(size_t)r * C + col] = (uint8_t)L;
+                float e = j->dead[col] ? 0.0f : (wr[i] - (o + s * (float)L)) / Ui[i];
+                E[(size_t)r * nb + (i - i1)] = e;
+                for (int k = i + 1; k < i2; k++) wr[k] -= e * Ui[k];
+            }
+        }
+        for (int r = 0; r < nr; r++) {
+            float *wr = w + (size_t)r * C;
+            for (int i = i1; i < i2; i++) {
+                float e = E[(size_t)r * nb + (i - i1)];
+                if (e == 0.0f) continue;
+                const float *Ui = j->U + (size_t)i * C;
+                for (int k = i2; k < C; k++) wr[k] -= e * Ui[k];
+            }
+        }
+    }
+    size_t block_bytes = (size_t)j->row_bytes / (size_t)(C / B);
+    for (int r = 0; r < nr; r++)
+        for (int g = 0; g < C / B; g++)
+            qlevels_set(j->t, out + (size_t)r * j->row_bytes + (size_t)g * block_bytes, lv + (size_t)r * C + (size_t)g * B);
+}
+
+static int cmp_desc(const void *a, const void *b, void *h) {
+    const double *d = h;
+    double x = d[*(const int *)a], y = d[*(const int *)b];
+    return x < y ? 1 : x > y ? -1 : (*(const int *)a - *(const int *)b);
+}
+
+int gptq_quantize(qtype t, float *W, int rows, int cols, const double *H, const gptq_opts *o, void *out) {
+    const qtype_info *q = qtype_get((int)t);
+    int bits = qlevels_bits(t);
+    if (!q || !bits) return err_set(ERR_ARG, "gptq: %s has no quantization levels to round to", q ? q->name : "type");
+    if (cols % q->block) return err_set(ERR_ARG, "gptq: %s needs rows that are multiples of %d, not %d", q->name, q->block, cols);
+    int C = cols;
+    double *Hd = xmalloc((size_t)C * C * sizeof *Hd), mean = 0;
+    float *imp = xmalloc((size_t)C * sizeof *imp);
+    uint8_t *dead = xcalloc((size_t)C, 1);
+    int *perm = xmalloc((size_t)C * sizeof *perm);
+    for (int i = 0; i < C; i++) {
+        double d = H[(size_t)i * C + i];
+        dead[i] = !(d > 0);
+        imp[i] = dead[i] ? 0.0f : (float)d;
+        mean += dead[i] ? 1.0 : d;
+        perm[i] = i;
+    }
+    mean /= C;
+    if (o->act_order) {
+        double *diag = xmalloc((size_t)C * sizeof *diag);
+        for (int i = 0; i < C; i++) diag[i] = dead[i] ? -1.0 : H[(size_t)i * C + i];
+        qsort_r(perm, (size_t)C, sizeof *perm, cmp_desc, diag);
+        free(diag);
+    }
+    double damp = o->damp > 0 ? o->damp : 0.01;
+    float *U = xmalloc((size_t)C * C * sizeof *U);
+    int ok = 0;
+    for (int attempt = 0; attempt < 6 && !ok; attempt++, damp *= 10) {
+        for (int i = 0; i < C; i++) {
+            const double *hr = H + (size_t)perm[i] * C;
+            for (int k = 0; k < C; k++) Hd[(size_t)i * C + k] = dead[perm[i]] || dead[perm[k]] ? 0.0 : hr[perm[k]];
+            Hd[(size_t)i * C + i] = (dead[perm[i]] ? 1.0 : Hd[(size_t)i * C + i]) + damp * mean;
+        }
+        ok = inverse_cholesky_upper(Hd, C, U) == 0;
+    }
+    free(Hd);
+    if (!ok) {
+        free(imp), free(dead), free(perm), free(U);
+        return err_set(ERR_ARG, "gptq: the calibration Hessian (%d x %d) is not positive definite even with damping %.3g",
+                       C, C, damp / 10);
+    }
+    gptq_job j = {t, C, q->block, (int)qtype_row_bytes(t, (size_t)C), (1 << bits) - 1, o->act_order, perm, U, imp, dead};
+    int n_tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
+#pragma omp parallel
+    {
+        float *w = xmalloc((size_t)TILE_ROWS * C * sizeof *w), *off = xmalloc((size_t)TILE_ROWS * C * sizeof *off);
+        float *stp = xmalloc((size_t)TILE_ROWS * C * sizeof *stp), *nat = xmalloc((size_t)C * sizeof *nat);
+        float *E = xmalloc((size_t)TILE_ROWS * (q->block > BATCH_COLS ? q->block : BATCH_COLS) * sizeof *E);
+        uint8_t *lv = xmalloc((size_t)TILE_ROWS * C);
+#pragma omp for schedule(dynamic, 1)
+        for (int tile = 0; tile < n_tiles; tile++) {
+            int r0 = tile * TILE_ROWS, nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+            for (int r = 0; r < nr; r++)
+                for (int i = 0; i < C; i++) w[(size_t)r * C + i] = dead[perm[i]] ? 0.0f : W[(size_t)(r0 + r) * C + perm[i]];
+            gptq_tile(&j, w, nr, (char *)out + (size_t)r0 * j.row_bytes, off, stp, lv, E, nat);
+        }
+        free(w), free(off), free(stp), free(nat), free(E), free(lv);
+    }
+    free(imp), free(dead), free(perm), free(U);
+    return 0;
+}
+
+double gptq_output_error(qtype t, const float *W, int rows, int cols, const double *H, const void *q) {
+    size_t rb = qtype_row_bytes(t, (size_t)cols);
+    double total = 0, tr = 0;
+    for (int i = 0; i < cols; i++) tr += H[(size_t)i * cols + i];
+#pragma omp parallel reduction(+ : total)
+    {
+        float *d = xmalloc((size_t)cols * sizeof *d);
+        double *e = xmalloc((size_t)cols * sizeof *e);
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            dequantize_row(t, (const char *)q + (size_t)r * rb, d, (size_t)cols);
+            for (int i = 0; i < cols; i++) e[i] = (double)d[i] - W[(size_t)r * cols + i];
+            for (int i = 0; i < cols; i++) {
+                const double *hr = H + (size_t)i * cols;
+                double s = 0;
+                for (int k = 0; k < cols; k++) s += hr[k] * e[k];
+                total += e[i] * s;
+            }
+        }
+        free(d), free(e);
+    }
+    return tr > 0 ? total / tr : total;
+}
