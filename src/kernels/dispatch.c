@@ -27,7 +27,7 @@ const char *kernels_init(void) {
         kern.gelu_f32 = gelu_f32_avx2;
         kern.attn_head_f32 = attn_head_f32_avx2;
         kern.logsumexp_f32 = logsumexp_f32_avx2;
-        kern.qdot_q8 = qdot_q8_avx2;
+        kern.qdot_q8 = wide && kernels_have_avx512_vnni() ? qdot_q8_avx512 : qdot_q8_avx2;
         kern.qdot_k = qdot_k_avx2;
         kern.isa = wide ? "avx512" : "avx2";
         return kern.isa;
@@ -46,4 +46,9 @@ int kernels_have_avx512(void) {
 int kernels_have_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+int kernels_have_avx512_vnni(void) {
+    return kernels_have_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
 }

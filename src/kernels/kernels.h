@@ -70,6 +70,8 @@ void attn_head_f32_avx2(float *out, const float *q, const float *k, const float 
 // Quantized rows (Q8_0, Q4_0): see qdot_fn above.
 void qdot_q8_ref(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
 void qdot_q8_avx2(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
+// The same with AVX-512 VNNI (call only when kernels_have_avx512_vnni()).
+void qdot_q8_avx512(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
 // dst (n) = one stored row widened to fp32, bit-identical to dequantize_row; AVX2 code
 // for Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, the reference for the rest.
 void dequantize_row_avx2(qtype t, const void *src, float *dst, size_t n);
@@ -84,6 +86,8 @@ double probe_read_avx2(const float *p, size_t n);  // reads n floats once
 // 1 when this CPU can run the *_avx2 kernels (AVX2 + FMA + F16C), the *_avx512 ones (AVX-512F too).
 int kernels_have_avx2(void);
 int kernels_have_avx512(void);
+// 1 when this CPU also has AVX-512 BW, VL, VNNI and VBMI (the integer qdot kernels).
+int kernels_have_avx512_vnni(void);
 
 static inline void matmul_f32(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {
     kern.matmul_f32(out, in, w, bias, BT, C, OC);
