@@ -159,6 +159,26 @@ expect_fail "eval on a 1-token file" "$tmp/one.txt" "at least 2" "$shrink" eval 
 expect_fail "eval on an empty file" "$tmp/empty.txt" "at least 2" "$shrink" eval -m "$mini" -f "$tmp/empty.txt"
 rm -f "$tmp/empty.txt"
 
+# --- eval --lambada (LAMBADA jsonl: one {"text": ...} per line)
+lambada=$shared/data/lambada/lambada_test.jsonl
+expect_fail "eval without -f or --lambada" "-f FILE" "--lambada" "$shrink" eval -m "$mini"
+expect_fail "eval --lambada missing.jsonl" "$tmp/missing.jsonl" "" "$shrink" eval -m "$mini" --lambada "$tmp/missing.jsonl"
+printf '{"text": "the cat sat on the mat"}\n{"txt": "no text key"}\n' >"$tmp/bad.jsonl"
+expect_fail "eval --lambada, line without \"text\"" "$tmp/bad.jsonl" "line 2" "$shrink" eval -m "$mini" --lambada "$tmp/bad.jsonl"
+rm -f "$tmp/bad.jsonl"
+expect_fail "eval --lambada-limit without --lambada" "--lambada-limit" "" "$shrink" eval -m "$mini" -f "$tmp/text.txt" --lambada-limit 5
+expect_fail "eval --lambada-limit -1" "--lambada-limit" "" "$shrink" eval -m "$mini" --lambada "$lambada" --lambada-limit -1
+expect_fail "eval --ctx without -f" "--ctx" "-f" "$shrink" eval -m "$mini" --lambada "$lambada" --ctx 64
+if expect_ok "eval --lambada --json" "$shrink" eval -m "$mini" --lambada "$lambada" --lambada-limit 3 --json; then
+    if grep -q -F '"lambada_n": 3' "$tmp/out" && grep -q -F '"lambada_acc"' "$tmp/out" && grep -q -F '"lambada_ppl"' "$tmp/out" &&
+        grep -q -F '"model"' "$tmp/out" && ! grep -q -F '"ppl"' "$tmp/out"; then ok "eval --lambada --json keys"
+    else bad "eval --lambada --json keys" "output: $(head -c 300 "$tmp/out")"; fi
+fi
+if expect_ok "eval -f with --lambada --json" "$shrink" eval -m "$mini" -f "$tmp/text.txt" --lambada "$lambada" --lambada-limit 2 --json; then
+    if grep -q -F '"ppl"' "$tmp/out" && grep -q -F '"lambada_n": 2' "$tmp/out"; then ok "eval -f with --lambada --json keys"
+    else bad "eval -f with --lambada --json keys" "output: $(head -c 300 "$tmp/out")"; fi
+fi
+
 # --- generate: prompt longer than the context
 expect_fail "prompt > n_ctx without --truncate" "--truncate" "" "$shrink" generate -m "$mini" -p "$long_prompt" -n 2
 if expect_ok "prompt > n_ctx with --truncate" "$shrink" generate -m "$mini" -p "$long_prompt" -n 2 --truncate --temp 0; then
@@ -228,7 +248,7 @@ check_help() {  # check_help CMD OPTION...
 check_help info --model --json --threads
 check_help tokenize --model --file --decode --threads
 check_help generate --model --prompt --n --temp --top-k --top-p --seed --truncate --no-echo --threads
-check_help eval --model --file --ctx --stride --base --json --threads
+check_help eval --model --file --ctx --stride --base --lambada --lambada-limit --json --threads
 check_help compress --model --output --type --method --tensor-type --threads
 check_help export --model --type --output --threads
 

@@ -1,4 +1,4 @@
-// cmd_eval.c: `shrink eval`: perplexity of a text file under the stated protocol.
+// cmd_eval.c: `shrink eval`: perplexity of a text file under the stated protocol, and LAMBADA accuracy.
 #include "cli.h"
 #include "args.h"
 #include "../core/err.h"
@@ -15,6 +15,12 @@
     "by an earlier window, with the logits at p-1 (the file's first token is never scored); "          \
     "ppl = exp(mean NLL over scored tokens); bits/byte = total NLL / ln 2 / UTF-8 bytes of the scored tokens"
 
+#define LAMBADA_PROTOCOL                                                                               \
+    "lm-eval's lambada_openai: each jsonl line's \"text\" is split at its last space into context and " \
+    "target \" word\"; a document is correct when greedy decoding gives every token of the target; "    \
+    "ppl = exp(mean over documents of -log p(target | context)); the model sees the last n_ctx tokens "  \
+    "of context + target without its final token (longer contexts are cut from the left)"
+
 static void progress_bar(int done, int total, void *user) {
     double t0 = *(double *)user, el = timer_now() - t0;
     double eta = done ? el / done * (total - done) : 0;
@@ -22,22 +28,56 @@ static void progress_bar(int done, int total, void *user) {
     if (done == total) fprintf(stderr, "\n");
 }
 
+// LAMBADA has thousands of short documents: redraw at most ten times a second.
+typedef struct lambada_bar {
+    double t0, last;
+} lambada_bar;
+
+static void lambada_progress(int done, int total, void *user) {
+    lambada_bar *b = user;
+    double now = timer_now(), el = now - b->t0;
+    if (done != total && done != 1 && now - b->last < 0.1) return;
+    b->last = now;
+    fprintf(stderr, "\r[lambada] document %d/%d  %.1fs elapsed, ETA %.1fs ", done, total, el,
+            el / done * (total - done));
+    if (done == total) fprintf(stderr, "\n");
+}
+
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *file = NULL, *base_path = NULL;
-    int ctx = 0, stride = 0, json = 0, threads = 0;
+    const char *model = NULL, *file = NULL, *base_path = NULL, *lambada = NULL;
+    int ctx = 0, stride = 0, json = 0, threads = 0, lambada_limit = 0;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "DIR", "model directory", 0, 0, 1},
-        {"file", 'f', ARG_STR, &file, "FILE", "text file to score", 0, 0, 1},
+        {"file", 'f', ARG_STR, &file, "FILE", "text file to score (perplexity)", 0, 0, 0},
         {"ctx", 0, ARG_INT, &ctx, "N", "window length in tokens; 0 = the model's n_ctx", 0, 1 << 20, 0},
         {"stride", 0, ARG_INT, &stride, "S", "window step in tokens; 0 = ctx/2", 0, 1 << 20, 0},
         {"base", 0, ARG_STR, &base_path, "PATH", "the original model: also report Δppl, KL(original || model) per token "
                                                  "(mean, p99, max) and top-1 agreement on the same positions", 0, 0, 0},
-        {"json", 0, ARG_FLAG, &json, NULL, "print one JSON object: ppl, nll, tokens, bpb, ctx, stride, ...", 0, 0, 0},
+        {"lambada", 0, ARG_STR, &lambada, "FILE", "LAMBADA jsonl file (one {\"text\": ...} per line): last-word accuracy "
+                                                  "and perplexity, as lm-eval's lambada_openai", 0, 0, 0},
+        {"lambada-limit", 0, ARG_INT, &lambada_limit, "N", "score only the first N LAMBADA documents; 0 = all", 0, 1 << 30, 0},
+        {"json", 0, ARG_FLAG, &json, NULL, "print one JSON object: ppl, nll, tokens, bpb, ctx, stride, ...; "
+                                          "lambada_acc, lambada_ppl, lambada_n with --lambada", 0, 0, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
-    int rc = args_parse("eval", "eval -m DIR -f FILE [--ctx N] [--stride S] [--base ORIGINAL] [--json]\n\nprotocol: " EVAL_PROTOCOL,
+    int rc = args_parse("eval",
+                        "eval -m DIR -f FILE [--ctx N] [--stride S] [--base ORIGINAL] [--lambada FILE] [--json]\n"
+                        "       shrink eval -m DIR --lambada FILE [--lambada-limit N] [--json]\n"
+                        "At least one of -f and --lambada.\n\nprotocol: " EVAL_PROTOCOL "\n\nlambada: " LAMBADA_PROTOCOL,
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
+    if (!file && !lambada) {
+        err_set(ERR_ARG, "eval: give -f FILE (perplexity), --lambada FILE (LAMBADA accuracy), or both");
+        return cli_fail();
+    }
+    if (!file && (ctx || stride || base_path)) {
+        err_set(ERR_ARG, "eval: --ctx, --stride and --base apply to -f FILE's perplexity; give -f too");
+        return cli_fail();
+    }
+    if (!lambada && lambada_limit) {
+        err_set(ERR_ARG, "eval: --lambada-limit needs --lambada FILE");
+        return cli_fail();
+    }
     cli_set_threads(threads);
     gpt2_model m, base;
     int have_base = 0;
@@ -52,60 +92,87 @@ int cmd_eval(int argc, char **argv) {
                      bpe_vocab_size(tok), m.cfg.vocab_size);
         goto out;
     }
-    if ((rc = cli_read_input(file, &text, &len))) goto out;
-    if ((rc = bpe_encode(tok, text, len, &ids, &n))) goto out;
-    if (n < 2) {
-        rc = err_set(ERR_ARG, "%s: the text is %zu token(s); perplexity needs at least 2", file, n);
-        goto out;
-    }
-    if (ctx == 0) ctx = m.cfg.n_ctx;
-    if (stride == 0) stride = ctx / 2 > 0 ? ctx / 2 : 1;
-    tok_bytes = xmalloc((size_t)m.cfg.vocab_size * sizeof(int));
-    for (int i = 0; i < m.cfg.vocab_size; i++) {
-        size_t bl = 0;
-        tok_bytes[i] = bpe_token_bytes(tok, i, &bl) ? (int)bl : 0;
-    }
-    ppl_result r;
-    agree_result ag;
-    double t0 = timer_now();
+    ppl_result r = {0};
+    agree_result ag = {0};
+    lambada_result lr = {0};
+    double secs = 0, lsecs = 0;
     int show = !json && isatty(2);
-    if (base_path) {
-        if ((rc = cli_load_model(base_path, &base))) goto out;
-        have_base = 1;
-        if ((rc = eval_agreement(&m, &base, ids, n, tok_bytes, ctx, stride, &ag, show ? progress_bar : NULL, &t0))) goto out;
-        r = ag.model;
-    } else if ((rc = eval_perplexity(&m, ids, n, tok_bytes, ctx, stride, &r, show ? progress_bar : NULL, &t0))) {
-        goto out;
-    }
-    double secs = timer_now() - t0;
-    if (json) {
-        printf("{\"ppl\": %.6f, \"nll\": %.6f, \"tokens\": %ld, \"bpb\": %.6f, \"ctx\": %d, \"stride\": %d, "
-               "\"windows\": %d, \"bytes\": %.0f, \"file\": ",
-               r.ppl, r.nll, r.tokens, r.bpb, r.ctx, r.stride, r.windows, r.bytes);
-        cli_json_string(stdout, file, strlen(file));
-        if (base_path)
-        {
-            printf(", \"base\": ");
-            cli_json_string(stdout, base_path, strlen(base_path));
-            printf(", \"base_ppl\": %.6f, \"base_nll\": %.6f, \"dppl_pct\": %.4f, \"kl_mean\": %.6g, "
-                   "\"kl_p99\": %.6g, \"kl_max\": %.6g, \"top1\": %.6f",
-                   ag.base.ppl, ag.base.nll, ag.dppl_pct, ag.kl_mean, ag.kl_p99, ag.kl_max, ag.top1);
+    if (file) {
+        if ((rc = cli_read_input(file, &text, &len))) goto out;
+        if ((rc = bpe_encode(tok, text, len, &ids, &n))) goto out;
+        if (n < 2) {
+            rc = err_set(ERR_ARG, "%s: the text is %zu token(s); perplexity needs at least 2", file, n);
+            goto out;
         }
-        printf(", \"seconds\": %.3f, \"threads\": %d, \"kernels\": \"%s\"}\n", secs, threads, kern.isa);
-    } else {
-        printf("file         %s (%zu bytes, %zu tokens)\n", file, len, n);
-        printf("perplexity   %.4f\n", r.ppl);
-        printf("nll          %.6f nats/token\n", r.nll);
-        printf("tokens       %ld scored in %d windows (ctx %d, stride %d)\n", r.tokens, r.windows, r.ctx, r.stride);
-        printf("bits/byte    %.4f\n", r.bpb);
+        if (ctx == 0) ctx = m.cfg.n_ctx;
+        if (stride == 0) stride = ctx / 2 > 0 ? ctx / 2 : 1;
+        tok_bytes = xmalloc((size_t)m.cfg.vocab_size * sizeof(int));
+        for (int i = 0; i < m.cfg.vocab_size; i++) {
+            size_t bl = 0;
+            tok_bytes[i] = bpe_token_bytes(tok, i, &bl) ? (int)bl : 0;
+        }
+        double t0 = timer_now();
         if (base_path) {
-            printf("base         %s: perplexity %.4f (nll %.6f)\n", base_path, ag.base.ppl, ag.base.nll);
-            printf("delta ppl    %+.3f%%\n", ag.dppl_pct);
-            printf("KL(base||m)  mean %.6f, p99 %.6f, max %.6f nats/token\n", ag.kl_mean, ag.kl_p99, ag.kl_max);
-            printf("top-1 agree  %.2f%%\n", 100.0 * ag.top1);
+            if ((rc = cli_load_model(base_path, &base))) goto out;
+            have_base = 1;
+            if ((rc = eval_agreement(&m, &base, ids, n, tok_bytes, ctx, stride, &ag, show ? progress_bar : NULL, &t0)))
+                goto out;
+            r = ag.model;
+        } else if ((rc = eval_perplexity(&m, ids, n, tok_bytes, ctx, stride, &r, show ? progress_bar : NULL, &t0))) {
+            goto out;
         }
-        printf("time         %.2f s (%.0f scored tokens/s, %s kernels)\n", secs, r.tokens / secs, kern.isa);
-        printf("protocol     %s\n", EVAL_PROTOCOL);
+        secs = timer_now() - t0;
+    }
+    if (lambada) {
+        lambada_bar bar = {timer_now(), 0};
+        if ((rc = eval_lambada(&m, tok, lambada, lambada_limit, &lr, show ? lambada_progress : NULL, &bar))) goto out;
+        lsecs = timer_now() - bar.t0;
+    }
+    if (json) {
+        if (file) {
+            printf("{\"ppl\": %.6f, \"nll\": %.6f, \"tokens\": %ld, \"bpb\": %.6f, \"ctx\": %d, \"stride\": %d, "
+                   "\"windows\": %d, \"bytes\": %.0f, \"file\": ",
+                   r.ppl, r.nll, r.tokens, r.bpb, r.ctx, r.stride, r.windows, r.bytes);
+            cli_json_string(stdout, file, strlen(file));
+            if (base_path) {
+                printf(", \"base\": ");
+                cli_json_string(stdout, base_path, strlen(base_path));
+                printf(", \"base_ppl\": %.6f, \"base_nll\": %.6f, \"dppl_pct\": %.4f, \"kl_mean\": %.6g, "
+                       "\"kl_p99\": %.6g, \"kl_max\": %.6g, \"top1\": %.6f",
+                       ag.base.ppl, ag.base.nll, ag.dppl_pct, ag.kl_mean, ag.kl_p99, ag.kl_max, ag.top1);
+            }
+            printf(", \"seconds\": %.3f, \"threads\": %d, \"kernels\": \"%s\"", secs, threads, kern.isa);
+        } else {
+            printf("{\"model\": ");
+            cli_json_string(stdout, model, strlen(model));
+        }
+        if (lambada)
+            printf(", \"lambada_acc\": %.6f, \"lambada_ppl\": %.6f, \"lambada_n\": %d, \"lambada_correct\": %d, "
+                   "\"lambada_nll\": %.6f, \"lambada_seconds\": %.3f",
+                   lr.acc, lr.ppl, lr.n, lr.correct, lr.nll_mean, lsecs);
+        printf("}\n");
+    } else {
+        if (file) {
+            printf("file         %s (%zu bytes, %zu tokens)\n", file, len, n);
+            printf("perplexity   %.4f\n", r.ppl);
+            printf("nll          %.6f nats/token\n", r.nll);
+            printf("tokens       %ld scored in %d windows (ctx %d, stride %d)\n", r.tokens, r.windows, r.ctx, r.stride);
+            printf("bits/byte    %.4f\n", r.bpb);
+            if (base_path) {
+                printf("base         %s: perplexity %.4f (nll %.6f)\n", base_path, ag.base.ppl, ag.base.nll);
+                printf("delta ppl    %+.3f%%\n", ag.dppl_pct);
+                printf("KL(base||m)  mean %.6f, p99 %.6f, max %.6f nats/token\n", ag.kl_mean, ag.kl_p99, ag.kl_max);
+                printf("top-1 agree  %.2f%%\n", 100.0 * ag.top1);
+            }
+            printf("time         %.2f s (%.0f scored tokens/s, %s kernels)\n", secs, r.tokens / secs, kern.isa);
+            printf("protocol     %s\n", EVAL_PROTOCOL);
+        }
+        if (lambada) {
+            printf("lambada      acc %.4f (%d/%d), ppl %.2f (nll %.4f nats/word)\n", lr.acc, lr.correct, lr.n, lr.ppl,
+                   lr.nll_mean);
+            printf("lambada time %.2f s (%d documents of %s, %s kernels); protocol: lm-eval's lambada_openai, "
+                   "see shrink eval --help\n", lsecs, lr.n, lambada, kern.isa);
+        }
     }
 out:
     free(tok_bytes);

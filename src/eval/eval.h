@@ -1,8 +1,9 @@
-// eval.h: perplexity under shrink's stated protocol, and text generation.
+// eval.h: perplexity under shrink's stated protocol, LAMBADA accuracy, text generation, speed.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 #include "../model/gpt2.h"
+#include "../tokenizer/bpe.h"
 
 // --- perplexity
 // Protocol: windows of ctx tokens start at 0 and advance by stride (the last may be
@@ -87,3 +88,24 @@ typedef struct agree_result {
 
 int eval_agreement(const gpt2_model *model, const gpt2_model *base, const int *ids, size_t n, const int *tok_bytes,
                    int ctx, int stride, agree_result *r, progress_fn progress, void *user);
+
+// --- LAMBADA (lm-evaluation-harness's lambada_openai; lambada.c states the protocol)
+typedef struct lambada_result {
+    int n;            // documents scored
+    int correct;      // greedy prediction matched every token of the target word
+    double acc;       // correct / n
+    double ppl;       // exp(-mean over documents of log p(target word tokens | context)) (lm-eval's lambada ppl)
+    double nll_mean;  // mean over documents of -log p(target | context), nats
+} lambada_result;
+// Reads a LAMBADA jsonl file (one {"text": "..."} object per line) and scores the first
+// `limit` documents (0 = all). Context = text before the last space; target = " " + last word
+// (lm-eval lambada_openai split; whitespace ending the context moves to the target, as lm-eval
+// does). As lm-eval feeds context + target without the target's last token, a context longer
+// than n_ctx + 1 - len(target) tokens is cut from the left. Two batched forwards per document
+// (the context, then the target positions, so the LM head runs on the target only).
+// Returns 0, ERR_IO (cannot read path), ERR_FORMAT (a line that is not a JSON object with a
+// string "text", a text with no space or ending in one, no documents; the message names the
+// file and line), ERR_ARG (negative limit, a last word longer than n_ctx tokens) or ERR_SHAPE
+// (tokenizer larger than the model's vocabulary). progress (optional) gets documents done/total.
+int eval_lambada(const gpt2_model *m, const bpe *tok, const char *path, int limit, lambada_result *r,
+                 progress_fn progress, void *user);
