@@ -86,7 +86,7 @@ double probe_read_avx2(const float *p, size_t n);  // reads n floats once
 // 1 when this CPU can run the *_avx2 kernels (AVX2 + FMA + F16C), the *_avx512 ones (AVX-512F too).
 int kernels_have_avx2(void);
 int kernels_have_avx512(void);
-// 1 when this CPU also has AVX-512 BW, VL, VNNI and VBMI (the integer qdot kernels).
+// 1 when this CPU also has AVX-512 BW and VNNI (the integer qdot kernels).
 int kernels_have_avx512_vnni(void);
 
 static inline void matmul_f32(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {

@@ -25,9 +25,9 @@
 // loads (2 or 4 interleaved row streams: slower, as for the fp32 GEMV), software
 // prefetch (no gain over the hardware prefetcher on one sequential stream).
 //
-// Needs AVX-512 F/BW/VL, VNNI and VBMI (kernels_have_avx512_vnni()); compiled for
+// Needs AVX-512 F, BW and VNNI (kernels_have_avx512_vnni()); compiled for
 // them by the target pragma below, reached only through the dispatch table.
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c")
 #include "kernels.h"
 #include "qblock.h"
 #include "../core/dtype.h"
