@@ -1,7 +1,7 @@
 # shrink: the only build file.
 #   make            build ./shrink
 #   make test       build and run every test (twice for the model: fast and SHRINK_KERNELS=ref kernels)
-#   make demo       build, then run the bundled default model (info, generate, eval)
+#   make demo       build, compress the bundled default model three ways, write a report on them (demo-report/)
 #   make asan       build and test with AddressSanitizer + UBSan
 #   make bench      speed figures (and llama.cpp beside them) into bench/results.md
 #   make debug      -O0 -g build
@@ -66,16 +66,23 @@ $(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libshrink.a
 test: $(BUILD)/shrink $(TEST_BIN)
 	@sh tests/run_all.sh $(BUILD)
 
-# The README's first command: the bundled default model end to end (under a minute on 2 cores).
+# The README's first command: the bundled default model compressed with three settings into
+# $(BUILD)/demo/, then `shrink report` on the original and the three (size, speed, memory,
+# quality, generations, plots, conclusions) into demo-report/. DEMO_BIN runs another build's
+# binary (make BUILD=build-x DEMO_BIN=build-x/shrink demo).
 DEMO_MODEL ?= models/mini
-demo: shrink
-	./shrink info -m $(DEMO_MODEL)
+DEMO_BIN ?= shrink
+DEMO_DIR ?= $(BUILD)/demo
+DEMO_REPORT ?= demo-report
+DEMO_NAME := $(notdir $(patsubst %/,%,$(DEMO_MODEL)))
+demo: $(DEMO_BIN)
+	@mkdir -p $(DEMO_DIR)
+	./$(DEMO_BIN) compress -m $(DEMO_MODEL) -o $(DEMO_DIR)/$(DEMO_NAME)-Q8_0.gguf --type Q8_0
+	./$(DEMO_BIN) compress -m $(DEMO_MODEL) -o $(DEMO_DIR)/$(DEMO_NAME)-Q4_K_M.gguf --type Q4_K_M
+	./$(DEMO_BIN) compress -m $(DEMO_MODEL) -o $(DEMO_DIR)/$(DEMO_NAME)-Q2_K.gguf --type Q2_K
 	@echo
-	./shrink generate -m $(DEMO_MODEL) -p "The old house at the end of the street" -n 60 --seed 42
-	@echo
-	./shrink generate -m $(DEMO_MODEL) -p "In the morning, the city" -n 60 --seed 42
-	@echo
-	./shrink eval -m $(DEMO_MODEL) -f data/heldout.txt
+	./$(DEMO_BIN) report -m $(DEMO_MODEL) -c $(DEMO_DIR)/$(DEMO_NAME)-Q8_0.gguf -c $(DEMO_DIR)/$(DEMO_NAME)-Q4_K_M.gguf \
+	    -c $(DEMO_DIR)/$(DEMO_NAME)-Q2_K.gguf -o $(DEMO_REPORT)
 
 # Speed figures (never asserted in tests): writes bench/results.md. LLAMA_CPP_BIN=dir
 # with llama-bench adds llama.cpp side by side (bench/README.md says how to build it).

@@ -282,6 +282,40 @@ if expect_ok "shrink --help" "$shrink" --help; then
     if [ -z "$missing" ]; then ok "shrink --help lists the commands"; else bad "shrink --help lists the commands" "missing:$missing"; fi
 fi
 
+# --- report: bad inputs fail before anything is measured or written
+rep=$tmp/rep
+printf 'not a model\n' >"$tmp/notmodel.gguf"
+: >"$tmp/afile"
+head -c 3000 data/heldout.txt >"$tmp/sample.txt"
+expect_fail "report without -c" "--compressed" "" "$shrink" report -m "$mini" -o "$rep"
+expect_fail "report -c missing.gguf" "$tmp/missing.gguf" "" "$shrink" report -m "$mini" -c "$tmp/missing.gguf" -o "$rep"
+expect_fail "report -c without a value" "-c" "needs a value" "$shrink" report -m "$mini" -o "$rep" -c
+expect_fail "report -m missing" "$tmp/nomodel" "" "$shrink" report -m "$tmp/nomodel" -c "$mini" -o "$rep"
+expect_fail "report -o inside a file" "$tmp/afile" "not a directory" "$shrink" report -m "$mini" -c "$mini" -o "$tmp/afile/report"
+expect_fail "report -o an existing file" "$tmp/afile" "not a directory" "$shrink" report -m "$mini" -c "$mini" -o "$tmp/afile"
+expect_fail "report -f missing.txt" "$tmp/missing.txt" "" "$shrink" report -m "$mini" -c "$mini" -o "$rep" -f "$tmp/missing.txt"
+expect_fail "report -c a file that is not GGUF" "$tmp/notmodel.gguf" "" "$shrink" report -m "$mini" -c "$tmp/notmodel.gguf" -o "$rep" -f "$tmp/sample.txt"
+expect_fail "report --reps 0" "--reps" "" "$shrink" report -m "$mini" -c "$mini" -o "$rep" --reps 0
+expect_fail "report --pp beyond the context" "--pp" "256" "$shrink" report -m "$mini" -c "$mini" -o "$rep" -f "$tmp/sample.txt" --pp 300 -n 2
+[ ! -e "$rep" ] && ok "failed reports leave no directory" || bad "failed reports leave no directory" "$rep exists"
+check_help report --model --compressed --output --file --lambada --prompt --n --seed --threads
+if expect_ok "compress Q4_K_M for report" "$shrink" compress -m "$mini" --type Q4_K_M -o "$tmp/r4.gguf" &&
+    expect_ok "report (small settings)" "$shrink" report -m "$mini" -c "$tmp/r4.gguf" -c "$tmp/r4.gguf" -o "$rep/sub" \
+        -f "$tmp/sample.txt" -p "Once upon" -p "It was" -n 4 --pp 16 --tg 8 -r 1 --seed 3 -t 1; then
+    missing=""
+    for f in report.md report.json quality_vs_size.svg speed_vs_size.svg size_breakdown.svg; do
+        [ -s "$rep/sub/$f" ] || missing="$missing $f"
+    done
+    if [ -z "$missing" ] && [ -z "$(find "$rep" -name '*.tmp')" ]; then ok "report writes its five files, no temp files"
+    else bad "report writes its five files, no temp files" "missing:$missing"; fi
+    for k in '"file_bytes"' '"peak_rss_bytes"' '"dppl_pct"' '"kl_mean"' '"top1"' '"speedup_tg"' '"generations"' '"conclusions"'; do
+        grep -q -F "$k" "$rep/sub/report.json" || bad "report.json has $k" "$(head -c 300 "$rep/sub/report.json")"
+    done
+    grep -q -F 'r4 #2' "$rep/sub/report.md" && grep -q -F '## Conclusions' "$rep/sub/report.md" && grep -q -F 'Once upon' "$rep/sub/report.md" &&
+        ok "report.md: both models, conclusions, prompts" || bad "report.md: both models, conclusions, prompts" "$(head -c 300 "$rep/sub/report.md")"
+fi
+rm -rf "$rep" "$tmp/r4.gguf" "$tmp/notmodel.gguf" "$tmp/afile" "$tmp/sample.txt"
+
 # --- nothing written next to the inputs
 ls "$tmp" >"$tmp/.after"
 for f in g0a g0b g7a g7b g8 ids.txt out err; do grep -v -x -F "$f" "$tmp/.after" >"$tmp/.a2"; mv "$tmp/.a2" "$tmp/.after"; done

@@ -1,9 +1,12 @@
 // test_report.c: the report's parts that need no model: number formatting (rounding,
-// negative zero, huge and tiny values, NaN), the conclusion rules at each boundary, and the
-// SVG writer on degenerate inputs (well-formed, no NaN in coordinates).
+// negative zero, huge and tiny values, NaN), the conclusion rules at each boundary, the
+// SVG writer on degenerate inputs (well-formed, no NaN in coordinates), and report.md /
+// report.json rendered from a synthetic report (the JSON parses; no "nan" anywhere).
 #include "harness.h"
 #include "core/err.h"
+#include "formats/json.h"
 #include "report/fmt.h"
+#include "report/report.h"
 #include "report/rules.h"
 #include "report/svg.h"
 #include <math.h>
@@ -389,6 +392,76 @@ static void test_rules_summary(void) {
     sbuf_free(&out);
 }
 
+// --- a whole report from synthetic numbers
+
+static void test_report_render(void) {
+    const char *comp[2] = {"out/mini-Q4_K_M.gguf", "x/mini-Q4_K_M.gguf"};
+    report r;
+    report_init(&r, "models/mini/", comp, 2);
+    EXPECT(strcmp(r.models[0].label, "mini") == 0 && strcmp(r.models[1].label, "mini-Q4_K_M") == 0 &&
+               strcmp(r.models[2].label, "mini-Q4_K_M #2") == 0,
+           "labels: %s, %s, %s", r.models[0].label, r.models[1].label, r.models[2].label);
+    r.set.threads = 2;
+    r.logical_cpus = 2;
+    snprintf(r.cpu, sizeof r.cpu, "Test CPU \"quoted\"");
+    snprintf(r.created, sizeof r.created, "2025-01-01T00:00:00Z");
+    for (int i = 0; i < 3; i++) {
+        report_model *m = &r.models[i];
+        m->file_bytes = i ? 6.45e6 : 27.6e6;
+        m->tensor_bytes = m->file_bytes - (i ? 2.7e5 : 7.5e3);
+        m->params = 6901760;
+        m->bits_per_weight = 8 * m->file_bytes / m->params;
+        m->n_types = 1;
+        snprintf(m->types[0].type, sizeof m->types[0].type, i ? "Q4_K" : "F32");
+        m->types[0].params = m->params;
+        m->types[0].bytes = m->tensor_bytes;
+        m->pp = (speed_stat){1000.0 * (i + 1), 900, 1100, 5};
+        m->tg = (speed_stat){i == 2 ? NAN : 300.0 * (i + 1), 250, 350, 5};  // one NaN on purpose
+        m->forward_ms_median = m->forward_ms_min = m->forward_ms_max = 100;
+        m->peak_rss_bytes = i ? 15e6 : 57e6;
+        m->start_rss_bytes = 1.4e6;
+        m->ppl = (ppl_result){5.05, 156.8, 6785, 23000, 2.1, 256, 128, 53};
+        if (i) m->dppl_pct = 0.36, m->kl_mean = 0.0046, m->kl_p99 = 0.02, m->kl_max = 0.2, m->top1 = 0.938;
+        m->gen_text[0] = strdup(" text with ``` fences | pipes and <tags>");
+        m->gen_tokens[0] = 9;
+    }
+    r.set.n_prompts = 1;
+    report_apply_rules(&r);
+    sbuf md, js, svg;
+    sbuf_init(&md);
+    sbuf_init(&js);
+    sbuf_init(&svg);
+    report_markdown(&r, &md);
+    report_json(&r, &js);
+    EXPECT(strstr(sbuf_str(&md), "## Summary") && strstr(sbuf_str(&md), "## Conclusions") && strstr(sbuf_str(&md), "R1 close") &&
+               strstr(sbuf_str(&md), "````text") && !strstr(sbuf_str(&md), "nan"),
+           "report.md sections, a longer fence around ```, no nan");
+    json_value v;
+    memset(&v, 0, sizeof v);
+    int rc = json_parse(&v, sbuf_str(&js), js.len, "report.json");
+    EXPECT(rc == 0, "report.json parses: %s", err_msg());
+    if (rc == 0) {
+        const json_value *models = json_get(&v, "models");
+        EXPECT(models != NULL && json_get(&v, "conclusions") != NULL && json_get(&v, "rules") != NULL, "report.json keys");
+    }
+    json_free(&v);
+    err_clear();
+    EXPECT(!strstr(sbuf_str(&js), "nan") && !strstr(sbuf_str(&js), "inf"), "report.json has no nan/inf");
+    report_plot_quality(&r, &svg);
+    svg_ok(sbuf_str(&svg), "quality plot");
+    sbuf_reset(&svg);
+    report_plot_speed(&r, &svg);
+    svg_ok(sbuf_str(&svg), "speed plot with a NaN median");
+    sbuf_reset(&svg);
+    report_plot_breakdown(&r, &svg);
+    svg_ok(sbuf_str(&svg), "breakdown plot");
+    sbuf_free(&md);
+    sbuf_free(&js);
+    sbuf_free(&svg);
+    report_free(&r);
+    report_free(&r);  // idempotent
+}
+
 int main(void) {
     test_fmt_numbers();
     test_fmt_text();
@@ -396,5 +469,6 @@ int main(void) {
     test_svg_plots();
     test_rules_boundaries();
     test_rules_summary();
+    test_report_render();
     return TEST_DONE();
 }
