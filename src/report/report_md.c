@@ -52,14 +52,14 @@ static void header(const report *r, sbuf *md) {
     char a[FMT_LEN];
     sbuf_printf(md, "# Compression report: %s\n\n", r->models[0].label);
     sbuf_printf(md, "The original `%s` and %d compressed model%s, measured in one run on one machine: %s, %d logical CPUs, "
-                    "%d threads, %s kernels, %s (UTC); the measuring took %s s. Every number in this file is in "
+                    "%d thread%s, %s kernels, %s (UTC); the measuring took %s s. Every number in this file is in "
                     "`report.json`, with more digits.\n\n",
                 r->models[0].path, r->n_models - 1, r->n_models == 2 ? "" : "s", r->cpu, r->logical_cpus, r->set.threads,
-                r->kernels ? r->kernels : "?", r->created, fmt_sig(r->seconds, 3, a));
+                r->set.threads == 1 ? "" : "s", r->kernels ? r->kernels : "?", r->created, fmt_sig(r->seconds, 3, a));
     if (isfinite(r->load_start))
-        sbuf_printf(md, "1-minute load average: %.2f when measuring began, %.2f at its end (this report's own %d threads "
+        sbuf_printf(md, "1-minute load average: %.2f when measuring began, %.2f at its end (this report's own %d thread%s "
                         "included)%s.\n\n",
-                    r->load_start, r->load_end, r->set.threads, r->rsum.busy ? ": **the machine was busy, see R9**" : "");
+                    r->load_start, r->load_end, r->set.threads, r->set.threads == 1 ? "" : "s", r->rsum.busy ? ": **the machine was busy, see R9**" : "");
     if (r->command) sbuf_printf(md, "```sh\n%s\n```\n\n", r->command);
 }
 
@@ -67,8 +67,10 @@ static void summary(const report *r, sbuf *md) {
     char a[FMT_LEN], b[FMT_LEN];
     const report_model *o = &r->models[0];
     sbuf_puts(md, "## Summary\n\n");
-    sbuf_printf(md, "| model | weights file | vs original | bits/weight | Δppl | mean KL | top-1 | generation tok/s | speedup | "
-                    "peak memory | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    int lam = o->has_lambada;
+    sbuf_printf(md, "| model | weights file | vs original | bits/weight | Δppl | mean KL | top-1 |%s generation tok/s | speedup | "
+                    "peak memory | verdict |\n|---|---:|---:|---:|---:|---:|---:|%s---:|---:|---:|---|\n",
+                lam ? " LAMBADA |" : "", lam ? "---:|" : "");
     for (int i = 0; i < r->n_models; i++) {
         const report_model *m = &r->models[i];
         sbuf_puts(md, "|");
@@ -79,6 +81,7 @@ static void summary(const report *r, sbuf *md) {
         cell(md, i ? fmt_pct_signed(m->dppl_pct, a) : "");
         cell(md, i ? fmt_sig(m->kl_mean, 3, a) : "");
         cell(md, i ? fmt_pct(100 * m->top1, 1, a) : "");
+        if (lam) cell(md, fmt_pct(100 * m->lambada_acc, 1, a));
         cell(md, fmt_sig(m->tg.median, 3, a));
         cell(md, i ? fmt_speedup(m->tg.median / o->tg.median, a) : "");
         cell(md, fmt_mb(m->peak_rss_bytes, b));
@@ -206,10 +209,10 @@ static void speed_section(const report *r, sbuf *md) {
     sbuf_printf(md, "Two tests, as llama-bench runs them: **pp%d**, one batched forward pass over a %d-token prompt into an empty "
                     "cache (its time is the \"average inference time\" of one forward pass over a fixed-length prompt), and "
                     "**tg%d**, %d tokens generated one at a time from an empty cache. Each model: one untimed warm-up, then %d "
-                    "timed repeats; median with min–max; %d threads, %s kernels; token ids are a fixed pseudo-random sequence "
+                    "timed repeats; median with min–max; %d thread%s, %s kernels; token ids are a fixed pseudo-random sequence "
                     "(speed does not depend on them). Speedup = the model's median over the original's. Models are measured "
                     "one after another, so a busy machine moves all of them.\n\n",
-                s->pp, s->pp, s->tg, s->tg, s->reps, s->threads, r->kernels ? r->kernels : "?");
+                s->pp, s->pp, s->tg, s->tg, s->reps, s->threads, s->threads == 1 ? "" : "s", r->kernels ? r->kernels : "?");
     sbuf_printf(md, "| model | forward pass, pp%d (ms) | prompt tok/s | speedup | generation tok/s | speedup |\n"
                     "|---|---:|---:|---:|---:|---:|\n", s->pp);
     for (int i = 0; i < r->n_models; i++) {

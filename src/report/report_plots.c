@@ -88,7 +88,8 @@ void report_plot_speed(const report *r, sbuf *svg) {
     snprintf(ntg, sizeof ntg, "generation (tg%d)", r->set.tg);
     snprintf(npp, sizeof npp, "prompt (pp%d)", r->set.pp);
     svg_series s[2] = {{npp, svg_color(1), SVG_MARK_TRIANGLE, 0, 0, pp, n}, {ntg, svg_color(0), SVG_MARK_CIRCLE, 0, 0, tg, n}};
-    snprintf(title, sizeof title, "Speed vs size (%d threads, median of %d; whiskers min to max)", r->set.threads, r->set.reps);
+    snprintf(title, sizeof title, "Speed vs size (%d thread%s, median of %d; whiskers min to max)%s", r->set.threads,
+             r->set.threads == 1 ? "" : "s", r->set.reps, r->rsum.busy ? ": busy machine, R9" : "");
     svg_xy_plot p = {title, "weights file (MB)", "tokens per second", 760, 460, s, 2, NULL, 0, 1, 1};
     svg_xy_plot_write(&p, svg);
     free(olab);

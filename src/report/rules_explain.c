@@ -119,6 +119,16 @@ void rules_explain(const rules_thresholds *t, const rules_original *og, const ru
         line_end(&o);
         return;
     }
+    // R9 first: it says how far to trust every speed figure below
+    if (s->busy) {
+        line_start(&o);
+        sbuf_printf(sb, "The machine was busy (R9): 1-minute load average %.2f when measuring began and %.2f at its end (less "
+                        "the report's own %d thread%s: %.2f), above %g x %d logical CPUs; other work competed for the cores, so "
+                        "the speed figures and speedups below are not trustworthy. Rerun on an idle machine.",
+                    og->load_start, og->load_end, og->threads, og->threads == 1 ? "" : "s", og->load_end - og->threads,
+                    t->busy_load_per_cpu, og->logical_cpus);
+        line_end(&o);
+    }
     // R3
     line_start(&o);
     if (s->best >= 0) {
@@ -144,15 +154,6 @@ void rules_explain(const rules_thresholds *t, const rules_original *og, const ru
         sbuf_puts(sb, ".");
     }
     line_end(&o);
-    // R9 first: it says how far to trust the speed lines
-    if (s->busy) {
-        line_start(&o);
-        sbuf_printf(sb, "The machine was busy (R9): 1-minute load average %.2f when measuring began and %.2f at its end (less "
-                        "the report's own %d threads: %.2f), above %g x %d logical CPUs; other work competed for the cores, so "
-                        "the speed figures and speedups below are not trustworthy. Rerun on an idle machine.",
-                    og->load_start, og->load_end, og->threads, og->load_end - og->threads, t->busy_load_per_cpu, og->logical_cpus);
-        line_end(&o);
-    }
     // R1, R2, R5 per model; R4 and R5 (memory) per model
     for (int i = 0; i < n; i++) verdict_line(&o, t, &in[i], &r[i], orig_file_bytes);
     for (int i = 0; i < n; i++) speed_line(&o, t, &in[i], &r[i], orig_peak_rss, s->busy);
