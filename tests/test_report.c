@@ -425,6 +425,13 @@ static void test_report_render(void) {
         m->gen_text[0] = strdup(" text with ``` fences | pipes and <tags>");
         m->gen_tokens[0] = 9;
     }
+    // the second compressed model is mixed precision: two types in one group, a 1-D group
+    report_model *mx = &r.models[2];
+    mx->mixed = 1;
+    mx->n_groups = 3;
+    mx->groups[0] = (report_group){"blk.*.ffn_down.weight", "Q4_K", 4, 1, 1e6, 5.6e5};
+    mx->groups[1] = (report_group){"blk.*.ffn_down.weight", "Q6_K", 2, 1, 5e5, 4.1e5};
+    mx->groups[2] = (report_group){"blk.*.attn_norm.bias", "F32", 6, 0, 1536, 6144};
     r.set.n_prompts = 1;
     report_apply_rules(&r);
     sbuf md, js, svg;
@@ -455,6 +462,16 @@ static void test_report_render(void) {
     sbuf_reset(&svg);
     report_plot_breakdown(&r, &svg);
     svg_ok(sbuf_str(&svg), "breakdown plot");
+    char name[128];
+    report_tensor_plot_name(mx, name, sizeof name);
+    EXPECT(strcmp(name, "tensors_mini-Q4_K_M__2.svg") == 0, "tensor plot file name: %s", name);
+    EXPECT(strstr(sbuf_str(&md), "](tensors_mini-Q4_K_M__2.svg)") != NULL, "report.md embeds the tensor plot");
+    sbuf_reset(&svg);
+    report_plot_tensors(&r, 2, &svg);
+    svg_ok(sbuf_str(&svg), "tensor plot");
+    EXPECT(strstr(sbuf_str(&svg), ">blk.*.ffn_down</text>") && strstr(sbuf_str(&svg), ">norms, biases (1-D)</text>") &&
+               !strstr(sbuf_str(&svg), ">Q8_0</text>"),
+           "tensor plot rows and legend");
     sbuf_free(&md);
     sbuf_free(&js);
     sbuf_free(&svg);

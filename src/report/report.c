@@ -175,6 +175,14 @@ int report_write(const report *r, const char *dir) {
     if (!rc) report_plot_speed(r, &b), rc = write_file(dir, REPORT_SVG_SPEED, &b);
     sbuf_reset(&b);
     if (!rc) report_plot_breakdown(r, &b), rc = write_file(dir, REPORT_SVG_BREAKDOWN, &b);
+    for (int i = 0; i < r->n_models && !rc; i++) {
+        if (!r->models[i].mixed) continue;
+        char name[128];
+        report_tensor_plot_name(&r->models[i], name, sizeof name);
+        sbuf_reset(&b);
+        report_plot_tensors(r, i, &b);
+        rc = write_file(dir, name, &b);
+    }
     sbuf_reset(&b);
     if (!rc) report_json(r, &b), rc = write_file(dir, "report.json", &b);
     sbuf_reset(&b);

@@ -122,6 +122,10 @@ void report_json(const report *r, sbuf *js);
 void report_plot_quality(const report *r, sbuf *svg);
 void report_plot_speed(const report *r, sbuf *svg);
 void report_plot_breakdown(const report *r, sbuf *svg);
+// For a mixed-precision model (models[i].mixed): one bar per tensor, split by storage type,
+// written as the file report_tensor_plot_name gives (letters, digits, '.', '-', '_' only).
+void report_plot_tensors(const report *r, int i, sbuf *svg);
+void report_tensor_plot_name(const report_model *m, char *buf, size_t n);
 // The plots' file names inside the report directory.
 #define REPORT_SVG_QUALITY "quality_vs_size.svg"
 #define REPORT_SVG_SPEED "speed_vs_size.svg"

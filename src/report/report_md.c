@@ -176,10 +176,12 @@ static void size_section(const report *r, sbuf *md) {
                         "| tensor | type | tensors | parameters | bytes | bits/weight |\n|---|---|---:|---:|---:|---:|\n", m->label);
         double vp = 0, vb = 0;
         int vn = 0;
+        const char *vtype = NULL;
         for (int g = 0; g < m->n_groups; g++) {
             const report_group *x = &m->groups[g];
             if (!x->matrix) {
                 vp += x->params, vb += x->bytes, vn += x->count;
+                vtype = !vtype || strcmp(vtype, x->type) == 0 ? x->type : "mixed";
                 continue;
             }
             sbuf_puts(md, "|");
@@ -194,10 +196,12 @@ static void size_section(const report *r, sbuf *md) {
         }
         if (vn) {
             char d[FMT_LEN];
-            sbuf_printf(md, "| norms and biases (1-D) | F32 | %d | %s | %s | %s |\n", vn, fmt_int((long long)vp, a), fmt_bytes(vb, b),
+            sbuf_printf(md, "| norms and biases (1-D) | %s | %d | %s | %s | %s |\n", vtype, vn, fmt_int((long long)vp, a), fmt_bytes(vb, b),
                         fmt_sig(vp > 0 ? 8 * vb / vp : NAN, 3, d));
         }
-        sbuf_puts(md, "\n");
+        char name[128];
+        report_tensor_plot_name(m, name, sizeof name);
+        sbuf_printf(md, "\n![%s: bytes per tensor by storage type](%s)\n\n", m->label, name);
     }
 }
 

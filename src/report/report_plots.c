@@ -97,7 +97,8 @@ void report_plot_speed(const report *r, sbuf *svg) {
     free(pp);
 }
 
-// Bits per weight of type k in model m, for ordering the legend from wide to narrow types.
+// Bits per weight of a storage type (the first model that has it), for ordering types from
+// wide to narrow.
 static double type_bpw(const report *r, const char *type) {
     for (int i = 0; i < r->n_models; i++)
         for (int k = 0; k < r->models[i].n_types; k++)
@@ -106,24 +107,31 @@ static double type_bpw(const report *r, const char *type) {
     return 0;
 }
 
-void report_plot_breakdown(const report *r, sbuf *svg) {
-    int n = r->n_models, nk = 0;
-    const char *keys[REPORT_MAX_TYPES + 1];
-    for (int i = 0; i < n; i++)
+// Every storage type of every model, widest first, with one colour each: the same type has
+// the same colour in every plot of a report. Returns the count.
+static int type_keys(const report *r, const char **keys, const char **colors) {
+    int nk = 0;
+    for (int i = 0; i < r->n_models; i++)
         for (int k = 0; k < r->models[i].n_types; k++) {
             int have = 0;
             for (int j = 0; j < nk; j++) have |= strcmp(keys[j], r->models[i].types[k].type) == 0;
             if (!have && nk < REPORT_MAX_TYPES) keys[nk++] = r->models[i].types[k].type;
         }
-    for (int i = 1; i < nk; i++)  // widest type first
+    for (int i = 1; i < nk; i++)
         for (int j = i; j > 0 && type_bpw(r, keys[j]) > type_bpw(r, keys[j - 1]); j--) {
             const char *t = keys[j];
             keys[j] = keys[j - 1];
             keys[j - 1] = t;
         }
+    for (int k = 0; k < nk; k++) colors[k] = svg_color(k >= 6 ? k + 1 : k);  // skip the palette's pale yellow
+    return nk;
+}
+
+void report_plot_breakdown(const report *r, sbuf *svg) {
+    int n = r->n_models;
+    const char *keys[REPORT_MAX_TYPES + 1], *colors[REPORT_MAX_TYPES + 1];
+    int nk = type_keys(r, keys, colors);
     keys[nk] = "other: headers, metadata, tokenizer";
-    const char *colors[REPORT_MAX_TYPES + 1];
-    for (int k = 0; k < nk; k++) colors[k] = svg_color(k == 6 ? 9 : k);  // skip the palette's pale yellow
     colors[nk] = "#cccccc";
     double *v = xcalloc((size_t)n * (size_t)(nk + 1), sizeof *v);
     const char **bars = xcalloc((size_t)n, sizeof *bars);
@@ -148,4 +156,67 @@ void report_plot_breakdown(const report *r, sbuf *svg) {
     free(bars);
     free(v);
     free(olab);
+}
+
+void report_tensor_plot_name(const report_model *m, char *buf, size_t n) {
+    snprintf(buf, n, "tensors_%s.svg", m->label);
+    for (char *p = buf; *p; p++)  // a file name and a markdown link without quoting
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
+            *p = '_';
+}
+
+void report_plot_tensors(const report *r, int i, sbuf *svg) {
+    const report_model *m = &r->models[i];
+    const char *keys[REPORT_MAX_TYPES + 1], *colors[REPORT_MAX_TYPES + 1];
+    int nk = type_keys(r, keys, colors);
+    // rows: each matrix group (its layers summed), then every 1-D tensor together
+    const char *rows[REPORT_MAX_GROUPS + 1];
+    char names[REPORT_MAX_GROUPS + 1][48];
+    int nr = 0;
+    double *v = xcalloc((size_t)(REPORT_MAX_GROUPS + 1) * (size_t)nk, sizeof *v);
+    for (int g = 0; g < m->n_groups; g++) {
+        const report_group *x = &m->groups[g];
+        const char *name = x->matrix ? x->name : "norms, biases (1-D)";
+        size_t len = strlen(name);
+        if (x->matrix && len > 7 && strcmp(name + len - 7, ".weight") == 0) len -= 7;
+        int row = 0;
+        while (row < nr && !(strlen(names[row]) == len && strncmp(names[row], name, len) == 0)) row++;
+        if (row == nr) {
+            snprintf(names[nr], sizeof names[nr], "%.*s", (int)len, name);
+            rows[nr] = names[nr];
+            nr++;
+        }
+        for (int k = 0; k < nk; k++)
+            if (strcmp(keys[k], x->type) == 0) v[(size_t)row * nk + k] += x->bytes / 1e6;
+    }
+    // the legend lists this model's types only, in the report's colours
+    const char *ukeys[REPORT_MAX_TYPES], *ucolors[REPORT_MAX_TYPES];
+    int nu = 0;
+    double *uv = xcalloc((size_t)(REPORT_MAX_GROUPS + 1) * (size_t)nk, sizeof *uv);
+    for (int k = 0; k < nk; k++) {
+        double used = 0;
+        for (int row = 0; row < nr; row++) used += v[(size_t)row * nk + k];
+        if (used <= 0) continue;
+        for (int row = 0; row < nr; row++) uv[(size_t)row * nk + nu] = v[(size_t)row * nk + k];
+        ukeys[nu] = keys[k];
+        ucolors[nu++] = colors[k];
+    }
+    // compact the (rows, nu) values
+    for (int row = 0; row < nr; row++)
+        for (int k = 0; k < nu; k++) v[(size_t)row * nu + k] = uv[(size_t)row * nk + k];
+    char *totals[REPORT_MAX_GROUPS + 1];
+    for (int row = 0; row < nr; row++) {
+        double sum = 0;
+        for (int k = 0; k < nu; k++) sum += v[(size_t)row * nu + k];
+        totals[row] = xmalloc(FMT_LEN);
+        fmt_bytes(sum * 1e6, totals[row]);
+    }
+    char title[160];
+    snprintf(title, sizeof title, "%s: bytes per tensor and their storage types", m->label);
+    svg_stacked_bars p = {title, "MB (10⁶ bytes; blk.* sums the layers)", 760, ukeys, ucolors, nu, rows, nr, v,
+                          (const char *const *)totals};
+    svg_stacked_bars_write(&p, svg);
+    for (int row = 0; row < nr; row++) free(totals[row]);
+    free(uv);
+    free(v);
 }
