@@ -25,6 +25,9 @@ int cli_load_tokenizer(const char *path, bpe **tok);
 int cli_random_model(const char *name, unsigned long long seed, gpt2_model *m);
 // Applies -t: 0 means all cores.
 void cli_set_threads(int threads);
+// The bundled data file data/NAME (found next to the binary, or under the working
+// directory); the caller frees it. The file may not exist.
+char *cli_data_path(const char *name);
 // Reads a file ("-" or NULL: stdin) whole.
 int cli_read_input(const char *path, char **data, size_t *len);
 // Writes s as a JSON string literal (with quotes).

@@ -1,33 +1,77 @@
-// cmd_compress.c: `shrink compress`: quantize a model's weight matrices into a GGUF
-// file llama.cpp runs (round to nearest with ggml's scale searches, per-tensor types
-// from a type or preset plus overrides).
+// cmd_compress.c: `shrink compress`: store a model's weight matrices in ggml block
+// formats, in a GGUF file llama.cpp runs: per-tensor types from a type or preset
+// (plus overrides) or from a bits-per-weight target, by one of the methods in
+// compress/compress.h, calibrated on text.
 #include "cli.h"
 #include "args.h"
+#include "../compress/compress.h"
 #include "../compress/plan.h"
+#include <stdlib.h>
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/timer.h"
 #include <string.h>
 #include <sys/stat.h>
 
+#define DEFAULT_CALIB_TOKENS 32768
+
+// --target-bpw: a number, or a preset whose matrices' bits per weight become the budget.
+static int parse_target_bpw(const char *s, const gpt2_config *c, double *out) {
+    char *end;
+    double x = strtod(s, &end);
+    if (end != s && *end == 0) {
+        if (!(x >= 1.5 && x <= 16)) return err_set(ERR_ARG, "compress: --target-bpw %g is outside 1.5-16", x);
+        *out = x;
+        return 0;
+    }
+    gpt2_plan p;
+    if (plan_build(&p, c, s, NULL, NULL, 0))
+        return err_set(ERR_ARG, "compress: --target-bpw '%s' is neither a number nor a preset (Q8_0, Q6_K, Q5_K_M, "
+                                "Q4_K_M, Q4_0, Q3_K_M, Q2_K)", s);
+    *out = plan_matrix_bpw(&p, c);
+    gpt2_plan_free(&p);
+    fprintf(stderr, "target-bpw %s: %.4f bits per weight (the preset's matrices)\n", s, *out);
+    return 0;
+}
+
 int cmd_compress(int argc, char **argv) {
-    const char *model = NULL, *out = NULL, *type = NULL, *method = "rtn", *overrides = NULL;
-    int threads = 0;
+    const char *model = NULL, *out = NULL, *type = NULL, *method = "rtn", *overrides = NULL, *calib = NULL, *bpw = NULL;
+    int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0;
+    float damp = 0.01f;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "DIR", "Hugging Face GPT-2 directory (fp32/f16/bf16 weights)", 0, 0, 1},
         {"output", 'o', ARG_STR, &out, "FILE", "GGUF file to write (atomically)", 0, 0, 1},
         {"type", 0, ARG_STR, &type, "TYPE",
          "a type (f16, q8_0, q6_k, q5_k, q5_0, q5_1, q4_k, q4_0, q4_1, q3_k, q2_k) or a preset "
-         "(Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K)", 0, 0, 1},
-        {"method", 0, ARG_STR, &method, "M", "rtn: round to nearest within each block, ggml's best-scale search", 0, 0, 0},
+         "(Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K); or give --target-bpw", 0, 0, 0},
+        {"method", 0, ARG_STR, &method, "M",
+         "rtn: round to nearest, ggml's scale searches; imatrix: the same weighted by each input channel's "
+         "mean square on the calibration text; gptq: GPTQ error compensation inside the block format; "
+         "awq: activation-aware channel scaling folded into the LayerNorms, then imatrix rounding; awq+gptq", 0, 0, 0},
         {"tensor-type", 0, ARG_STR, &overrides, "LIST", "per-tensor overrides PATTERN=TYPE[,...], e.g. 'output=q8_0,blk.*.ffn_down=q6_k'", 0, 0, 0},
+        {"target-bpw", 0, ARG_STR, &bpw, "X",
+         "choose each matrix's type from its measured sensitivity so the stored matrices average X bits per weight "
+         "(1.5-16), or as many as a preset's (e.g. Q2_K: the same size as llama.cpp's Q2_K, spent where it matters)", 0, 0, 0},
+        {"calib", 0, ARG_STR, &calib, "FILE", "calibration text (default: the bundled data/calib.txt, training-side text); "
+                                             "never the text you evaluate on", 0, 0, 0},
+        {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use (default 32768)", 256, 1 << 26, 0},
+        {"damp", 0, ARG_FLOAT, &damp, "D", "GPTQ dampening, fraction of the mean Hessian diagonal", 1e-6, 10, 0},
+        {"act-order", 0, ARG_FLAG, &act_order, NULL, "GPTQ: round columns by decreasing activation energy", 0, 0, 0},
+        {"verbose", 'v', ARG_FLAG, &verbose, NULL, "per-layer details", 0, 0, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
-    int rc = args_parse("compress", "compress -m DIR -o OUT.gguf --type TYPE [--method rtn] [--tensor-type LIST]", specs,
-                        (int)(sizeof specs / sizeof specs[0]), argc, argv);
+    int rc = args_parse("compress",
+                        "compress -m DIR -o OUT.gguf (--type TYPE | --target-bpw X) [--method rtn|imatrix|gptq|awq|awq+gptq] "
+                        "[--calib FILE] [--tensor-type LIST]",
+                        specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
-    if (strcmp(method, "rtn") != 0) {
-        err_set(ERR_ARG, "compress: unknown --method '%s' (available: rtn)", method);
+    int mth = compress_method_parse(method);
+    if (mth < 0) {
+        err_set(ERR_ARG, "compress: unknown --method '%s' (available: rtn, imatrix, gptq, awq, awq+gptq)", method);
+        return cli_fail();
+    }
+    if (!type == !bpw) {
+        err_set(ERR_ARG, "compress: give exactly one of --type and --target-bpw");
         return cli_fail();
     }
     if (cli_is_gguf(model)) {
@@ -35,24 +79,30 @@ int cmd_compress(int argc, char **argv) {
         return cli_fail();
     }
     cli_set_threads(threads);
+    compress_opts o = {type, overrides, (compress_method)mth, 0, NULL, calib_tokens, damp, act_order, verbose};
+    char *calib_default = NULL;
+    bpe *tok = NULL;
     gpt2_model m;
     if (cli_load_model(model, &m)) return cli_fail();
+    if (bpw && (rc = parse_target_bpw(bpw, &m.cfg, &o.target_bpw))) goto done;
+    if (compress_needs_calib(&o)) {
+        o.calib_path = calib ? calib : (calib_default = cli_data_path("calib.txt"));
+        if (!file_exists(o.calib_path)) {
+            rc = err_set(ERR_IO, "%s: calibration text not found (give --calib FILE)", o.calib_path);
+            goto done;
+        }
+        if ((rc = cli_load_tokenizer(model, &tok))) goto done;
+    }
     gpt2_plan plan = {0};
-    char notes[4096];
-    if (plan_build(&plan, &m.cfg, type, overrides, notes, sizeof notes)) {
-        gpt2_model_free(&m);
-        return cli_fail();
-    }
-    if (notes[0]) fprintf(stderr, "%s", notes);
+    char notes[8192];
     double t0 = timer_now();
-    rc = gpt2_model_quantize(&m, &plan, NULL);
+    if ((rc = compress_model(&m, tok, &o, &plan, notes, sizeof notes))) goto done;
     double secs = timer_now() - t0;
-    if (!rc) {
-        char *vocab = path_join(model, "vocab.json");
-        const char *tok_dir = file_exists(vocab) ? model : NULL;
-        free(vocab);
-        rc = gpt2_model_save_gguf(&m, tok_dir, out, GPT2_GGUF_STORED);
-    }
+    if (notes[0]) fprintf(stderr, "%s", notes);
+    char *vocab = path_join(model, "vocab.json");
+    const char *tok_dir = file_exists(vocab) ? model : NULL;
+    free(vocab);
+    rc = gpt2_model_save_gguf(&m, tok_dir, out, GPT2_GGUF_STORED);
     if (!rc) {
         // What went where, counted by type (the LM head is stored separately: llama.cpp wants output.weight).
         size_t count[32] = {0};
@@ -62,14 +112,17 @@ int cmd_compress(int argc, char **argv) {
         count[plan.head]++;
         struct stat st;
         long long bytes = stat(out, &st) == 0 ? (long long)st.st_size : -1;
-        fprintf(stderr, "quantized %d matrices in %.1f s:", n_mats + 2, secs);
+        fprintf(stderr, "%s: %d matrices in %.1f s:", compress_method_name(o.method), n_mats + 2, secs);
         for (int t = 0; t < 32; t++)
             if (count[t]) fprintf(stderr, " %s x%zu", qtype_get(t)->name, count[t]);
-        fprintf(stderr, " (token_embd %s, output %s)\nwrote %s: %lld bytes, %.2f bits per parameter\n",
-                qtype_get((int)plan.embd)->name, qtype_get((int)plan.head)->name, out, bytes,
-                8.0 * (double)bytes / (double)m.n_params);
+        fprintf(stderr, " (token_embd %s, output %s)%s%s\nwrote %s: %lld bytes, %.2f bits per parameter\n",
+                qtype_get((int)plan.embd)->name, qtype_get((int)plan.head)->name, o.calib_path ? "; calibration " : "",
+                o.calib_path ? o.calib_path : "", out, bytes, 8.0 * (double)bytes / (double)m.n_params);
     }
     gpt2_plan_free(&plan);
+done:
+    free(calib_default);
+    bpe_free(tok);
     gpt2_model_free(&m);
     return rc ? cli_fail() : 0;
 }

@@ -7,6 +7,7 @@
 #include "../kernels/kernels.h"
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int cli_fail(void) {
     fprintf(stderr, "shrink: error: %s\n", err_msg()[0] ? err_msg() : "unknown error");
@@ -34,6 +35,25 @@ int cli_load_tokenizer(const char *dir, bpe **tok) {
     free(vocab);
     free(merges);
     return rc;
+}
+
+char *cli_data_path(const char *name) {
+    // Next to the binary (./shrink), one level up (build/shrink), then the working directory.
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        const char *rel[] = {"data", "../data"};
+        for (int i = 0; i < 2; i++) {
+            char *dir = path_join(exe, rel[i]), *p = path_join(dir, name);
+            free(dir);
+            if (file_exists(p)) return p;
+            free(p);
+        }
+    }
+    return path_join("data", name);
 }
 
 void cli_set_threads(int threads) {

@@ -87,6 +87,11 @@ int plan_build(gpt2_plan *p, const gpt2_config *c, const char *spec, const char 
         // below 6 bits the LM head keeps Q6_K, as llama.cpp does
         if (t != QTYPE_F32 && t != QTYPE_F16 && t != QTYPE_Q8_0 && t != QTYPE_Q6_K) p->head = QTYPE_Q6_K;
     }
+    return plan_apply_overrides(p, c, overrides, notes, notes_cap);
+}
+
+int plan_apply_overrides(gpt2_plan *p, const gpt2_config *c, const char *overrides, char *notes, size_t notes_cap) {
+    int L = c->n_layer;
     // Overrides, in order: later ones win.
     const char *o = overrides;
     while (o && *o) {
@@ -143,4 +148,18 @@ int plan_build(gpt2_plan *p, const gpt2_config *c, const char *spec, const char 
             *vt[i] = f;
         }
     return 0;
+}
+
+double plan_matrix_bpw(const gpt2_plan *p, const gpt2_config *c) {
+    double bits = 0, weights = 0;
+    int C = c->n_embd, F = c->n_inner;
+    for (int l = 0; l < c->n_layer; l++)
+        for (int k = 0; k < GPT2_MATS_PER_LAYER; k++) {
+            int rows = k == GPT2_MAT_QKV ? 3 * C : k == GPT2_MAT_FC ? F : C, cols = k == GPT2_MAT_FCPROJ ? F : C;
+            bits += 8.0 * rows * (double)qtype_row_bytes(p->mats[(size_t)l * GPT2_MATS_PER_LAYER + k], (size_t)cols);
+            weights += (double)rows * cols;
+        }
+    bits += 8.0 * c->vocab_size * (double)(qtype_row_bytes(p->embd, (size_t)C) + qtype_row_bytes(p->head, (size_t)C));
+    weights += 2.0 * c->vocab_size * C;
+    return bits / weights;
 }

@@ -13,5 +13,13 @@
 int plan_build(gpt2_plan *p, const gpt2_config *c, const char *spec, const char *overrides, char *notes,
                size_t notes_cap);
 
+// The override and fallback steps of plan_build alone, on a plan already filled
+// (e.g. by bpw_allocate). On error p is freed.
+int plan_apply_overrides(gpt2_plan *p, const gpt2_config *c, const char *overrides, char *notes, size_t notes_cap);
+
+// Bits per weight of the plan's stored matrices: the layers' four, token_embd and
+// output (both counted, as both are stored), over their element count.
+double plan_matrix_bpw(const gpt2_plan *p, const gpt2_config *c);
+
 // The GGUF name of matrix k (GPT2_MAT_*) of layer l, e.g. "blk.3.ffn_down".
 void plan_mat_name(char *out, size_t cap, int l, int k);

@@ -112,6 +112,10 @@ void gpt2_plan_free(gpt2_plan *p);
 // importance vector over its input columns, or NULL entries. Returns ERR_ARG if the
 // model is already converted or a type cannot hold its matrix's rows.
 int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix);
+// The same, but a matrix whose encoded entry (plan order) is non-NULL takes those bytes
+// (rows × the type's row bytes, e.g. from GPTQ) instead of being rounded to nearest.
+int gpt2_model_quantize_with(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix,
+                             const void *const *encoded);
 // The same with every matrix stored as t.
 int gpt2_model_convert(gpt2_model *m, qtype t);
 // Pointers to the fields of w in the GPT2_* enum order.
@@ -177,10 +181,12 @@ typedef struct gpt2_state {
     int scores_stride;   // floats per thread in scores
     // Optional, caller-set (calibration): hook sees every linear layer's input before its
     // matmul, as (layer, GPT2_MAT_*) or (n_layer, GPT2_HOOK_HEAD) for the LM head; with
-    // stop_after > 0 the pass ends after that many blocks (no logits, n_past unchanged).
+    // stop_after > 0 the pass ends after that many blocks (no logits, n_past unchanged,
+    // x holds the residual stream); with start_layer > 0 it skips the embeddings and
+    // the blocks before start_layer, taking x (T, C) as that block's input.
     void (*hook)(void *user, int layer, int mat, const float *in, int T, int cols);
     void *hook_user;
-    int stop_after;
+    int stop_after, start_layer;
 } gpt2_state;
 enum { GPT2_HOOK_HEAD = 0 };
 

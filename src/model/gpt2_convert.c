@@ -22,7 +22,19 @@ void gpt2_plan_free(gpt2_plan *p) {
     p->mats = NULL;
 }
 
+// Stores matrix i (plan order) at dst: its given encoding, or quantized from src.
+static void store_matrix(qtype t, const float *src, void *dst, int rows, int cols, const float *const *imatrix,
+                         const void *const *encoded, int i) {
+    if (encoded && encoded[i]) memcpy(dst, encoded[i], (size_t)rows * qtype_row_bytes(t, (size_t)cols));
+    else CHECK(quantize_rows(t, src, dst, rows, cols, imatrix ? imatrix[i] : NULL) == 0);
+}
+
 int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix) {
+    return gpt2_model_quantize_with(m, plan, imatrix, NULL);
+}
+
+int gpt2_model_quantize_with(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix,
+                             const void *const *encoded) {
     if (m->mat_store || !m->w.wte)
         return err_set(ERR_ARG, "quantize: the model's matrices are already stored as %s (start from the F32 model)",
                        qtype_get((int)m->head.type)->name);
@@ -42,7 +54,8 @@ int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const
     for (int i = 0; i < n_mats; i++) total += (size_t)m->mats[i].rows * qtype_row_bytes(plan->mats[i], (size_t)m->mats[i].cols);
     size_t embd_bytes = (size_t)c->vocab_size * qtype_row_bytes(plan->embd, (size_t)c->n_embd);
     size_t head_bytes = (size_t)c->vocab_size * qtype_row_bytes(plan->head, (size_t)c->n_embd);
-    int share_head = m->tied && plan->head == plan->embd && !(imatrix && imatrix[n_mats + 1]);
+    int share_head = m->tied && m->lm_head == m->w.wte && plan->head == plan->embd && !(imatrix && imatrix[n_mats + 1]) &&
+                     !(encoded && encoded[n_mats + 1]);
     total += embd_bytes + (share_head ? 0 : head_bytes);
     char *store = xmalloc(total ? total : 1), *p = store;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -51,20 +64,20 @@ int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const
         size_t off = 0;
         for (int j = 0; j < i; j++) off += (size_t)m->mats[j].rows * qtype_row_bytes(plan->mats[j], (size_t)m->mats[j].cols);
         wmat *v = &m->mats[i];
-        CHECK(quantize_rows(plan->mats[i], v->data, store + off, v->rows, v->cols, imatrix ? imatrix[i] : NULL) == 0);
+        store_matrix(plan->mats[i], v->data, store + off, v->rows, v->cols, imatrix, encoded, i);
     }
     for (int i = 0; i < n_mats; i++) {
         wmat *v = &m->mats[i];
         *v = (wmat){plan->mats[i], v->rows, v->cols, p};
         p += (size_t)v->rows * qtype_row_bytes(plan->mats[i], (size_t)v->cols);
     }
-    CHECK(quantize_rows(plan->embd, m->w.wte, p, c->vocab_size, c->n_embd, imatrix ? imatrix[n_mats] : NULL) == 0);
+    store_matrix(plan->embd, m->w.wte, p, c->vocab_size, c->n_embd, imatrix, encoded, n_mats);
     m->embd = (wmat){plan->embd, c->vocab_size, c->n_embd, p};
     p += embd_bytes;
     if (share_head) {
         m->head = m->embd;
     } else {
-        CHECK(quantize_rows(plan->head, m->lm_head, p, c->vocab_size, c->n_embd, imatrix ? imatrix[n_mats + 1] : NULL) == 0);
+        store_matrix(plan->head, m->lm_head, p, c->vocab_size, c->n_embd, imatrix, encoded, n_mats + 1);
         m->head = (wmat){plan->head, c->vocab_size, c->n_embd, p};
     }
     if (m->lm_head != m->w.wte) free(m->lm_head);

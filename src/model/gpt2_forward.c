@@ -144,7 +144,8 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
     size_t TC = (size_t)T * C;
 
     size_t embd_row = qtype_row_bytes(m->embd.type, (size_t)C);
-    for (int t = 0; t < T; t++) {
+    CHECK(s->start_layer >= 0 && s->start_layer <= L);
+    for (int t = 0; t < T && s->start_layer == 0; t++) {
         CHECK(tokens[t] >= 0 && tokens[t] < V);
         const float *pe = w->wpe + (size_t)(pos0 + t) * C;
         float *x = s->x + (size_t)t * C;
@@ -153,7 +154,7 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
     }
     if (s->trace) memcpy(s->trace, s->x, TC * sizeof(float));
 
-    for (int l = 0; l < L; l++) {
+    for (int l = s->start_layer; l < L; l++) {
         const wmat *mt = m->mats + (size_t)l * GPT2_MATS_PER_LAYER;
         layernorm(s->xn, s->x, w->ln_1_w + (size_t)l * C, w->ln_1_b + (size_t)l * C, T, C, c->ln_eps);
         linear(s, s->qkv, s->xn, &mt[GPT2_MAT_QKV], w->attn_qkv_b + (size_t)l * 3 * C, T, l, GPT2_MAT_QKV);

@@ -1,0 +1,114 @@
+#!/bin/sh
+# bench/quality.sh (make quality): shrink's compression methods against llama.cpp's own
+# quantizations of the same model, written to bench/quality.md. Nothing is asserted.
+#
+# Model: ../shared/models/mini (the fixed reference; llama.cpp's files in
+# ../shared/testdata/gguf were made from it). Text: ../shared/testdata/gguf/eval.txt
+# (LAMBADA passages, never used for calibration), ctx 256, stride 128. Every row is
+# `shrink eval -m FILE --base ../shared/models/mini` on that text. shrink's files are
+# made by `shrink compress` at each llama.cpp preset (the same tensor types, so the
+# same size) with each method, calibrated on data/calib.txt (Brown, training side).
+# Results are cached per file under build/quality (delete it to start over).
+set -eu
+SHARED=${SHRINK_SHARED:-../shared}
+BASE=$SHARED/models/mini
+TEXT=$SHARED/testdata/gguf/eval.txt
+GG=$SHARED/testdata/gguf
+THREADS=${THREADS:-2}
+METHODS=${METHODS:-"rtn imatrix awq gptq awq+gptq gptq-ao"}
+CLASSES=${CLASSES:-"Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
+BPWS=${BPWS:-"2.5 3.0"}
+work=build/quality
+out=${QUALITY_OUT:-bench/quality.md}
+mkdir -p "$work"
+
+# eval FILE -> work/NAME.json (cached)
+evaluate() {
+    name=$1 file=$2
+    [ -s "$work/$name.json" ] && return 0
+    ./shrink eval -m "$file" -f "$TEXT" --base "$BASE" --json -t "$THREADS" > "$work/$name.json.tmp"
+    printf '%s\n' "$(stat -c %s "$file")" > "$work/$name.bytes"
+    mv "$work/$name.json.tmp" "$work/$name.json"
+}
+
+compress() {  # name args...
+    name=$1
+    shift
+    [ -s "$work/$name.gguf" ] && return 0
+    echo "[quality] compress $name: $*" >&2
+    start=$(date +%s)
+    ./shrink compress -m "$BASE" -o "$work/$name.gguf" -t "$THREADS" "$@" 2> "$work/$name.log"
+    echo $(($(date +%s) - start)) > "$work/$name.secs"
+}
+
+for c in $CLASSES; do
+    for f in "$GG/mini-$c.gguf" "$GG/mini-$c-imatrix.gguf"; do
+        [ -f "$f" ] && evaluate "llama-$(basename "$f" .gguf)" "$f"
+    done
+    for m in $METHODS; do
+        case $m in
+        gptq-ao) compress "shrink-$c-$m" --type "$c" --method gptq --act-order ;;
+        *) compress "shrink-$c-$m" --type "$c" --method "$m" ;;
+        esac
+        evaluate "shrink-$c-$m" "$work/shrink-$c-$m.gguf"
+    done
+done
+for b in $BPWS; do
+    for m in gptq gptq-ao; do
+        case $m in
+        gptq-ao) compress "shrink-bpw$b-$m" --target-bpw "$b" --method gptq --act-order ;;
+        *) compress "shrink-bpw$b-$m" --target-bpw "$b" --method gptq ;;
+        esac
+        evaluate "shrink-bpw$b-$m" "$work/shrink-bpw$b-$m.gguf"
+    done
+done
+
+field() { sed -n "s/.*\"$2\": \([-0-9.e+]*\).*/\1/p" "$work/$1.json"; }
+row() {  # name label
+    printf '| %s | %s | %s | %s | %+.3f%% | %.5f | %.4f | %.2f |\n' "$2" "$(cat "$work/$1.bytes")" \
+        "$(awk -v b="$(cat "$work/$1.bytes")" 'BEGIN{printf "%.2f", b*8/6901760}')" "$(field "$1" ppl)" \
+        "$(field "$1" dppl_pct)" "$(field "$1" kl_mean)" "$(field "$1" top1)" "$(field "$1" kl_p99)"
+}
+
+{
+    echo "# Quality: shrink's methods against llama.cpp's quantizations"
+    echo
+    echo "Written by \`make quality\` (bench/quality.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), shrink commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
+    echo
+    echo "- Model: \`../shared/models/mini\` (6.90 M parameters), fp32 ppl $(field "$(ls "$work" | sed -n 's/\.json$//p' | head -n 1)" base_ppl) on the text below."
+    echo "- Text: \`../shared/testdata/gguf/eval.txt\` (18,386 tokens of LAMBADA passages), ctx 256, stride 128;"
+    echo "  every row is \`shrink eval -m FILE -f eval.txt --base ../shared/models/mini --json\`: Δppl against the"
+    echo "  fp32 model, mean and 99th-percentile KL(fp32 ‖ model) per token, top-1 agreement, on the same positions."
+    echo "- llama.cpp rows: the files in \`../shared/testdata/gguf\` (llama.cpp c392e50's own \`llama-quantize\`,"
+    echo "  \`-imatrix\` ones with its \`llama-imatrix\` on the first 300 kB of brown.txt)."
+    echo "- shrink rows: \`shrink compress -m ../shared/models/mini --type CLASS --method M\` (same tensor types as"
+    echo "  llama.cpp's preset, so the same size or a few bytes smaller), calibrated on data/calib.txt (the first"
+    echo "  300 kB of brown.txt, training side), 32,768 tokens; gptq-ao = gptq --act-order."
+    echo "- bpw = file bytes × 8 / 6,901,760 parameters (the file also holds fp32 position embeddings, norms,"
+    echo "  biases, the tokenizer, and output.weight, a second encoding of the tied embedding)."
+    echo
+    for c in $CLASSES; do
+        echo "## $c"
+        echo
+        echo "| file | bytes | bpw | ppl | Δppl | KL mean | top-1 | KL p99 |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        for f in "llama-mini-$c" "llama-mini-$c-imatrix"; do
+            [ -s "$work/$f.json" ] && row "$f" "llama.cpp $(echo "$f" | sed 's/^llama-//')"
+        done
+        for m in $METHODS; do row "shrink-$c-$m" "shrink $m"; done
+        echo
+    done
+    echo "## --target-bpw (gptq)"
+    echo
+    echo "bits per weight of the stored matrices (the allocator's budget); the file's own bpw is in the table."
+    echo
+    echo "| file | bytes | bpw | ppl | Δppl | KL mean | top-1 | KL p99 |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for b in $BPWS; do
+        for m in gptq gptq-ao; do row "shrink-bpw$b-$m" "shrink --target-bpw $b $m"; done
+    done
+    echo
+    echo "Compression times (seconds, $THREADS threads, this run): $(for f in "$work"/*.secs; do printf '%s %s; ' "$(basename "$f" .secs)" "$(cat "$f")"; done)"
+} > "$out.tmp"
+mv "$out.tmp" "$out"
+echo "[quality] wrote $out" >&2

@@ -1,0 +1,23 @@
+// awq.h: activation-aware weight scaling (Lin et al. 2023) for ggml block formats.
+//
+// Rounding error matters in proportion to the input it multiplies, so input channels
+// that carry large activations are scaled up before quantization (W diag(s)) and the
+// input scaled down by the same factor (diag(1/s) x), which leaves the product
+// unchanged in exact arithmetic. s = (mean |x|)^α, α searched on a grid to minimise
+// the layer's output error on calibration inputs. The 1/s goes where it costs
+// nothing at inference: into the LayerNorm before attn_qkv (ln_1) and ffn_up (ln_2),
+// and into the value rows of attn_qkv (and their bias) before attn_output. ffn_down's
+// input comes through GELU, which no scale passes through, so it is left unscaled;
+// so is the LM head, whose fp32 twin is the token embedding.
+#pragma once
+#include "calib.h"
+
+// The best scale s (cols) for W (rows, cols) stored as t, given st's statistics (H
+// needed). Returns the chosen α (0: no scaling helps; s is all ones). err0/err1
+// (optional) receive the output error without and with the scale.
+double awq_search(qtype t, const float *W, int rows, int cols, const act_stats *st, float *s, double *err0,
+                  double *err1);
+
+// Scales every layer of the fp32 model m for the plan's types, layer by layer on the
+// calibration set. Prints one line per layer to stderr when verbose.
+void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int verbose);

@@ -1,0 +1,65 @@
+// calib.h: calibration data and the activation statistics methods learn from.
+//
+// A calibration set is a text file's first N tokens, cut into windows of ctx tokens
+// that are run through the model one by one; a forward hook (gpt2_state.hook) sees
+// every linear layer's input and accumulates, per matrix, what the methods need:
+// the per-channel mean square (llama.cpp's importance matrix), mean magnitude (AWQ),
+// and H = Σ x xᵀ (GPTQ).
+#pragma once
+#include "../model/gpt2.h"
+#include "../tokenizer/bpe.h"
+
+typedef struct calib_set {
+    int *ids;       // n_windows * ctx token ids
+    int n_windows, ctx;
+} calib_set;
+
+// Tokenizes the text file at path and keeps its first n_tokens tokens (rounded down to
+// whole windows of ctx). Errors (message names the file): unreadable, or fewer tokens
+// than one window.
+int calib_load(calib_set *cs, const bpe *tok, const char *path, long n_tokens, int ctx);
+void calib_free(calib_set *cs);
+
+// What has been seen at one matrix's input. cols == 0 means "not wanted".
+typedef struct act_stats {
+    int cols;
+    long n;          // tokens seen
+    double *sumsq;   // (cols) Σ x²
+    double *sumabs;  // (cols) Σ |x|
+    double *H;       // (cols, cols) Σ x xᵀ, only when asked for
+} act_stats;
+
+void act_stats_init(act_stats *s, int cols, int want_h);
+void act_stats_free(act_stats *s);
+
+// Index of the statistics of matrix k (GPT2_MAT_*) of layer l, or of the LM head
+// (l = n_layer, k = GPT2_HOOK_HEAD), in an array of calib_num_slots entries.
+static inline int calib_slot(const gpt2_config *c, int l, int k) {
+    return l < c->n_layer ? l * GPT2_MATS_PER_LAYER + k : c->n_layer * GPT2_MATS_PER_LAYER;
+}
+static inline int calib_num_slots(const gpt2_config *c) { return c->n_layer * GPT2_MATS_PER_LAYER + 1; }
+
+// Runs every window through m (only the first stop_after blocks when > 0) and adds
+// each wanted matrix's inputs to stats (calib_num_slots entries). label names the
+// step on the progress line (shown when stderr is a terminal).
+void calib_collect(const gpt2_model *m, const calib_set *cs, act_stats *stats, int stop_after, const char *label);
+
+// The residual stream at the input of one block, for every window (n_windows, ctx, C),
+// so that methods going block by block run each block, not the whole prefix, per step.
+typedef struct calib_stream {
+    float *x;
+    int layer;  // the block whose input x is (n_layer: the final LayerNorm's)
+} calib_stream;
+
+// Block 0's input: token plus position embeddings of every window.
+void calib_stream_init(calib_stream *st, const gpt2_model *m, const calib_set *cs);
+void calib_stream_free(calib_stream *st);
+
+// Runs block st->layer of m (at st->layer == n_layer: the final LayerNorm and the LM
+// head) over every window, adding the wanted inputs to stats (may be NULL). With
+// advance, the stream then holds the next block's input, as m's block computes it.
+void calib_run_block(const gpt2_model *m, const calib_set *cs, calib_stream *st, act_stats *stats, int advance,
+                     const char *label);
+
+// A progress line "label i/n, elapsed, ETA" on stderr when it is a terminal.
+void calib_progress(const char *label, int done, int total, double t0);
