@@ -15,25 +15,6 @@
 
 #define DEFAULT_CALIB_TOKENS 32768
 
-// --target-bpw: a number, or a preset whose matrices' bits per weight become the budget.
-static int parse_target_bpw(const char *s, const gpt2_config *c, double *out) {
-    char *end;
-    double x = strtod(s, &end);
-    if (end != s && *end == 0) {
-        if (!(x >= 1.5 && x <= 16)) return err_set(ERR_ARG, "compress: --target-bpw %g is outside 1.5-16", x);
-        *out = x;
-        return 0;
-    }
-    gpt2_plan p;
-    if (plan_build(&p, c, s, NULL, NULL, 0))
-        return err_set(ERR_ARG, "compress: --target-bpw '%s' is neither a number nor a preset (Q8_0, Q6_K, Q5_K_M, "
-                                "Q4_K_M, Q4_0, Q3_K_M, Q2_K)", s);
-    *out = plan_matrix_bpw(&p, c);
-    gpt2_plan_free(&p);
-    fprintf(stderr, "target-bpw %s: %.4f bits per weight (the preset's matrices)\n", s, *out);
-    return 0;
-}
-
 int cmd_compress(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *type = NULL, *method = "rtn", *overrides = NULL, *calib = NULL, *bpw = NULL;
     int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0;
@@ -84,7 +65,9 @@ int cmd_compress(int argc, char **argv) {
     bpe *tok = NULL;
     gpt2_model m;
     if (cli_load_model(model, &m)) return cli_fail();
-    if (bpw && (rc = parse_target_bpw(bpw, &m.cfg, &o.target_bpw))) goto done;
+    if (bpw && (rc = plan_parse_target_bpw(bpw, &m.cfg, "compress: --target-bpw", &o.target_bpw)) < 0) goto done;
+    if (bpw && rc == 1) fprintf(stderr, "target-bpw %s: %.4f bits per weight (the preset's matrices)\n", bpw, o.target_bpw);
+    rc = 0;
     if (compress_needs_calib(&o)) {
         o.calib_path = calib ? calib : (calib_default = cli_data_path("calib.txt"));
         if (!file_exists(o.calib_path)) {

@@ -9,6 +9,7 @@
 #include "../core/err.h"
 #include "../core/xalloc.h"
 #include <fnmatch.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -162,4 +163,23 @@ double plan_matrix_bpw(const gpt2_plan *p, const gpt2_config *c) {
     bits += 8.0 * c->vocab_size * (double)(qtype_row_bytes(p->embd, (size_t)C) + qtype_row_bytes(p->head, (size_t)C));
     weights += 2.0 * c->vocab_size * C;
     return bits / weights;
+}
+
+int plan_parse_target_bpw(const char *s, const gpt2_config *c, const char *what, double *out) {
+    char *end;
+    double x = strtod(s, &end);
+    if (end != s && *end == 0) {
+        if (!(x >= 1.5 && x <= 16)) return err_set(ERR_ARG, "%s %g is outside 1.5-16", what, x);
+        *out = x;
+        return 0;
+    }
+    gpt2_plan p;
+    if (plan_build(&p, c, s, NULL, NULL, 0)) {
+        err_clear();  // plan_build's message is about --type
+        return err_set(ERR_ARG, "%s '%s' is neither a number nor a preset (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, "
+                                "Q2_K)", what, s);
+    }
+    *out = plan_matrix_bpw(&p, c);
+    gpt2_plan_free(&p);
+    return 1;
 }

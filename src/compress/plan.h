@@ -21,5 +21,11 @@ int plan_apply_overrides(gpt2_plan *p, const gpt2_config *c, const char *overrid
 // output (both counted, as both are stored), over their element count.
 double plan_matrix_bpw(const gpt2_plan *p, const gpt2_config *c);
 
+// A bits-per-weight target (compress --target-bpw): a number in 1.5-16, or a preset whose
+// matrices' bits per weight (plan_matrix_bpw on shape c) become the budget. what names the
+// option in messages ("compress: --target-bpw"). Returns 0 for a number, 1 for a preset, or
+// ERR_ARG with a message naming s.
+int plan_parse_target_bpw(const char *s, const gpt2_config *c, const char *what, double *out);
+
 // The GGUF name of matrix k (GPT2_MAT_*) of layer l, e.g. "blk.3.ffn_down".
 void plan_mat_name(char *out, size_t cap, int l, int k);
