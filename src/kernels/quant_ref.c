@@ -132,7 +132,15 @@ void quantize_row_q8_0_ref(const float *x, void *vy, int64_t k) {
         const float d = amax / 127;
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = half(d);
-        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);  // ties away from zero
+        // roundf(v) (ties away from zero) without the libm call, exact for |v| < 2^23 (here
+        // |v| <= 127): v − trunc(v) is exact, and a remainder of half or more rounds outward.
+        // This is the activation quantizer of every quantized single-row product.
+        for (int j = 0; j < QK8_0; j++) {
+            float v = x[j] * id;
+            int t = (int)v;
+            float f = v - (float)t;
+            y[i].qs[j] = (int8_t)(t + (f >= 0.5f) - (f <= -0.5f));
+        }
     }
 }
 
