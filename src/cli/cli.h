@@ -13,6 +13,7 @@ int cmd_train(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 // Prints "shrink: error: <recorded message>" and returns the exit status (1).
 int cli_fail(void);

@@ -16,6 +16,7 @@ static const subcommand commands[] = {
     {"compress", cmd_compress, "quantize a model into a GGUF file llama.cpp runs (types, presets, overrides)"},
     {"export", cmd_export, "write a model as a GGUF file llama.cpp runs (f32 or f16)"},
     {"bench", cmd_bench, "prompt and generation speed (tokens/s), median of repeats"},
+    {"sweep", cmd_sweep, "compress with every setting of a grid; Pareto frontier, plot, smallest model within a bound"},
     {"report", cmd_report, "measure an original and its compressed versions; write report.md, plots, report.json"},
     {"train", cmd_train, "train from a config or a checkpoint (AdamW, cosine schedule, distillation, resume)"},
 };

@@ -1,0 +1,152 @@
+// grid.c: `shrink sweep --grid SPEC` parsed into named points (see grid.h). Every item
+// is checked before a point is run, so a typo in the last value costs nothing.
+#include "grid.h"
+#include "../compress/plan.h"
+#include "../core/err.h"
+#include "../core/xalloc.h"
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_VALUES 64
+#define KEYS "keys: method, type, bpw"
+
+enum { KEY_METHOD, KEY_TYPE, KEY_BPW, N_KEYS };
+static const char *KEY_NAMES[N_KEYS] = {"method", "type", "bpw"};
+
+typedef struct {
+    const char *v[MAX_VALUES];
+    int n, given;
+} value_list;
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    return s;
+}
+
+static void upper(char *dst, const char *src, size_t cap) {
+    size_t i = 0;
+    for (; src[i] && i + 1 < cap; i++) dst[i] = (char)toupper((unsigned char)src[i]);
+    dst[i] = 0;
+}
+
+// One clause "key=v1,v2": values split, trimmed, none empty.
+static int parse_clause(char *clause, value_list *keys) {
+    char *eq = strchr(clause, '=');
+    if (!eq) return err_set(ERR_ARG, "sweep: --grid part '%s' is not KEY=VALUE[,VALUE...] (" KEYS ")", clause);
+    *eq = 0;
+    char *key = trim(clause), *vals = eq + 1;
+    int k = 0;
+    while (k < N_KEYS && strcasecmp(key, KEY_NAMES[k]) != 0) k++;
+    if (k == N_KEYS) return err_set(ERR_ARG, "sweep: --grid key '%s' is unknown (" KEYS ")", key);
+    value_list *l = &keys[k];
+    if (l->given) return err_set(ERR_ARG, "sweep: --grid key '%s' is given twice", KEY_NAMES[k]);
+    l->given = 1;
+    for (char *v = vals;;) {
+        char *comma = strchr(v, ',');
+        if (comma) *comma = 0;
+        char *t = trim(v);
+        if (!*t) return err_set(ERR_ARG, "sweep: --grid %s= has an empty value", KEY_NAMES[k]);
+        if (strlen(t) > 12) return err_set(ERR_ARG, "sweep: --grid %s '%s' is too long to be a value", KEY_NAMES[k], t);
+        if (l->n == MAX_VALUES) return err_set(ERR_ARG, "sweep: --grid %s= has more than %d values", KEY_NAMES[k], MAX_VALUES);
+        l->v[l->n++] = t;
+        if (!comma) break;
+        v = comma + 1;
+    }
+    return 0;
+}
+
+// The canonical spelling of each value (checked against the shape c), into canon[i]; the
+// bits of each bpw value into bits[i].
+static int check_values(int k, const value_list *l, const gpt2_config *c, char canon[][16], double *bits) {
+    for (int i = 0; i < l->n; i++) {
+        const char *v = l->v[i];
+        if (k == KEY_METHOD) {
+            int m = compress_method_parse(v);
+            if (m < 0)
+                return err_set(ERR_ARG, "sweep: --grid method '%s' is unknown (available: rtn, imatrix, gptq, awq, awq+gptq)", v);
+            snprintf(canon[i], 16, "%s", compress_method_name((compress_method)m));
+        } else if (k == KEY_TYPE) {
+            gpt2_plan p;
+            if (plan_build(&p, c, v, NULL, NULL, 0)) {
+                err_clear();  // plan_build's message names --type
+                return err_set(ERR_ARG, "sweep: --grid type '%s' is unknown (a type such as q8_0, q4_k, f16, or a preset: "
+                                        "Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K)", v);
+            }
+            gpt2_plan_free(&p);
+            upper(canon[i], v, 16);
+        } else {
+            int rc = plan_parse_target_bpw(v, c, "sweep: --grid bpw", &bits[i]);
+            if (rc < 0) return rc;
+            if (rc == 1) {
+                upper(canon[i], v, 16);
+            } else {
+                snprintf(canon[i], 16, "%g", bits[i]);
+                if (!strpbrk(canon[i], ".e")) strcat(canon[i], ".0");
+            }
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(canon[j], canon[i]) == 0)
+                return err_set(ERR_ARG, "sweep: --grid %s '%s' is given twice (as '%s' and '%s')", KEY_NAMES[k], canon[i],
+                               l->v[j], v);
+    }
+    return 0;
+}
+
+int grid_parse(grid *g, const char *spec, const gpt2_config *c) {
+    memset(g, 0, sizeof *g);
+    char *buf = xstrdup(spec ? spec : "");
+    value_list keys[N_KEYS];
+    memset(keys, 0, sizeof keys);
+    int rc = 0;
+    if (!*trim(buf)) rc = err_set(ERR_ARG, "sweep: --grid is empty (e.g. 'method=rtn,gptq;type=Q4_K_M,Q2_K;bpw=3.0')");
+    for (char *cl = buf; !rc && cl;) {
+        char *semi = strchr(cl, ';');
+        if (semi) *semi = 0;
+        char *t = trim(cl);
+        if (*t) rc = parse_clause(t, keys);
+        else if (semi) rc = err_set(ERR_ARG, "sweep: --grid has an empty part between ';'");  // a trailing ';' is fine
+        cl = semi ? semi + 1 : NULL;
+    }
+    char canon[N_KEYS][MAX_VALUES][16];
+    double bits[MAX_VALUES] = {0}, unused[MAX_VALUES];
+    if (!rc && !keys[KEY_METHOD].given) keys[KEY_METHOD].v[keys[KEY_METHOD].n++] = "rtn";
+    for (int k = 0; k < N_KEYS && !rc; k++) rc = check_values(k, &keys[k], c, canon[k], k == KEY_BPW ? bits : unused);
+    int n_store = keys[KEY_TYPE].n + keys[KEY_BPW].n;
+    if (!rc && n_store == 0)
+        rc = err_set(ERR_ARG, "sweep: --grid gives no type= and no bpw= (what to store the weights as), e.g. "
+                              "'method=rtn;type=Q4_K_M'");
+    long total = (long)keys[KEY_METHOD].n * n_store;
+    if (!rc && total > GRID_MAX_POINTS)
+        rc = err_set(ERR_ARG, "sweep: --grid makes %ld points; at most %d", total, GRID_MAX_POINTS);
+    if (!rc) {
+        g->pts = xcalloc((size_t)total, sizeof *g->pts);
+        for (int m = 0; m < keys[KEY_METHOD].n; m++)
+            for (int s = 0; s < n_store; s++) {
+                grid_point *p = &g->pts[g->n++];
+                p->method = (compress_method)compress_method_parse(canon[KEY_METHOD][m]);
+                if (s < keys[KEY_TYPE].n) {
+                    snprintf(p->type, sizeof p->type, "%s", canon[KEY_TYPE][s]);
+                    snprintf(p->name, sizeof p->name, "%.15s-%.15s", canon[KEY_METHOD][m], p->type);
+                } else {
+                    int b = s - keys[KEY_TYPE].n;
+                    snprintf(p->bpw, sizeof p->bpw, "%s", canon[KEY_BPW][b]);
+                    p->target_bpw = bits[b];
+                    snprintf(p->name, sizeof p->name, "%.15s-bpw%s%.15s", canon[KEY_METHOD][m],
+                             isdigit((unsigned char)p->bpw[0]) ? "" : "-", p->bpw);
+                }
+            }
+    }
+    free(buf);
+    return rc;
+}
+
+void grid_free(grid *g) {
+    free(g->pts);
+    g->pts = NULL;
+    g->n = 0;
+}

@@ -1,0 +1,38 @@
+// grid.h: `shrink sweep --grid SPEC`: the settings to try, as a list of named points.
+//
+// SPEC is clauses separated by ';', each KEY=VALUE[,VALUE...]:
+//   method=rtn,imatrix,gptq,awq,awq+gptq   (compress methods; default rtn)
+//   type=Q4_K_M,q4_k,...                     (types or presets plan_build accepts)
+//   bpw=3.0,Q2_K,...                         (bits-per-weight targets: a number in 1.5-16 or a preset)
+// The points are the cross product method × (each type, then each bpw), in SPEC order;
+// a point has one type OR one bpw target. Names and values are case-insensitive.
+#pragma once
+#include "../compress/compress.h"
+
+#define GRID_MAX_POINTS 256
+
+typedef struct grid_point {
+    char name[48];          // unique and file-safe: "gptq-Q4_K_M", "rtn-bpw3.0", "gptq-bpw-Q2_K"
+    compress_method method;
+    char type[16];          // type or preset in upper case ("Q4_K_M", "F16"); "" for a bpw point
+    char bpw[16];           // the bpw item, canonical ("3.0", "2.75", "Q2_K"); "" for a type point
+    double target_bpw;      // what bpw means on the model's shape (a preset: its matrices' bits); 0 for a type point
+} grid_point;
+
+typedef struct grid {
+    grid_point *pts;
+    int n;
+} grid;
+
+// Parses spec and checks every item against the model shape c (types through plan_build,
+// bpw presets through plan_parse_target_bpw), before anything is run. Returns 0, or
+// ERR_ARG with a message naming the bad item: a clause that is not KEY=VALUES, an unknown
+// or repeated key, an empty value, an unknown method/type, a bpw that is neither a number
+// in 1.5-16 nor a preset, a value given twice, no type and no bpw, more than
+// GRID_MAX_POINTS points. On error g is empty.
+int grid_parse(grid *g, const char *spec, const gpt2_config *c);
+void grid_free(grid *g);  // safe on a zeroed struct; idempotent
+
+// Whether the point's compression reads calibration text (methods other than rtn, and
+// bpw targets, whose allocation measures each matrix's sensitivity).
+static inline int grid_point_needs_calib(const grid_point *p) { return p->method != METHOD_RTN || p->target_bpw > 0; }

@@ -1,0 +1,380 @@
+// sweep.c: `shrink sweep`'s running, resuming and writing (see sweep.h): each grid point
+// compressed from a fresh copy of the original, saved as GGUF, evaluated against the
+// original, its numbers written to points/NAME.json; then the frontier, the choice and
+// the three summary files. Text formatting lives in sweep_report.c.
+#include "sweep.h"
+#include "pareto.h"
+#include "../compress/plan.h"
+#include "../core/err.h"
+#include "../core/fileio.h"
+#include "../core/timer.h"
+#include "../core/xalloc.h"
+#include "../formats/json.h"
+#include "../kernels/kernels.h"
+#include "../report/fmt.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define GPTQ_DAMP 0.01  // compress's --damp default; sweep uses compress's defaults throughout
+
+static void say(const sweep_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const sweep_opts *o, const char *fmt, ...) {
+    if (!o->log) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    o->log(msg, o->log_user);
+}
+
+// "0.4s", "45s", "3m05s", "1h02m"
+static const char *fmt_secs(double s, char *buf) {
+    long t = lround(s);
+    if (s < 9.95) snprintf(buf, FMT_LEN, "%.1fs", s);
+    else if (t < 60) snprintf(buf, FMT_LEN, "%lds", t);
+    else if (t < 3600) snprintf(buf, FMT_LEN, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, FMT_LEN, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    return buf;
+}
+
+// --- directories and files
+
+int sweep_check_dir(const char *dir) {
+    if (!dir || !*dir) return err_set(ERR_ARG, "sweep: the output directory (-o) is empty");
+    char *p = xstrdup(dir);
+    size_t n = strlen(p);
+    int rc = 0;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        struct stat st;
+        if (stat(p, &st) != 0) {
+            if (errno != ENOENT) rc = err_set(ERR_IO, "%s: %s (the sweep directory is %s)", p, strerror(errno), dir);
+            p[i] = c;
+            break;
+        }
+        if (!S_ISDIR(st.st_mode)) rc = err_set(ERR_IO, "%s: not a directory (the sweep directory is %s)", p, dir);
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}
+
+static int make_dirs(const char *dir) {
+    char *p = xstrdup(dir);
+    size_t n = strlen(p);
+    int rc = 0;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = err_set(ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}
+
+static int write_text(const char *path, const sbuf *b) {
+    atomic_file a;
+    int rc = atomic_file_open(&a, path);
+    if (rc) return rc;
+    if (b->len && fwrite(b->s, 1, b->len, a.f) != b->len) {
+        rc = err_set(ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        atomic_file_abort(&a);
+        return rc;
+    }
+    return atomic_file_commit(&a);
+}
+
+// DIR/points/NAME.EXT (caller frees)
+static char *point_path(const sweep_opts *o, const grid_point *p, const char *ext) {
+    size_t n = strlen(o->dir) + strlen(p->name) + strlen(ext) + 16;
+    char *s = xmalloc(n);
+    snprintf(s, n, "%s/points/%s.%s", o->dir, p->name, ext);
+    return s;
+}
+
+static long calib_tokens_used(const sweep_opts *o) {
+    return o->calib ? (long)o->calib->n_windows * o->calib->ctx : 0;
+}
+
+// --- a point's json, read back
+
+static double num(const json_value *obj, const char *key) {
+    const json_value *v = json_get(obj, key);
+    return v && v->type == JSON_NUMBER ? v->number : NAN;
+}
+
+// Fills row's numbers from the json at path, after checking it was made by the same
+// settings as this run (else ERR_ARG saying what differs).
+static int point_read(const sweep_opts *o, const char *path, double params, sweep_row *row) {
+    char *text = NULL;
+    size_t len = 0;
+    int rc = file_read_all(path, &text, &len);
+    if (rc) return rc;
+    json_value root = {0};
+    rc = json_parse(&root, text, len, path);
+    free(text);
+    if (rc) return rc;
+    const json_value *name = json_get(&root, "name"), *set = json_get(&root, "settings"), *types = json_get(&root, "types");
+    if (root.type != JSON_OBJECT || !name || name->type != JSON_STRING || !set || set->type != JSON_OBJECT) {
+        json_free(&root);
+        return err_set(ERR_FORMAT, "%s: not a sweep point file (no \"name\" or \"settings\"); delete it to redo the point", path);
+    }
+    struct {
+        const char *key, *what;
+        double want;
+    } same[] = {
+        {"heldout_tokens", "held-out tokens", (double)o->n_ids},
+        {"ctx", "window (ctx)", o->ctx},
+        {"stride", "stride", o->stride},
+        {"calib_tokens", "calibration tokens", grid_point_needs_calib(&row->pt) ? (double)calib_tokens_used(o) : NAN},
+    };
+    if (strcmp(name->str, row->pt.name) != 0)
+        rc = err_set(ERR_FORMAT, "%s: holds point '%s', not '%s'; delete it to redo the point", path, name->str, row->pt.name);
+    for (size_t i = 0; i < sizeof same / sizeof same[0] && !rc; i++) {
+        double have = num(set, same[i].key);
+        if (isnan(same[i].want) ? !isnan(have) && have != 0 : have != same[i].want)
+            rc = err_set(ERR_ARG, "%s: made with %g %s, this run has %g; use another -o DIR, or delete the file to redo "
+                                  "the point", path, have, same[i].what, isnan(same[i].want) ? 0 : same[i].want);
+    }
+    if (!rc && num(&root, "params") != params)
+        rc = err_set(ERR_ARG, "%s: made from a model with %.0f parameters, the original has %.0f; use another -o DIR", path,
+                     num(&root, "params"), params);
+    if (!rc) {
+        row->file_bytes = num(&root, "file_bytes");
+        row->params = num(&root, "params");
+        row->bits_per_param = num(&root, "bits_per_param");
+        row->matrix_bpw = num(&root, "matrix_bpw");
+        row->ppl = num(&root, "ppl");
+        row->base_ppl = num(&root, "base_ppl");
+        row->dppl_pct = num(&root, "dppl_pct");
+        row->kl_mean = num(&root, "kl_mean");
+        row->kl_p99 = num(&root, "kl_p99");
+        row->kl_max = num(&root, "kl_max");
+        row->top1 = num(&root, "top1");
+        double tk = num(&root, "tokens");
+        row->tokens = isfinite(tk) ? (long)tk : 0;
+        row->compress_s = num(&root, "compress_seconds");
+        row->eval_s = num(&root, "eval_seconds");
+        snprintf(row->types, sizeof row->types, "%s", types && types->type == JSON_STRING ? types->str : "");
+        if (!isfinite(row->file_bytes) || !isfinite(row->dppl_pct) || !isfinite(row->kl_mean))
+            rc = err_set(ERR_FORMAT, "%s: lacks file_bytes, dppl_pct or kl_mean; delete it to redo the point", path);
+    }
+    json_free(&root);
+    return rc;
+}
+
+// --- one point
+
+static void types_text(const gpt2_plan *plan, const gpt2_config *c, char *out, size_t cap) {
+    size_t count[32] = {0};
+    int n_mats = c->n_layer * GPT2_MATS_PER_LAYER;
+    for (int i = 0; i < n_mats; i++) count[plan->mats[i]]++;
+    count[plan->embd]++;
+    count[plan->head]++;
+    size_t k = 0;
+    out[0] = 0;
+    for (int t = 0; t < 32 && k < cap; t++)
+        if (count[t]) k += (size_t)snprintf(out + k, cap - k, "%s%s x%zu", k ? ", " : "", qtype_get(t)->name, count[t]);
+    if (k < cap)
+        snprintf(out + k, cap - k, " (token_embd %s, output %s)", qtype_get((int)plan->embd)->name,
+                 qtype_get((int)plan->head)->name);
+}
+
+static int run_point(const sweep_opts *o, const gpt2_model *base, sweep_row *row, const char *gguf, const char *json,
+                     const char *tag) {
+    const grid_point *pt = &row->pt;
+    gpt2_model m;
+    int rc = gpt2_model_load(&m, o->original);
+    if (rc) return rc;
+    compress_opts co = {pt->type[0] ? pt->type : NULL, NULL, pt->method, pt->target_bpw, o->calib_path,
+                        calib_tokens_used(o), GPTQ_DAMP, 0, 0};
+    gpt2_plan plan = {0};
+    char notes[8192];
+    double t0 = timer_now();
+    rc = compress_model_calibrated(&m, grid_point_needs_calib(pt) ? o->calib : NULL, &co, &plan, notes, sizeof notes);
+    row->compress_s = timer_now() - t0;
+    if (!rc) {
+        for (char *line = notes, *nl; *line; line = nl + 1) {  // fallbacks and allocation notes, one log line each
+            nl = strchr(line, '\n');
+            if (!nl) {
+                say(o, "%s %s", tag, line);
+                break;
+            }
+            *nl = 0;
+            say(o, "%s %s", tag, line);
+        }
+        row->matrix_bpw = plan_matrix_bpw(&plan, &m.cfg);
+        types_text(&plan, &m.cfg, row->types, sizeof row->types);
+        rc = gpt2_model_save_gguf(&m, o->tok_dir, gguf, GPT2_GGUF_STORED);
+    }
+    gpt2_plan_free(&plan);
+    struct stat st;
+    if (!rc && stat(gguf, &st) != 0) rc = err_set(ERR_IO, "%s: cannot stat the file just written: %s", gguf, strerror(errno));
+    if (!rc) {
+        char a[FMT_LEN];
+        say(o, "%s compressed in %s; evaluating on %s", tag, fmt_secs(row->compress_s, a), o->heldout_path);
+        row->file_bytes = (double)st.st_size;
+        row->params = (double)m.n_params;
+        row->bits_per_param = 8 * row->file_bytes / row->params;
+        agree_result ag;
+        t0 = timer_now();
+        rc = eval_agreement(&m, base, o->ids, o->n_ids, o->tok_bytes, o->ctx, o->stride, &ag, o->eval_progress, o->eval_user);
+        row->eval_s = timer_now() - t0;
+        if (!rc) {
+            row->ppl = ag.model.ppl;
+            row->base_ppl = ag.base.ppl;
+            row->dppl_pct = ag.dppl_pct;
+            row->kl_mean = ag.kl_mean;
+            row->kl_p99 = ag.kl_p99;
+            row->kl_max = ag.kl_max;
+            row->top1 = ag.top1;
+            row->tokens = ag.model.tokens;
+        }
+    }
+    gpt2_model_free(&m);
+    if (!rc) {
+        sbuf b;
+        sbuf_init(&b);
+        sweep_row_json(o, row, 1, &b);
+        rc = write_text(json, &b);
+        sbuf_free(&b);
+    }
+    // The numbers as the json holds them, so that a resumed run reports exactly what this one does.
+    if (!rc) rc = point_read(o, json, row->params, row);
+    return rc;
+}
+
+// --- the frontier and the choice
+
+void sweep_summarize(const sweep_opts *o, sweep_result *r) {
+    int n = r->n + 1;  // [0] the original, then the points
+    double *size = xmalloc((size_t)n * sizeof *size), *ed = xmalloc((size_t)n * sizeof *ed), *ek = xmalloc((size_t)n * sizeof *ek);
+    int *fd = xmalloc((size_t)n * sizeof *fd), *fk = xmalloc((size_t)n * sizeof *fk);
+    pareto_item *it = xmalloc((size_t)(r->n ? r->n : 1) * sizeof *it);
+    size[0] = r->original.file_bytes, ed[0] = 0, ek[0] = 0;
+    for (int i = 0; i < r->n; i++) {
+        const sweep_row *w = &r->rows[i];
+        size[i + 1] = w->file_bytes, ed[i + 1] = w->dppl_pct, ek[i + 1] = w->kl_mean;
+        it[i] = (pareto_item){w->file_bytes, w->dppl_pct, w->kl_mean};
+    }
+    pareto_front(size, ed, n, fd);
+    pareto_front(size, ek, n, fk);
+    r->original.front_dppl = fd[0], r->original.front_kl = fk[0];
+    for (int i = 0; i < r->n; i++) r->rows[i].front_dppl = fd[i + 1], r->rows[i].front_kl = fk[i + 1];
+    r->chosen = pareto_choose(it, r->n, o->max_dppl, o->max_kl);
+    r->closest = r->chosen < 0 ? pareto_closest(it, r->n, o->max_dppl, o->max_kl) : -1;
+    free(size), free(ed), free(ek), free(fd), free(fk), free(it);
+}
+
+// --- the run
+
+int sweep_run(const sweep_opts *o, sweep_result *r) {
+    memset(r, 0, sizeof *r);
+    r->chosen = r->closest = -1;
+    double t_start = timer_now();
+    const grid *g = o->g;
+    int rc = 0;
+    if (!g || g->n < 1) return err_set(ERR_ARG, "sweep: the grid has no points");
+    for (int i = 0; i < g->n; i++)
+        if (grid_point_needs_calib(&g->pts[i]) && (!o->calib || o->calib->n_windows < 1))
+            return err_set(ERR_ARG, "sweep: point %s needs calibration text and none was given", g->pts[i].name);
+    if ((rc = sweep_check_dir(o->dir))) return rc;
+    char *points_dir = path_join(o->dir, "points");
+    rc = make_dirs(points_dir);
+    free(points_dir);
+    if (rc) return rc;
+    kernels_init();
+    gpt2_model base;
+    if ((rc = gpt2_model_load(&base, o->original))) return rc;
+    r->rows = xcalloc((size_t)g->n, sizeof *r->rows);
+    r->n = g->n;
+    r->original.file_bytes = (double)base.file_bytes;
+    r->original.params = (double)base.n_params;
+    r->original.bits_per_param = 8 * r->original.file_bytes / r->original.params;
+    r->original.compress_s = r->original.eval_s = NAN;
+    snprintf(r->original.types, sizeof r->original.types, "the original's weights");
+
+    // Points done by an earlier run first: a stale file stops the run before any work.
+    int to_run = 0;
+    for (int i = 0; i < g->n && !rc; i++) {
+        sweep_row *w = &r->rows[i];
+        w->pt = g->pts[i];
+        char *gguf = point_path(o, &w->pt, "gguf"), *json = point_path(o, &w->pt, "json");
+        if (file_exists(json) && file_exists(gguf)) {
+            rc = point_read(o, json, r->original.params, w);
+            w->skipped = 1;
+        } else {
+            to_run++;
+        }
+        free(gguf), free(json);
+    }
+    double t_runs = 0;
+    for (int i = 0; i < g->n && !rc; i++) {
+        sweep_row *w = &r->rows[i];
+        char tag[96], a[FMT_LEN], b[FMT_LEN], c[FMT_LEN], d[FMT_LEN], e[FMT_LEN], f[FMT_LEN], h[FMT_LEN];
+        snprintf(tag, sizeof tag, "[%d/%d] %s:", i + 1, g->n, w->pt.name);
+        if (w->skipped) {
+            say(o, "%s skipped (done): %s, Δppl %s, KL %s", tag, fmt_mb(w->file_bytes, a), fmt_pct_signed(w->dppl_pct, b),
+                fmt_sig(w->kl_mean, 3, c));
+            r->n_skipped++;
+            continue;
+        }
+        if (o->eta) {
+            double el = timer_now() - t_start;
+            if (r->n_run) say(o, "%s compressing (%d of %d to run; %s elapsed, about %s left)", tag, r->n_run + 1, to_run,
+                              fmt_secs(el, a), fmt_secs(t_runs / r->n_run * (to_run - r->n_run), b));
+            else say(o, "%s compressing (%d of %d to run; %s elapsed)", tag, 1, to_run, fmt_secs(el, a));
+        } else {
+            say(o, "%s compressing", tag);
+        }
+        char *gguf = point_path(o, &w->pt, "gguf"), *json = point_path(o, &w->pt, "json");
+        double t0 = timer_now();
+        rc = run_point(o, &base, w, gguf, json, tag);
+        t_runs += timer_now() - t0;
+        free(gguf), free(json);
+        if (rc) break;
+        r->n_run++;
+        say(o, "%s %s (%s bits/param), Δppl %s, KL %s, top-1 %s (compress %s, eval %s)", tag, fmt_mb(w->file_bytes, a),
+            fmt_sig(w->bits_per_param, 3, b), fmt_pct_signed(w->dppl_pct, c), fmt_sig(w->kl_mean, 3, d),
+            fmt_pct(100 * w->top1, 1, e), fmt_secs(w->compress_s, f), fmt_secs(w->eval_s, h));
+    }
+    gpt2_model_free(&base);
+    if (rc) return rc;
+    r->original.ppl = r->original.base_ppl = r->rows[0].base_ppl;
+    r->original.dppl_pct = r->original.kl_mean = r->original.kl_p99 = r->original.kl_max = 0;
+    r->original.top1 = 1;
+    r->original.tokens = r->rows[0].tokens;
+    sweep_summarize(o, r);
+    r->seconds = timer_now() - t_start;
+    struct {
+        const char *name;
+        void (*make)(const sweep_opts *, const sweep_result *, sbuf *);
+    } outs[] = {{"pareto.svg", sweep_plot}, {"sweep.json", sweep_json}, {"sweep.md", sweep_markdown}};
+    sbuf b;
+    sbuf_init(&b);
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0] && !rc; i++) {
+        sbuf_reset(&b);
+        outs[i].make(o, r, &b);
+        char *path = path_join(o->dir, outs[i].name);
+        rc = write_text(path, &b);
+        free(path);
+    }
+    sbuf_free(&b);
+    return rc;
+}
+
+void sweep_result_free(sweep_result *r) {
+    free(r->rows);
+    r->rows = NULL;
+    r->n = 0;
+}
