@@ -316,6 +316,49 @@ if expect_ok "compress Q4_K_M for report" "$shrink" compress -m "$mini" --type Q
 fi
 rm -rf "$rep" "$tmp/r4.gguf" "$tmp/notmodel.gguf" "$tmp/afile" "$tmp/sample.txt"
 
+# --- sweep: bad inputs fail before anything is compressed or written
+sw=$tmp/sw
+: >"$tmp/swfile"
+head -c 3000 data/heldout.txt >"$tmp/sample.txt"
+expect_fail "sweep without -m" "--model" "" "$shrink" sweep --grid type=Q8_0 -o "$sw"
+expect_fail "sweep without --grid" "--grid" "" "$shrink" sweep -m "$mini" -o "$sw"
+expect_fail "sweep --grid unknown method" "'magic'" "method" "$shrink" sweep -m "$mini" --grid 'method=rtn,magic;type=Q8_0' -o "$sw"
+expect_fail "sweep --grid unknown type" "'q9_9'" "type" "$shrink" sweep -m "$mini" --grid 'type=Q4_K_M,q9_9' -o "$sw"
+expect_fail "sweep --grid bpw out of range" "bpw 99" "1.5-16" "$shrink" sweep -m "$mini" --grid 'bpw=3.0,99' -o "$sw"
+expect_fail "sweep --grid bpw neither number nor preset" "'abc'" "preset" "$shrink" sweep -m "$mini" --grid 'bpw=abc' -o "$sw"
+expect_fail "sweep --grid unknown key" "'size'" "keys: method, type, bpw" "$shrink" sweep -m "$mini" --grid 'size=3' -o "$sw"
+expect_fail "sweep --grid empty value" "empty value" "" "$shrink" sweep -m "$mini" --grid 'type=Q8_0,,Q4_0' -o "$sw"
+expect_fail "sweep --grid value twice" "given twice" "" "$shrink" sweep -m "$mini" --grid 'type=q8_0,Q8_0' -o "$sw"
+expect_fail "sweep --grid without type or bpw" "no type= and no bpw=" "" "$shrink" sweep -m "$mini" --grid 'method=gptq' -o "$sw"
+expect_fail "sweep --grid not KEY=VALUES" "'Q8_0'" "KEY=VALUE" "$shrink" sweep -m "$mini" --grid 'Q8_0' -o "$sw"
+expect_fail "sweep -o inside a file" "$tmp/swfile" "not a directory" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$tmp/swfile/sweep"
+expect_fail "sweep -o an existing file" "$tmp/swfile" "not a directory" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$tmp/swfile"
+expect_fail "sweep -m missing" "$tmp/nomodel" "" "$shrink" sweep -m "$tmp/nomodel" --grid type=Q8_0 -o "$sw"
+expect_fail "sweep -m a file" "$tmp/swfile" "directory" "$shrink" sweep -m "$tmp/swfile" --grid type=Q8_0 -o "$sw"
+expect_fail "sweep on tiny (no tokenizer)" "$tiny" "tokenizer" "$shrink" sweep -m "$tiny" --grid type=Q8_0 -o "$sw"
+expect_fail "sweep -f missing.txt" "$tmp/missing.txt" "" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" -f "$tmp/missing.txt"
+expect_fail "sweep --calib missing" "$tmp/missing.txt" "calibration" "$shrink" sweep -m "$mini" --grid 'method=gptq;type=Q8_0' -o "$sw" --calib "$tmp/missing.txt"
+expect_fail "sweep --max-dppl 2x" "--max-dppl" "'2x'" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" --max-dppl 2x
+expect_fail "sweep --max-dppl 0" "--max-dppl" "above 0" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" --max-dppl 0
+expect_fail "sweep --max-kl -1" "--max-kl" "'-1'" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" --max-kl -1
+expect_fail "sweep --calib-tokens 10" "--calib-tokens" "" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" --calib-tokens 10
+[ ! -e "$sw" ] && ok "failed sweeps leave no directory" || bad "failed sweeps leave no directory" "$sw exists"
+check_help sweep --model --grid --output --file --max-dppl --max-kl --calib --calib-tokens --threads
+if expect_ok "sweep (one rtn point)" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw/run" -f "$tmp/sample.txt" --max-dppl 2% -t 1; then
+    missing=""
+    for f in sweep.md sweep.json pareto.svg points/rtn-Q8_0.gguf points/rtn-Q8_0.json; do [ -s "$sw/run/$f" ] || missing="$missing $f"; done
+    if [ -z "$missing" ] && [ -z "$(find "$sw" -name '*.tmp')" ]; then ok "sweep writes its files, no temp files"
+    else bad "sweep writes its files, no temp files" "missing:$missing"; fi
+    grep -q -F 'Smallest meeting Δppl ≤ 2%: rtn-Q8_0' "$tmp/out" && ok "sweep names the smallest model meeting the bound" ||
+        bad "sweep names the smallest model meeting the bound" "$(head -c 300 "$tmp/out")"
+    if expect_ok "sweep again (resume)" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw/run" -f "$tmp/sample.txt" -t 1; then
+        grep -q -F 'rtn-Q8_0: skipped (done)' "$tmp/err" && grep -q -F '0 compressed, 1 skipped' "$tmp/out" &&
+            ok "sweep again skips the done point" || bad "sweep again skips the done point" "$(head -c 300 "$tmp/err")"
+    fi
+    expect_fail "sweep resumed with other held-out text" "rtn-Q8_0.json" "held-out tokens" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw/run" -f "$tmp/text.txt" -t 1
+fi
+rm -rf "$sw" "$tmp/swfile" "$tmp/sample.txt"
+
 # --- nothing written next to the inputs
 ls "$tmp" >"$tmp/.after"
 for f in g0a g0b g7a g7b g8 ids.txt out err; do grep -v -x -F "$f" "$tmp/.after" >"$tmp/.a2"; mv "$tmp/.a2" "$tmp/.after"; done
