@@ -302,7 +302,10 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
     r->original.params = (double)base.n_params;
     r->original.bits_per_param = 8 * r->original.file_bytes / r->original.params;
     r->original.compress_s = r->original.eval_s = NAN;
-    snprintf(r->original.types, sizeof r->original.types, "the original's weights");
+    int main_dtype = 0;  // the stored dtype holding most parameters, for the original's row
+    for (int t = 1; t < DTYPE_COUNT; t++)
+        if (base.dtype_params[t] > base.dtype_params[main_dtype]) main_dtype = t;
+    snprintf(r->original.types, sizeof r->original.types, "%s safetensors", dtype_name((dtype)main_dtype));
 
     // Points done by an earlier run first: a stale file stops the run before any work.
     int to_run = 0;

@@ -19,7 +19,7 @@ static const char *storage(const sweep_row *w, char *buf, size_t cap) {
     if (w->pt.type[0]) snprintf(buf, cap, "%s", w->pt.type);
     else if (w->pt.bpw[0] >= '0' && w->pt.bpw[0] <= '9') snprintf(buf, cap, "bpw %s", w->pt.bpw);
     else if (w->pt.bpw[0]) snprintf(buf, cap, "bpw of %s (%.2f)", w->pt.bpw, w->pt.target_bpw);
-    else snprintf(buf, cap, "original");
+    else snprintf(buf, cap, "%.40s", w->types);  // the original: its dtype
     return buf;
 }
 
@@ -178,14 +178,19 @@ void sweep_json(const sweep_opts *o, const sweep_result *r, sbuf *b) {
 
 // --- markdown
 
-static int *by_size(const sweep_result *r) {  // indices into rows, -1 for the original; ascending file size
+// Indices into rows, -1 for the original, by ascending file size; equal sizes by Δppl, then
+// KL (the better first), then grid order.
+static int *by_size(const sweep_result *r) {
     int n = r->n + 1, *idx = xmalloc((size_t)n * sizeof *idx);
     for (int i = 0; i < n; i++) idx[i] = i - 1;
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0; j--) {
-            double a = idx[j] < 0 ? r->original.file_bytes : r->rows[idx[j]].file_bytes;
-            double b = idx[j - 1] < 0 ? r->original.file_bytes : r->rows[idx[j - 1]].file_bytes;
-            if (!(a < b)) break;
+            const sweep_row *a = idx[j] < 0 ? &r->original : &r->rows[idx[j]];
+            const sweep_row *b = idx[j - 1] < 0 ? &r->original : &r->rows[idx[j - 1]];
+            int before = a->file_bytes != b->file_bytes ? a->file_bytes < b->file_bytes
+                         : a->dppl_pct != b->dppl_pct   ? a->dppl_pct < b->dppl_pct
+                                                        : a->kl_mean < b->kl_mean;
+            if (!before) break;
             int t = idx[j];
             idx[j] = idx[j - 1];
             idx[j - 1] = t;
@@ -285,19 +290,21 @@ void sweep_plot(const sweep_opts *o, const sweep_result *r, sbuf *svg) {
         }
         if (np > start) s[ns++] = (svg_series){compress_method_name((compress_method)m), svg_color(m), marks[m], 0, 0, pts + start, np - start};
     }
-    char bl[96], ol[96], a[FMT_LEN], title[256];
+    // The original sits far to the right of its compressed versions: it is a line at 0
+    // (its Δppl and KL), named in the x label, not a point that would squeeze the others.
+    char bl[96], xl[128], a[FMT_LEN], title[256];
     double bound = kl ? o->max_kl : o->max_dppl;
     svg_rule rules[2];
     int nr = 0;
-    snprintf(ol, sizeof ol, "original (%s)", fmt_mb(r->original.file_bytes, a));
-    rules[nr++] = (svg_rule){0, ol, "#000000", 1};
+    snprintf(xl, sizeof xl, "GGUF file (MB); the original (%s, off the plot) is the line at 0", fmt_mb(r->original.file_bytes, a));
+    rules[nr++] = (svg_rule){0, NULL, "#555555", 1};
     if (!isnan(bound)) {
         if (kl) snprintf(bl, sizeof bl, "bound: KL ≤ %g", bound);
         else snprintf(bl, sizeof bl, "bound: Δppl ≤ %g%%", bound);
         rules[nr++] = (svg_rule){bound, bl, "#D55E00", 1};
     }
     snprintf(title, sizeof title, "%s vs size: %d compressed models of %s", kl ? "Mean KL" : "Perplexity change", n, o->original);
-    svg_xy_plot p = {title, "GGUF file (MB)", kl ? "mean KL(original ‖ model), nats/token" : "Δ perplexity vs the original (%)",
+    svg_xy_plot p = {title, xl, kl ? "mean KL(original ‖ model), nats/token" : "Δ perplexity vs the original (%)",
                      760, 480, s, ns, rules, nr, 0, 0};
     svg_xy_plot_write(&p, svg);
     for (int i = 0; i < n; i++) free(labels[i]);
