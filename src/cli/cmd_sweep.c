@@ -148,6 +148,13 @@ int cmd_sweep(int argc, char **argv) {
             goto done;
         }
     }
+    if (need_calib) {  // calibrating on the evaluation text makes every number flattering
+        char *a = realpath(calib, NULL), *b = realpath(heldout, NULL);
+        if (a && b && strcmp(a, b) == 0)
+            fprintf(stderr, "sweep: warning: --calib %s is the held-out text; the Δppl and KL measured on it will be "
+                            "flattering\n", calib);
+        free(a), free(b);
+    }
     if ((rc = cli_load_tokenizer(model, &tok))) goto done;
     if (bpe_vocab_size(tok) != cfg.vocab_size) {
         rc = err_set(ERR_SHAPE, "%s: tokenizer has %d tokens but config.json says vocab_size %d", model, bpe_vocab_size(tok),

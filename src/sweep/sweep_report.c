@@ -303,7 +303,8 @@ void sweep_plot(const sweep_opts *o, const sweep_result *r, sbuf *svg) {
         else snprintf(bl, sizeof bl, "bound: Δppl ≤ %g%%", bound);
         rules[nr++] = (svg_rule){bound, bl, "#D55E00", 1};
     }
-    snprintf(title, sizeof title, "%s vs size: %d compressed models of %s", kl ? "Mean KL" : "Perplexity change", n, o->original);
+    snprintf(title, sizeof title, "%s vs size: %d compressed model%s of %s", kl ? "Mean KL" : "Perplexity change", n,
+             n == 1 ? "" : "s", o->original);
     svg_xy_plot p = {title, xl, kl ? "mean KL(original ‖ model), nats/token" : "Δ perplexity vs the original (%)",
                      760, 480, s, ns, rules, nr, 0, 0};
     svg_xy_plot_write(&p, svg);
