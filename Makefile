@@ -36,7 +36,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench
+.PHONY: all test demo clean asan debug bench quality
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -57,7 +57,7 @@ $(BUILD)/shrink: $(CLI_OBJ) $(BUILD)/libshrink.a
 
 # ./shrink is the default build's binary (other BUILD dirs keep theirs inside).
 shrink: $(BUILD)/shrink
-	cp $< $@
+	cp $< $@.tmp && mv $@.tmp $@  # a new inode: a running ./shrink keeps its own
 
 $(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libshrink.a
 	@mkdir -p $(BUILD)
@@ -66,28 +66,37 @@ $(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libshrink.a
 test: $(BUILD)/shrink $(TEST_BIN)
 	@sh tests/run_all.sh $(BUILD)
 
-# The README's first command: the bundled default model compressed with three settings into
-# $(BUILD)/demo/, then `shrink report` on the original and the three (size, speed, memory,
-# quality, generations, plots, conclusions) into demo-report/. DEMO_BIN runs another build's
-# binary (make BUILD=build-x DEMO_BIN=build-x/shrink demo).
+# The README's first command: the bundled default model compressed four ways into
+# $(BUILD)/demo/ (Q8_0 by rounding; Q4_K_M by GPTQ; the size of llama.cpp's Q2_K two ways:
+# its recipe by plain rounding, and GPTQ with the bits placed by measured sensitivity), then
+# `shrink report` on the original and the four (size, speed, memory, quality, generations,
+# plots, conclusions) into demo-report/. DEMO_BIN runs another build's binary
+# (make BUILD=build-x DEMO_BIN=build-x/shrink demo).
 DEMO_MODEL ?= models/mini
 DEMO_BIN ?= shrink
 DEMO_DIR ?= $(BUILD)/demo
 DEMO_REPORT ?= demo-report
+DEMO_CALIB ?= --calib-tokens 8192
 DEMO_NAME := $(notdir $(patsubst %/,%,$(DEMO_MODEL)))
 demo: $(DEMO_BIN)
 	@mkdir -p $(DEMO_DIR)
 	./$(DEMO_BIN) compress -m $(DEMO_MODEL) -o $(DEMO_DIR)/$(DEMO_NAME)-Q8_0.gguf --type Q8_0
-	./$(DEMO_BIN) compress -m $(DEMO_MODEL) -o $(DEMO_DIR)/$(DEMO_NAME)-Q4_K_M.gguf --type Q4_K_M
+	./$(DEMO_BIN) compress -m $(DEMO_MODEL) -o $(DEMO_DIR)/$(DEMO_NAME)-Q4_K_M-gptq.gguf --type Q4_K_M --method gptq $(DEMO_CALIB)
 	./$(DEMO_BIN) compress -m $(DEMO_MODEL) -o $(DEMO_DIR)/$(DEMO_NAME)-Q2_K.gguf --type Q2_K
+	./$(DEMO_BIN) compress -m $(DEMO_MODEL) -o $(DEMO_DIR)/$(DEMO_NAME)-Q2_K-size-gptq.gguf --target-bpw Q2_K --method gptq $(DEMO_CALIB)
 	@echo
-	./$(DEMO_BIN) report -m $(DEMO_MODEL) -c $(DEMO_DIR)/$(DEMO_NAME)-Q8_0.gguf -c $(DEMO_DIR)/$(DEMO_NAME)-Q4_K_M.gguf \
-	    -c $(DEMO_DIR)/$(DEMO_NAME)-Q2_K.gguf -o $(DEMO_REPORT)
+	./$(DEMO_BIN) report -m $(DEMO_MODEL) -c $(DEMO_DIR)/$(DEMO_NAME)-Q8_0.gguf -c $(DEMO_DIR)/$(DEMO_NAME)-Q4_K_M-gptq.gguf \
+	    -c $(DEMO_DIR)/$(DEMO_NAME)-Q2_K.gguf -c $(DEMO_DIR)/$(DEMO_NAME)-Q2_K-size-gptq.gguf -o $(DEMO_REPORT)
 
 # Speed figures (never asserted in tests): writes bench/results.md. LLAMA_CPP_BIN=dir
 # with llama-bench adds llama.cpp side by side (bench/README.md says how to build it).
 bench: shrink
 	sh bench/run.sh
+
+# Compression quality against llama.cpp's own files of the reference model (needs ../shared):
+# writes bench/quality.md; results cached under build/quality.
+quality: shrink
+	sh bench/quality.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

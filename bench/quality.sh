@@ -15,7 +15,7 @@ BASE=$SHARED/models/mini
 TEXT=$SHARED/testdata/gguf/eval.txt
 GG=$SHARED/testdata/gguf
 THREADS=${THREADS:-2}
-METHODS=${METHODS:-"rtn imatrix awq gptq awq+gptq gptq-ao"}
+METHODS=${METHODS:-"rtn imatrix awq gptq awq+gptq mix"}
 CLASSES=${CLASSES:-"Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
 BPWS=${BPWS:-"2.5 3.0"}
 work=build/quality
@@ -48,19 +48,15 @@ for c in $CLASSES; do
     for m in $METHODS; do
         case $m in
         gptq-ao) compress "shrink-$c-$m" --type "$c" --method gptq --act-order ;;
+        mix) compress "shrink-$c-$m" --target-bpw "$c" --method gptq ;;
         *) compress "shrink-$c-$m" --type "$c" --method "$m" ;;
         esac
         evaluate "shrink-$c-$m" "$work/shrink-$c-$m.gguf"
     done
 done
 for b in $BPWS; do
-    for m in gptq gptq-ao; do
-        case $m in
-        gptq-ao) compress "shrink-bpw$b-$m" --target-bpw "$b" --method gptq --act-order ;;
-        *) compress "shrink-bpw$b-$m" --target-bpw "$b" --method gptq ;;
-        esac
-        evaluate "shrink-bpw$b-$m" "$work/shrink-bpw$b-$m.gguf"
-    done
+    compress "shrink-bpw$b-gptq" --target-bpw "$b" --method gptq
+    evaluate "shrink-bpw$b-gptq" "$work/shrink-bpw$b-gptq.gguf"
 done
 
 field() { sed -n "s/.*\"$2\": \([-0-9.e+]*\).*/\1/p" "$work/$1.json"; }
@@ -83,7 +79,9 @@ row() {  # name label
     echo "  \`-imatrix\` ones with its \`llama-imatrix\` on the first 300 kB of brown.txt)."
     echo "- shrink rows: \`shrink compress -m ../shared/models/mini --type CLASS --method M\` (same tensor types as"
     echo "  llama.cpp's preset, so the same size or a few bytes smaller), calibrated on data/calib.txt (the first"
-    echo "  300 kB of brown.txt, training side), 32,768 tokens; gptq-ao = gptq --act-order."
+    echo "  300 kB of brown.txt, training side), 32,768 tokens. \`--target-bpw CLASS\` rows spend the same bits as"
+    echo "  the preset's matrices (so the file is no larger than llama.cpp's) but choose each matrix's type from its"
+    echo "  measured sensitivity (KL on 1,024 calibration tokens) instead of the preset's fixed recipe."
     echo "- bpw = file bytes × 8 / 6,901,760 parameters (the file also holds fp32 position embeddings, norms,"
     echo "  biases, the tokenizer, and output.weight, a second encoding of the tied embedding)."
     echo
@@ -95,7 +93,12 @@ row() {  # name label
         for f in "llama-mini-$c" "llama-mini-$c-imatrix"; do
             [ -s "$work/$f.json" ] && row "$f" "llama.cpp $(echo "$f" | sed 's/^llama-//')"
         done
-        for m in $METHODS; do row "shrink-$c-$m" "shrink $m"; done
+        for m in $METHODS; do
+            case $m in
+            mix) row "shrink-$c-$m" "shrink gptq --target-bpw $c" ;;
+            *) row "shrink-$c-$m" "shrink $m" ;;
+            esac
+        done
         echo
     done
     echo "## --target-bpw (gptq)"
@@ -104,9 +107,7 @@ row() {  # name label
     echo
     echo "| file | bytes | bpw | ppl | Δppl | KL mean | top-1 | KL p99 |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-    for b in $BPWS; do
-        for m in gptq gptq-ao; do row "shrink-bpw$b-$m" "shrink --target-bpw $b $m"; done
-    done
+    for b in $BPWS; do row "shrink-bpw$b-gptq" "shrink gptq --target-bpw $b"; done
     echo
     echo "Compression times (seconds, $THREADS threads, this run): $(for f in "$work"/*.secs; do printf '%s %s; ' "$(basename "$f" .secs)" "$(cat "$f")"; done)"
 } > "$out.tmp"

@@ -6,17 +6,20 @@
 //      scales are folded exactly (LayerNorms, value rows)
 //   2. at Q3_K every calibrated method's KL divergence from the fp32 model is below plain
 //      round-to-nearest's (gptq and awq+gptq by the stated margin)
-//   3. --target-bpw 3.0: the plan's matrices average at most 3.0 bits and at least 2.8
+//   3. --target-bpw 3.0: the plan's matrices average at most 3.0 bits and at least 2.8; the GGUF
+//      file keeps the method and the calibration text's name, fingerprint and token count
 //   4. the tiny oracle model (rows not multiples of 256) compresses with gptq and runs
 #include "harness.h"
 #include "compress/awq.h"
 #include "compress/compress.h"
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/hash.h"
 #include "core/xalloc.h"
 #include "eval/eval.h"
 #include "kernels/kernels.h"
 #include <string.h>
+#include <unistd.h>
 
 #define CALIB_TOKENS 2048
 #define EVAL_TOKENS 4096
@@ -119,6 +122,23 @@ static void test_target_bpw(const bpe *tok) {
     printf("target-bpw 3.0: %.3f bits per weight, %d types; %s", bits / weights, kinds, notes);
     EXPECT(bits / weights <= 3.0 && bits / weights >= 2.8, "target-bpw 3.0 gave %.3f", bits / weights);
     EXPECT(kinds >= 2, "a 3.0 target should mix types (got %d)", kinds);
+    // The file records how it was made, and which text calibrated it (eval warns on that text).
+    char path[] = "/tmp/shrink_test_methods_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    gpt2_model back;
+    EXPECT(gpt2_model_save_gguf(&m, NULL, path, GPT2_GGUF_STORED) == 0 && gpt2_model_load_gguf(&back, path) == 0,
+           "save/load: %s", err_msg());
+    char *text = NULL;
+    size_t len = 0;
+    EXPECT(file_read_all(calib_path, &text, &len) == 0, "read %s", calib_path);
+    EXPECT(back.quant_method && strcmp(back.quant_method, "rtn") == 0 && back.calib_file &&
+               strcmp(back.calib_file, "calib.txt") == 0 && back.calib_fnv == fnv1a64(text, len) && back.calib_tokens == 512,
+           "provenance keys: method %s, file %s, tokens %ld", back.quant_method ? back.quant_method : "(none)",
+           back.calib_file ? back.calib_file : "(none)", back.calib_tokens);
+    free(text);
+    gpt2_model_free(&back);
+    unlink(path);
     gpt2_plan_free(&plan);
     gpt2_model_free(&m);
 }

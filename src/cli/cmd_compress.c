@@ -8,12 +8,25 @@
 #include "../compress/plan.h"
 #include <stdlib.h>
 #include "../core/err.h"
+#include "../core/hash.h"
 #include "../core/fileio.h"
 #include "../core/timer.h"
 #include <string.h>
 #include <sys/stat.h>
 
 #define DEFAULT_CALIB_TOKENS 32768
+
+// Calibrating on the text the demo and report evaluate on would make their held-out
+// numbers flattering: say so when the bytes are the bundled data/heldout.txt's.
+static void warn_if_eval_text(const char *calib) {
+    char *held = cli_data_path("heldout.txt"), *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+    if (file_read_all(calib, &a, &la) == 0 && file_read_all(held, &b, &lb) == 0 && la == lb && fnv1a64(a, la) == fnv1a64(b, lb))
+        fprintf(stderr, "shrink: warning: the calibration text %s is the evaluation text %s: perplexity on it will not be "
+                        "held-out\n", calib, held);
+    err_clear();
+    free(a), free(b), free(held);
+}
 
 int cmd_compress(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *type = NULL, *method = "rtn", *overrides = NULL, *calib = NULL, *bpw = NULL;
@@ -75,6 +88,7 @@ int cmd_compress(int argc, char **argv) {
             goto done;
         }
         if ((rc = cli_load_tokenizer(model, &tok))) goto done;
+        warn_if_eval_text(o.calib_path);
     }
     gpt2_plan plan = {0};
     char notes[8192];

@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "args.h"
 #include "../core/err.h"
+#include "../core/hash.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../eval/eval.h"
@@ -99,6 +100,9 @@ int cmd_eval(int argc, char **argv) {
     int show = !json && isatty(2);
     if (file) {
         if ((rc = cli_read_input(file, &text, &len))) goto out;
+        if (m.calib_fnv && fnv1a64(text, len) == m.calib_fnv)
+            fprintf(stderr, "shrink: warning: %s is the text %s was calibrated on (%s): this perplexity is not held-out\n",
+                    file, model, m.calib_file ? m.calib_file : "same bytes");
         if ((rc = bpe_encode(tok, text, len, &ids, &n))) goto out;
         if (n < 2) {
             rc = err_set(ERR_ARG, "%s: the text is %zu token(s); perplexity needs at least 2", file, n);

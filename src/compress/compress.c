@@ -7,6 +7,8 @@
 #include "gptq.h"
 #include "plan.h"
 #include "../core/err.h"
+#include "../core/fileio.h"
+#include "../core/hash.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../kernels/qlevels.h"
@@ -111,6 +113,17 @@ int compress_model(gpt2_model *m, const bpe *tok, const compress_opts *o, gpt2_p
         if (rc) return rc;
     }
     int rc = compress_model_calibrated(m, &cs, o, plan, notes, notes_cap);
+    if (!rc && compress_needs_calib(o)) {  // which text calibrated it, for eval's held-out check
+        char *text = NULL;
+        size_t len = 0;
+        if (file_read_all(o->calib_path, &text, &len) == 0) {
+            const char *slash = strrchr(o->calib_path, '/');
+            m->calib_file = xstrdup(slash ? slash + 1 : o->calib_path);
+            m->calib_fnv = fnv1a64(text, len);
+            m->calib_tokens = (long)cs.n_windows * cs.ctx;
+            free(text);
+        }
+    }
     calib_free(&cs);
     return rc;
 }
@@ -132,6 +145,10 @@ int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress
     if (o->method == METHOD_GPTQ || o->method == METHOD_AWQ_GPTQ) rc = gptq_model(m, plan, cs, o, enc);
     else if (o->method != METHOD_RTN) imp = importance_vectors(m, cs);
     if (!rc) rc = gpt2_model_quantize_with(m, plan, (const float *const *)imp, (const void *const *)enc);
+    if (!rc) {
+        free(m->quant_method);
+        m->quant_method = xstrdup(compress_method_name(o->method));
+    }
     for (int i = 0; i < n_mats + 2; i++) {
         free(enc[i]);
         if (imp) free(imp[i]);

@@ -84,6 +84,11 @@ typedef struct gpt2_model {
     size_t dtype_params[DTYPE_COUNT];// stored parameters per dtype (unique, buffers excluded)
     size_t qtype_params[32];         // GGUF: stored parameters per ggml type (output.weight included)
     char *source;                    // path it was loaded from
+    // How a compressed model was made: GGUF keys shrink.quantize.* (NULL/0 when unknown).
+    char *quant_method;              // "gptq", ...
+    char *calib_file;                // the calibration text's file name
+    uint64_t calib_fnv;              // FNV-1a 64 of its bytes (core/hash.h)
+    long calib_tokens;               // tokens of it used
 } gpt2_model;
 
 // Allocates fp32 weights for cfg (contents undefined; LM head tied to wte) and

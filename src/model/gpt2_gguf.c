@@ -333,6 +333,12 @@ int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *p
         gguf_writer_add_arr_str(&w, "tokenizer.ggml.merges", tok.merges, NULL, tok.n_merges);
     }
     // bos/eos are model config (HF config.json), so they are written even without a tokenizer.
+    if (m->quant_method) gguf_writer_add_str(&w, "shrink.quantize.method", m->quant_method);
+    if (m->calib_file) {
+        gguf_writer_add_str(&w, "shrink.quantize.calibration.file", m->calib_file);
+        gguf_writer_add_u64(&w, "shrink.quantize.calibration.fnv1a64", m->calib_fnv);
+        gguf_writer_add_u64(&w, "shrink.quantize.calibration.tokens", (uint64_t)m->calib_tokens);
+    }
     if (c->bos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id);
     if (c->eos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_id);
 
@@ -423,6 +429,17 @@ static void convert_tensor(const gguf_tensor *t, float *dst, size_t dtype_params
 // mat_store) and runs in its own type; vectors and wpe are widened to fp32. GPT-2 ties its
 // LM head, so a separately stored output.weight (llama.cpp always writes one, often in
 // another type) is counted as the same parameters, unless it is a float copy that differs.
+// shrink.quantize.* keys (how shrink compressed the file), when present.
+static void read_provenance(gpt2_model *m, const gguf_file *g) {
+    const char *v;
+    size_t n;  // the strings are NUL-terminated
+    int64_t x;
+    if (gguf_get_str(g, "shrink.quantize.method", &v, &n) == 0) m->quant_method = xstrdup(v);
+    if (gguf_get_str(g, "shrink.quantize.calibration.file", &v, &n) == 0) m->calib_file = xstrdup(v);
+    if (gguf_get_int(g, "shrink.quantize.calibration.fnv1a64", &x) == 0) m->calib_fnv = (uint64_t)x;
+    if (gguf_get_int(g, "shrink.quantize.calibration.tokens", &x) == 0) m->calib_tokens = (long)x;
+}
+
 static int load_typed(gpt2_model *m, const gguf_file *g, const gpt2_config *cfg, const gguf_tensor **found,
                       const gguf_tensor *out) {
     gpt2_model_alloc_typed(m, cfg);
@@ -469,6 +486,7 @@ static int load_typed(gpt2_model *m, const gguf_file *g, const gpt2_config *cfg,
     for (int t = 0; t < 2; t++) m->dtype_params[t] = m->qtype_params[t];
     m->file_bytes = g->map.len;
     m->source = xstrdup(g->path);
+    read_provenance(m, g);
     return 0;
 }
 
@@ -592,6 +610,7 @@ int gpt2_model_load_gguf(gpt2_model *m, const char *path) {
     }
     m->file_bytes = g.map.len;
     m->source = xstrdup(path);
+    read_provenance(m, &g);
     m->qtype_params[QTYPE_F32] = m->dtype_params[DTYPE_F32];
     free(found);
     gguf_close(&g);

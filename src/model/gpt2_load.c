@@ -334,5 +334,7 @@ void gpt2_model_free(gpt2_model *m) {
     free(m->mats);
     free(m->mat_store);
     free(m->source);
+    free(m->quant_method);
+    free(m->calib_file);
     memset(m, 0, sizeof *m);
 }
