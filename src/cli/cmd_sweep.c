@@ -6,6 +6,7 @@
 #include "args.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
+#include "../core/parallel.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../sweep/grid.h"
@@ -194,7 +195,7 @@ int cmd_sweep(int argc, char **argv) {
     o.ctx = cfg.n_ctx;
     o.stride = cfg.n_ctx / 2 > 0 ? cfg.n_ctx / 2 : 1;
     o.tok_dir = have_vocab ? model : NULL;
-    o.threads = threads;
+    o.threads = par_max_threads();  // what -t 0 (all cores) came to
     o.command = cmd;
     o.log = log_line;
     o.eta = isatty(2);
