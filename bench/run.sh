@@ -27,6 +27,9 @@ $SHRINK export -m "$work/gpt2-124m" --type f16 -o "$work/gpt2-124m-f16.gguf"
 for q in Q8_0 Q6_K Q4_K_M Q4_0; do
     $SHRINK compress -m "$work/gpt2-124m" --type $q -o "$work/gpt2-124m-$q.gguf" 2>/dev/null
 done
+for q in F16 Q8_0 Q6_K Q4_K_M Q4_0 Q3_K_M Q2_K; do
+    $SHRINK compress -m models/mini --type $q -o "$work/mini-$q.gguf" 2>/dev/null
+done
 
 {
     echo "# shrink benchmark results"
@@ -44,9 +47,12 @@ done
     echo "## Machine limits and matmul on the GPT-2-124M shapes"
     echo
     $SHRINK bench --random gpt2 --machine -p 128 -n 0 -t "$THREADS" -r "$REPS" | sed -n '/^| machine/,/^$/p'
-    echo "## The bundled default model (models/mini, fp32)"
+    echo "## The bundled default model (models/mini: fp32, and quantized by \`shrink compress --type T\`)"
     echo
     $SHRINK bench -m models/mini -t "$THREADS" -r "$REPS"
+    for q in F16 Q8_0 Q6_K Q4_K_M Q4_0 Q3_K_M Q2_K; do
+        $SHRINK bench -m "$work/mini-$q.gguf" -t "$THREADS" -r "$REPS" | sed -n '3,$p'
+    done
     echo
     echo "## Training throughput (models/mini config from scratch, batch 16 x 256, 2 threads)"
     echo
