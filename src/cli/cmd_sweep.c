@@ -6,6 +6,7 @@
 #include "args.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
+#include "../core/hash.h"
 #include "../core/parallel.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
@@ -176,6 +177,13 @@ int cmd_sweep(int argc, char **argv) {
     cli_set_threads(threads);
     // calibration windows as compress_model cuts them: at most 256 tokens
     if (need_calib && (rc = calib_load(&cs, tok, calib, calib_tokens, cfg.n_ctx < 256 ? cfg.n_ctx : 256))) goto done;
+    if (need_calib) {  // its fingerprint goes into each calibrated GGUF (eval warns when scoring that text)
+        char *ct = NULL;
+        size_t cl = 0;
+        if ((rc = file_read_all(calib, &ct, &cl))) goto done;
+        o.calib_fnv = fnv1a64(ct, cl);
+        free(ct);
+    }
 
     char *vocab = path_join(model, "vocab.json");
     int have_vocab = file_exists(vocab);

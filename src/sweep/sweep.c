@@ -213,6 +213,12 @@ static int run_point(const sweep_opts *o, const gpt2_model *base, sweep_row *row
             *nl = 0;
             say(o, "%s %s", tag, line);
         }
+        if (grid_point_needs_calib(pt) && o->calib_path) {  // the GGUF's shrink.quantize.calibration.* keys, as compress writes them
+            const char *slash = strrchr(o->calib_path, '/');
+            m.calib_file = xstrdup(slash ? slash + 1 : o->calib_path);
+            m.calib_fnv = o->calib_fnv;
+            m.calib_tokens = calib_tokens_used(o);
+        }
         row->matrix_bpw = plan_matrix_bpw(&plan, &m.cfg);
         types_text(&plan, &m.cfg, row->types, sizeof row->types);
         rc = gpt2_model_save_gguf(&m, o->tok_dir, gguf, GPT2_GGUF_STORED);

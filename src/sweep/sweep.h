@@ -13,6 +13,7 @@
 // stopped sweep resumes where it stopped); its json must have been made with the same
 // held-out tokens, windows and calibration tokens, else the run stops and says so.
 #pragma once
+#include <stdint.h>
 #include "grid.h"
 #include "../compress/calib.h"
 #include "../eval/eval.h"
@@ -26,7 +27,8 @@ typedef struct sweep_opts {
     const char *grid_spec;      // SPEC as given (for the record)
     const grid *g;
     const calib_set *calib;     // calibration windows, tokenized; may be NULL when no point needs them
-    const char *calib_path;     // for the record (NULL: none)
+    const char *calib_path;     // for the record (NULL: none); its file name goes into each calibrated GGUF
+    uint64_t calib_fnv;         // FNV-1a 64 of the calibration file's bytes (core/hash.h), for the GGUF
     const char *heldout_path;   // for the record
     const int *ids;             // held-out text, tokenized (n_ids >= 2)
     size_t n_ids;
