@@ -280,6 +280,22 @@ static void test_end_to_end(const gpt2_config *c) {
     sweep_result_free(&r);
     o.stride = 32;
 
+    // The same number of held-out tokens, but other ones: stopped too.
+    ids[7] = (ids[7] + 1) % c->vocab_size;
+    err_clear();
+    rc = sweep_run(&o, &r);
+    EXPECT(rc == ERR_ARG && strstr(err_msg(), "other held-out text"), "other held-out ids: %s", err_msg());
+    sweep_result_free(&r);
+    ids[7] = (ids[7] + c->vocab_size - 1) % c->vocab_size;
+    // Other calibration text: the calibrated points are stale.
+    o.calib_fnv = 42;
+    err_clear();
+    rc = sweep_run(&o, &r);
+    EXPECT(rc == ERR_ARG && strstr(err_msg(), "other calibration text") && strstr(err_msg(), "imatrix-"), "other calibration: %s",
+           err_msg());
+    sweep_result_free(&r);
+    o.calib_fnv = 0;
+
     // The output directory must be a directory.
     char afile[700];
     snprintf(afile, sizeof afile, "%s/afile", dir);

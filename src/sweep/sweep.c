@@ -7,6 +7,7 @@
 #include "../compress/plan.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
+#include "../core/hash.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../formats/json.h"
@@ -106,7 +107,18 @@ static long calib_tokens_used(const sweep_opts *o) {
     return o->calib ? (long)o->calib->n_windows * o->calib->ctx : 0;
 }
 
+void sweep_fingerprints(const sweep_opts *o, const grid_point *p, char heldout[24], char calib[24]) {
+    snprintf(heldout, 24, "%016llx", (unsigned long long)fnv1a64(o->ids, o->n_ids * sizeof *o->ids));
+    calib[0] = 0;
+    if (grid_point_needs_calib(p) && o->calib) snprintf(calib, 24, "%016llx", (unsigned long long)o->calib_fnv);
+}
+
 // --- a point's json, read back
+
+static const char *str(const json_value *obj, const char *key) {
+    const json_value *v = json_get(obj, key);
+    return v && v->type == JSON_STRING ? v->str : "";
+}
 
 static double num(const json_value *obj, const char *key) {
     const json_value *v = json_get(obj, key);
@@ -146,6 +158,14 @@ static int point_read(const sweep_opts *o, const char *path, double params, swee
             rc = err_set(ERR_ARG, "%s: made with %g %s, this run has %g; use another -o DIR, or delete the file to redo "
                                   "the point", path, have, same[i].what, isnan(same[i].want) ? 0 : same[i].want);
     }
+    char hh[24], ch[24];
+    sweep_fingerprints(o, &row->pt, hh, ch);
+    if (!rc && strcmp(str(set, "heldout_fnv1a64"), hh) != 0)
+        rc = err_set(ERR_ARG, "%s: made on other held-out text (token fingerprint %s, this run's %s); use another -o DIR, "
+                              "or delete the file to redo the point", path, str(set, "heldout_fnv1a64"), hh);
+    if (!rc && strcmp(str(set, "calib_fnv1a64"), ch) != 0)
+        rc = err_set(ERR_ARG, "%s: made with other calibration text (fingerprint %s, this run's %s); use another -o DIR, "
+                              "or delete the file to redo the point", path, str(set, "calib_fnv1a64"), ch[0] ? ch : "none");
     if (!rc && num(&root, "params") != params)
         rc = err_set(ERR_ARG, "%s: made from a model with %.0f parameters, the original has %.0f; use another -o DIR", path,
                      num(&root, "params"), params);

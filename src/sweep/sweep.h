@@ -11,7 +11,8 @@
 //
 // Each file is written atomically. A point whose json and gguf exist is not redone (a
 // stopped sweep resumes where it stopped); its json must have been made with the same
-// held-out tokens, windows and calibration tokens, else the run stops and says so.
+// held-out tokens (count and fingerprint), windows and calibration text and tokens, else
+// the run stops and says so.
 #pragma once
 #include <stdint.h>
 #include "grid.h"
@@ -88,6 +89,9 @@ void sweep_summarize(const sweep_opts *o, sweep_result *r);
 void sweep_markdown(const sweep_opts *o, const sweep_result *r, sbuf *md);
 void sweep_json(const sweep_opts *o, const sweep_result *r, sbuf *js);
 void sweep_plot(const sweep_opts *o, const sweep_result *r, sbuf *svg);
+// Fingerprints a point's json records, as 16 hex digits: FNV-1a 64 of the held-out token
+// ids, and of the calibration text ("" for a point that does not calibrate).
+void sweep_fingerprints(const sweep_opts *o, const grid_point *p, char heldout[24], char calib[24]);
 // One point's numbers as a JSON object (with_settings: plus what it was made with, as its
 // points/NAME.json holds them).
 void sweep_row_json(const sweep_opts *o, const sweep_row *row, int with_settings, sbuf *out);

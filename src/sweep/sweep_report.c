@@ -99,6 +99,11 @@ void sweep_row_json(const sweep_opts *o, const sweep_row *w, int with_settings, 
         sbuf_puts(b, ", \"calib_tokens\": ");
         if (calib) sbuf_printf(b, "%ld", (long)o->calib->n_windows * o->calib->ctx);
         else sbuf_puts(b, "null");
+        char hh[24], ch[24];
+        sweep_fingerprints(o, &w->pt, hh, ch);
+        sbuf_printf(b, ", \"heldout_fnv1a64\": \"%s\", \"calib_fnv1a64\": ", hh);
+        if (ch[0]) sbuf_printf(b, "\"%s\"", ch);
+        else sbuf_puts(b, "null");
         sbuf_printf(b, ", \"damp\": 0.01, \"act_order\": false, \"threads\": %d, \"kernels\": ", o->threads);
         fmt_json_string(b, kern.isa ? kern.isa : "");
         sbuf_puts(b, "}");
