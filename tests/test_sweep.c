@@ -130,6 +130,12 @@ static void test_front(void) {
     double s5[] = {4, 3, 2, 1}, e5[] = {-1, 0, 0.5, 3};  // all on the front, negative Δppl included
     pareto_front(s5, e5, 4, f);
     EXPECT(f[0] && f[1] && f[2] && f[3], "a strictly trading-off set is all on the front");
+    double s6[] = {6451168, 6451328, 4770000}, e6[] = {0.36, 0.09, 4.2};  // metadata bytes apart: the same size
+    pareto_front(s6, e6, 3, f);
+    EXPECT(!f[0] && f[1] && f[2], "sizes within PARETO_SIZE_TIE: the worse one is dominated: %d%d%d", f[0], f[1], f[2]);
+    double s7[] = {1000, 1002}, e7[] = {0.5, 0.4};  // 0.2% apart: a real trade-off
+    pareto_front(s7, e7, 2, f);
+    EXPECT(f[0] && f[1], "sizes 0.2%% apart both on the front");
     printf("pareto: front ... done\n");
 }
 
@@ -156,6 +162,11 @@ static void test_choose(void) {
     EXPECT(pareto_closest(jt, 3, 2, 0.01) == 2, "closest: a tie goes to the smaller: %d", pareto_closest(jt, 3, 2, 0.01));
     EXPECT(pareto_choose(jt, 3, 2, NAN) == 1, "only the Δppl bound: 1 meets it");
     EXPECT(pareto_choose(it, 0, 2, NAN) == -1 && pareto_closest(it, 0, 2, NAN) == -1, "no items");
+    pareto_item kt[] = {{6451168, 0.36, 0.0046}, {6451328, 0.09, 0.0033}, {6451100, 1.5, 0.01}, {6460000, 0.01, 0.001}};
+    EXPECT(pareto_choose(kt, 4, 2, NAN) == 1, "sizes within the tie: the best of them, not the fewest bytes: %d",
+           pareto_choose(kt, 4, 2, NAN));
+    EXPECT(pareto_choose(kt, 4, 0.05, NAN) == 3, "0.14%% larger is larger: chosen only when the others fail: %d",
+           pareto_choose(kt, 4, 0.05, NAN));
     printf("pareto: choice ... done\n");
 }
 

@@ -3,12 +3,18 @@
 #include "pareto.h"
 #include <math.h>
 
+int pareto_size_cmp(double a, double b) {
+    double tol = PARETO_SIZE_TIE * fmax(fabs(a), fabs(b));
+    return a < b - tol ? -1 : a > b + tol ? 1 : 0;
+}
+
 void pareto_front(const double *size, const double *err, int n, int *on_front) {
     for (int i = 0; i < n; i++) {
         int ok = isfinite(size[i]) && isfinite(err[i]);
         for (int j = 0; j < n && ok; j++) {
             if (j == i || !isfinite(size[j]) || !isfinite(err[j])) continue;
-            if (size[j] <= size[i] && err[j] <= err[i] && (size[j] < size[i] || err[j] < err[i])) ok = 0;
+            int c = pareto_size_cmp(size[j], size[i]);
+            if (c <= 0 && err[j] <= err[i] && (c < 0 || err[j] < err[i])) ok = 0;
         }
         on_front[i] = ok;
     }
@@ -16,20 +22,20 @@ void pareto_front(const double *size, const double *err, int n, int *on_front) {
 
 static int finite_item(const pareto_item *p) { return isfinite(p->size) && isfinite(p->dppl) && isfinite(p->kl); }
 
-// a before b: smaller, then lower dppl, then lower kl (the earlier index wins a full tie).
-static int better(const pareto_item *a, const pareto_item *b) {
-    if (a->size != b->size) return a->size < b->size;
-    if (a->dppl != b->dppl) return a->dppl < b->dppl;
-    return a->kl < b->kl;
+static int meets(const pareto_item *p, double max_dppl, double max_kl) {
+    return finite_item(p) && (isnan(max_dppl) || p->dppl <= max_dppl) && (isnan(max_kl) || p->kl <= max_kl);
 }
 
 int pareto_choose(const pareto_item *it, int n, double max_dppl, double max_kl) {
+    // The smallest size meeting the bounds, then the best item of about that size (two
+    // passes: "within the tie of the smallest" is not a transitive order).
+    double smallest = INFINITY;
+    for (int i = 0; i < n; i++)
+        if (meets(&it[i], max_dppl, max_kl)) smallest = fmin(smallest, it[i].size);
     int best = -1;
     for (int i = 0; i < n; i++) {
-        if (!finite_item(&it[i])) continue;
-        if (!isnan(max_dppl) && !(it[i].dppl <= max_dppl)) continue;
-        if (!isnan(max_kl) && !(it[i].kl <= max_kl)) continue;
-        if (best < 0 || better(&it[i], &it[best])) best = i;
+        if (!meets(&it[i], max_dppl, max_kl) || pareto_size_cmp(it[i].size, smallest) != 0) continue;
+        if (best < 0 || it[i].dppl < it[best].dppl || (it[i].dppl == it[best].dppl && it[i].kl < it[best].kl)) best = i;
     }
     return best;
 }
@@ -45,7 +51,7 @@ int pareto_closest(const pareto_item *it, int n, double max_dppl, double max_kl)
     for (int i = 0; i < n; i++) {
         if (!finite_item(&it[i])) continue;
         double e = fmax(excess(it[i].dppl, max_dppl), excess(it[i].kl, max_kl));
-        if (best < 0 || e < best_e || (e == best_e && it[i].size < it[best].size)) best = i, best_e = e;
+        if (best < 0 || e < best_e || (e == best_e && pareto_size_cmp(it[i].size, it[best].size) < 0)) best = i, best_e = e;
     }
     return best;
 }

@@ -2,6 +2,7 @@
 // frontier marked, the bounds and the choice), sweep.json (every number), pareto.svg
 // (quality loss against size, drawn by report/svg.c) and each point's json. No I/O.
 #include "sweep.h"
+#include "pareto.h"
 #include "../report/fmt.h"
 #include "../report/svg.h"
 #include "../core/xalloc.h"
@@ -183,8 +184,8 @@ void sweep_json(const sweep_opts *o, const sweep_result *r, sbuf *b) {
 
 // --- markdown
 
-// Indices into rows, -1 for the original, by ascending file size; equal sizes by Δppl, then
-// KL (the better first), then grid order.
+// Indices into rows, -1 for the original, by ascending file size; equal sizes (within
+// PARETO_SIZE_TIE) by Δppl, then KL (the better first), then grid order.
 static int *by_size(const sweep_result *r) {
     int n = r->n + 1, *idx = xmalloc((size_t)n * sizeof *idx);
     for (int i = 0; i < n; i++) idx[i] = i - 1;
@@ -192,9 +193,8 @@ static int *by_size(const sweep_result *r) {
         for (int j = i; j > 0; j--) {
             const sweep_row *a = idx[j] < 0 ? &r->original : &r->rows[idx[j]];
             const sweep_row *b = idx[j - 1] < 0 ? &r->original : &r->rows[idx[j - 1]];
-            int before = a->file_bytes != b->file_bytes ? a->file_bytes < b->file_bytes
-                         : a->dppl_pct != b->dppl_pct   ? a->dppl_pct < b->dppl_pct
-                                                        : a->kl_mean < b->kl_mean;
+            int c = pareto_size_cmp(a->file_bytes, b->file_bytes);
+            int before = c ? c < 0 : a->dppl_pct != b->dppl_pct ? a->dppl_pct < b->dppl_pct : a->kl_mean < b->kl_mean;
             if (!before) break;
             int t = idx[j];
             idx[j] = idx[j - 1];
@@ -248,16 +248,17 @@ void sweep_markdown(const sweep_opts *o, const sweep_result *r, sbuf *md) {
                   "nats per scored token, mean and 99th percentile. **top-1**: share of positions where both models' most "
                   "likely next token is the same. **compress**: wall time of calibration and quantization.\n");
     sbuf_puts(md, "- **frontier**: `Δppl` marks a model on the Pareto frontier of file size against Δppl (no other model, "
-                  "the original included, is at most as large and at most as far off, and better in one of the two); `KL` "
-                  "the same against mean KL.\n");
+                  "the original included, is at most as large and at most as far off, and better in one of the two; sizes "
+                  "within 0.1% count as equal, as files of one storage differ by bytes of metadata); `KL` the same "
+                  "against mean KL.\n");
     sbuf_puts(md, "- **bounds**: ");
     if (isnan(o->max_dppl)) sbuf_puts(md, "Δppl: none");
     else sbuf_printf(md, "Δppl ≤ %g%%", o->max_dppl);
     if (isnan(o->max_kl)) sbuf_puts(md, " (`--max-dppl`); KL: none (`--max-kl`)");
     else sbuf_printf(md, " (`--max-dppl`); KL ≤ %g (`--max-kl`)", o->max_kl);
     sbuf_printf(md, "; a value equal to its bound meets it. The choice is the smallest compressed "
-                    "model meeting %s; when none does, the closest is the one whose worst metric is least over its bound, "
-                    "relative to the bound.\n\n",
+                    "model meeting %s (among sizes within 0.1%% of the smallest, the lowest Δppl); when none does, the "
+                    "closest is the one whose worst metric is least over its bound, relative to the bound.\n\n",
                 isnan(o->max_dppl) || isnan(o->max_kl) ? "it" : "both");
     sbuf_printf(md, "![%s against file size](pareto.svg)\n\nEvery number: `sweep.json`; each point's, with the settings "
                     "it was made with: `points/NAME.json` beside `points/NAME.gguf`.\n",
