@@ -1,5 +1,6 @@
 // cmd_info.c: `shrink info`: architecture, unique parameter count, weight bytes, dtypes.
 #include "cli.h"
+#include "../formats/gguf.h"
 #include "args.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
@@ -17,15 +18,38 @@ static const char *commas(size_t v, char *buf) {
     return buf;
 }
 
+// One line (or JSON object) per tensor of a GGUF file: name, type, shape, bytes.
+static void print_tensors(const char *path, int json) {
+    gguf_file g;
+    if (gguf_open(&g, path)) return;
+    printf(json ? ", \"tensors\": [" : "tensors\n");
+    for (size_t i = 0; i < g.n_tensors; i++) {
+        const gguf_tensor *t = &g.tensors[i];
+        const gguf_tensor_type_info *ti = gguf_tensor_type_get(t->type);
+        const char *tn = ti ? ti->name : "?";
+        if (json) {
+            printf("%s{\"name\": ", i ? ", " : "");
+            cli_json_string(stdout, t->name, strlen(t->name));
+            printf(", \"type\": \"%s\", \"ne\": [%lld, %lld], \"bytes\": %zu}", tn, (long long)t->ne[0], (long long)t->ne[1],
+                   t->nbytes);
+        } else {
+            printf("  %-28s %-5s %6lld x %-6lld %10zu bytes\n", t->name, tn, (long long)t->ne[0], (long long)t->ne[1], t->nbytes);
+        }
+    }
+    if (json) printf("]");
+    gguf_close(&g);
+}
+
 int cmd_info(int argc, char **argv) {
     const char *model = NULL;
-    int json = 0, threads = 0;
+    int json = 0, threads = 0, tensors = 0;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "PATH", "Hugging Face GPT-2 directory or GGUF file", 0, 0, 1},
         {"json", 0, ARG_FLAG, &json, NULL, "print one JSON object", 0, 0, 0},
+        {"tensors", 0, ARG_FLAG, &tensors, NULL, "GGUF: also list every tensor (name, type, shape, bytes)", 0, 0, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
-    int rc = args_parse("info", "info -m DIR [--json]", specs, 3, argc, argv);
+    int rc = args_parse("info", "info -m PATH [--json] [--tensors]", specs, 4, argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
     cli_set_threads(threads);
     gpt2_model m;
@@ -56,7 +80,15 @@ int cmd_info(int argc, char **argv) {
                 printf("%s\"%s\": %zu", first ? "" : ", ", qtype_get(t) ? qtype_get(t)->name : "?", m.qtype_params[t]);
                 first = 0;
             }
-        printf("}, \"tokenizer\": %s}\n", has_tok ? "true" : "false");
+        printf("}, \"tokenizer\": %s", has_tok ? "true" : "false");
+        if (m.quant_method) printf(", \"quant_method\": \"%s\"", m.quant_method);
+        if (m.calib_file) {
+            printf(", \"calibration_file\": ");
+            cli_json_string(stdout, m.calib_file, strlen(m.calib_file));
+            printf(", \"calibration_tokens\": %ld", m.calib_tokens);
+        }
+        if (tensors && cli_is_gguf(model)) print_tensors(model, 1);
+        printf("}\n");
     } else {
         char b1[32], b2[32];
         printf("model         %s\n", model);
@@ -80,6 +112,10 @@ int cmd_info(int argc, char **argv) {
                 if (m.dtype_params[d]) printf(" %s: %s", dtype_name((dtype)d), commas(m.dtype_params[d], b1));
         }
         printf("\ntokenizer     %s\n", !has_tok ? "none (commands that read or write text need it)" : cli_is_gguf(model) ? "embedded in the GGUF file" : "vocab.json + merges.txt");
+        if (m.quant_method)
+            printf("compressed    by shrink, method %s\n", m.quant_method);
+        if (m.calib_file) printf("calibration   %s, %ld tokens\n", m.calib_file, m.calib_tokens);
+        if (tensors && cli_is_gguf(model)) print_tensors(model, 0);
     }
     gpt2_model_free(&m);
     return 0;
