@@ -10,11 +10,12 @@
 // holds an exact int32 part of Σ level · x.
 //
 // Per call the activation row is laid out once (on the stack) to match the weights
-// as they come out of one permute: for Q4_0, groups of 4 blocks (72 bytes) become
-// 64 bytes of nibbles, block L in 128-bit lane L, and the activation is split into
-// the values the low nibbles and the high nibbles meet; for Q8_0, pairs of blocks
-// (68 bytes) become 64 bytes of levels. The blocks' fp16 scales come out of the same
-// loads, so each group costs one int→float conversion and one FMA with
+// as they are loaded: for Q4_0, groups of 4 blocks (72 bytes) become one zmm of 64
+// bytes of nibbles (four 128-bit loads, block L in 128-bit lane L), and the activation
+// is split into the values the low nibbles and the high nibbles meet; for Q8_0, pairs
+// of blocks (68 bytes) become one zmm of levels (two 256-bit loads). The group's fp16
+// weight scales are read as scalars, converted together and spread over their
+// blocks' lanes, so each group costs one int→float conversion and one FMA with
 // scale = d_w · d_x per lane.
 //
 // Measured on the GPT-2-124M layer stack, one token, 1 thread (dev/qdot_speed.c, AMD
