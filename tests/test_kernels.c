@@ -319,6 +319,8 @@ int main(void) {
     } else {
         printf("avx512 kernels skipped: this CPU lacks AVX-512F\n");
     }
+    if (kernels_have_avx512_vnni()) test_qdot("avx512", qdot_q8_avx512);
+    else printf("avx512 qdot skipped: this CPU lacks AVX-512 VNNI\n");
     test_qdot("dispatched", kern.qdot_q8);
     test_matmul("dispatched", kern.matmul_f32);
     test_gelu("dispatched", kern.gelu_f32);
