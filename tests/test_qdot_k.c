@@ -15,7 +15,7 @@
 #define TOL_QDOT_K 1e-5
 
 // Uniform in [-1, 1), then per row a scale and an offset so that the K-quant
-// mins (Q4_K, Q5_K) and scale ranges see one-sided and mixed-magnitude rows.
+// mins (Q2_K, Q4_K, Q5_K) and scale ranges see one-sided and mixed-magnitude rows.
 static void fill_rows(float *x, int rows, int K, rng *r) {
     for (int n = 0; n < rows; n++) {
         float scale = 0.01f + 4.0f * rng_f32(r), off = n % 3 == 0 ? 0.0f : (rng_f32(r) - 0.5f) * 2.0f * scale;
@@ -89,9 +89,13 @@ static void test_extremes(qtype t, int have_avx2) {
     memset(wq, 0xFF, rb);  // all levels, scales and mins at their maximum ...
     block_q8_k xq[K / QK_K];
     for (int i = 0; i < K / QK_K; i++) {
-        uint16_t h = 0x3C00;  // ... with d = dmin = 1.0 (fp16), Q6_K scales = -1
+        // ... with d = dmin = 1.0 (fp16); signed scales (Q3_K, Q6_K) are then -1 or 31
+        uint16_t h = 0x3C00;
         char *blk = (char *)wq + (size_t)i * (size_t)qtype_get((int)t)->bytes;
-        if (t == QTYPE_Q6_K) memcpy(blk + offsetof(block_q6_k, d), &h, 2);
+        if (t == QTYPE_Q2_K)
+            memcpy(blk + offsetof(block_q2_k, d), &h, 2), memcpy(blk + offsetof(block_q2_k, dmin), &h, 2);
+        else if (t == QTYPE_Q3_K) memcpy(blk + offsetof(block_q3_k, d), &h, 2);
+        else if (t == QTYPE_Q6_K) memcpy(blk + offsetof(block_q6_k, d), &h, 2);
         else memcpy(blk, &h, 2), memcpy(blk + 2, &h, 2);
         xq[i].d = 0.01f;
         for (int e = 0; e < QK_K; e++) xq[i].qs[e] = (int8_t)(e % 5 == 0 ? 127 : -127);
@@ -122,13 +126,15 @@ int main(void) {
     kernels_init();
     int have_avx2 = kernels_have_avx2();
     if (!have_avx2) printf("qdot_k_avx2 skipped: this CPU lacks AVX2/FMA\n");
-    EXPECT(!qdot_k_supports(QTYPE_Q4_0) && !qdot_k_supports(QTYPE_Q8_K) && qdot_k_supports(QTYPE_Q4_K) &&
-               qdot_k_supports(QTYPE_Q5_K) && qdot_k_supports(QTYPE_Q6_K),
+    EXPECT(!qdot_k_supports(QTYPE_Q4_0) && !qdot_k_supports(QTYPE_Q8_K) && qdot_k_supports(QTYPE_Q2_K) &&
+               qdot_k_supports(QTYPE_Q3_K) && qdot_k_supports(QTYPE_Q4_K) && qdot_k_supports(QTYPE_Q5_K) &&
+               qdot_k_supports(QTYPE_Q6_K),
            "qdot_k_supports");
     rng r;
     rng_init(&r, 23);
-    qtype types[] = {QTYPE_Q4_K, QTYPE_Q5_K, QTYPE_Q6_K};
-    for (int i = 0; i < 3; i++) test_type(types[i], have_avx2, &r);
-    for (int i = 0; i < 3; i++) test_extremes(types[i], have_avx2);
+    qtype types[] = {QTYPE_Q4_K, QTYPE_Q5_K, QTYPE_Q6_K, QTYPE_Q2_K, QTYPE_Q3_K};
+    int nt = (int)(sizeof types / sizeof types[0]);
+    for (int i = 0; i < nt; i++) test_type(types[i], have_avx2, &r);
+    for (int i = 0; i < nt; i++) test_extremes(types[i], have_avx2);
     return TEST_DONE();
 }

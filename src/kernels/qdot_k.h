@@ -1,10 +1,10 @@
-// qdot_k.h: quantized matrix-vector products for K-quant weights (Q4_K, Q5_K, Q6_K)
-// against an activation row quantized to Q8_K (256 values, fp32 scale, int8 levels,
+// qdot_k.h: quantized matrix-vector products for K-quant weights (Q2_K, Q3_K, Q4_K,
+// Q5_K, Q6_K) against an activation row quantized to Q8_K (256 values, fp32 scale, int8 levels,
 // int16 sums of each 16 levels). ggml's single-row path for these types: the
 // weight levels are never widened to fp32; each 256-value super-block is one
 // exact integer dot per sub-block, weighted by the sub-block's integer scale,
-// with the min (Q4_K/Q5_K) or the −32 level offset (Q6_K) folded in through the
-// activation's bsums. qdot_k_ref.c states the arithmetic; qdot_k_avx2.c is its twin.
+// with the min (Q2_K/Q4_K/Q5_K) or the level offset (−4 for Q3_K, −32 for Q6_K)
+// folded in through the activation's bsums. qdot_k_ref.c states the arithmetic; qdot_k_avx2.c is its twin.
 // Not here: the Q8_K quantization of the activation (quantize_row_q8_k_ref in
 // qblock.h) and the choice of rows per thread (the caller's).
 #pragma once
@@ -14,7 +14,7 @@
 //   out   (OC) fp32; only [n0, n1) is written.
 //   xq8k  (K / 256) block_q8_k: the activation row from quantize_row_q8_k_ref.
 //   w     (OC, K) out-major, each row qtype_row_bytes(t, K) bytes of type t.
-//   t     QTYPE_Q4_K, QTYPE_Q5_K or QTYPE_Q6_K (CHECKed).
+//   t     QTYPE_Q2_K, QTYPE_Q3_K, QTYPE_Q4_K, QTYPE_Q5_K or QTYPE_Q6_K (CHECKed).
 //   bias  (OC) or NULL.
 //   K     a multiple of 256 (CHECKed).
 // Never allocates, never starts threads: split [n0, n1) across threads outside.
@@ -24,4 +24,6 @@ void qdot_k_ref(float *out, const void *xq8k, const void *w, qtype t, const floa
 void qdot_k_avx2(float *out, const void *xq8k, const void *w, qtype t, const float *bias, int K, int n0, int n1);
 
 // 1 for the weight types qdot_k handles.
-static inline int qdot_k_supports(qtype t) { return t == QTYPE_Q4_K || t == QTYPE_Q5_K || t == QTYPE_Q6_K; }
+static inline int qdot_k_supports(qtype t) {
+    return t == QTYPE_Q2_K || t == QTYPE_Q3_K || t == QTYPE_Q4_K || t == QTYPE_Q5_K || t == QTYPE_Q6_K;
+}

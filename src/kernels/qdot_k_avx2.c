@@ -1,13 +1,13 @@
-// qdot_k_avx2.c: AVX2 K-quant weight rows (Q4_K, Q5_K, Q6_K) against a Q8_K
-// activation row, the twin of qdot_k_ref.c (which states the arithmetic).
+// qdot_k_avx2.c: AVX2 K-quant weight rows (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) against a
+// Q8_K activation row, the twin of qdot_k_ref.c (which states the arithmetic).
 //
-// Weight levels are unsigned (0..15, 0..31, 0..63), so maddubs takes them as its
-// unsigned operand and the int8 activation as the signed one with no sign trick
-// and no int16 saturation (2 · 63 · 128 < 2^15). madd then weights each pair sum
-// by its sub-block's integer scale into int32, which stays exact for the whole
-// super-block; one int→float conversion and one FMA per super-block apply
-// d_w · d_x. Mins (Q4_K/Q5_K) and the −32 offset (Q6_K) come from the
-// activation's bsums. One row is read as one sequential stream.
+// Weight levels are unsigned (0..3, 0..7, 0..15, 0..31, 0..63), so maddubs takes
+// them as its unsigned operand and the int8 activation as the signed one with no
+// sign trick and no int16 saturation (2 · 63 · 128 < 2^15). madd then weights each
+// pair sum by its sub-block's integer scale into int32, which stays exact for the
+// whole super-block; one int→float conversion and one FMA per super-block apply
+// d_w · d_x. Mins (Q2_K/Q4_K/Q5_K) and the level offsets (−4 for Q3_K, −32 for
+// Q6_K) come from the activation's bsums. One row is read as one sequential stream.
 #include "qdot_k.h"
 #include "qblock.h"
 #include "../core/err.h"
@@ -86,14 +86,80 @@ static float row_dot_k4(const char *row, size_t block_bytes, int is_q5, const bl
     return hsum8(acc) - hsum4(accm);
 }
 
-// --- Q6_K
+// --- 16-value sub-blocks (Q2_K, Q3_K, Q6_K)
 
-// Scales 2i (int16 lanes 0..7) and 2i+1 (lanes 8..15) from the 16 int8 scales.
-static inline __m256i scale_pair_q6_k(__m128i sc8, int i) {
+// Scales 2i (int16 lanes 0..7) and 2i+1 (lanes 8..15) from 16 int8 sub-block scales:
+// the madd weights for 32 values whose two 128-bit lanes are sub-blocks 2i and 2i+1.
+static inline __m256i scale_pair_16(__m128i sc8, int i) {
     const long long rep = 0x0101010101010101LL;
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, _mm_set_epi64x(rep * (2 * i + 1), rep * (2 * i))));
 }
 
+// Q2_K: the 2-bit field k of qs[32h + l] is value 128h + 32k + l, so each shift of
+// one 32-byte load gives sub-blocks 8h+2k and 8h+2k+1 in its two lanes.
+static float row_dot_q2_k(const block_q2_k *b, const block_q8_k *x, int nb) {
+    const __m256i m2 = _mm256_set1_epi8(0x03);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        __m128i sm = _mm_loadu_si128((const __m128i *)b[i].scales);
+        __m128i sc8 = _mm_and_si128(sm, m4), mn8 = _mm_and_si128(_mm_srli_epi16(sm, 4), m4);
+        // Σ_j mn_j · bsums[j]
+        __m256i msum = _mm256_madd_epi16(load256(x[i].bsums), _mm256_cvtepu8_epi16(mn8));
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {  // halves of 128 values
+            __m256i q = load256(b[i].qs + 32 * h);
+            for (int k = 0; k < 4; k++, q = _mm256_srli_epi16(q, 2)) {
+                __m256i p = _mm256_maddubs_epi16(_mm256_and_si256(q, m2), load256(x[i].qs + 128 * h + 32 * k));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair_16(sc8, 4 * h + k)));
+            }
+        }
+        const float dx = x[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * dx), _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_fnmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].dmin) * dx), _mm256_cvtepi32_ps(msum), acc);
+    }
+    return hsum8(acc);
+}
+
+// The 16 signed Q3_K scales (−32..31) from their 12 packed bytes, as int8: low
+// nibbles of bytes 0..7 are scales 0..7, high nibbles scales 8..15; bits 2m..2m+1
+// of bytes 8..11 are the top bits of scales 4m..4m+3.
+static inline __m128i unpack_scales_q3_k(const uint8_t *s12) {
+    uint32_t u[3];
+    memcpy(u, s12, 12);
+    const uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    __m128i sc = _mm_set_epi32((int)(((u[1] >> 4) & m4) | ((u[2] >> 6) & m2) << 4),
+                               (int)(((u[0] >> 4) & m4) | ((u[2] >> 4) & m2) << 4),
+                               (int)((u[1] & m4) | ((u[2] >> 2) & m2) << 4), (int)((u[0] & m4) | (u[2] & m2) << 4));
+    return _mm_sub_epi8(sc, _mm_set1_epi8(32));
+}
+
+// Q3_K: the low two bits as Q2_K's; the third is bit 4h+k of hmask[l] for value
+// 128h + 32k + l, one shift of hmask per 32 values.
+static float row_dot_q3_k(const block_q3_k *b, const block_q8_k *x, int nb) {
+    const __m256i m2 = _mm256_set1_epi8(0x03), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        __m128i sc8 = unpack_scales_q3_k(b[i].scales);
+        // Σ_j sc_j · bsums[j], for the −4 level offset
+        __m256i off = _mm256_madd_epi16(load256(x[i].bsums), _mm256_cvtepi8_epi16(sc8));
+        __m256i hb = load256(b[i].hmask);
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i q = load256(b[i].qs + 32 * h);
+            for (int k = 0; k < 4; k++, q = _mm256_srli_epi16(q, 2), hb = _mm256_srli_epi16(hb, 1)) {
+                __m256i lv = _mm256_or_si256(_mm256_and_si256(q, m2), _mm256_slli_epi16(_mm256_and_si256(hb, one), 2));
+                __m256i p = _mm256_maddubs_epi16(lv, load256(x[i].qs + 128 * h + 32 * k));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair_16(sc8, 4 * h + k)));
+            }
+        }
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 2));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * x[i].d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    return hsum8(acc);
+}
+
+// Q6_K: four level bits from ql, two from qh, 32 values per maddubs as above.
 static float row_dot_q6_k(const block_q6_k *b, const block_q8_k *x, int nb) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
     __m256 acc = _mm256_setzero_ps();
@@ -115,7 +181,7 @@ static float row_dot_q6_k(const block_q6_k *b, const block_q8_k *x, int nb) {
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
             for (int k = 0; k < 4; k++) {  // 32 values: sub-blocks 8h+2k and 8h+2k+1
                 __m256i p = _mm256_maddubs_epi16(q[k], load256(x[i].qs + 128 * h + 32 * k));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair_q6_k(sc8, 4 * h + k)));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair_16(sc8, 4 * h + k)));
             }
         }
         isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 5));
@@ -134,8 +200,11 @@ void qdot_k_avx2(float *out, const void *xq8k, const void *w, qtype t, const flo
     const block_q8_k *x = xq8k;
     for (int n = n0; n < n1; n++) {
         const char *row = (const char *)w + (size_t)n * row_bytes;
-        float s = t == QTYPE_Q6_K ? row_dot_q6_k((const block_q6_k *)row, x, nb)
-                                  : row_dot_k4(row, block_bytes, t == QTYPE_Q5_K, x, nb);
+        float s;
+        if (t == QTYPE_Q2_K) s = row_dot_q2_k((const block_q2_k *)row, x, nb);
+        else if (t == QTYPE_Q3_K) s = row_dot_q3_k((const block_q3_k *)row, x, nb);
+        else if (t == QTYPE_Q6_K) s = row_dot_q6_k((const block_q6_k *)row, x, nb);
+        else s = row_dot_k4(row, block_bytes, t == QTYPE_Q5_K, x, nb);
         out[n] = s + (bias ? bias[n] : 0.0f);
     }
 }

@@ -1,8 +1,15 @@
-// qdot_k_ref.c: K-quant weight rows (Q4_K, Q5_K, Q6_K) against a Q8_K activation
-// row, reference (the spec for qdot_k_avx2.c).
+// qdot_k_ref.c: K-quant weight rows (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) against a Q8_K
+// activation row, reference (the spec for qdot_k_avx2.c).
 //
 // Per 256-value super-block, with q_w the weight's unsigned levels, q_x the
 // activation's int8 levels, sc/mn the sub-block's integer scale/min:
+//   Q2_K (16 sub-blocks j of 16, 4-bit scale and min, levels 0..3):
+//     isum = Σ_j sc_j · Σ_{i in j} q_w[i] · q_x[i]
+//     msum = Σ_j mn_j · bsums[j]
+//     acc += (d_w · d_x) · isum − (dmin_w · d_x) · msum
+//   Q3_K (16 sub-blocks j of 16, signed 6-bit scales, levels 0..7 offset by 4):
+//     isum = Σ_j sc_j · (Σ_{i in j} q_w[i] · q_x[i] − 4 · bsums[j])
+//     acc += (d_w · d_x) · isum
 //   Q4_K, Q5_K (8 sub-blocks j of 32):
 //     isum = Σ_j sc_j · Σ_{i in j} q_w[i] · q_x[i]
 //     msum = Σ_j mn_j · (bsums[2j] + bsums[2j+1])          (= Σ_j mn_j · Σ_{i in j} q_x[i])
@@ -42,6 +49,24 @@ static int level_k4(const uint8_t *qs, const uint8_t *qh, int e) {
     return q;
 }
 
+// Low two bits of value e's level in a Q2_K/Q3_K super-block: bits 2*((e%128)/32)
+// of qs[32*(e/128) + e%32].
+static int level_2bit(const uint8_t *qs, int e) { return (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
+
+// Level (0..7) of value e in a Q3_K super-block: the two low bits plus bit e/32 of
+// hmask[e%32] as 4 (a clear bit is ggml's "subtract 4").
+static int level_q3_k(const block_q3_k *b, int e) {
+    return level_2bit(b->qs, e) | ((b->hmask[e % 32] >> (e / 32)) & 1) << 2;
+}
+
+// The signed scale (−32..31) of Q3_K sub-block j (0..15): low nibble from byte j % 8
+// (high half for j >= 8), top two bits from bits 2*(j/4) of byte 8 + j%4.
+static int scale_q3_k(const uint8_t *s, int j) {
+    int lo = (s[j % 8] >> (4 * (j / 8))) & 0xF;
+    int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
 // Level (0..63) of value e in a Q6_K super-block.
 static int level_q6_k(const block_q6_k *b, int e) {
     int h = e / 128, r = e % 128, k = r / 32, l = r % 32;
@@ -51,6 +76,27 @@ static int level_q6_k(const block_q6_k *b, int e) {
 }
 
 // --- Super-block dots
+
+static float block_dot_q2_k(const block_q2_k *b, const block_q8_k *x) {
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 16; j++) {
+        int32_t s = 0;
+        for (int l = 0; l < 16; l++) s += level_2bit(b->qs, 16 * j + l) * x->qs[16 * j + l];
+        isum += (b->scales[j] & 0xF) * s;
+        msum += (b->scales[j] >> 4) * x->bsums[j];
+    }
+    return fp16_to_f32(b->d) * x->d * (float)isum - fp16_to_f32(b->dmin) * x->d * (float)msum;
+}
+
+static float block_dot_q3_k(const block_q3_k *b, const block_q8_k *x) {
+    int32_t isum = 0;
+    for (int j = 0; j < 16; j++) {
+        int32_t s = 0;
+        for (int l = 0; l < 16; l++) s += level_q3_k(b, 16 * j + l) * x->qs[16 * j + l];
+        isum += scale_q3_k(b->scales, j) * (s - 4 * x->bsums[j]);
+    }
+    return fp16_to_f32(b->d) * x->d * (float)isum;
+}
 
 // Q4_K (qh == NULL) or Q5_K super-block: the fp32 contribution.
 static float block_dot_k4(uint16_t d, uint16_t dmin, const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
@@ -89,7 +135,11 @@ void qdot_k_ref(float *out, const void *xq8k, const void *w, qtype t, const floa
         const char *row = (const char *)w + (size_t)n * row_bytes;
         float acc = 0.0f;
         for (int i = 0; i < nb; i++) {
-            if (t == QTYPE_Q4_K) {
+            if (t == QTYPE_Q2_K) {
+                acc += block_dot_q2_k((const block_q2_k *)row + i, &x[i]);
+            } else if (t == QTYPE_Q3_K) {
+                acc += block_dot_q3_k((const block_q3_k *)row + i, &x[i]);
+            } else if (t == QTYPE_Q4_K) {
                 const block_q4_k *b = (const block_q4_k *)row + i;
                 acc += block_dot_k4(b->d, b->dmin, b->scales, b->qs, NULL, &x[i]);
             } else if (t == QTYPE_Q5_K) {
