@@ -293,6 +293,65 @@ static void test_qdot(const char *name, qdot_fn fn) {
     EXPECT_CLOSE(label, worst_deq, TOL_QDOT);
 }
 
+// Quantized batches: each kernel equals the reference (qdot_q8_ref per activation row;
+// same integer block dots, so only the fp32 sum order may differ: TOL_QDOT relative to
+// Σ|w·x|, as for qdot), on batches that are not multiples of the 8-row tile and row
+// counts that are not multiples of the 16-row panel, K across the 24-block chunk;
+// NaN-prefilled; and bitwise equal with 1 and 2 threads.
+static void test_qmatmul(const char *name, qmatmul_fn fn) {
+    static const int shapes[][3] = {{1, 32, 1},   {2, 64, 3},    {3, 96, 17},   {7, 768, 16},  {8, 32, 15},
+                                    {9, 800, 33}, {13, 768, 47}, {17, 3072, 5}, {31, 96, 64},  {33, 1024, 31},
+                                    {64, 768, 96}, {130, 256, 20}};  // T, K, N
+    int ns = (int)(sizeof shapes / sizeof shapes[0]), same_threads = 1;
+    qtype types[] = {QTYPE_Q8_0, QTYPE_Q4_0};
+    rng r;
+    rng_init(&r, 21);
+    double worst = 0;
+    for (int ti = 0; ti < 2; ti++)
+        for (int si = 0; si < ns; si++) {
+            int T = shapes[si][0], K = shapes[si][1], N = shapes[si][2], nb = K / 32, with_bias = (si + ti) & 1;
+            float *x = xmalloc((size_t)T * K * sizeof(float)), *wf = xmalloc((size_t)N * K * sizeof(float));
+            float *bias = xmalloc((size_t)N * sizeof(float)), *o1 = xmalloc((size_t)T * N * sizeof(float));
+            float *o2 = xmalloc((size_t)T * N * sizeof(float)), *o3 = xmalloc((size_t)T * N * sizeof(float));
+            float *wd = xmalloc((size_t)K * sizeof(float)), *xd = xmalloc((size_t)K * sizeof(float));
+            fill(x, (size_t)T * K, &r);
+            fill(wf, (size_t)N * K, &r);
+            fill(bias, (size_t)N, &r);
+            size_t rb = qtype_row_bytes(types[ti], (size_t)K);
+            char *wq = xmalloc((size_t)N * rb);
+            block_q8_0 *xq = xmalloc((size_t)T * nb * sizeof(block_q8_0));
+            quantize_rows(types[ti], wf, wq, N, K, NULL);
+            for (int t = 0; t < T; t++) quantize_row_q8_0_ref(x + (size_t)t * K, xq + (size_t)t * nb, K);
+            for (size_t i = 0; i < (size_t)T * N; i++) o2[i] = o3[i] = NAN;
+            const float *b = with_bias ? bias : NULL;
+            qmatmul_q8_ref(o1, xq, wq, types[ti], b, T, K, N);
+            int saved = par_max_threads();
+            par_set_threads(1);
+            fn(o2, xq, wq, types[ti], b, T, K, N);
+            par_set_threads(2);
+            fn(o3, xq, wq, types[ti], b, T, K, N);
+            par_set_threads(saved);
+            if (memcmp(o2, o3, (size_t)T * N * sizeof(float)) != 0) same_threads = 0;
+            for (int n = 0; n < N; n++) {
+                dequantize_row(types[ti], wq + (size_t)n * rb, wd, (size_t)K);
+                for (int t = 0; t < T; t++) {
+                    dequantize_row(QTYPE_Q8_0, xq + (size_t)t * nb, xd, (size_t)K);
+                    double mag = with_bias ? fabs(bias[n]) : 0;
+                    for (int k = 0; k < K; k++) mag += fabs((double)wd[k] * xd[k]);
+                    double e = fabs((double)o2[(size_t)t * N + n] - o1[(size_t)t * N + n]) / (mag + 1e-30);
+                    if (!(e <= worst)) worst = e;
+                }
+            }
+            free(x); free(wf); free(bias); free(o1); free(o2); free(o3); free(wd); free(xd); free(wq); free(xq);
+        }
+    char label[128];
+    snprintf(label, sizeof label, "qmatmul_q8_%s vs ref (Q8_0, Q4_0; %d shapes)", name, 2 * ns);
+    EXPECT_CLOSE(label, worst, TOL_QDOT);
+    snprintf(label, sizeof label, "qmatmul_q8_%s 1 vs 2 threads bitwise", name);
+    EXPECT(same_threads, "%s differ", label);
+    printf("%s ... ok\n", label);
+}
+
 int main(void) {
     const char *isa = kernels_init();
     printf("dispatch chose: %s\n", isa);
@@ -308,6 +367,7 @@ int main(void) {
         test_gelu("avx2", gelu_f32_avx2);
         test_logsumexp("avx2", logsumexp_f32_avx2);
         test_qdot("avx2", qdot_q8_avx2);
+        test_qmatmul("avx2", qmatmul_q8_avx2);
         test_attention("avx2", attn_head_f32_avx2);
     } else {
         printf("avx2 kernels skipped: this CPU lacks AVX2/FMA\n");
@@ -319,9 +379,14 @@ int main(void) {
     } else {
         printf("avx512 kernels skipped: this CPU lacks AVX-512F\n");
     }
-    if (kernels_have_avx512_vnni()) test_qdot("avx512", qdot_q8_avx512);
-    else printf("avx512 qdot skipped: this CPU lacks AVX-512 VNNI\n");
+    if (kernels_have_avx512_vnni()) {
+        test_qdot("avx512", qdot_q8_avx512);
+        test_qmatmul("avx512", qmatmul_q8_avx512);
+    } else {
+        printf("avx512 qdot skipped: this CPU lacks AVX-512 VNNI\n");
+    }
     test_qdot("dispatched", kern.qdot_q8);
+    test_qmatmul("dispatched", kern.qmatmul_q8);
     test_matmul("dispatched", kern.matmul_f32);
     test_gelu("dispatched", kern.gelu_f32);
     test_attention("dispatched", kern.attn_head_f32);

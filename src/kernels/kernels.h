@@ -34,6 +34,11 @@ typedef float (*logsumexp_f32_fn)(const float *x, int n);
 // both scales (qdot_ref.c states the arithmetic). K a multiple of 32.
 typedef void (*qdot_fn)(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
 
+// The same for a batch: out (T, N) = xq (T rows of K/32 block_q8_0) against w's N rows
+// (Q8_0 or Q4_0) + bias (N, may be NULL); defined as qdot_q8 applied to each row
+// (qmatmul_ref.c). May run an OpenMP loop inside.
+typedef void (*qmatmul_fn)(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N);
+
 struct kernels {
     matmul_f32_fn matmul_f32;
     matmul_fn matmul;
@@ -42,6 +47,7 @@ struct kernels {
     logsumexp_f32_fn logsumexp_f32;
     qdot_fn qdot_q8;  // Q8_0 / Q4_0 weights, activation in Q8_0
     qdot_fn qdot_k;   // Q4_K / Q5_K / Q6_K weights, activation in Q8_K (qdot_k.h)
+    qmatmul_fn qmatmul_q8;  // Q8_0 / Q4_0 weights, T activation rows in Q8_0
     const char *isa;  // "ref", "generic", "avx2"
 };
 extern struct kernels kern;
@@ -72,6 +78,11 @@ void qdot_q8_ref(float *out, const void *xq, const void *w, qtype t, const float
 void qdot_q8_avx2(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
 // The same with AVX-512 VNNI (call only when kernels_have_avx512_vnni()).
 void qdot_q8_avx512(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
+// Batches (Q8_0, Q4_0 weights): see qmatmul_fn above. The AVX2 one runs qdot_q8_avx2
+// per row; the AVX-512 one is a VNNI micro-kernel (call only when kernels_have_avx512_vnni()).
+void qmatmul_q8_ref(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N);
+void qmatmul_q8_avx2(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N);
+void qmatmul_q8_avx512(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N);
 // dst (n) = one stored row widened to fp32, bit-identical to dequantize_row; AVX2 code
 // for Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, the reference for the rest.
 void dequantize_row_avx2(qtype t, const void *src, float *dst, size_t n);

@@ -181,7 +181,7 @@ typedef struct gpt2_state {
     float *scores;       // (threads, n_ctx) attention scores per thread
     float *fc;           // (T, F)
     float *logits;       // (T, V) logits (only row 0 used when all_logits == 0)
-    void *xq;            // one activation row quantized to Q8_0 (quantized single-row matmuls)
+    void *xq;            // max_tokens activation rows in Q8_0, or one in Q8_K (quantized matmuls)
     float *trace;        // optional, caller-owned (L+2, T, C): embeddings, each block, after ln_f
     int scores_stride;   // floats per thread in scores
     // Optional, caller-set (calibration): hook sees every linear layer's input before its

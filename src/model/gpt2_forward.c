@@ -30,7 +30,8 @@ int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
     s->fc = xmalloc(T * (size_t)c->n_inner * sizeof(float));
     s->logits = xmalloc(T * (size_t)c->vocab_size * sizeof(float));
     size_t widest = (size_t)(c->n_inner > c->n_embd ? c->n_inner : c->n_embd);
-    size_t xq8 = (widest / 32 + 1) * sizeof(block_q8_0), xqk = (widest / 256 + 1) * sizeof(block_q8_k);
+    // Q8_0: a batch of T rows (quantized batch matmuls); Q8_K: one row (generation).
+    size_t xq8 = T * (widest / 32 + 1) * sizeof(block_q8_0), xqk = (widest / 256 + 1) * sizeof(block_q8_k);
     s->xq = xmalloc(xq8 > xqk ? xq8 : xqk);
     // Pad each thread's row to a cache line so threads never share one.
     s->scores_stride = (c->n_ctx + 15) & ~15;
@@ -106,14 +107,23 @@ static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, 
     }
 }
 
-// out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type. A single row
-// (generation) against Q8_0/Q4_0 or Q4_K/Q5_K/Q6_K weights goes through integer block
-// dots, as ggml does: the row is quantized once into s->xq (Q8_0 or Q8_K) and every
-// thread streams its share of W's rows.
+// out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type. Against Q8_0/Q4_0
+// weights, and for a single row (generation) against Q4_K/Q5_K/Q6_K, products are
+// integer block dots, as ggml does: each row is quantized once into s->xq (Q8_0 or
+// Q8_K); one row: every thread streams its share of W's rows; a batch (prompt, eval
+// window): the batch kernel. Other batches dequantize W and run the fp32 GEMM.
 static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, const float *bias, int T, int layer,
                    int mat) {
     if (s->hook) s->hook(s->hook_user, layer, mat, in, T, W->cols);
     int q8 = qdot_supports(W->type), k8 = qdot_k_supports(W->type) && W->cols % 256 == 0;
+    if (T > 1 && q8) {
+        int K = W->cols;
+        block_q8_0 *xq = s->xq;
+#pragma omp parallel for
+        for (int t = 0; t < T; t++) quantize_row_q8_0_ref(in + (size_t)t * K, xq + (size_t)t * (K / 32), K);
+        kern.qmatmul_q8(out, xq, W->data, W->type, bias, T, K, W->rows);
+        return;
+    }
     if (T == 1 && (q8 || k8)) {
         if (q8) quantize_row_q8_0_ref(in, s->xq, W->cols);
         else quantize_row_q8_k_ref(in, s->xq, W->cols);
