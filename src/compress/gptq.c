@@ -27,7 +27,9 @@ static int cholesky_lower(double *A, int n) {
         if (!(d > 0)) return -1;
         rj[j] = sqrt(d);
         double inv = 1.0 / rj[j];
-#pragma omp parallel for schedule(static) if (n - j > 64)
+        // A parallel region per column only pays when the column's work is large: short
+        // regions spend their time in barriers (badly so when another process has a core).
+#pragma omp parallel for schedule(static) if ((double)(n - j) * j > 4e6)
         for (int i = j + 1; i < n; i++) {
             double *ri = A + (size_t)i * n, s = ri[j];
             for (int k = 0; k < j; k++) s -= ri[k] * rj[k];
