@@ -46,8 +46,9 @@ struct kernels {
     attn_head_f32_fn attn_head_f32;
     logsumexp_f32_fn logsumexp_f32;
     qdot_fn qdot_q8;  // Q8_0 / Q4_0 weights, activation in Q8_0
-    qdot_fn qdot_k;   // Q4_K / Q5_K / Q6_K weights, activation in Q8_K (qdot_k.h)
+    qdot_fn qdot_k;   // Q2_K / Q3_K / Q4_K / Q5_K / Q6_K weights, activation in Q8_K (qdot_k.h)
     qmatmul_fn qmatmul_q8;  // Q8_0 / Q4_0 weights, T activation rows in Q8_0
+    int qmatmul_fast;       // 1 when qmatmul_q8 beats dequantize + fp32 GEMM for batches (AVX-512 VNNI)
     const char *isa;  // "ref", "generic", "avx2"
 };
 extern struct kernels kern;

@@ -107,16 +107,17 @@ static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, 
     }
 }
 
-// out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type. Against Q8_0/Q4_0
-// weights, and for a single row (generation) against Q4_K/Q5_K/Q6_K, products are
-// integer block dots, as ggml does: each row is quantized once into s->xq (Q8_0 or
-// Q8_K); one row: every thread streams its share of W's rows; a batch (prompt, eval
-// window): the batch kernel. Other batches dequantize W and run the fp32 GEMM.
+// out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type. For a single row
+// (generation) against Q8_0/Q4_0 and Q2_K..Q6_K weights, and for batches (prompt, eval
+// window) against Q8_0/Q4_0 where the CPU has the fast batch kernel (AVX-512 VNNI),
+// products are integer block dots, as ggml does: each row is quantized once into s->xq
+// (Q8_0 or Q8_K); one row: every thread streams its share of W's rows; a batch: the batch
+// kernel. Other batches dequantize W and run the fp32 GEMM.
 static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, const float *bias, int T, int layer,
                    int mat) {
     if (s->hook) s->hook(s->hook_user, layer, mat, in, T, W->cols);
     int q8 = qdot_supports(W->type), k8 = qdot_k_supports(W->type) && W->cols % 256 == 0;
-    if (T > 1 && q8) {
+    if (T > 1 && q8 && kern.qmatmul_fast) {
         int K = W->cols;
         block_q8_0 *xq = s->xq;
 #pragma omp parallel for
