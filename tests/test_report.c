@@ -239,7 +239,7 @@ static rules_input model(const char *label, double mb, double dppl, double kl, d
     return (rules_input){label, mb * 1e6, mb * 8 / 6.9, dppl, kl, top1, speedup, speedup, mb * 2e6, NAN};
 }
 
-static rules_original orig(void) { return (rules_original){27.6e6, 60e6, 0.1, 2.0, 2, 2}; }
+static rules_original orig(void) { return (rules_original){27.6e6, 60e6, 0.1, 2, 2}; }
 
 static rules_result apply1(const rules_input *m, rules_summary *s) {
     rules_result r;
@@ -311,22 +311,19 @@ static void test_rules_boundaries(void) {
     r = apply1(&m, &s);
     EXPECT(r.verdict == RULES_COSTLY && !r.broke_dppl && !r.broke_kl && !r.ppl_gain && !r.ppl_hides && s.best == -1,
            "NaN measurements fire nothing");
-    // R9: busy above 0.5 x 2 CPUs = 1.0 at the start, or at the end less our 2 threads
+    // R9: busy when other processes used more than 0.25 x 2 CPUs = 0.5 on average
     rules_original o = orig();
     rules_result rr;
     m = model("m", 10, 0, 0, 1, 1);
-    o.load_start = 1.0, o.load_end = 3.0;
+    o.other_cpus = 0.5;
     rules_apply(t, &o, &m, 1, &rr, &s);
-    EXPECT(!s.busy, "R9: load %g at start and %g at end (2 threads ours) is not busy", o.load_start, o.load_end);
-    o.load_start = nextafter(1.0, 2.0);
+    EXPECT(!s.busy, "R9: others using %g CPUs of 2 is not busy", o.other_cpus);
+    o.other_cpus = nextafter(0.5, 1.0);
     rules_apply(t, &o, &m, 1, &rr, &s);
-    EXPECT(s.busy, "R9: load just above 1.0 at the start is busy");
-    o.load_start = 0, o.load_end = nextafter(3.0, 4.0);
+    EXPECT(s.busy, "R9: others using just above 0.5 CPUs of 2 is busy");
+    o.other_cpus = NAN;
     rules_apply(t, &o, &m, 1, &rr, &s);
-    EXPECT(s.busy, "R9: load just above 3.0 at the end (2 of it ours) is busy");
-    o.load_start = o.load_end = NAN;
-    rules_apply(t, &o, &m, 1, &rr, &s);
-    EXPECT(!s.busy, "R9: unknown load is not busy");
+    EXPECT(!s.busy, "R9: unknown use is not busy");
 }
 
 static void test_rules_summary(void) {
@@ -381,7 +378,7 @@ static void test_rules_summary(void) {
     sbuf_reset(&out);
     rules_explain(&rules_default, &o, &nn, r, 1, &s, 1, &out);
     EXPECT(!strstr(sbuf_str(&out), "nan") && strstr(sbuf_str(&out), "not measured"), "NaN inputs read as not measured:\n%s", sbuf_str(&out));
-    o.load_start = 5;
+    o.other_cpus = 1.5;
     rules_apply(&rules_default, &o, m, 4, r, &s);
     sbuf_reset(&out);
     rules_explain(&rules_default, &o, m, r, 4, &s, 1, &out);

@@ -54,7 +54,7 @@ void report_init(report *r, const char *original, const char *const *compressed,
         m->peak_rss_bytes = m->start_rss_bytes = NAN;
         m->lambada_acc = m->lambada_ppl = NAN;
     }
-    r->load_start = r->load_end = NAN;
+    r->load_start = r->load_end = r->other_cpus = NAN;
     // inputs with the same name get "#2", "#3", ... so every row and point is told apart
     for (int i = 1; i <= n; i++) {
         int k = 1;
@@ -101,7 +101,7 @@ void report_apply_rules(report *r) {
             .lambada_drop_pts = o->has_lambada && m->has_lambada ? 100.0 * (o->lambada_acc - m->lambada_acc) : NAN,
         };
     }
-    r->rorig = (rules_original){o->file_bytes, o->peak_rss_bytes, r->load_start, r->load_end, r->set.threads, r->logical_cpus};
+    r->rorig = (rules_original){o->file_bytes, o->peak_rss_bytes, r->other_cpus, r->set.threads, r->logical_cpus};
     rules_apply(&r->rules, &r->rorig, r->rin, n, r->rres, &r->rsum);
 }
 

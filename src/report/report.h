@@ -91,6 +91,7 @@ typedef struct report {
     char created[32];              // UTC, ISO 8601
     double seconds;                // wall time of the measuring
     double load_start, load_end;   // 1-minute load average when measuring began and ended (NaN: unknown)
+    double other_cpus;             // logical CPUs other processes used on average while measuring (NaN: unknown)
     // the rules, applied to models[1..]
     rules_thresholds rules;
     rules_original rorig;

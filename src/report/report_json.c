@@ -142,6 +142,7 @@ void report_json(const report *r, sbuf *js) {
     str(js, "kernels", r->kernels, 0);
     num(js, "load_average_start", r->load_start, 0);
     num(js, "load_average_end", r->load_end, 0);
+    num(js, "other_cpus_avg", r->other_cpus, 0);
     key(js, "busy");
     sbuf_puts(js, r->rsum.busy ? "true" : "false");
     sbuf_puts(js, "},\n  \"settings\": {");
@@ -173,7 +174,7 @@ void report_json(const report *r, sbuf *js) {
     num(js, "min_cut_pct", t->min_cut_pct, 0);
     num(js, "ppl_gain_pct", t->ppl_gain_pct, 0);
     num(js, "lambada_drop_pts", t->lambada_drop_pts, 0);
-    num(js, "busy_load_per_cpu", t->busy_load_per_cpu, 1);
+    num(js, "busy_other_per_cpu", t->busy_other_per_cpu, 1);
     sbuf_puts(js, "},\n  \"models\": [\n");
     for (int i = 0; i < r->n_models; i++) {
         model_json(r, i, js);

@@ -56,10 +56,10 @@ static void header(const report *r, sbuf *md) {
                     "`report.json`, with more digits.\n\n",
                 r->models[0].path, r->n_models - 1, r->n_models == 2 ? "" : "s", r->cpu, r->logical_cpus, r->set.threads,
                 r->set.threads == 1 ? "" : "s", r->kernels ? r->kernels : "?", r->created, fmt_sig(r->seconds, 3, a));
-    if (isfinite(r->load_start))
-        sbuf_printf(md, "1-minute load average: %.2f when measuring began, %.2f at its end (this report's own %d thread%s "
-                        "included)%s.\n\n",
-                    r->load_start, r->load_end, r->set.threads, r->set.threads == 1 ? "" : "s", r->rsum.busy ? ": **the machine was busy, see R9**" : "");
+    if (isfinite(r->other_cpus))
+        sbuf_printf(md, "Other processes used %.2f logical CPUs on average while this report measured (1-minute load "
+                        "average %.2f at the start, %.2f at the end, this report included)%s.\n\n",
+                    r->other_cpus, r->load_start, r->load_end, r->rsum.busy ? ": **the machine was busy, see R9**" : "");
     if (r->command) sbuf_printf(md, "```sh\n%s\n```\n\n", r->command);
 }
 

@@ -281,6 +281,26 @@ static int report_lambada(report_model *rm, const gpt2_model *m, const bpe *tok,
 
 // --- machine
 
+// CPU seconds all processes have used (user, nice, system, irq, softirq, steal over every
+// CPU, from /proc/stat), and this process's own with its waited-for children's.
+static double cpu_busy_all(void) {
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return NAN;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 8) return NAN;
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double cpu_own(void) {
+    struct rusage a, b;
+    getrusage(RUSAGE_SELF, &a);
+    getrusage(RUSAGE_CHILDREN, &b);
+    return (double)(a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec + b.ru_stime.tv_sec) +
+           (double)(a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec) * 1e-6;
+}
+
 static double load_average(void) {
     double v = NAN;
     FILE *f = fopen("/proc/loadavg", "r");
@@ -364,6 +384,7 @@ int report_measure(report *r, const bpe *tok, report_log_fn log, void *user) {
     double t_start = timer_now();
     machine_info(r);
     r->load_start = load_average();
+    double busy0 = cpu_busy_all(), own0 = cpu_own();
     if (set->n_prompts == 0) return err_set(ERR_ARG, "report: no prompt to generate from");
     int V = bpe_vocab_size(tok);
     // the held-out text first: a bad file fails before anything slow
@@ -461,6 +482,8 @@ int report_measure(report *r, const bpe *tok, report_log_fn log, void *user) {
     }
     r->load_end = load_average();
     r->seconds = timer_now() - t_start;
+    double other = (cpu_busy_all() - busy0) - (cpu_own() - own0);
+    r->other_cpus = isfinite(other) && r->seconds > 0 ? fmax(other, 0.0) / r->seconds : NAN;
     report_apply_rules(r);
 out:
     gpt2_model_free(&cm);

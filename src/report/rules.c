@@ -13,7 +13,7 @@ const rules_thresholds rules_default = {
     .min_cut_pct = 5.0,
     .ppl_gain_pct = 0.5,
     .lambada_drop_pts = 2.0,
-    .busy_load_per_cpu = 0.5,
+    .busy_other_per_cpu = 0.25,
 };
 
 // +1 at least min, -1 below 1/min, 0 between or not measured
@@ -31,8 +31,7 @@ void rules_apply(const rules_thresholds *t, const rules_original *o, const rules
     double orig_file_bytes = o->file_bytes, orig_peak_rss = o->peak_rss_bytes;
     *s = (rules_summary){.best = -1, .below_best = -1, .mildest = -1, .largest = -1, .smallest = -1, .fastest = -1,
                          .next = RULES_NEXT_NONE};
-    double limit = t->busy_load_per_cpu * o->logical_cpus;
-    s->busy = o->logical_cpus > 0 && (o->load_start > limit || o->load_end - o->threads > limit);
+    s->busy = o->logical_cpus > 0 && o->other_cpus > t->busy_other_per_cpu * o->logical_cpus;  // false for NaN
     for (int i = 0; i < n; i++) {
         const rules_input *m = &in[i];
         rules_result *r = &out[i];

@@ -20,9 +20,9 @@
 //   R8 next step  from R1-R3: the smallest model tested passes -> go lower; a smaller one
 //                 fails -> try settings between the two; none passes -> more bits or an
 //                 importance-aware method; all broke -> well above the largest tested
-//   R9 busy       the 1-minute load average when measuring began, or at its end less the
-//                 report's own threads, above t.busy_load_per_cpu x logical CPUs: other work
-//                 competed for the cores, so the speed figures (R4) are not trustworthy
+//   R9 busy       other processes used more than t.busy_other_per_cpu x logical CPUs on
+//                 average while the report measured (CPU time from /proc/stat, less the
+//                 report's own and its children's): the speed figures (R4) are not trustworthy
 #pragma once
 #include "sbuf.h"
 
@@ -35,7 +35,7 @@ typedef struct rules_thresholds {
     double min_cut_pct;       // R5: at least this % smaller (file, peak memory)
     double ppl_gain_pct;      // R7: Δppl below minus this (%)
     double lambada_drop_pts;  // R7: LAMBADA accuracy drop above this (percentage points)
-    double busy_load_per_cpu; // R9: load average per logical CPU above this
+    double busy_other_per_cpu; // R9: other processes' average CPU use, per logical CPU, above this
 } rules_thresholds;
 
 extern const rules_thresholds rules_default;
@@ -54,7 +54,7 @@ typedef struct rules_input {
 // The original and the machine. NaN skips the rules that need a number.
 typedef struct rules_original {
     double file_bytes, peak_rss_bytes;
-    double load_start, load_end;  // 1-minute load averages when measuring began and ended
+    double other_cpus;  // logical CPUs other processes used on average while measuring (NaN: unknown)
     int threads, logical_cpus;
 } rules_original;
 

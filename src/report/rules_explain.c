@@ -35,11 +35,11 @@ void rules_describe(const rules_thresholds *t, sbuf *md) {
                 "- **R8 next step**: the smallest model tested passes R1 → go lower; a smaller one fails → try "
                 "settings between the two; none passes → more bits or an importance-aware method; all broke → "
                 "more bits than the largest tested.\n"
-                "- **R9 busy machine**: the 1-minute load average when measuring began, or at its end less the "
-                "report's own threads, is above %g × the logical CPUs: other work competed for the cores and the "
-                "speed figures are flagged as untrustworthy.\n",
+                "- **R9 busy machine**: other processes used more than %g × the logical CPUs on average while the "
+                "report measured (all CPU time in /proc/stat, steal included, less the report's own and its "
+                "children's): other work competed for the cores and the speed figures are flagged as untrustworthy.\n",
                 t->close_dppl_pct, 100 * t->close_top1, t->broke_dppl_pct, t->broke_kl, t->min_speedup, 1.0 / t->min_speedup,
-                t->min_speedup, t->min_cut_pct, t->ppl_gain_pct, t->lambada_drop_pts, t->busy_load_per_cpu);
+                t->min_speedup, t->min_cut_pct, t->ppl_gain_pct, t->lambada_drop_pts, t->busy_other_per_cpu);
 }
 
 // --- the conclusions
@@ -122,11 +122,10 @@ void rules_explain(const rules_thresholds *t, const rules_original *og, const ru
     // R9 first: it says how far to trust every speed figure below
     if (s->busy) {
         line_start(&o);
-        sbuf_printf(sb, "The machine was busy (R9): 1-minute load average %.2f when measuring began and %.2f at its end (less "
-                        "the report's own %d thread%s: %.2f), above %g x %d logical CPUs; other work competed for the cores, so "
-                        "the speed figures and speedups below are not trustworthy. Rerun on an idle machine.",
-                    og->load_start, og->load_end, og->threads, og->threads == 1 ? "" : "s", og->load_end - og->threads,
-                    t->busy_load_per_cpu, og->logical_cpus);
+        sbuf_printf(sb, "The machine was busy (R9): other processes used %.2f logical CPUs on average while this report "
+                        "measured, above %g x %d; they competed for the cores, so the speed figures and speedups below are not "
+                        "trustworthy. Rerun on an idle machine.",
+                    og->other_cpus, t->busy_other_per_cpu, og->logical_cpus);
         line_end(&o);
     }
     // R3
