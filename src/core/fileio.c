@@ -114,3 +114,40 @@ char *path_join(const char *dir, const char *name) {
     snprintf(p, n, "%s/%s", dir, name);
     return p;
 }
+
+int dir_check_creatable(const char *dir, const char *what) {
+    // every existing prefix must be a directory; the first missing one (and the rest) can be created
+    char *p = xstrdup(dir);
+    size_t n = strlen(p);
+    int rc = 0;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        struct stat st;
+        if (stat(p, &st) != 0) {
+            if (errno != ENOENT) rc = err_set(ERR_IO, "%s: %s (the %s directory is %s)", p, strerror(errno), what, dir);
+            p[i] = c;
+            break;
+        }
+        if (!S_ISDIR(st.st_mode)) rc = err_set(ERR_IO, "%s: not a directory (the %s directory is %s)", p, what, dir);
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}
+
+int dir_make_all(const char *dir) {
+    char *p = xstrdup(dir);
+    size_t n = strlen(p);
+    int rc = 0;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = err_set(ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}

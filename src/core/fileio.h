@@ -27,5 +27,11 @@ int atomic_file_commit(atomic_file *a);
 void atomic_file_abort(atomic_file *a);
 
 int file_exists(const char *path);
+
+// Checks before any slow work that dir can be an output directory: each of its existing
+// prefixes is a directory (the rest will be created). what names it in messages ("report").
+int dir_check_creatable(const char *dir, const char *what);
+// mkdir -p dir (mode 0755). Returns 0 or ERR_IO naming the component that failed.
+int dir_make_all(const char *dir);
 // Joins dir and name with '/' into a new string (caller frees).
 char *path_join(const char *dir, const char *name);

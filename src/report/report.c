@@ -113,40 +113,7 @@ void report_conclusions(const report *r, int markdown, sbuf *out) {
 
 int report_check_dir(const char *dir) {
     if (!dir || !*dir) return err_set(ERR_ARG, "report: -o needs a directory");
-    // every existing prefix must be a directory; the first missing one (and the rest) will be created
-    char *p = xstrdup(dir);
-    size_t n = strlen(p);
-    int rc = 0;
-    for (size_t i = 1; i <= n && !rc; i++) {
-        if (p[i] != '/' && p[i] != 0) continue;
-        char c = p[i];
-        p[i] = 0;
-        struct stat st;
-        if (stat(p, &st) != 0) {
-            if (errno != ENOENT) rc = err_set(ERR_IO, "%s: %s (the report directory is %s)", p, strerror(errno), dir);
-            p[i] = c;
-            break;
-        }
-        if (!S_ISDIR(st.st_mode)) rc = err_set(ERR_IO, "%s: not a directory (the report directory is %s)", p, dir);
-        p[i] = c;
-    }
-    free(p);
-    return rc;
-}
-
-static int make_dirs(const char *dir) {
-    char *p = xstrdup(dir);
-    size_t n = strlen(p);
-    int rc = 0;
-    for (size_t i = 1; i <= n && !rc; i++) {
-        if (p[i] != '/' && p[i] != 0) continue;
-        char c = p[i];
-        p[i] = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = err_set(ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
-        p[i] = c;
-    }
-    free(p);
-    return rc;
+    return dir_check_creatable(dir, "report");
 }
 
 static int write_file(const char *dir, const char *name, const sbuf *b) {
@@ -167,7 +134,7 @@ static int write_file(const char *dir, const char *name, const sbuf *b) {
 
 int report_write(const report *r, const char *dir) {
     int rc = report_check_dir(dir);
-    if (!rc) rc = make_dirs(dir);
+    if (!rc) rc = dir_make_all(dir);
     sbuf b;
     sbuf_init(&b);
     if (!rc) report_plot_quality(r, &b), rc = write_file(dir, REPORT_SVG_QUALITY, &b);

@@ -48,39 +48,7 @@ static const char *fmt_secs(double s, char *buf) {
 
 int sweep_check_dir(const char *dir) {
     if (!dir || !*dir) return err_set(ERR_ARG, "sweep: the output directory (-o) is empty");
-    char *p = xstrdup(dir);
-    size_t n = strlen(p);
-    int rc = 0;
-    for (size_t i = 1; i <= n && !rc; i++) {
-        if (p[i] != '/' && p[i] != 0) continue;
-        char c = p[i];
-        p[i] = 0;
-        struct stat st;
-        if (stat(p, &st) != 0) {
-            if (errno != ENOENT) rc = err_set(ERR_IO, "%s: %s (the sweep directory is %s)", p, strerror(errno), dir);
-            p[i] = c;
-            break;
-        }
-        if (!S_ISDIR(st.st_mode)) rc = err_set(ERR_IO, "%s: not a directory (the sweep directory is %s)", p, dir);
-        p[i] = c;
-    }
-    free(p);
-    return rc;
-}
-
-static int make_dirs(const char *dir) {
-    char *p = xstrdup(dir);
-    size_t n = strlen(p);
-    int rc = 0;
-    for (size_t i = 1; i <= n && !rc; i++) {
-        if (p[i] != '/' && p[i] != 0) continue;
-        char c = p[i];
-        p[i] = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = err_set(ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
-        p[i] = c;
-    }
-    free(p);
-    return rc;
+    return dir_check_creatable(dir, "sweep");
 }
 
 static int write_text(const char *path, const sbuf *b) {
@@ -316,7 +284,7 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
             return err_set(ERR_ARG, "sweep: point %s needs calibration text and none was given", g->pts[i].name);
     if ((rc = sweep_check_dir(o->dir))) return rc;
     char *points_dir = path_join(o->dir, "points");
-    rc = make_dirs(points_dir);
+    rc = dir_make_all(points_dir);
     free(points_dir);
     if (rc) return rc;
     kernels_init();
