@@ -1,5 +1,6 @@
 // test_qdot_k.c: K-quant matrix-vector kernels (qdot_k.h) on random rows.
-// (1) qdot_k_avx2 against qdot_k_ref; (2) qdot_k_ref against the dot of the
+// (1) qdot_k_avx2 and qdot_k_avx512 (where the CPU has AVX-512 VNNI) against
+// qdot_k_ref; (2) qdot_k_ref against the dot of the
 // dequantized weight row with the dequantized Q8_K activation, summed in double
 // (the same numbers summed in another order). Outputs are NaN-prefilled and only
 // [n0, n1) may be written.
@@ -23,10 +24,10 @@ static void fill_rows(float *x, int rows, int K, rng *r) {
     }
 }
 
-static void test_type(qtype t, int have_avx2, rng *r) {
+static void test_type(qtype t, int have_avx2, int have_512, rng *r) {
     static const int Ks[] = {256, 512, 768, 3072};
     static const int Ns[] = {1, 3, 7, 33};
-    double worst_avx2 = 0, worst_deq = 0;
+    double worst_avx2 = 0, worst_512 = 0, worst_deq = 0;
     for (int a = 0; a < 4; a++)
         for (int c = 0; c < 4; c++) {
             int K = Ks[a], N = Ns[c];
@@ -34,6 +35,7 @@ static void test_type(qtype t, int have_avx2, rng *r) {
             float *bias = xmalloc((size_t)N * sizeof(float)), *xd = xmalloc((size_t)K * sizeof(float));
             float *wd = xmalloc((size_t)K * sizeof(float));
             float *o_ref = xmalloc((size_t)N * sizeof(float)), *o_avx = xmalloc((size_t)N * sizeof(float));
+            float *o_512 = xmalloc((size_t)N * sizeof(float));
             fill_rows(x, 1, K, r);
             if (a == 1) memset(x + 256, 0, 256 * sizeof(float));  // an all-zero activation block (d = 0)
             fill_rows(wf, N, K, r);
@@ -47,13 +49,14 @@ static void test_type(qtype t, int have_avx2, rng *r) {
             dequantize_row(QTYPE_Q8_K, xq, xd, (size_t)K);
             // a sub-range when N > 2, so unwritten neighbours must stay NaN
             int n0 = N > 2 ? 1 : 0, n1 = N > 2 ? N - 1 : N;
-            for (int n = 0; n < N; n++) o_ref[n] = o_avx[n] = NAN;
+            for (int n = 0; n < N; n++) o_ref[n] = o_avx[n] = o_512[n] = NAN;
             qdot_k_ref(o_ref, xq, wq, t, b, K, n0, n1);
             if (have_avx2) qdot_k_avx2(o_avx, xq, wq, t, b, K, n0, n1);
+            if (have_512) qdot_k_avx512(o_512, xq, wq, t, b, K, n0, n1);
             for (int n = 0; n < N; n++) {
                 if (n < n0 || n >= n1) {
-                    EXPECT(isnan(o_ref[n]) && isnan(o_avx[n]), "%s K=%d N=%d: row %d outside [%d,%d) written",
-                           qtype_get((int)t)->name, K, N, n, n0, n1);
+                    EXPECT(isnan(o_ref[n]) && isnan(o_avx[n]) && isnan(o_512[n]),
+                           "%s K=%d N=%d: row %d outside [%d,%d) written", qtype_get((int)t)->name, K, N, n, n0, n1);
                     continue;
                 }
                 dequantize_row(t, wq + (size_t)n * rb, wd, (size_t)K);
@@ -68,8 +71,13 @@ static void test_type(qtype t, int have_avx2, rng *r) {
                     double e = fabs((double)o_avx[n] - o_ref[n]) / (mag + 1e-30);
                     if (!(e <= worst_avx2)) worst_avx2 = e;
                 }
+                if (have_512) {
+                    double e = fabs((double)o_512[n] - o_ref[n]) / (mag + 1e-30);
+                    if (!(e <= worst_512)) worst_512 = e;
+                }
             }
-            free(x); free(wf); free(bias); free(xd); free(wd); free(o_ref); free(o_avx); free(wq); free(xq);
+            free(x); free(wf); free(bias); free(xd); free(wd); free(o_ref); free(o_avx); free(o_512);
+            free(wq); free(xq);
         }
     char label[96];
     snprintf(label, sizeof label, "qdot_k_ref vs dequantized dot (%s, 16 shapes)", qtype_get((int)t)->name);
@@ -78,11 +86,15 @@ static void test_type(qtype t, int have_avx2, rng *r) {
         snprintf(label, sizeof label, "qdot_k_avx2 vs ref (%s, 16 shapes)", qtype_get((int)t)->name);
         EXPECT_CLOSE(label, worst_avx2, TOL_QDOT_K);
     }
+    if (have_512) {
+        snprintf(label, sizeof label, "qdot_k_avx512 vs ref (%s, 16 shapes)", qtype_get((int)t)->name);
+        EXPECT_CLOSE(label, worst_512, TOL_QDOT_K);
+    }
 }
 
 // Extreme levels: every weight level at its maximum against activations of ±127
 // (the int16 maddubs and int32 sums must not saturate or overflow).
-static void test_extremes(qtype t, int have_avx2) {
+static void test_extremes(qtype t, int have_avx2, int have_512) {
     enum { K = 512 };
     size_t rb = qtype_row_bytes(t, K);
     unsigned char *wq = xmalloc(rb);
@@ -105,7 +117,7 @@ static void test_extremes(qtype t, int have_avx2) {
             xq[i].bsums[j] = (int16_t)s;
         }
     }
-    float wd[K], xd[K], o_ref = NAN, o_avx = NAN;
+    float wd[K], xd[K], o_ref = NAN, o_avx = NAN, o_512 = NAN;
     dequantize_row(t, wq, wd, K);
     dequantize_row(QTYPE_Q8_K, xq, xd, K);
     double want = 0, mag = 0;
@@ -119,13 +131,20 @@ static void test_extremes(qtype t, int have_avx2) {
         snprintf(label, sizeof label, "qdot_k_avx2 extreme levels (%s)", qtype_get((int)t)->name);
         EXPECT_CLOSE(label, fabs((double)o_avx - o_ref) / mag, TOL_QDOT_K);
     }
+    if (have_512) {
+        qdot_k_avx512(&o_512, xq, wq, t, NULL, K, 0, 1);
+        snprintf(label, sizeof label, "qdot_k_avx512 extreme levels (%s)", qtype_get((int)t)->name);
+        EXPECT_CLOSE(label, fabs((double)o_512 - o_ref) / mag, TOL_QDOT_K);
+    }
     free(wq);
 }
 
 int main(void) {
     kernels_init();
     int have_avx2 = kernels_have_avx2();
+    int have_512 = kernels_have_avx512_vnni();
     if (!have_avx2) printf("qdot_k_avx2 skipped: this CPU lacks AVX2/FMA\n");
+    if (!have_512) printf("qdot_k_avx512 skipped: this CPU lacks AVX-512 BW/VNNI\n");
     EXPECT(!qdot_k_supports(QTYPE_Q4_0) && !qdot_k_supports(QTYPE_Q8_K) && qdot_k_supports(QTYPE_Q2_K) &&
                qdot_k_supports(QTYPE_Q3_K) && qdot_k_supports(QTYPE_Q4_K) && qdot_k_supports(QTYPE_Q5_K) &&
                qdot_k_supports(QTYPE_Q6_K),
@@ -134,7 +153,7 @@ int main(void) {
     rng_init(&r, 23);
     qtype types[] = {QTYPE_Q4_K, QTYPE_Q5_K, QTYPE_Q6_K, QTYPE_Q2_K, QTYPE_Q3_K};
     int nt = (int)(sizeof types / sizeof types[0]);
-    for (int i = 0; i < nt; i++) test_type(types[i], have_avx2, &r);
-    for (int i = 0; i < nt; i++) test_extremes(types[i], have_avx2);
+    for (int i = 0; i < nt; i++) test_type(types[i], have_avx2, have_512, &r);
+    for (int i = 0; i < nt; i++) test_extremes(types[i], have_avx2, have_512);
     return TEST_DONE();
 }

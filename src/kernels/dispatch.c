@@ -28,7 +28,7 @@ const char *kernels_init(void) {
         kern.attn_head_f32 = attn_head_f32_avx2;
         kern.logsumexp_f32 = logsumexp_f32_avx2;
         kern.qdot_q8 = wide && kernels_have_avx512_vnni() ? qdot_q8_avx512 : qdot_q8_avx2;
-        kern.qdot_k = qdot_k_avx2;
+        kern.qdot_k = wide && kernels_have_avx512_vnni() ? qdot_k_avx512 : qdot_k_avx2;
         kern.qmatmul_q8 = wide && kernels_have_avx512_vnni() ? qmatmul_q8_avx512 : qmatmul_q8_avx2;
         // The AVX2 batch kernel is per-row dots, 2.2x slower at pp128 than dequantize + GEMM.
         kern.qmatmul_fast = kern.qmatmul_q8 == qmatmul_q8_avx512;

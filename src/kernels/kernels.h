@@ -79,6 +79,9 @@ void qdot_q8_ref(float *out, const void *xq, const void *w, qtype t, const float
 void qdot_q8_avx2(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
 // The same with AVX-512 VNNI (call only when kernels_have_avx512_vnni()).
 void qdot_q8_avx512(float *out, const void *xq, const void *w, qtype t, const float *bias, int K, int n0, int n1);
+// K-quant rows against a Q8_K activation (qdot_k.h) with AVX-512 VNNI: Q4_K and Q6_K
+// here, the other K-quants through qdot_k_avx2 (call only when kernels_have_avx512_vnni()).
+void qdot_k_avx512(float *out, const void *xq8k, const void *w, qtype t, const float *bias, int K, int n0, int n1);
 // Batches (Q8_0, Q4_0 weights): see qmatmul_fn above. The AVX2 one runs qdot_q8_avx2
 // per row; the AVX-512 one is a VNNI micro-kernel (call only when kernels_have_avx512_vnni()).
 void qmatmul_q8_ref(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N);
