@@ -40,3 +40,30 @@ static inline const char *shared_dir(void) {
     const char *d = getenv("SHRINK_SHARED");
     return d ? d : "../shared";
 }
+
+// Reads a raw binary test vector dir/name of whole elements of es bytes (a failed
+// check otherwise); *n_out = the element count. The caller frees the buffer.
+static inline void *read_bin(const char *dir, const char *name, size_t es, size_t *n_out) {
+    char path[768];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    *n_out = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        EXPECT(0, "cannot open %s", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc(sz > 0 ? (size_t)sz + 1 : 1);
+    if (!buf) {
+        fclose(f);
+        EXPECT(0, "out of memory reading %s", path);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, (size_t)sz, f);
+    fclose(f);
+    EXPECT(got == (size_t)sz && sz % (long)es == 0, "short read of %s", path);
+    *n_out = (size_t)sz / es;
+    return buf;
+}

@@ -15,26 +15,6 @@
 #include "model/gpt2.h"
 #include <string.h>
 
-// Reads a raw binary file of exactly n elements of size es (fails the test otherwise).
-static void *read_bin(const char *dir, const char *name, size_t es, size_t *n_out) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        EXPECT(0, "cannot open %s", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = xmalloc((size_t)sz + 1);
-    size_t got = fread(buf, 1, (size_t)sz, f);
-    fclose(f);
-    EXPECT(got == (size_t)sz && sz % (long)es == 0, "short read of %s", path);
-    *n_out = (size_t)sz / es;
-    return buf;
-}
-
 static double maxdiff_f32(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {

@@ -26,26 +26,6 @@
 static int par_max_threads_test(void) { return par_max_threads(); }
 static void set_threads_test(int n) { par_set_threads(n); }
 
-static void *read_bin(const char *dir, const char *name, size_t es, size_t *n_out) {
-    char path[768];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        EXPECT(0, "cannot open %s", path);
-        *n_out = 0;
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = xmalloc((size_t)sz + 1);
-    size_t got = fread(buf, 1, (size_t)sz, f);
-    fclose(f);
-    EXPECT(got == (size_t)sz && sz % (long)es == 0, "short read of %s", path);
-    *n_out = (size_t)sz / es;
-    return buf;
-}
-
 static void fill(float *x, size_t n, rng *r, float lo, float hi) {
     for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * rng_f32(r);
 }
