@@ -121,14 +121,16 @@ static void gemm_block(float *out, const float *A, const void *W, qtype t, const
 }
 
 // out (N) = W (N, K) · x (K) + bias over rows [n0, n1). One row at a time with four
-// independent accumulators: W is then one sequential stream, which the hardware
-// prefetcher follows at full read bandwidth (several interleaved row streams did not).
+// independent accumulators: W is then one sequential stream (several interleaved row
+// streams were slower), prefetched STREAM_AHEAD bytes ahead.
 static void gemv_block(float *out, const float *x, const float *W, const float *bias, int K, int n0, int n1) {
     for (int n = n0; n < n1; n++) {
         const float *w = W + (size_t)n * K;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         int k = 0;
         for (; k + 32 <= K; k += 32) {
+            prefetch_ahead(w + k);
+            prefetch_ahead(w + k + 16);
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w + k), a0);
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(w + k + 8), a1);
             a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), _mm256_loadu_ps(w + k + 16), a2);
@@ -152,6 +154,7 @@ static void gemv_f16_block(float *out, const float *x, const uint16_t *W, const 
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         int k = 0;
         for (; k + 32 <= K; k += 32) {
+            prefetch_ahead(w + k);
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), load_f16x8(w + k), a0);
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), load_f16x8(w + k + 8), a1);
             a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), load_f16x8(w + k + 16), a2);
@@ -172,6 +175,7 @@ static void gemv_deq_block(float *out, const float *x, const void *W, qtype t, c
     size_t row_bytes = qtype_row_bytes(t, (size_t)K);
     for (int n = n0; n < n1; n++) {
         const char *row = (const char *)W + (size_t)n * row_bytes;
+        prefetch_ahead_bytes(row, row_bytes);
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int k0 = 0; k0 < K; k0 += CHUNK) {
             int kn = K - k0 < CHUNK ? K - k0 : CHUNK;

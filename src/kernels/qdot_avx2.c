@@ -26,6 +26,7 @@ void qdot_q8_avx2(float *out, const void *xq, const void *w, qtype t, const floa
     size_t row_bytes = qtype_row_bytes(t, (size_t)K);
     for (int n = n0; n < n1; n++) {
         const char *row = (const char *)w + (size_t)n * row_bytes;
+        prefetch_ahead_bytes(row, row_bytes);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
         if (t == QTYPE_Q8_0) {
             const block_q8_0 *b = (const block_q8_0 *)row;

@@ -23,8 +23,8 @@
 // one, minimum of 40). What did not pay: byte/word permutes (vpermt2b, vpermw) to
 // pull qs and scales out of one load (2.6 ms: the 128-bit loads and a scalar gather
 // of the four scales are cheaper), several rows per pass sharing the activation
-// loads (2 or 4 interleaved row streams: slower, as for the fp32 GEMV), software
-// prefetch (no gain over the hardware prefetcher on one sequential stream).
+// loads (2 or 4 interleaved row streams: slower, as for the fp32 GEMV). Software
+// prefetch pays only far ahead (STREAM_AHEAD in kernels.h): one per group.
 //
 // Needs AVX-512 F, BW and VNNI (kernels_have_avx512_vnni()); compiled for
 // them by the target pragma below, reached only through the dispatch table.
@@ -99,6 +99,7 @@ static float row_q4_0(const char *p, const xlayout *L, int ng) {
     const __m512i m4 = _mm512_set1_epi8(15), spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     __m512 acc = _mm512_setzero_ps();
     for (int g = 0; g < ng; g++, p += 72) {
+        prefetch_ahead(p);
         // nibbles of block l in 128-bit lane l
         __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 2)));
         q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(p + 20)), 1);
@@ -124,6 +125,7 @@ static float row_q8_0(const char *p, const xlayout *L, int ng) {
     const __m512i spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     __m512 acc = _mm512_setzero_ps();
     for (int g = 0; g < ng; g++, p += 68) {
+        prefetch_ahead(p);
         __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2))),
                                        _mm256_loadu_si256((const __m256i *)(p + 36)), 1);
         __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(L->off + 16 * g), _mm512_xor_si512(q, sign),

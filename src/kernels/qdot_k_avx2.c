@@ -8,6 +8,7 @@
 // whole super-block; one int→float conversion and one FMA per super-block apply
 // d_w · d_x. Mins (Q2_K/Q4_K/Q5_K) and the level offsets (−4 for Q3_K, −32 for
 // Q6_K) come from the activation's bsums. One row is read as one sequential stream.
+#include "kernels.h"
 #include "qdot_k.h"
 #include "qblock.h"
 #include "../core/err.h"
@@ -200,6 +201,7 @@ void qdot_k_avx2(float *out, const void *xq8k, const void *w, qtype t, const flo
     const block_q8_k *x = xq8k;
     for (int n = n0; n < n1; n++) {
         const char *row = (const char *)w + (size_t)n * row_bytes;
+        prefetch_ahead_bytes(row, row_bytes);
         float s;
         if (t == QTYPE_Q2_K) s = row_dot_q2_k((const block_q2_k *)row, x, nb);
         else if (t == QTYPE_Q3_K) s = row_dot_q3_k((const block_q3_k *)row, x, nb);

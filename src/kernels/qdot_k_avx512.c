@@ -47,6 +47,7 @@ static float row_dot_q6_k(const block_q6_k *b, const block_q8_k *x, int nb) {
     const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     __m512 acc = _mm512_setzero_ps();
     for (int i = 0; i < nb; i++) {
+        for (int o = 0; o < (int)sizeof *b; o += 64) prefetch_ahead((const char *)&b[i] + o);
         __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
         __m512i sc16 = _mm512_castsi256_si512(sc);
         // Σ_j sc_j · bsums[j], for the −32 level offset
@@ -92,6 +93,7 @@ static float row_dot_q4_k(const block_q4_k *b, const block_q8_k *x, int nb) {
     __m512 acc = _mm512_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int i = 0; i < nb; i++) {
+        for (int o = 0; o < (int)sizeof *b; o += 64) prefetch_ahead((const char *)&b[i] + o);
         uint64_t sc, mn;
         unpack_scale_min_k4(b[i].scales, &sc, &mn);
         __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
