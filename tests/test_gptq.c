@@ -7,7 +7,11 @@
 //      error ||(W - Q) X||² is below round-to-nearest's, both plain and importance-weighted,
 //      by the stated factor; act-order too; the result decodes to finite values and the dead
 //      column to zeros
+//   3. AWQ's search (compress/awq.c) on the same layer: the chosen scaling and rounding give
+//      an output error below plain round-to-nearest's by the stated factor at every type
+//      with levels coarse enough to matter, and scale by α > 0 somewhere
 #include "harness.h"
+#include "compress/awq.h"
 #include "compress/gptq.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
@@ -22,6 +26,10 @@
 // GPTQ's error over importance-weighted round-to-nearest's must be below this at every type
 // (measured 0.46-0.53, act-order 0.38-0.49, on this layer; printed below): a real gain, not a tie.
 #define MAX_RATIO_VS_IMATRIX 0.8
+
+// AWQ's chosen error over plain round-to-nearest's must be below this at Q2_K..Q5_K and
+// Q4_0 (measured 0.33-0.47 on this layer; printed below).
+#define MAX_AWQ_RATIO_VS_RTN 0.7
 
 static const qtype TYPES[] = {QTYPE_Q8_0, QTYPE_Q6_K, QTYPE_Q5_K, QTYPE_Q5_1, QTYPE_Q5_0, QTYPE_Q4_K,
                               QTYPE_Q4_1, QTYPE_Q4_0, QTYPE_Q3_K, QTYPE_Q2_K};
@@ -60,13 +68,15 @@ static void test_levels(void) {
     }
 }
 
-static void test_gptq_layer(void) {
+// The test layer: W (ROWS, COLS) and the statistics of its inputs X (NTOK, COLS), which are
+// correlated and differ in scale by channel (every 16th channel 6x), one channel dead.
+static void make_layer(float *W, act_stats *st) {
     rng r;
     rng_init(&r, 11);
-    float *W = xmalloc(sizeof(float) * ROWS * COLS), *Wc = xmalloc(sizeof(float) * ROWS * COLS);
     float *X = xmalloc(sizeof(float) * NTOK * COLS), *Z = xmalloc(sizeof(float) * NTOK * 32);
     float *A = xmalloc(sizeof(float) * 32 * COLS), scale[COLS];
-    double *H = xcalloc((size_t)COLS * COLS, sizeof *H);
+    act_stats_init(st, COLS, 1);
+    double *H = st->H;
     for (int i = 0; i < ROWS * COLS; i++) W[i] = gauss(&r) * 0.05f;
     for (int c = 0; c < COLS; c++) scale[c] = c % 16 == 0 ? 6.0f : 0.5f + rng_f32(&r);
     for (int i = 0; i < NTOK * 32; i++) Z[i] = gauss(&r);
@@ -80,9 +90,21 @@ static void test_gptq_layer(void) {
         }
     for (int n = 0; n < NTOK; n++) {
         const float *x = X + (size_t)n * COLS;
-        for (int i = 0; i < COLS; i++)
+        for (int i = 0; i < COLS; i++) {
+            st->sumsq[i] += (double)x[i] * x[i];
+            st->sumabs[i] += fabs(x[i]);
             for (int k = 0; k < COLS; k++) H[(size_t)i * COLS + k] += (double)x[i] * x[k];
+        }
     }
+    st->n = NTOK;
+    free(X), free(Z), free(A);
+}
+
+static void test_gptq_layer(void) {
+    float *W = xmalloc(sizeof(float) * ROWS * COLS), *Wc = xmalloc(sizeof(float) * ROWS * COLS);
+    act_stats st;
+    make_layer(W, &st);
+    const double *H = st.H;
     float imp[COLS];
     for (int i = 0; i < COLS; i++) imp[i] = (float)H[(size_t)i * COLS + i];
     for (int ti = 0; ti < NTYPES; ti++) {
@@ -126,11 +148,45 @@ static void test_gptq_layer(void) {
     char out[4096];
     EXPECT(gptq_quantize(QTYPE_F16, Wc, 1, COLS, H, &o, out) != 0, "gptq must refuse F16");
     EXPECT(gptq_quantize(QTYPE_Q4_K, Wc, 1, 96, H, &o, out) != 0, "gptq must refuse 96 columns for Q4_K");
-    free(W), free(Wc), free(X), free(Z), free(A), free(H);
+    free(W), free(Wc);
+    act_stats_free(&st);
+}
+
+static void test_awq_layer(void) {
+    float *W = xmalloc(sizeof(float) * ROWS * COLS), s[COLS];
+    act_stats st;
+    make_layer(W, &st);
+    const qtype types[] = {QTYPE_Q5_K, QTYPE_Q4_K, QTYPE_Q4_0, QTYPE_Q3_K, QTYPE_Q2_K};
+    for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
+        qtype t = types[ti];
+        const char *name = qtype_get((int)t)->name;
+        // RTN's output error: the plain search's unscaled baseline, checked against
+        // gptq_output_error (which divides by the trace of H) on plainly rounded rows
+        double e_rtn = 0, e_imp = 0, e_awq_plain = 0, e_awq = 0;
+        double alpha_plain = awq_search(t, W, ROWS, COLS, &st, 0, s, &e_rtn, &e_awq_plain);
+        double alpha = awq_search(t, W, ROWS, COLS, &st, 1, s, &e_imp, &e_awq);
+        char *q = xmalloc(qtype_row_bytes(t, COLS) * ROWS);
+        EXPECT(quantize_rows(t, W, q, ROWS, COLS, NULL) == 0, "%s rtn", name);
+        double trace = 0;
+        for (int i = 0; i < COLS; i++) trace += st.H[(size_t)i * COLS + i];
+        double e_check = gptq_output_error(t, W, ROWS, COLS, st.H, q) * trace;
+        printf("%-5s awq output error: rtn %.4g, imatrix %.4g, plain alpha %.2f %.4g (%.2f of rtn), weighted alpha %.2f "
+               "%.4g (%.2f)\n", name, e_rtn, e_imp, alpha_plain, e_awq_plain, e_awq_plain / e_rtn, alpha, e_awq, e_awq / e_rtn);
+        EXPECT_CLOSE("awq's unscaled plain error = round-to-nearest's (relative)", fabs(e_rtn - e_check) / e_check, 1e-3);
+        EXPECT(e_awq < MAX_AWQ_RATIO_VS_RTN * e_rtn && e_awq_plain < e_rtn, "%s: awq error %.4g (plain %.4g) vs rtn %.4g",
+               name, e_awq, e_awq_plain, e_rtn);
+        EXPECT(alpha > 0 && alpha <= 1 && alpha_plain > 0, "%s: awq chose alpha %.2f / %.2f on a layer with 6x outlier channels",
+               name, alpha, alpha_plain);
+        free(q);
+    }
+    EXPECT(awq_search(QTYPE_F16, W, ROWS, COLS, &st, 1, s, NULL, NULL) == 0 && s[0] == 1.0f, "awq: F16 gets no scaling");
+    free(W);
+    act_stats_free(&st);
 }
 
 int main(void) {
     test_levels();
     test_gptq_layer();
+    test_awq_layer();
     return TEST_DONE();
 }

@@ -49,7 +49,9 @@ static void test_awq_fold(const bpe *tok, const int *ids) {
     EXPECT(calib_load(&cs, tok, calib_path, 2048, 256) == 0, "calib: %s", err_msg());
     gpt2_plan plan;
     gpt2_plan_uniform(&plan, &m.cfg, QTYPE_Q3_K);
-    awq_apply(&m, &plan, &cs, 0);
+    unsigned char weighted[GPT2_MATS_PER_LAYER * 64 + 2];
+    EXPECT(m.cfg.n_layer <= 64, "test model too deep");
+    awq_apply(&m, &plan, &cs, 0, weighted);
     gpt2_state s1, s2;
     gpt2_state_init(&s1, &m, 128);
     gpt2_state_init(&s2, &ref, 128);

@@ -1,5 +1,6 @@
 // awq.c: activation-aware scaling (see awq.h).
 #include "awq.h"
+#include "kl_probe.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
@@ -8,13 +9,16 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { ALPHA_STEPS = 20, MAX_EVAL_ROWS = 1024 };
+// PROBE_TOKENS: calibration tokens the KL judge runs on (whole windows)
+enum { ALPHA_STEPS = 20, MAX_EVAL_ROWS = 1024, PROBE_TOKENS = 1024 };
 
 // Output error sum_r e_r H e_rᵀ of W quantized as t after scaling by s, over a
 // strided sample of at most MAX_EVAL_ROWS rows (enough to rank the candidates); Hf is
-// H in float, so the quadratic form is one matmul (E H) and row dots.
+// H in float, so the quadratic form is one matmul (E H) and row dots. weighted: the
+// block search weights each column by its input's mean square (as --method imatrix),
+// else plain rounding.
 static double scaled_error(qtype t, const float *W, int rows, int cols, const act_stats *st, const float *Hf,
-                           const float *s) {
+                           const float *s, int weighted) {
     int step = rows > MAX_EVAL_ROWS ? (rows + MAX_EVAL_ROWS - 1) / MAX_EVAL_ROWS : 1;
     int n = (rows + step - 1) / step;
     size_t rb = qtype_row_bytes(t, (size_t)cols);
@@ -29,7 +33,7 @@ static double scaled_error(qtype t, const float *W, int rows, int cols, const ac
         for (int k = 0; k < n; k++) {
             const float *w = W + (size_t)k * step * cols;
             for (int i = 0; i < cols; i++) ws[i] = w[i] * s[i];
-            CHECK(quantize_rows(t, ws, q, 1, cols, imp) == 0);
+            CHECK(quantize_rows(t, ws, q, 1, cols, weighted ? imp : NULL) == 0);
             dequantize_row(t, q, ws, (size_t)cols);
             for (int i = 0; i < cols; i++) E[(size_t)k * cols + i] = ws[i] / s[i] - w[i];
         }
@@ -42,15 +46,13 @@ static double scaled_error(qtype t, const float *W, int rows, int cols, const ac
     return total;
 }
 
-double awq_search(qtype t, const float *W, int rows, int cols, const act_stats *st, float *s, double *err0,
-                  double *err1) {
+double awq_search(qtype t, const float *W, int rows, int cols, const act_stats *st, int weighted, float *s,
+                  double *err0, double *err1) {
     CHECK(st->H && st->n > 0);
-    if (!qlevels_bits(t)) {  // F32/F16: nothing is rounded coarsely enough to help
-        for (int i = 0; i < cols; i++) s[i] = 1.0f;
-        if (err0) *err0 = 0;
-        if (err1) *err1 = 0;
-        return 0;
-    }
+    for (int i = 0; i < cols; i++) s[i] = 1.0f;
+    if (err0) *err0 = 0;
+    if (err1) *err1 = 0;
+    if (!qlevels_bits(t)) return 0;  // F32/F16: nothing is rounded coarsely enough to help
     float *cand = xmalloc((size_t)cols * sizeof *cand), *Hf = xmalloc((size_t)cols * cols * sizeof *Hf);
     for (size_t i = 0; i < (size_t)cols * cols; i++) Hf[i] = (float)st->H[i];
     double best = INFINITY, best_alpha = 0, e0 = 0;
@@ -58,24 +60,94 @@ double awq_search(qtype t, const float *W, int rows, int cols, const act_stats *
         double alpha = (double)a / ALPHA_STEPS, lo = INFINITY, hi = 0;
         for (int i = 0; i < cols; i++) {
             double mag = st->sumabs[i] / (double)st->n;
-            cand[i] = (float)pow(mag > 1e-6 ? mag : 1e-6, alpha);
+            cand[i] = a ? (float)pow(mag > 1e-6 ? mag : 1e-6, alpha) : 1.0f;
             lo = fmin(lo, cand[i]), hi = fmax(hi, cand[i]);
         }
         float norm = (float)sqrt(lo * hi);  // centre the scales around 1
         for (int i = 0; i < cols; i++) cand[i] /= norm;
-        double e = scaled_error(t, W, rows, cols, st, Hf, cand);
+        double e = scaled_error(t, W, rows, cols, st, Hf, cand, weighted);
         if (a == 0) e0 = e;
         if (e < best) {
             best = e, best_alpha = alpha;
             memcpy(s, cand, (size_t)cols * sizeof *s);
         }
     }
-    if (best_alpha == 0)
-        for (int i = 0; i < cols; i++) s[i] = 1.0f;
     free(cand), free(Hf);
     if (err0) *err0 = e0;
     if (err1) *err1 = best;
     return best_alpha;
+}
+
+// W as the model would see it: W diag(s) stored as t (weighted: importance-weighted
+// rounding), decoded, then diag(1/s) — into out (rows, cols).
+static void rounded_effective(qtype t, const float *W, int rows, int cols, const act_stats *st, const float *s,
+                              int weighted, float *out) {
+    float *imp = NULL;
+    if (weighted) {
+        imp = xmalloc((size_t)cols * sizeof *imp);
+        for (int i = 0; i < cols; i++) imp[i] = (float)(st->sumsq[i] / (double)s[i] / (double)s[i]);
+    }
+    size_t rb = qtype_row_bytes(t, (size_t)cols);
+#pragma omp parallel
+    {
+        float *ws = xmalloc((size_t)cols * sizeof *ws);
+        char *q = xmalloc(rb);
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            const float *w = W + (size_t)r * cols;
+            for (int i = 0; i < cols; i++) ws[i] = w[i] * s[i];
+            CHECK(quantize_rows(t, ws, q, 1, cols, imp) == 0);
+            dequantize_row(t, q, out + (size_t)r * cols, (size_t)cols);
+            for (int i = 0; i < cols; i++) out[(size_t)r * cols + i] /= s[i];
+        }
+        free(ws), free(q);
+    }
+    free(imp);
+}
+
+// One matrix's choice (matrix i in plan order, stored as t): scale and rounding from
+// {plain, weighted} × {unscaled, the α with the lowest output error} (only unscaled
+// when search is 0), judged by the KL divergence on the calibration windows with this
+// matrix rounded as the candidate says, the matrices chosen before it as they chose, and
+// the rest fp32. Unscaled plain rounding is RTN, so the choice is never worse than RTN
+// there. Returns the winner's decoded matrix in scaled coordinates (W diag(s) rounded),
+// which the forward pass reads from then on; NULL for types that are not rounded.
+typedef struct choice {
+    double alpha, kl, kl_rtn;
+    int weighted;
+    float *rounded;
+} choice;
+
+static choice choose(kl_probe *probe, int i, qtype t, const float *W, int rows, int cols, const act_stats *st, int search,
+                     float *s) {
+    choice best = {0, INFINITY, 0, 0, NULL};
+    for (int k = 0; k < cols; k++) s[k] = 1.0f;
+    if (!qlevels_bits(t)) return (choice){0, 0, 0, 0, NULL};
+    float *cand = xmalloc((size_t)cols * sizeof *cand), *eff = xmalloc((size_t)rows * cols * sizeof *eff);
+    for (int c = 0; c < 4; c++) {
+        int weighted = c & 1, scaled = c >> 1;
+        double alpha = 0;
+        if (scaled) {
+            if (!search) break;
+            alpha = awq_search(t, W, rows, cols, st, weighted, cand, NULL, NULL);
+            if (alpha == 0) continue;  // the unscaled candidate, already measured
+        } else {
+            for (int k = 0; k < cols; k++) cand[k] = 1.0f;
+        }
+        rounded_effective(t, W, rows, cols, st, cand, weighted, eff);
+        double kl = kl_probe_matrix(probe, i, (wmat){QTYPE_F32, rows, cols, eff});
+        if (c == 0) best.kl_rtn = kl;
+        if (kl < best.kl) {
+            float *keep = best.rounded ? best.rounded : xmalloc((size_t)rows * cols * sizeof *keep);
+            memcpy(keep, eff, (size_t)rows * cols * sizeof *keep);
+            best = (choice){alpha, kl, best.kl_rtn, weighted, keep};
+            memcpy(s, cand, (size_t)cols * sizeof *s);
+        }
+    }
+    free(cand), free(eff);
+    for (int r = 0; r < rows; r++)  // to scaled coordinates: the decoded W diag(s) itself
+        for (int k = 0; k < cols; k++) best.rounded[(size_t)r * cols + k] *= s[k];
+    return best;
 }
 
 static void scale_columns(float *W, int rows, int cols, const float *s) {
@@ -83,48 +155,90 @@ static void scale_columns(float *W, int rows, int cols, const float *s) {
         for (int i = 0; i < cols; i++) W[(size_t)r * cols + i] *= s[i];
 }
 
-void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int verbose) {
+void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int verbose, unsigned char *weighted) {
     const gpt2_config *c = &m->cfg;
     gpt2_weights *w = &m->w;
-    int C = c->n_embd, F = c->n_inner, L = c->n_layer, ns = calib_num_slots(c);
+    int C = c->n_embd, F = c->n_inner, L = c->n_layer, ns = calib_num_slots(c), n_mats = L * GPT2_MATS_PER_LAYER;
     act_stats *st = xcalloc((size_t)ns, sizeof *st);
     float *s = xmalloc((size_t)(F > C ? F : C) * sizeof *s);
+    // While the pass runs, each chosen matrix is read in its rounded form (so later
+    // choices and statistics see the quantized prefix); the fp32 views come back at the end.
+    wmat *saved = xmalloc((size_t)n_mats * sizeof *saved);
+    float **rounded = xcalloc((size_t)n_mats, sizeof *rounded);
+    memcpy(saved, m->mats, (size_t)n_mats * sizeof *saved);
+    kl_probe probe;
+    kl_probe_init(&probe, m, cs, PROBE_TOKENS);
     calib_stream stream;
     calib_stream_init(&stream, m, cs);
     for (int l = 0; l < L; l++) {
-        int kq = calib_slot(c, l, GPT2_MAT_QKV), kp = calib_slot(c, l, GPT2_MAT_PROJ), kf = calib_slot(c, l, GPT2_MAT_FC);
-        act_stats_init(&st[kq], C, 1);
-        act_stats_init(&st[kp], C, 1);
-        act_stats_init(&st[kf], C, 1);
+        int k[GPT2_MATS_PER_LAYER], i0 = l * GPT2_MATS_PER_LAYER;
+        for (int j = 0; j < GPT2_MATS_PER_LAYER; j++) {
+            k[j] = calib_slot(c, l, j);
+            act_stats_init(&st[k[j]], j == GPT2_MAT_FCPROJ ? F : C, 1);
+        }
         char label[64];
         snprintf(label, sizeof label, "awq: layer %d/%d statistics", l + 1, L);
         calib_run_block(m, cs, &stream, st, 0, label);
-        qtype *types = plan->mats + (size_t)l * GPT2_MATS_PER_LAYER;
+        const qtype *types = plan->mats + i0;
         float *qkv = w->attn_qkv_w + (size_t)l * 3 * C * C, *qkv_b = w->attn_qkv_b + (size_t)l * 3 * C;
         float *proj = w->attn_proj_w + (size_t)l * C * C, *fc = w->mlp_fc_w + (size_t)l * F * C;
-        double e0[3], e1[3], alpha[3];
+        float *down = w->mlp_proj_w + (size_t)l * C * F;
+        choice ch[GPT2_MATS_PER_LAYER];
+#define KEEP(j)                                                                                             \
+    do {                                                                                                    \
+        rounded[i0 + (j)] = ch[j].rounded;                                                                  \
+        if (ch[j].rounded) m->mats[i0 + (j)] = (wmat){QTYPE_F32, saved[i0 + (j)].rows, saved[i0 + (j)].cols, \
+                                                      ch[j].rounded};                                       \
+    } while (0)
         // attn_output first: its 1/s goes into the value rows of attn_qkv, which the
         // qkv search below then sees as they will be stored.
-        alpha[1] = awq_search(types[GPT2_MAT_PROJ], proj, C, C, &st[kp], s, &e0[1], &e1[1]);
+        ch[GPT2_MAT_PROJ] = choose(&probe, i0 + GPT2_MAT_PROJ, types[GPT2_MAT_PROJ], proj, C, C, &st[k[1]], 1, s);
+        KEEP(GPT2_MAT_PROJ);
         scale_columns(proj, C, C, s);
         for (int i = 0; i < C; i++) {
             float *row = qkv + (size_t)(2 * C + i) * C;
             for (int j = 0; j < C; j++) row[j] /= s[i];
             qkv_b[2 * C + i] /= s[i];
         }
-        alpha[0] = awq_search(types[GPT2_MAT_QKV], qkv, 3 * C, C, &st[kq], s, &e0[0], &e1[0]);
+        ch[GPT2_MAT_QKV] = choose(&probe, i0 + GPT2_MAT_QKV, types[GPT2_MAT_QKV], qkv, 3 * C, C, &st[k[0]], 1, s);
+        KEEP(GPT2_MAT_QKV);
         scale_columns(qkv, 3 * C, C, s);
         for (int i = 0; i < C; i++) w->ln_1_w[(size_t)l * C + i] /= s[i], w->ln_1_b[(size_t)l * C + i] /= s[i];
-        alpha[2] = awq_search(types[GPT2_MAT_FC], fc, F, C, &st[kf], s, &e0[2], &e1[2]);
+        ch[GPT2_MAT_FC] = choose(&probe, i0 + GPT2_MAT_FC, types[GPT2_MAT_FC], fc, F, C, &st[k[2]], 1, s);
+        KEEP(GPT2_MAT_FC);
         scale_columns(fc, F, C, s);
         for (int i = 0; i < C; i++) w->ln_2_w[(size_t)l * C + i] /= s[i], w->ln_2_b[(size_t)l * C + i] /= s[i];
-        if (verbose)
-            fprintf(stderr, "awq: layer %d: alpha qkv %.2f proj %.2f fc %.2f; output error x%.3f x%.3f x%.3f\n", l, alpha[0],
-                    alpha[1], alpha[2], e0[0] > 0 ? e1[0] / e0[0] : 1, e0[1] > 0 ? e1[1] / e0[1] : 1,
-                    e0[2] > 0 ? e1[2] / e0[2] : 1);
-        act_stats_free(&st[kq]), act_stats_free(&st[kp]), act_stats_free(&st[kf]);
-        calib_run_block(m, cs, &stream, NULL, 1, NULL);  // the scaled block computes the same function
+        // ffn_down: its input comes through GELU, so no scale folds; only the rounding is chosen
+        ch[GPT2_MAT_FCPROJ] = choose(&probe, i0 + GPT2_MAT_FCPROJ, types[GPT2_MAT_FCPROJ], down, C, F, &st[k[3]], 0, s);
+        KEEP(GPT2_MAT_FCPROJ);
+#undef KEEP
+        for (int j = 0; j < GPT2_MATS_PER_LAYER; j++) weighted[i0 + j] = (unsigned char)ch[j].weighted;
+        if (verbose) {
+            fprintf(stderr, "awq: layer %d:", l);
+            static const char *names[] = {"qkv", "proj", "fc", "down"};
+            for (int j = 0; j < GPT2_MATS_PER_LAYER; j++)
+                fprintf(stderr, " %s α %.2f %s KL x%.3f of rtn;", names[j], ch[j].alpha, ch[j].weighted ? "weighted" : "plain",
+                        ch[j].kl_rtn > 0 ? ch[j].kl / ch[j].kl_rtn : 1);
+            fprintf(stderr, "\n");
+        }
+        for (int j = 0; j < GPT2_MATS_PER_LAYER; j++) act_stats_free(&st[k[j]]);
+        kl_probe_advance(&probe, l);
+        calib_run_block(m, cs, &stream, NULL, 1, NULL);  // through the rounded block
     }
+    // The LM head: unscaled (its fp32 twin is the token embedding); only the rounding.
+    act_stats_init(&st[ns - 1], C, 1);
+    calib_run_block(m, cs, &stream, st, 0, "awq: output statistics");
+    choice h = choose(&probe, n_mats + 1, plan->head, m->lm_head, c->vocab_size, C, &st[ns - 1], 0, s);
+    free(h.rounded);
+    weighted[n_mats] = 0;  // the token embedding is a lookup: no inputs to weight by
+    weighted[n_mats + 1] = (unsigned char)h.weighted;
+    if (verbose)
+        fprintf(stderr, "awq: output: %s rounding, KL x%.3f of rtn\n", h.weighted ? "weighted" : "plain",
+                h.kl_rtn > 0 ? h.kl / h.kl_rtn : 1);
+    act_stats_free(&st[ns - 1]);
     calib_stream_free(&stream);
-    free(st), free(s);
+    kl_probe_free(&probe);
+    memcpy(m->mats, saved, (size_t)n_mats * sizeof *saved);  // the scaled fp32 matrices, to be stored
+    for (int i = 0; i < n_mats; i++) free(rounded[i]);
+    free(rounded), free(saved), free(st), free(s);
 }

@@ -139,11 +139,17 @@ int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress
     if (o->target_bpw > 0) rc = bpw_allocate(m, cs, o->target_bpw, o->overrides, plan, notes, notes_cap, o->verbose);
     else rc = plan_build(plan, c, o->type, o->overrides, notes, notes_cap);
     if (rc) return rc;
-    if (o->method == METHOD_AWQ || o->method == METHOD_AWQ_GPTQ) awq_apply(m, plan, cs, o->verbose);
+    unsigned char *weighted = NULL;  // awq: per matrix, 1 = importance-weighted rounding
+    if (o->method == METHOD_AWQ || o->method == METHOD_AWQ_GPTQ) {
+        weighted = xcalloc((size_t)n_mats + 2, 1);
+        awq_apply(m, plan, cs, o->verbose, weighted);
+    }
     void **enc = xcalloc((size_t)n_mats + 2, sizeof *enc);
     float **imp = NULL;
     if (o->method == METHOD_GPTQ || o->method == METHOD_AWQ_GPTQ) rc = gptq_model(m, plan, cs, o, enc);
     else if (o->method != METHOD_RTN) imp = importance_vectors(m, cs);
+    for (int i = 0; imp && weighted && i < n_mats + 2; i++)
+        if (!weighted[i]) free(imp[i]), imp[i] = NULL;
     if (!rc) rc = gpt2_model_quantize_with(m, plan, (const float *const *)imp, (const void *const *)enc);
     if (!rc) {
         free(m->quant_method);
@@ -153,7 +159,7 @@ int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress
         free(enc[i]);
         if (imp) free(imp[i]);
     }
-    free(enc), free(imp);
+    free(enc), free(imp), free(weighted);
     if (rc) gpt2_plan_free(plan);
     return rc;
 }

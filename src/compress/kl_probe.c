@@ -1,0 +1,108 @@
+// kl_probe.c: single-matrix KL divergence on cached calibration windows (see kl_probe.h).
+#include "kl_probe.h"
+#include "../core/err.h"
+#include "../core/xalloc.h"
+#include "../kernels/kernels.h"
+#include <math.h>
+#include <string.h>
+
+#define MAX_EVAL_FLOATS (32L << 20)  // reference probabilities kept in memory: at most 128 MB
+
+// log-softmax of each of the T rows of logits (T, V), in place.
+static void log_softmax_rows(float *x, int T, int V) {
+    for (int t = 0; t < T; t++) {
+        float *r = x + (size_t)t * V, lse = kern.logsumexp_f32(r, V);
+        for (int i = 0; i < V; i++) r[i] -= lse;
+    }
+}
+
+wmat *kl_probe_view(gpt2_model *m, int i) {
+    int n_mats = m->cfg.n_layer * GPT2_MATS_PER_LAYER;
+    return i < n_mats ? &m->mats[i] : i == n_mats ? &m->embd : &m->head;
+}
+
+void kl_probe_init(kl_probe *p, gpt2_model *m, const calib_set *cs, int tokens) {
+    const gpt2_config *c = &m->cfg;
+    int V = c->vocab_size, ctx = cs->ctx, L = c->n_layer;
+    int nw = tokens / ctx;
+    if ((long)nw * ctx * V > MAX_EVAL_FLOATS) nw = (int)(MAX_EVAL_FLOATS / ((long)ctx * V));
+    if (nw < 1) nw = 1;
+    if (nw > cs->n_windows) nw = cs->n_windows;
+    *p = (kl_probe){.m = m, .cs = cs, .nw = nw, .ctx = ctx};
+    CHECK(gpt2_state_init(&p->s, m, ctx) == 0);
+    size_t TC = (size_t)ctx * c->n_embd;
+    p->ref = xmalloc((size_t)nw * ctx * V * sizeof *p->ref);
+    p->negent = xmalloc((size_t)nw * ctx * sizeof *p->negent);
+    p->streams = xmalloc((size_t)(L + 1) * nw * TC * sizeof *p->streams);
+    float *trace = xmalloc((size_t)(L + 2) * TC * sizeof *trace);
+    for (int w = 0; w < nw; w++) {
+        gpt2_state_reset(&p->s);
+        p->s.trace = trace;
+        gpt2_forward(m, &p->s, cs->ids + (size_t)w * ctx, ctx, 1);
+        p->s.trace = NULL;
+        for (int l = 0; l <= L; l++) memcpy(p->streams + ((size_t)l * nw + w) * TC, trace + (size_t)l * TC, TC * sizeof(float));
+        log_softmax_rows(p->s.logits, ctx, V);
+        for (int t = 0; t < ctx; t++) {
+            const float *lp = p->s.logits + (size_t)t * V;
+            float *q = p->ref + ((size_t)w * ctx + t) * V;
+            double ne = 0;
+            for (int i = 0; i < V; i++) q[i] = expf(lp[i]), ne += (double)q[i] * lp[i];
+            p->negent[(size_t)w * ctx + t] = ne;
+        }
+    }
+    free(trace);
+}
+
+void kl_probe_free(kl_probe *p) {
+    gpt2_state_free(&p->s);
+    free(p->ref), free(p->negent), free(p->streams);
+    memset(p, 0, sizeof *p);
+}
+
+// KL = Σ P log P − Σ P log Q: the reference's part is cached, so a probe needs no exp.
+double kl_probe_matrix(kl_probe *p, int i, wmat as) {
+    gpt2_model *m = p->m;
+    int n_mats = m->cfg.n_layer * GPT2_MATS_PER_LAYER, V = m->cfg.vocab_size, ctx = p->ctx, nw = p->nw;
+    int start = i < n_mats ? i / GPT2_MATS_PER_LAYER : i == n_mats ? 0 : m->cfg.n_layer;
+    wmat *view = kl_probe_view(m, i), saved = *view;
+    CHECK(as.rows == saved.rows && as.cols == saved.cols);
+    *view = as;
+    size_t TC = (size_t)ctx * m->cfg.n_embd;
+    const float *stream = p->streams + (size_t)start * nw * TC;
+    double total = 0;
+    for (int w = 0; w < nw; w++) {
+        gpt2_state *s = &p->s;
+        gpt2_state_reset(s);
+        s->start_layer = start;
+        if (start > 0) memcpy(s->x, stream + (size_t)w * TC, TC * sizeof(float));
+        gpt2_forward(m, s, p->cs->ids + (size_t)w * ctx, ctx, 1);
+        s->start_layer = 0;
+        log_softmax_rows(s->logits, ctx, V);
+        const float *rp = p->ref + (size_t)w * ctx * V;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+        for (int t = 0; t < ctx; t++) {
+            const float *q = rp + (size_t)t * V, *lq = s->logits + (size_t)t * V;
+            float cross = 0;
+            for (int k = 0; k < V; k++) cross += q[k] * lq[k];
+            total += p->negent[(size_t)w * ctx + t] - cross;
+        }
+    }
+    *view = saved;
+    return total / ((double)nw * ctx);
+}
+
+void kl_probe_advance(kl_probe *p, int l) {
+    gpt2_model *m = p->m;
+    CHECK(l >= 0 && l < m->cfg.n_layer);
+    size_t TC = (size_t)p->ctx * m->cfg.n_embd;
+    for (int w = 0; w < p->nw; w++) {
+        gpt2_state *s = &p->s;
+        gpt2_state_reset(s);
+        s->start_layer = l;
+        s->stop_after = l + 1;
+        memcpy(s->x, p->streams + ((size_t)l * p->nw + w) * TC, TC * sizeof(float));
+        gpt2_forward(m, s, p->cs->ids + (size_t)w * p->ctx, p->ctx, 0);
+        s->start_layer = s->stop_after = 0;
+        memcpy(p->streams + ((size_t)(l + 1) * p->nw + w) * TC, s->x, TC * sizeof(float));
+    }
+}
