@@ -105,7 +105,9 @@ int cmd_info(int argc, char **argv) {
             printf("stored types ");
             for (int t = 0; t < 32; t++)
                 if (m.qtype_params[t]) printf(" %s: %s", qtype_get(t) ? qtype_get(t)->name : "?", commas(m.qtype_params[t], b1));
-            printf(" (output.weight included)");
+            // the loader shares output.weight when its bytes equal token_embd's
+            printf(m.head.data == m.embd.data ? " (output.weight equals token_embd: counted once)"
+                                              : " (output.weight included)");
         } else {
             printf("dtypes       ");
             for (int d = 0; d < DTYPE_COUNT; d++)
