@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void die_alloc(size_t n, const char *file, int line) {
     fprintf(stderr, "shrink: out of memory: %zu bytes at %s:%d\n", n, file, line);
@@ -12,6 +13,18 @@ static void die_alloc(size_t n, const char *file, int line) {
 void *xmalloc_at(size_t n, const char *file, int line) {
     void *p = malloc(n ? n : 1);
     if (!p) die_alloc(n, file, line);
+    return p;
+}
+
+void *xmalloc_weights_at(size_t n, const char *file, int line) {
+    const size_t huge = (size_t)2 << 20;
+    if (n < 2 * huge) return xmalloc_at(n, file, line);
+    size_t len = (n + huge - 1) / huge * huge;  // aligned_alloc wants a multiple of the alignment
+    void *p = aligned_alloc(huge, len);
+    if (!p) die_alloc(len, file, line);
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE);  // a hint: without it (or without THP) the pages stay 4 KiB
+#endif
     return p;
 }
 

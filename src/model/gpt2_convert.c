@@ -57,7 +57,7 @@ int gpt2_model_quantize_with(gpt2_model *m, const gpt2_plan *plan, const float *
     int share_head = m->tied && m->lm_head == m->w.wte && plan->head == plan->embd && !(imatrix && imatrix[n_mats + 1]) &&
                      !(encoded && encoded[n_mats + 1]);
     total += embd_bytes + (share_head ? 0 : head_bytes);
-    char *store = xmalloc(total ? total : 1), *p = store;
+    char *store = xmalloc_weights(total ? total : 1), *p = store;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < n_mats; i++) {
         // offsets are computed per matrix so the loop can run in any order

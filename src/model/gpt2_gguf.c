@@ -450,7 +450,7 @@ static int load_typed(gpt2_model *m, const gguf_file *g, const gpt2_config *cfg,
     const gguf_tensor *te = found[0];  // token_embd.weight is the table's first entry
     int same_head = !out || (out->type == te->type && out->nbytes == te->nbytes && memcmp(out->data, te->data, te->nbytes) == 0);
     if (!same_head) total += out->nbytes;
-    char *store = xmalloc(total ? total : 1), *p = store;
+    char *store = xmalloc_weights(total ? total : 1), *p = store;
     m->mat_store = store;
     for (int i = 0; i < N_GGUF_PARAMS; i++) {
         const gguf_param *gp = &gguf_params[i];

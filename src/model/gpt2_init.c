@@ -17,7 +17,7 @@ void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg) {
     gpt2_param_sizes(cfg, sizes);
     for (int p = 0; p < GPT2_NUM_PARAMS; p++) total += sizes[p];
     m->n_params = total;
-    m->params = xmalloc(total * sizeof(float));
+    m->params = xmalloc_weights(total * sizeof(float));
     float **slot[GPT2_NUM_PARAMS];
     gpt2_param_slots(&m->w, slot);
     float *ptr = m->params;
