@@ -41,7 +41,7 @@ double machine_fma_gflops(int threads, int reps) {
 double machine_read_gbs(int threads, int reps) {
     if (!kernels_have_avx2()) return 0;
     size_t n = (size_t)256 << 20;  // 1 GiB of floats: far past any cache
-    float *buf = xmalloc(n * sizeof(float));
+    float *buf = xmalloc_weights(n * sizeof(float));  // in the pages the weights use
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (size_t i = 0; i < n; i++) buf[i] = 1.0f;  // first touch by the reading thread
     double *g = xmalloc((size_t)reps * sizeof(double));

@@ -21,6 +21,8 @@ double probe_read_avx2(const float *p, size_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        prefetch_ahead(p + i);  // as the generation kernels read (kernels.h)
+        prefetch_ahead(p + i + 16);
         a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
         a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
         a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
