@@ -11,7 +11,8 @@
 // set) the MC×KC block is packed first, 6 rows interleaved per k, and reused for every n.
 // Stack use: the two packing buffers, 208 KB.
 // Each c element is one FMA chain in k order whatever the tiling, so edge tiles, block
-// sizes and the callers' thread split do not change a bit.
+// sizes and the callers' thread split do not change a bit. This file holds the tile
+// kernels; the packing and loop nest are gemm_f32_driver.h's, shared with the AVX-512 twin.
 // Compiled with -mavx2 -mfma; reached through gemm_f32 / matmul_*_f32 (backward.h).
 #include "backward.h"
 #include <immintrin.h>
@@ -25,53 +26,6 @@
 static inline __m256i lane_mask(int r) {
     static const int m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     return _mm256_loadu_si256((const __m256i *)(m + 8 - r));
-}
-
-// bp (kn, NR) = b(k0.., n0..n0+nr), zero-padded to NR columns.
-static void pack_b(float *bp, const float *b, int sbk, int sbn, int kn, int nr) {
-    if (sbn == 1 && nr == NR) {
-        for (int k = 0; k < kn; k++) {
-            const float *src = b + (size_t)k * sbk;
-            _mm256_store_ps(bp + k * NR, _mm256_loadu_ps(src));
-            _mm256_store_ps(bp + k * NR + 8, _mm256_loadu_ps(src + 8));
-        }
-    } else if (sbn == 1) {
-        for (int k = 0; k < kn; k++)
-            for (int j = 0; j < NR; j++) bp[k * NR + j] = j < nr ? b[(size_t)k * sbk + j] : 0.0f;
-    } else {  // column by column, so the source is read along its rows
-        for (int j = 0; j < NR; j++) {
-            const float *src = b + (size_t)j * sbn;
-            if (j < nr)
-                for (int k = 0; k < kn; k++) bp[k * NR + j] = src[(size_t)k * sbk];
-            else
-                for (int k = 0; k < kn; k++) bp[k * NR + j] = 0.0f;
-        }
-    }
-}
-
-// ap = the m rows × kn columns of a as consecutive (kn, MR) panels, one per 6 rows: panel p
-// holds a(6p + i, k) at [p·kn·MR + k·MR + i]. Rows of a short last panel are left unset
-// (the micro-kernel reads only mr of them).
-static void pack_a_block(float *ap, const float *a, int sam, int sak, int m, int kn) {
-    int full = m / MR, rest = m % MR;
-    size_t panel = (size_t)kn * MR;
-    __m256i m6 = lane_mask(MR);
-    for (int k = 0; k < kn; k++) {  // one pass along each k's elements of a (a row of dout for dw)
-        const float *src = a + (size_t)k * sak;
-        float *dst = ap + (size_t)k * MR;
-        if (sam == 1)  // the 6 elements are neighbours: one masked vector each way
-            for (int p = 0; p < full; p++, src += MR, dst += panel)
-                _mm256_maskstore_ps(dst, m6, _mm256_maskload_ps(src, m6));
-        else
-            for (int p = 0; p < full; p++, src += (size_t)MR * sam, dst += panel)
-                for (int i = 0; i < MR; i++) dst[i] = src[(size_t)i * sam];
-        for (int i = 0; i < rest; i++) dst[i] = src[(size_t)i * sam];
-    }
-}
-
-// Where the a of the tile starting at row r (within the block) begins.
-static inline const float *a_tile(const float *ab, int r, int sam, int kn, int packed) {
-    return packed ? ab + (size_t)(r / MR) * kn * MR : ab + (size_t)r * sam;
 }
 
 // One mr×(8·nv) tile over kn steps from the packed panel bp; c's last vector is masked
@@ -126,46 +80,6 @@ static void micro_any(float *c, int ldc, const float *a, int sam, int sak, const
 #undef U
 }
 
-void gemm_f32_avx2(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M,
-                   int N, int K, int accumulate) {
-    if (K == 0) {
-        if (!accumulate)
-            for (int m = 0; m < M; m++)
-                for (int n = 0; n < N; n++) c[(size_t)m * ldc + n] = 0.0f;
-        return;
-    }
-    _Alignas(32) float bp[KC * NR];
-    _Alignas(32) float ap[MC * KC];
-    __m256i none = _mm256_setzero_si256();
-    int pack_a = sak > sam;  // a read by columns
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int kn = K - k0 < KC ? K - k0 : KC, acc = accumulate || k0 > 0;
-        const float *ak = a + (size_t)k0 * sak, *bk = b + (size_t)k0 * sbk;
-        for (int mb = 0; mb < M; mb += MC) {
-            int me = M - mb < MC ? M : mb + MC;
-            // where tile row m0's a lives: in place, or its packed (kn, 6) panel
-            const float *ab = ak + (size_t)mb * sam;
-            int asm_ = sam, ask = sak;
-            if (pack_a) {
-                pack_a_block(ap, ab, sam, sak, me - mb, kn);
-                ab = ap;
-                asm_ = 1;
-                ask = MR;
-            }
-            for (int n0 = 0; n0 < N; n0 += NR) {
-                int nr = N - n0 < NR ? N - n0 : NR;
-                pack_b(bp, bk + (size_t)n0 * sbn, sbk, sbn, kn, nr);
-                int m0 = mb;
-                if (nr == NR)
-                    for (; m0 + MR <= me; m0 += MR)
-                        micro(c + (size_t)m0 * ldc + n0, ldc, a_tile(ab, m0 - mb, asm_, kn, pack_a), asm_, ask, bp, kn,
-                              MR, 2, 0, none, acc);
-                for (; m0 < me; m0 += MR) {
-                    int mr = me - m0 < MR ? me - m0 : MR;
-                    micro_any(c + (size_t)m0 * ldc + n0, ldc, a_tile(ab, m0 - mb, asm_, kn, pack_a), asm_, ask, bp, kn,
-                              mr, nr, acc);
-                }
-            }
-        }
-    }
-}
+#define MASK_NONE _mm256_setzero_si256()
+#define GEMM_FN gemm_f32_avx2
+#include "gemm_f32_driver.h"

@@ -1,7 +1,8 @@
 // matmul_backward_avx512.c: AVX-512 strided product c (M, N) (+)= Σ_k a(m, k) · b(k, n),
 // the twin of matmul_backward_avx2.c with 32 zmm registers: a 12×32 tile of c lives in 24
 // accumulators; each k step loads 32 floats of b, broadcasts 12 elements of a and issues
-// 24 FMAs. Everything else (packing, blocking, the k-order of each sum) is the AVX2 file's:
+// 24 FMAs. Everything else (packing, blocking, the k-order of each sum) is the AVX2 file's,
+// from the same gemm_f32_driver.h:
 // b is packed, one KC×32 micro-panel at a time, into a contiguous stack buffer that stays
 // in L1 while the tile sweeps down an MC-row block of a (which stays in L2). Packing makes
 // any b layout cheap to read: row-major (dinp: b = w; dw: b = inp) or transposed (the
@@ -24,53 +25,6 @@
 
 // Mask with the first r of 16 lanes set (0 < r ≤ 16).
 static inline __mmask16 lane_mask(int r) { return (__mmask16)((1u << r) - 1u); }
-
-// bp (kn, NR) = b(k0.., n0..n0+nr), zero-padded to NR columns.
-static void pack_b(float *bp, const float *b, int sbk, int sbn, int kn, int nr) {
-    if (sbn == 1 && nr == NR) {
-        for (int k = 0; k < kn; k++) {
-            const float *src = b + (size_t)k * sbk;
-            _mm512_store_ps(bp + k * NR, _mm512_loadu_ps(src));
-            _mm512_store_ps(bp + k * NR + 16, _mm512_loadu_ps(src + 16));
-        }
-    } else if (sbn == 1) {
-        for (int k = 0; k < kn; k++)
-            for (int j = 0; j < NR; j++) bp[k * NR + j] = j < nr ? b[(size_t)k * sbk + j] : 0.0f;
-    } else {  // column by column, so the source is read along its rows
-        for (int j = 0; j < NR; j++) {
-            const float *src = b + (size_t)j * sbn;
-            if (j < nr)
-                for (int k = 0; k < kn; k++) bp[k * NR + j] = src[(size_t)k * sbk];
-            else
-                for (int k = 0; k < kn; k++) bp[k * NR + j] = 0.0f;
-        }
-    }
-}
-
-// ap = the m rows × kn columns of a as consecutive (kn, MR) panels, one per 12 rows: panel p
-// holds a(6p + i, k) at [p·kn·MR + k·MR + i]. Rows of a short last panel are left unset
-// (the micro-kernel reads only mr of them).
-static void pack_a_block(float *ap, const float *a, int sam, int sak, int m, int kn) {
-    int full = m / MR, rest = m % MR;
-    size_t panel = (size_t)kn * MR;
-    __mmask16 m12 = lane_mask(MR);
-    for (int k = 0; k < kn; k++) {  // one pass along each k's elements of a (a row of dout for dw)
-        const float *src = a + (size_t)k * sak;
-        float *dst = ap + (size_t)k * MR;
-        if (sam == 1)  // the 12 elements are neighbours: one masked vector each way
-            for (int p = 0; p < full; p++, src += MR, dst += panel)
-                _mm512_mask_storeu_ps(dst, m12, _mm512_maskz_loadu_ps(m12, src));
-        else
-            for (int p = 0; p < full; p++, src += (size_t)MR * sam, dst += panel)
-                for (int i = 0; i < MR; i++) dst[i] = src[(size_t)i * sam];
-        for (int i = 0; i < rest; i++) dst[i] = src[(size_t)i * sam];
-    }
-}
-
-// Where the a of the tile starting at row r (within the block) begins.
-static inline const float *a_tile(const float *ab, int r, int sam, int kn, int packed) {
-    return packed ? ab + (size_t)(r / MR) * kn * MR : ab + (size_t)r * sam;
-}
 
 // One mr×(16·nv) tile over kn steps from the packed panel bp; c's last vector is masked
 // when masked. mr, nv and masked are compile-time constants at every call site.
@@ -121,46 +75,6 @@ static void micro_any(float *c, int ldc, const float *a, int sam, int sak, const
 #undef U
 }
 
-void gemm_f32_avx512(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M,
-                   int N, int K, int accumulate) {
-    if (K == 0) {
-        if (!accumulate)
-            for (int m = 0; m < M; m++)
-                for (int n = 0; n < N; n++) c[(size_t)m * ldc + n] = 0.0f;
-        return;
-    }
-    _Alignas(64) float bp[KC * NR];
-    _Alignas(64) float ap[MC * KC];
-    __mmask16 none = 0xFFFF;
-    int pack_a = sak > sam;  // a read by columns
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int kn = K - k0 < KC ? K - k0 : KC, acc = accumulate || k0 > 0;
-        const float *ak = a + (size_t)k0 * sak, *bk = b + (size_t)k0 * sbk;
-        for (int mb = 0; mb < M; mb += MC) {
-            int me = M - mb < MC ? M : mb + MC;
-            // where tile row m0's a lives: in place, or its packed (kn, 6) panel
-            const float *ab = ak + (size_t)mb * sam;
-            int asm_ = sam, ask = sak;
-            if (pack_a) {
-                pack_a_block(ap, ab, sam, sak, me - mb, kn);
-                ab = ap;
-                asm_ = 1;
-                ask = MR;
-            }
-            for (int n0 = 0; n0 < N; n0 += NR) {
-                int nr = N - n0 < NR ? N - n0 : NR;
-                pack_b(bp, bk + (size_t)n0 * sbn, sbk, sbn, kn, nr);
-                int m0 = mb;
-                if (nr == NR)
-                    for (; m0 + MR <= me; m0 += MR)
-                        micro(c + (size_t)m0 * ldc + n0, ldc, a_tile(ab, m0 - mb, asm_, kn, pack_a), asm_, ask, bp, kn,
-                              MR, 2, 0, none, acc);
-                for (; m0 < me; m0 += MR) {
-                    int mr = me - m0 < MR ? me - m0 : MR;
-                    micro_any(c + (size_t)m0 * ldc + n0, ldc, a_tile(ab, m0 - mb, asm_, kn, pack_a), asm_, ask, bp, kn,
-                              mr, nr, acc);
-                }
-            }
-        }
-    }
-}
+#define MASK_NONE ((__mmask16)0xFFFF)
+#define GEMM_FN gemm_f32_avx512
+#include "gemm_f32_driver.h"
