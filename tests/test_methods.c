@@ -9,9 +9,14 @@
 //   3. --target-bpw 3.0: the plan's matrices average at most 3.0 bits and at least 2.8; the GGUF
 //      file keeps the method and the calibration text's name, fingerprint and token count
 //   4. the tiny oracle model (rows not multiples of 256) compresses with gptq and runs
+//   5. kl_probe (the KL judge of awq and --target-bpw): an unchanged matrix measures 0; one
+//      matrix in Q2_K measures what full forward passes over the same windows give; after a
+//      matrix is kept rounded and its block advanced, probing an unchanged later matrix
+//      measures what probing the rounded one did before
 #include "harness.h"
 #include "compress/awq.h"
 #include "compress/compress.h"
+#include "compress/kl_probe.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/hash.h"
@@ -71,6 +76,76 @@ static void test_awq_fold(const bpe *tok, const int *ids) {
     gpt2_plan_free(&plan);
     calib_free(&cs);
     gpt2_model_free(&m), gpt2_model_free(&ref);
+}
+
+// Mean KL(fp32 ‖ model with matrix i read as q) over the probe's windows by full forward
+// passes, in double: kl_probe's cached-stream shortcut must agree with it.
+static double direct_kl(gpt2_model *m, const kl_probe *p, int i, wmat q) {
+    int V = m->cfg.vocab_size, ctx = p->ctx;
+    gpt2_state s;
+    EXPECT(gpt2_state_init(&s, m, ctx) == 0, "state");
+    float *ref = xmalloc((size_t)ctx * V * sizeof *ref);
+    wmat *view = kl_probe_view(m, i), saved = *view;
+    double total = 0;
+    for (int w = 0; w < p->nw; w++) {
+        const int *ids = p->cs->ids + (size_t)w * ctx;
+        *view = saved;
+        gpt2_state_reset(&s);
+        gpt2_forward(m, &s, ids, ctx, 1);
+        memcpy(ref, s.logits, (size_t)ctx * V * sizeof *ref);
+        *view = q;
+        gpt2_state_reset(&s);
+        gpt2_forward(m, &s, ids, ctx, 1);
+        for (int t = 0; t < ctx; t++) {
+            const float *a = ref + (size_t)t * V, *b = s.logits + (size_t)t * V;
+            double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0, kl = 0;
+            for (int k = 0; k < V; k++) ma = fmax(ma, a[k]), mb = fmax(mb, b[k]);
+            for (int k = 0; k < V; k++) za += exp(a[k] - ma), zb += exp(b[k] - mb);
+            for (int k = 0; k < V; k++) {
+                double la = a[k] - ma - log(za), lb = b[k] - mb - log(zb);
+                kl += exp(la) * (la - lb);
+            }
+            total += kl;
+        }
+    }
+    *view = saved;
+    free(ref);
+    gpt2_state_free(&s);
+    return total / ((double)p->nw * ctx);
+}
+
+static void test_kl_probe(const bpe *tok) {
+    gpt2_model m;
+    EXPECT(load(&m, NULL) == 0, "load: %s", err_msg());
+    calib_set cs;
+    EXPECT(calib_load(&cs, tok, calib_path, 2048, 256) == 0, "calib: %s", err_msg());
+    kl_probe p;
+    kl_probe_init(&p, &m, &cs, 512);
+    EXPECT(p.nw == 2 && p.ctx == 256, "probe windows %d x %d, expected 2 x 256", p.nw, p.ctx);
+    int i0 = GPT2_MAT_FC, i = GPT2_MATS_PER_LAYER + GPT2_MAT_FC;  // layer 0's and layer 1's ffn_up
+    wmat v0 = *kl_probe_view(&m, i0), v = *kl_probe_view(&m, i);
+
+    double k_same = kl_probe_matrix(&p, i, v);
+    EXPECT(fabs(k_same) < 1e-9, "an unchanged matrix must measure 0 (got %.3g)", k_same);
+    char *q0 = xmalloc((size_t)v0.rows * qtype_row_bytes(QTYPE_Q2_K, (size_t)v0.cols));
+    char *q = xmalloc((size_t)v.rows * qtype_row_bytes(QTYPE_Q2_K, (size_t)v.cols));
+    EXPECT(quantize_rows(QTYPE_Q2_K, v0.data, q0, v0.rows, v0.cols, NULL) == 0, "q2_k");
+    EXPECT(quantize_rows(QTYPE_Q2_K, v.data, q, v.rows, v.cols, NULL) == 0, "q2_k");
+    wmat w0 = {QTYPE_Q2_K, v0.rows, v0.cols, q0}, w = {QTYPE_Q2_K, v.rows, v.cols, q};
+    double k0 = kl_probe_matrix(&p, i0, w0), k = kl_probe_matrix(&p, i, w), kd = direct_kl(&m, &p, i, w);
+    printf("kl_probe: layer 1 ffn_up in Q2_K: KL %.6g (full passes: %.6g); layer 0's: %.6g\n", k, kd, k0);
+    EXPECT(k > 1e-4 && k0 > 1e-4, "Q2_K must move the distribution measurably (%.3g, %.3g)", k, k0);
+    EXPECT_CLOSE("kl_probe vs full forward passes (relative)", fabs(k - kd) / kd, 1e-5);
+    // keep layer 0's ffn_up rounded, advance: an unchanged layer-1 matrix now measures layer 0's rounding
+    *kl_probe_view(&m, i0) = w0;
+    kl_probe_advance(&p, 0);
+    double k_after = kl_probe_matrix(&p, i, v);
+    EXPECT_CLOSE("after advance: unchanged matrix measures the kept rounding (relative)", fabs(k_after - k0) / k0, 1e-3);
+    *kl_probe_view(&m, i0) = v0;
+    kl_probe_free(&p);
+    free(q0), free(q);
+    calib_free(&cs);
+    gpt2_model_free(&m);
 }
 
 static double method_kl(const bpe *tok, compress_method method, const int *ids, size_t n, const gpt2_model *base) {
@@ -194,6 +269,7 @@ int main(void) {
     test_methods_beat_rtn(tok, ids, n);
     test_target_bpw(tok);
     test_tiny_oracle();
+    test_kl_probe(tok);
     free(text), free(ids);
     bpe_free(tok);
     return TEST_DONE();
