@@ -290,6 +290,10 @@ head -c 3000 data/heldout.txt >"$tmp/sample.txt"
 expect_fail "report without -c" "--compressed" "" "$shrink" report -m "$mini" -o "$rep"
 expect_fail "report -c missing.gguf" "$tmp/missing.gguf" "" "$shrink" report -m "$mini" -c "$tmp/missing.gguf" -o "$rep"
 expect_fail "report -c without a value" "-c" "needs a value" "$shrink" report -m "$mini" -o "$rep" -c
+many_p=""
+for i in $(seq 17); do many_p="$many_p -p x$i"; done
+# shellcheck disable=SC2086
+expect_fail "report with 17 prompts" "--prompt" "at most 16" "$shrink" report -m "$mini" -c "$mini" -o "$rep" $many_p
 expect_fail "report -m missing" "$tmp/nomodel" "" "$shrink" report -m "$tmp/nomodel" -c "$mini" -o "$rep"
 expect_fail "report -o inside a file" "$tmp/afile" "not a directory" "$shrink" report -m "$mini" -c "$mini" -o "$tmp/afile/report"
 expect_fail "report -o an existing file" "$tmp/afile" "not a directory" "$shrink" report -m "$mini" -c "$mini" -o "$tmp/afile"

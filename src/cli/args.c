@@ -15,6 +15,7 @@ static void print_default(FILE *f, const arg_spec *s) {
     case ARG_STR:
         if (*(const char **)s->dest) fprintf(f, " (default: %s)", *(const char **)s->dest);
         break;
+    case ARG_STRS: break;
     }
 }
 
@@ -42,6 +43,12 @@ static int set_value(const char *cmd, const arg_spec *s, const char *v) {
     switch (s->kind) {
     case ARG_FLAG: *(int *)s->dest = 1; return 0;
     case ARG_STR: *(const char **)s->dest = v; return 0;
+    case ARG_STRS: {
+        arg_strs *l = s->dest;
+        if (l->n == l->max) return err_set(ERR_ARG, "%s: at most %d values of --%s", cmd, l->max, s->name);
+        l->v[l->n++] = v;
+        return 0;
+    }
     case ARG_INT: {
         long x = strtol(v, &end, 10);
         if (*v == 0 || *end || errno || x < -2147483647L || x > 2147483647L)

@@ -2,13 +2,20 @@
 #pragma once
 #include <stdio.h>
 
-typedef enum { ARG_FLAG, ARG_INT, ARG_FLOAT, ARG_STR, ARG_U64 } arg_kind;
+typedef enum { ARG_FLAG, ARG_INT, ARG_FLOAT, ARG_STR, ARG_U64, ARG_STRS } arg_kind;
+
+// The destination of an ARG_STRS option, which may repeat: each occurrence appends its
+// value to v (room for max); one more is an error naming the option.
+typedef struct arg_strs {
+    const char **v;
+    int n, max;
+} arg_strs;
 
 typedef struct arg_spec {
     const char *name;     // long name without "--"
     char short_name;      // 0 if none
     arg_kind kind;
-    void *dest;           // int* (FLAG, INT), float*, const char**, unsigned long long*
+    void *dest;           // int* (FLAG, INT), float*, const char**, unsigned long long*, arg_strs*
     const char *metavar;  // shown in --help ("N", "DIR", ...)
     const char *help;
     double min, max;      // inclusive range for numbers (ignored when min > max)

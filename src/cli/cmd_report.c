@@ -17,59 +17,6 @@ static void log_line(const char *msg, void *user) {
     fprintf(stderr, "[report %6.1fs] %s\n", timer_now() - *(const double *)user, msg);
 }
 
-// The options that may repeat (-c, -p) are taken out of argv here, since the options table
-// keeps one value per option; everything else goes to args_parse. Values of the other
-// options are skipped over, so `-f -c` still gives -f the value "-c".
-typedef struct {
-    const char **v;
-    int n, max;
-} str_list;
-
-static int is_opt(const char *a, char short_name, const char *long_name, const char **inline_val) {
-    size_t ln = strlen(long_name);
-    *inline_val = NULL;
-    if (a[0] == '-' && a[1] == short_name && a[2] == 0) return 1;
-    if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, long_name, ln) == 0) {
-        if (a[2 + ln] == 0) return 1;
-        if (a[2 + ln] == '=') return *inline_val = a + 3 + ln, 1;
-    }
-    return 0;
-}
-
-static int takes_value(const arg_spec *specs, int n, const char *a) {
-    if (a[0] != '-' || strchr(a, '=')) return 0;
-    for (int j = 0; j < n; j++) {
-        if (specs[j].kind == ARG_FLAG) continue;
-        if (a[1] == '-' ? strcmp(a + 2, specs[j].name) == 0 : a[1] == specs[j].short_name && a[2] == 0) return 1;
-    }
-    return 0;
-}
-
-static int split_repeated(const arg_spec *specs, int n, int argc, char **argv, int *rest_argc, char **rest, str_list *comp,
-                          str_list *prompts) {
-    int k = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        str_list *dst = NULL;
-        if (is_opt(a, 'c', "compressed", &v)) dst = comp;
-        else if (is_opt(a, 'p', "prompt", &v)) dst = prompts;
-        if (!dst) {
-            rest[k++] = argv[i];
-            if (takes_value(specs, n, a) && i + 1 < argc) rest[k++] = argv[++i];
-            continue;
-        }
-        if (!v) {
-            if (i + 1 >= argc) return err_set(ERR_ARG, "report: option '%s' needs a value (%s)", a, dst == comp ? "PATH" : "TEXT");
-            v = argv[++i];
-        }
-        if (dst->n == dst->max)
-            return err_set(ERR_ARG, "report: at most %d values of %s", dst->max, dst == comp ? "--compressed" : "--prompt");
-        dst->v[dst->n++] = v;
-    }
-    *rest_argc = k;
-    return 0;
-}
-
 // The command line, quoted for a POSIX shell where needed, for the report's header.
 static char *command_line(int argc, char **argv) {
     sbuf b;
@@ -96,18 +43,20 @@ static char *command_line(int argc, char **argv) {
 }
 
 int cmd_report(int argc, char **argv) {
-    const char *model = NULL, *out = NULL, *heldout = "data/heldout.txt", *lambada = NULL, *comp_dummy = NULL, *prompt_dummy = NULL;
+    const char *model = NULL, *out = NULL, *heldout = "data/heldout.txt", *lambada = NULL;
+    const char *comp_v[MAX_COMPRESSED], *prompt_v[REPORT_MAX_PROMPTS];
+    arg_strs comp = {comp_v, 0, MAX_COMPRESSED}, prompts = {prompt_v, 0, REPORT_MAX_PROMPTS};
     int n_new = 40, top_k = 40, pp = 128, tg = 64, reps = 5, threads = 0, ctx = 0, stride = 0, lambada_limit = 0;
     float temp = 0.8f, top_p = 0.95f;
     unsigned long long seed = 42;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "PATH", "the original: Hugging Face directory or GGUF file", 0, 0, 1},
-        {"compressed", 'c', ARG_STR, &comp_dummy, "PATH", "a compressed model (GGUF file or directory); repeat for more", 0, 0, 0},
+        {"compressed", 'c', ARG_STRS, &comp, "PATH", "a compressed model (GGUF file or directory); repeat for more", 0, 0, 1},
         {"output", 'o', ARG_STR, &out, "DIR", "report directory (created if missing): report.md, report.json, *.svg", 0, 0, 1},
         {"file", 'f', ARG_STR, &heldout, "FILE", "held-out text for perplexity, KL and top-1", 0, 0, 0},
         {"lambada", 0, ARG_STR, &lambada, "FILE", "also LAMBADA accuracy on this jsonl file (lm-eval's lambada_openai)", 0, 0, 0},
         {"lambada-limit", 0, ARG_INT, &lambada_limit, "N", "score only the first N LAMBADA passages; 0 = all", 0, 1 << 30, 0},
-        {"prompt", 'p', ARG_STR, &prompt_dummy, "TEXT", "prompt for the generations; repeat for more (default: \"Artificial "
+        {"prompt", 'p', ARG_STRS, &prompts, "TEXT", "prompt for the generations; repeat for more (default: \"Artificial "
                                                       "intelligence will\" and \"The future of technology is\")", 0, 0, 0},
         {"n", 'n', ARG_INT, &n_new, "N", "new tokens per generation (and in the memory measurement)", 1, 100000, 0},
         {"temp", 0, ARG_FLOAT, &temp, "T", "sampling temperature; 0 = greedy", 0, 100, 0},
@@ -124,17 +73,8 @@ int cmd_report(int argc, char **argv) {
     const int n_specs = (int)(sizeof specs / sizeof specs[0]);
     const char *usage = "report -m ORIGINAL -c COMPRESSED [-c COMPRESSED ...] -o REPORT_DIR [-f HELDOUT.txt] [--lambada FILE] "
                         "[-p PROMPT ...] [-n N] [--seed S] [-t T]";
-    const char *comp_v[MAX_COMPRESSED], *prompt_v[REPORT_MAX_PROMPTS];
-    str_list comp = {comp_v, 0, MAX_COMPRESSED}, prompts = {prompt_v, 0, REPORT_MAX_PROMPTS};
-    char **rest = xmalloc(((size_t)argc + 1) * sizeof *rest);
-    int n_rest = 0, rc = split_repeated(specs, n_specs, argc, argv, &n_rest, rest, &comp, &prompts);
-    if (!rc) rc = args_parse("report", usage, specs, n_specs, n_rest, rest);
-    free(rest);
+    int rc = args_parse("report", usage, specs, n_specs, argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
-    if (comp.n == 0) {
-        err_set(ERR_ARG, "report: missing required option --compressed (-c PATH, at least one; see shrink report --help)");
-        return cli_fail();
-    }
     if (ctx && stride > ctx) {
         err_set(ERR_ARG, "report: --stride %d is larger than --ctx %d", stride, ctx);
         return cli_fail();
