@@ -150,6 +150,12 @@ static choice choose(kl_probe *probe, int i, qtype t, const float *W, int rows, 
     return best;
 }
 
+// From now on the forward pass reads matrix i as its chosen rounding r (NULL: as it is).
+static void keep_rounded(gpt2_model *m, const wmat *saved, float **rounded, int i, float *r) {
+    rounded[i] = r;
+    if (r) m->mats[i] = (wmat){QTYPE_F32, saved[i].rows, saved[i].cols, r};
+}
+
 static void scale_columns(float *W, int rows, int cols, const float *s) {
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < cols; i++) W[(size_t)r * cols + i] *= s[i];
@@ -184,16 +190,10 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
         float *proj = w->attn_proj_w + (size_t)l * C * C, *fc = w->mlp_fc_w + (size_t)l * F * C;
         float *down = w->mlp_proj_w + (size_t)l * C * F;
         choice ch[GPT2_MATS_PER_LAYER];
-#define KEEP(j)                                                                                             \
-    do {                                                                                                    \
-        rounded[i0 + (j)] = ch[j].rounded;                                                                  \
-        if (ch[j].rounded) m->mats[i0 + (j)] = (wmat){QTYPE_F32, saved[i0 + (j)].rows, saved[i0 + (j)].cols, \
-                                                      ch[j].rounded};                                       \
-    } while (0)
         // attn_output first: its 1/s goes into the value rows of attn_qkv, which the
         // qkv search below then sees as they will be stored.
         ch[GPT2_MAT_PROJ] = choose(&probe, i0 + GPT2_MAT_PROJ, types[GPT2_MAT_PROJ], proj, C, C, &st[k[1]], 1, s);
-        KEEP(GPT2_MAT_PROJ);
+        keep_rounded(m, saved, rounded, i0 + GPT2_MAT_PROJ, ch[GPT2_MAT_PROJ].rounded);
         scale_columns(proj, C, C, s);
         for (int i = 0; i < C; i++) {
             float *row = qkv + (size_t)(2 * C + i) * C;
@@ -201,17 +201,16 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
             qkv_b[2 * C + i] /= s[i];
         }
         ch[GPT2_MAT_QKV] = choose(&probe, i0 + GPT2_MAT_QKV, types[GPT2_MAT_QKV], qkv, 3 * C, C, &st[k[0]], 1, s);
-        KEEP(GPT2_MAT_QKV);
+        keep_rounded(m, saved, rounded, i0 + GPT2_MAT_QKV, ch[GPT2_MAT_QKV].rounded);
         scale_columns(qkv, 3 * C, C, s);
         for (int i = 0; i < C; i++) w->ln_1_w[(size_t)l * C + i] /= s[i], w->ln_1_b[(size_t)l * C + i] /= s[i];
         ch[GPT2_MAT_FC] = choose(&probe, i0 + GPT2_MAT_FC, types[GPT2_MAT_FC], fc, F, C, &st[k[2]], 1, s);
-        KEEP(GPT2_MAT_FC);
+        keep_rounded(m, saved, rounded, i0 + GPT2_MAT_FC, ch[GPT2_MAT_FC].rounded);
         scale_columns(fc, F, C, s);
         for (int i = 0; i < C; i++) w->ln_2_w[(size_t)l * C + i] /= s[i], w->ln_2_b[(size_t)l * C + i] /= s[i];
         // ffn_down: its input comes through GELU, so no scale folds; only the rounding is chosen
         ch[GPT2_MAT_FCPROJ] = choose(&probe, i0 + GPT2_MAT_FCPROJ, types[GPT2_MAT_FCPROJ], down, C, F, &st[k[3]], 0, s);
-        KEEP(GPT2_MAT_FCPROJ);
-#undef KEEP
+        keep_rounded(m, saved, rounded, i0 + GPT2_MAT_FCPROJ, ch[GPT2_MAT_FCPROJ].rounded);
         for (int j = 0; j < GPT2_MATS_PER_LAYER; j++) weighted[i0 + j] = (unsigned char)ch[j].weighted;
         if (verbose) {
             fprintf(stderr, "awq: layer %d:", l);
