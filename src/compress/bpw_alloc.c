@@ -16,7 +16,6 @@ static const qtype K_CANDIDATES[] = {QTYPE_Q2_K, QTYPE_Q3_K, QTYPE_Q4_K, QTYPE_Q
 static const qtype SMALL_CANDIDATES[] = {QTYPE_Q4_0, QTYPE_Q5_0, QTYPE_Q8_0};
 
 typedef struct unit {
-    wmat *view;        // what the forward pass reads
     const float *src;  // fp32 matrix
     int rows, cols;
     int n_cand;
@@ -33,9 +32,9 @@ int bpw_allocate(gpt2_model *m, const calib_set *cs, double target, const char *
     double total_w = 0;
     for (int i = 0; i < nu; i++) {
         unit *x = &u[i];
-        x->view = kl_probe_view(m, i);
+        const wmat *v = kl_probe_view(m, i);
         x->src = i < n_mats ? m->mats[i].data : i == n_mats ? m->w.wte : m->lm_head;
-        x->rows = x->view->rows, x->cols = x->view->cols;
+        x->rows = v->rows, x->cols = v->cols;
         const qtype *cand = x->cols % 256 == 0 ? K_CANDIDATES : SMALL_CANDIDATES;
         x->n_cand = x->cols % 256 == 0 ? (int)(sizeof K_CANDIDATES / sizeof *cand) : (int)(sizeof SMALL_CANDIDATES / sizeof *cand);
         for (int k = 0; k < x->n_cand; k++) {

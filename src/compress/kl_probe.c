@@ -2,7 +2,6 @@
 #include "kl_probe.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
-#include "../kernels/kernels.h"
 #include <math.h>
 #include <string.h>
 
@@ -37,6 +36,7 @@ void kl_probe_init(kl_probe *p, gpt2_model *m, const calib_set *cs, int tokens) 
     size_t TC = (size_t)ctx * c->n_embd;
     p->ref = xmalloc((size_t)nw * ctx * V * sizeof *p->ref);
     p->negent = xmalloc((size_t)nw * ctx * sizeof *p->negent);
+    p->mass = xmalloc((size_t)nw * ctx * sizeof *p->mass);
     p->streams = xmalloc((size_t)(L + 1) * nw * TC * sizeof *p->streams);
     float *trace = xmalloc((size_t)(L + 2) * TC * sizeof *trace);
     for (int w = 0; w < nw; w++) {
@@ -49,13 +49,15 @@ void kl_probe_init(kl_probe *p, gpt2_model *m, const calib_set *cs, int tokens) 
         for (int t = 0; t < ctx; t++) {
             const float *x = p->s.logits + (size_t)t * V;
             float *q = p->ref + ((size_t)w * ctx + t) * V;
-            double lse = logsumexp_d(x, V), ne = 0;
+            double lse = logsumexp_d(x, V), ne = 0, mass = 0;
             for (int i = 0; i < V; i++) {
                 double lp = (double)x[i] - lse;
                 q[i] = (float)exp(lp);
                 ne += (double)q[i] * lp;
+                mass += q[i];
             }
             p->negent[(size_t)w * ctx + t] = ne;
+            p->mass[(size_t)w * ctx + t] = mass;
         }
     }
     free(trace);
@@ -63,7 +65,7 @@ void kl_probe_init(kl_probe *p, gpt2_model *m, const calib_set *cs, int tokens) 
 
 void kl_probe_free(kl_probe *p) {
     gpt2_state_free(&p->s);
-    free(p->ref), free(p->negent), free(p->streams);
+    free(p->ref), free(p->negent), free(p->mass), free(p->streams);
     memset(p, 0, sizeof *p);
 }
 
@@ -89,9 +91,10 @@ double kl_probe_matrix(kl_probe *p, int i, wmat as) {
 #pragma omp parallel for reduction(+ : total) schedule(static)
         for (int t = 0; t < ctx; t++) {
             const float *q = rp + (size_t)t * V, *x = s->logits + (size_t)t * V;
-            double lse = logsumexp_d(x, V), cross = 0, mass = 0;
-            for (int k = 0; k < V; k++) cross += (double)q[k] * x[k], mass += q[k];
-            total += p->negent[(size_t)w * ctx + t] - (cross - lse * mass);
+            size_t pos = (size_t)w * ctx + t;
+            double lse = logsumexp_d(x, V), cross = 0;
+            for (int k = 0; k < V; k++) cross += (double)q[k] * x[k];
+            total += p->negent[pos] - (cross - lse * p->mass[pos]);
         }
     }
     *view = saved;

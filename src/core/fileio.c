@@ -115,6 +115,19 @@ char *path_join(const char *dir, const char *name) {
     return p;
 }
 
+char *path_model_name(const char *path, size_t spare) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && path[b - 1] != '/') b--;
+    size_t len = n - b;
+    if (len > 5 && memcmp(path + n - 5, ".gguf", 5) == 0) len -= 5;
+    char *s = xmalloc(len + 1 + spare);
+    memcpy(s, path + b, len);
+    s[len] = 0;
+    return s;
+}
+
 int dir_check_creatable(const char *dir, const char *what) {
     // every existing prefix must be a directory; the first missing one (and the rest) can be created
     char *p = xstrdup(dir);

@@ -35,3 +35,7 @@ int dir_check_creatable(const char *dir, const char *what);
 int dir_make_all(const char *dir);
 // Joins dir and name with '/' into a new string (caller frees).
 char *path_join(const char *dir, const char *name);
+// A model's name from its path: the last component, trailing '/' and a ".gguf" suffix
+// dropped ("models/mini/" -> "mini", "out/mini-Q8_0.gguf" -> "mini-Q8_0"), as a new
+// string with `spare` bytes of room after it (caller frees).
+char *path_model_name(const char *path, size_t spare);

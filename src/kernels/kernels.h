@@ -107,7 +107,7 @@ int kernels_have_avx512_vnni(void);
 // Generation reads each weight matrix once per token, as one stream per thread. On the
 // bench machine one core's hardware prefetcher alone reached ~40 GB/s of its ~44 on such a
 // stream; a software prefetch this far ahead of the loads reached ~45 (F16 GEMV over a
-// 77 MB matrix; 1, 2 and 4 KB ahead did worse, 16 and 32 KB slightly worse).
+// 154 MB matrix; 1, 2 and 4 KB ahead did worse, 16 and 32 KB slightly worse).
 #define STREAM_AHEAD 8192
 static inline void prefetch_ahead(const void *p) { __builtin_prefetch((const char *)p + STREAM_AHEAD, 0, 3); }
 // The same for the n bytes from p: row-at-a-time kernels call it as they start a row.

@@ -9,6 +9,8 @@
 // qblock.h) and the choice of rows per thread (the caller's).
 #pragma once
 #include "qtype.h"
+#include <stdint.h>
+#include <string.h>
 
 // out[n] = row n of w · x (+ bias[n]) for n in [n0, n1).
 //   out   (OC) fp32; only [n0, n1) is written.
@@ -22,6 +24,18 @@ void qdot_k_ref(float *out, const void *xq8k, const void *w, qtype t, const floa
 // The same with AVX2 (call only when kernels_have_avx2()); equal to the reference
 // up to the order of the fp32 sums across super-blocks.
 void qdot_k_avx2(float *out, const void *xq8k, const void *w, qtype t, const float *bias, int K, int n0, int n1);
+
+// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (6 bits each, packed in 12
+// bytes as qdot_k_ref.c's scale_min_k4 reads them), as bytes 0..7 of sc and mn.
+static inline void unpack_scale_min_k4(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
+    uint32_t u[3];
+    memcpy(u, s12, 12);
+    uint32_t sc_lo = u[0] & 0x3f3f3f3fu, mn_lo = u[1] & 0x3f3f3f3fu;
+    uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);
+    uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u);
+    *sc = (uint64_t)sc_hi << 32 | sc_lo;
+    *mn = (uint64_t)mn_hi << 32 | mn_lo;
+}
 
 // 1 for the weight types qdot_k handles.
 static inline int qdot_k_supports(qtype t) {

@@ -26,18 +26,6 @@ static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const 
 
 // --- Q4_K / Q5_K
 
-// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (6 bits each, packed in 12
-// bytes as qdot_k_ref.c's scale_min_k4 reads them), as bytes 0..7 of sc and mn.
-static inline void unpack_scale_min_k4(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
-    uint32_t u[3];
-    memcpy(u, s12, 12);
-    uint32_t sc_lo = u[0] & 0x3f3f3f3fu, mn_lo = u[1] & 0x3f3f3f3fu;
-    uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);
-    uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u);
-    *sc = (uint64_t)sc_hi << 32 | sc_lo;
-    *mn = (uint64_t)mn_hi << 32 | mn_lo;
-}
-
 // sc16x2 holds the 8 int16 scales in both 128-bit lanes; returns scale j in all 16 int16.
 static inline __m256i scale_k4(__m256i sc16x2, int j) {
     return _mm256_shuffle_epi8(sc16x2, _mm256_set1_epi16((short)((2 * j + 1) << 8 | 2 * j)));

@@ -72,18 +72,6 @@ static float row_dot_q6_k(const block_q6_k *b, const block_q8_k *x, int nb) {
     return _mm512_reduce_add_ps(acc);
 }
 
-// The 8 scales and 8 mins of a Q4_K super-block (6 bits each, packed in 12 bytes as
-// qdot_k_ref.c's scale_min_k4 reads them), as bytes 0..7 of sc and mn.
-static inline void unpack_scale_min_k4(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
-    uint32_t u[3];
-    memcpy(u, s12, 12);
-    uint32_t sc_lo = u[0] & 0x3f3f3f3fu, mn_lo = u[1] & 0x3f3f3f3fu;
-    uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);
-    uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u);
-    *sc = (uint64_t)sc_hi << 32 | sc_lo;
-    *mn = (uint64_t)mn_hi << 32 | mn_lo;
-}
-
 // Q4_K: sub-blocks of 32; zmm p holds sub-blocks 2p (low half) and 2p+1 (high half).
 static float row_dot_q4_k(const block_q4_k *b, const block_q8_k *x, int nb) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);

@@ -221,20 +221,13 @@ out:
 
 // --- saving
 
-// general.name: the last path component of the model's source, without ".gguf".
+// general.name: the model's name from its source path (path_model_name), else "gpt2".
 static void model_name(const gpt2_model *m, char *out, size_t cap) {
-    const char *src = m->source ? m->source : "";
-    size_t n = strlen(src);
-    while (n > 1 && src[n - 1] == '/') n--;
-    size_t b = n;
-    while (b > 0 && src[b - 1] != '/') b--;
-    size_t len = n - b;
-    if (len > 5 && memcmp(src + n - 5, ".gguf", 5) == 0) len -= 5;
+    char *name = path_model_name(m->source ? m->source : "", 0);
+    size_t len = strlen(name);
     if (len == 0 || len >= cap) snprintf(out, cap, "gpt2");
-    else {
-        memcpy(out, src + b, len);
-        out[len] = 0;
-    }
+    else memcpy(out, name, len + 1);
+    free(name);
 }
 
 // Buffers made while saving, freed once the file is written.

@@ -13,20 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-// "dir/models/mini/" -> "mini", "build/demo/mini-Q8_0.gguf" -> "mini-Q8_0"
-static char *label_of(const char *path) {
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
-    size_t b = n;
-    while (b > 0 && path[b - 1] != '/') b--;
-    size_t len = n - b;
-    if (len > 5 && strncmp(path + n - 5, ".gguf", 5) == 0) len -= 5;
-    char *s = xmalloc(len + 8);
-    memcpy(s, path + b, len);
-    s[len] = 0;
-    return s;
-}
-
 void report_init(report *r, const char *original, const char *const *compressed, int n) {
     memset(r, 0, sizeof *r);
     report_settings *s = &r->set;
@@ -48,7 +34,7 @@ void report_init(report *r, const char *original, const char *const *compressed,
     for (int i = 0; i <= n; i++) {
         report_model *m = &r->models[i];
         m->path = xstrdup(i == 0 ? original : compressed[i - 1]);
-        m->label = label_of(m->path);
+        m->label = path_model_name(m->path, 8);
         m->is_original = i == 0;
         m->dppl_pct = m->kl_mean = m->kl_p99 = m->kl_max = m->top1 = NAN;
         m->peak_rss_bytes = m->start_rss_bytes = NAN;
@@ -59,7 +45,7 @@ void report_init(report *r, const char *original, const char *const *compressed,
     for (int i = 1; i <= n; i++) {
         int k = 1;
         for (int j = 0; j < i; j++) {
-            char *base = label_of(r->models[j].path);
+            char *base = path_model_name(r->models[j].path, 0);
             k += strcmp(base, r->models[i].label) == 0;
             free(base);
         }
