@@ -7,31 +7,36 @@
 #include "core/xalloc.h"
 #include "eval/eval.h"
 #include "formats/gguf.h"
-#include "model/gpt2.h"
+#include "modelfile/modelfile.h"
 #include <string.h>
 #include <unistd.h>
 
-static qtype mat_type(const gpt2_plan *p, int l, int k) { return p->mats[(size_t)l * GPT2_MATS_PER_LAYER + k]; }
+static const gpt2_config *plan_cfg;  // the shape mat_type indexes
+static qtype mat_type(const gpt2_plan *p, int l, int k) { return p->types[gpt2_mat_index(plan_cfg, l, k, 0)]; }
+static qtype embd_type(const gpt2_plan *p) { return p->types[p->n - 2]; }
+static qtype head_type(const gpt2_plan *p) { return p->types[p->n - 1]; }
 
 static void test_presets(void) {
     // GPT-2 124M shape: Q4_K_M gives attn_qkv Q5_K and ffn_down Q6_K in llama.cpp's
     // use_more_bits layers {0, 3, 6, 9, 10, 11}, Q4_K elsewhere, the head Q6_K.
-    gpt2_config c = {50257, 1024, 768, 12, 12, 3072, 1e-5f, 0, 1, 0, 50256, 50256};
+    gpt2_config c;
+    gpt2_config_init(&c, 50257, 1024, 768, 12, 12, 3072);
+    plan_cfg = &c;
     gpt2_plan p;
     EXPECT(plan_build(&p, &c, "Q4_K_M", NULL, NULL, 0) == 0, "Q4_K_M: %s", err_msg());
-    int ok = p.embd == QTYPE_Q4_K && p.head == QTYPE_Q6_K;
+    int ok = embd_type(&p) == QTYPE_Q4_K && head_type(&p) == QTYPE_Q6_K;
     for (int l = 0; l < 12; l++) {
         int more = l == 0 || l == 3 || l == 6 || l == 9 || l == 10 || l == 11;
-        ok &= mat_type(&p, l, GPT2_MAT_QKV) == QTYPE_Q5_K && mat_type(&p, l, GPT2_MAT_PROJ) == QTYPE_Q4_K &&
-              mat_type(&p, l, GPT2_MAT_FC) == QTYPE_Q4_K && mat_type(&p, l, GPT2_MAT_FCPROJ) == (more ? QTYPE_Q6_K : QTYPE_Q4_K);
+        ok &= mat_type(&p, l, GPT2_LIN_QKV) == QTYPE_Q5_K && mat_type(&p, l, GPT2_LIN_OUT) == QTYPE_Q4_K &&
+              mat_type(&p, l, GPT2_LIN_UP) == QTYPE_Q4_K && mat_type(&p, l, GPT2_LIN_DOWN) == (more ? QTYPE_Q6_K : QTYPE_Q4_K);
     }
     EXPECT(ok, "Q4_K_M plan for 12 layers");
     gpt2_plan_free(&p);
     // Overrides: later items win; globs over GGUF names, ".weight" optional.
     EXPECT(plan_build(&p, &c, "q4_0", "blk.*.ffn_down=f16,output.weight=q8_0,blk.1?.attn_qkv=q5_1", NULL, 0) == 0,
            "overrides: %s", err_msg());
-    EXPECT(p.head == QTYPE_Q8_0 && p.embd == QTYPE_Q4_0 && mat_type(&p, 5, GPT2_MAT_FCPROJ) == QTYPE_F16 &&
-               mat_type(&p, 11, GPT2_MAT_QKV) == QTYPE_Q5_1 && mat_type(&p, 9, GPT2_MAT_QKV) == QTYPE_Q4_0,
+    EXPECT(head_type(&p) == QTYPE_Q8_0 && embd_type(&p) == QTYPE_Q4_0 && mat_type(&p, 5, GPT2_LIN_DOWN) == QTYPE_F16 &&
+               mat_type(&p, 11, GPT2_LIN_QKV) == QTYPE_Q5_1 && mat_type(&p, 9, GPT2_LIN_QKV) == QTYPE_Q4_0,
            "override results");
     gpt2_plan_free(&p);
     err_clear();
@@ -43,11 +48,13 @@ static void test_presets(void) {
     EXPECT(plan_build(&p, &c, "q8_0", "output", NULL, 0) == ERR_ARG, "item without =TYPE refused");
     err_clear();
     // Fallback: K-quants need rows that are multiples of 256; gpt2-xl is 1600 wide.
-    gpt2_config xl = {50257, 1024, 1600, 2, 25, 6400, 1e-5f, 0, 1, 0, 50256, 50256};
+    gpt2_config xl;
+    gpt2_config_init(&xl, 50257, 1024, 1600, 2, 25, 6400);
+    plan_cfg = &xl;
     char notes[1024];
     EXPECT(plan_build(&p, &xl, "Q4_K_M", NULL, notes, sizeof notes) == 0, "xl plan");
-    EXPECT(mat_type(&p, 0, GPT2_MAT_FC) == QTYPE_Q5_0 && mat_type(&p, 0, GPT2_MAT_QKV) == QTYPE_Q5_1 &&
-               p.head == QTYPE_Q8_0 && mat_type(&p, 1, GPT2_MAT_FCPROJ) == QTYPE_Q6_K && strstr(notes, "blk.0.ffn_up"),
+    EXPECT(mat_type(&p, 0, GPT2_LIN_UP) == QTYPE_Q5_0 && mat_type(&p, 0, GPT2_LIN_QKV) == QTYPE_Q5_1 &&
+               head_type(&p) == QTYPE_Q8_0 && mat_type(&p, 1, GPT2_LIN_DOWN) == QTYPE_Q6_K && strstr(notes, "blk.0.ffn_up"),
            "fallbacks Q4_K->Q5_0, Q5_K->Q5_1, Q6_K->Q8_0 (ffn_down: 6400 rows keep Q6_K); notes: %s", notes);
     gpt2_plan_free(&p);
     printf("plans: presets, overrides, fallbacks ... ok\n");
@@ -61,15 +68,15 @@ static void test_end_to_end(void) {
     int fd = mkstemp(path);
     close(fd);
     gpt2_model orig, q, back;
-    if (gpt2_model_load(&orig, dir) || gpt2_model_load(&q, dir)) {
+    if (gpt2_hf_load(&orig, dir) || gpt2_hf_load(&q, dir)) {
         EXPECT(0, "load: %s", err_msg());
         return;
     }
     gpt2_plan p;
     EXPECT(plan_build(&p, &q.cfg, "Q8_0", NULL, NULL, 0) == 0, "plan");
-    EXPECT(gpt2_model_quantize(&q, &p, NULL) == 0, "quantize: %s", err_msg());
-    EXPECT(gpt2_model_save_gguf(&q, NULL, path, GPT2_GGUF_STORED) == 0, "save: %s", err_msg());
-    EXPECT(gpt2_model_load_gguf(&back, path) == 0, "reload: %s", err_msg());
+    EXPECT(gpt2_model_quantize(&q, &p, NULL, NULL) == 0, "quantize: %s", err_msg());
+    EXPECT(gpt2_gguf_save(&q, NULL, path, GPT2_GGUF_STORED) == 0, "save: %s", err_msg());
+    EXPECT(gpt2_gguf_load(&back, path) == 0, "reload: %s", err_msg());
     int T = 48, ids[48];
     for (int i = 0; i < T; i++) ids[i] = (i * 31 + 7) % q.cfg.vocab_size;
     gpt2_state s1, s2;
@@ -113,11 +120,11 @@ static void test_same_bytes_as_llama_cpp(void) {
         close(fd);
         gpt2_model m;
         gpt2_plan p;
-        if (gpt2_model_load(&m, mdir) || plan_build(&p, &m.cfg, presets[i], NULL, NULL, 0)) {
+        if (gpt2_hf_load(&m, mdir) || plan_build(&p, &m.cfg, presets[i], NULL, NULL, 0)) {
             EXPECT(0, "%s: %s", presets[i], err_msg());
             continue;
         }
-        EXPECT(gpt2_model_quantize(&m, &p, NULL) == 0 && gpt2_model_save_gguf(&m, NULL, path, GPT2_GGUF_STORED) == 0,
+        EXPECT(gpt2_model_quantize(&m, &p, NULL, NULL) == 0 && gpt2_gguf_save(&m, NULL, path, GPT2_GGUF_STORED) == 0,
                "%s: %s", presets[i], err_msg());
         gguf_file a, b;
         int diff = 0, compared = 0;

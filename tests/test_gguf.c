@@ -14,7 +14,7 @@
 #include "formats/json.h"
 #include "harness.h"
 #include "kernels/kernels.h"
-#include "model/gpt2.h"
+#include "modelfile/modelfile.h"
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -543,15 +543,32 @@ static float *logits_of(const gpt2_model *m, const int *tokens, int T) {
     return out;
 }
 
-static int is_matrix_param(int p) {
-    return p == GPT2_WTE || p == GPT2_WPE || p == GPT2_QKV_W || p == GPT2_PROJ_W || p == GPT2_FC_W || p == GPT2_FCPROJ_W;
+static int cfg_equal(const gpt2_config *a, const gpt2_config *b) { return memcmp(a, b, sizeof *a) == 0; }
+
+// The fp32 values of tensor id of layer l (a matrix in any stored type is decoded into buf).
+static const float *tensor_f32(gpt2_model *m, int id, int l, float *buf) {
+    if (gpt2_tensors[id].kind != GPT2_KIND_MATRIX) return *gpt2_tensor_vec(m, id, l);
+    const wmat *v = gpt2_tensor_mat(m, id, l);
+    size_t rb = qtype_row_bytes(v->type, (size_t)v->cols);
+    for (int r = 0; r < v->rows; r++) dequantize_row(v->type, (const char *)v->data + r * rb, buf + (size_t)r * v->cols, (size_t)v->cols);
+    return buf;
 }
 
-static int cfg_equal(const gpt2_config *a, const gpt2_config *b) {
-    return a->vocab_size == b->vocab_size && a->n_ctx == b->n_ctx && a->n_embd == b->n_embd && a->n_layer == b->n_layer &&
-           a->n_head == b->n_head && a->n_inner == b->n_inner && a->ln_eps == b->ln_eps && a->gelu_exact == b->gelu_exact &&
-           a->scale_attn == b->scale_attn && a->scale_by_layer == b->scale_by_layer && a->bos_id == b->bos_id &&
-           a->eos_id == b->eos_id;
+// An untied copy of the fp32 model m: its own LM head (values set by the caller).
+static void untie(const gpt2_model *m, gpt2_model *u) {
+    gpt2_config c = m->cfg;
+    c.tied = 0;
+    gpt2_model_alloc(u, &c);
+    gpt2_model *mm = (gpt2_model *)m;
+    for (int id = 0; id < GPT2_T_OUTPUT; id++)
+        for (int l = 0; l < (gpt2_tensors[id].per_layer ? c.n_layer : 1); l++) {
+            int64_t rows, cols;
+            if (!gpt2_tensor_shape(&c, id, l, &rows, &cols)) continue;
+            size_t nbytes = (size_t)(rows * cols) * sizeof(float);
+            if (gpt2_tensors[id].kind == GPT2_KIND_MATRIX)
+                memcpy((void *)gpt2_tensor_mat(u, id, l)->data, gpt2_tensor_mat(mm, id, l)->data, nbytes);
+            else memcpy(*gpt2_tensor_vec(u, id, l), *gpt2_tensor_vec(mm, id, l), nbytes);
+        }
 }
 
 static void test_gpt2_tiny(void) {
@@ -559,7 +576,7 @@ static void test_gpt2_tiny(void) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/testdata/oracle/tiny", shared_dir());
     gpt2_model m;
-    int rc = gpt2_model_load(&m, dir);
+    int rc = gpt2_hf_load(&m, dir);
     EXPECT(rc == 0, "load tiny: %s", err_msg());
     if (rc) return;
     const gpt2_config *c = &m.cfg;
@@ -567,21 +584,20 @@ static void test_gpt2_tiny(void) {
     int tokens[16];
     for (int i = 0; i < T; i++) tokens[i] = (i * 7 + 3) % c->vocab_size;
     float *ref = logits_of(&m, tokens, T);
-    size_t nl = (size_t)T * (size_t)c->vocab_size;
-    size_t sizes[GPT2_NUM_PARAMS];
-    gpt2_param_sizes(c, sizes);
+    size_t nl = (size_t)T * (size_t)c->vocab_size, VC = (size_t)c->vocab_size * c->n_embd;
+    size_t params = gpt2_param_count(c);
 
     // F32: identical parameters and logits.
     const char *p32 = tmp_file(0, "tiny-f32.gguf");
-    EXPECT(gpt2_model_save_gguf(&m, NULL, p32, 0) == 0, "save F32: %s", err_msg());
+    EXPECT(gpt2_gguf_save(&m, NULL, p32, 0) == 0, "save F32: %s", err_msg());
     gpt2_model g;
-    rc = gpt2_model_load_gguf(&g, p32);
+    rc = gpt2_gguf_load(&g, p32);
     EXPECT(rc == 0, "load F32 gguf: %s", err_msg());
     if (rc == 0) {
         EXPECT(cfg_equal(&g.cfg, c), "F32: config differs");
-        EXPECT(g.n_params == m.n_params && g.tied == 1 && g.lm_head == g.w.wte, "F32: n_params/tied");
-        EXPECT(memcmp(g.params, m.params, m.n_params * sizeof(float)) == 0, "F32: parameters differ");
-        EXPECT(g.dtype_params[DTYPE_F32] == m.n_params && g.dtype_params[DTYPE_F16] == 0, "F32: dtype counts");
+        EXPECT(g.n_floats == m.n_floats && g.cfg.tied == 1 && g.head.data == g.embd.data, "F32: size/tied");
+        EXPECT(memcmp(g.params, m.params, m.n_floats * sizeof(float)) == 0, "F32: parameters differ");
+        EXPECT(g.dtype_params[DTYPE_F32] == params && g.dtype_params[DTYPE_F16] == 0, "F32: dtype counts");
         struct stat st;
         EXPECT(stat(p32, &st) == 0 && g.file_bytes == (size_t)st.st_size, "F32: file_bytes");
         EXPECT(g.source && strcmp(g.source, p32) == 0, "F32: source");
@@ -600,58 +616,46 @@ static void test_gpt2_tiny(void) {
         EXPECT(gf.n_tensors == (size_t)(5 + 12 * c->n_layer), "tensor count %zu", gf.n_tensors);
         const gguf_tensor *qkv = gguf_find_tensor(&gf, "blk.1.attn_qkv.weight");
         EXPECT(qkv && qkv->ne[0] == c->n_embd && qkv->ne[1] == 3 * c->n_embd, "qkv ne = [C, 3C]");
-        EXPECT(qkv && memcmp(qkv->data, m.w.attn_qkv_w + sizes[GPT2_QKV_W] / (size_t)c->n_layer, qkv->nbytes) == 0,
+        EXPECT(qkv && memcmp(qkv->data, m.layers[1].lin[GPT2_LIN_QKV].w.data, qkv->nbytes) == 0,
                "qkv bytes are our out-major rows");
         const gguf_tensor *down = gguf_find_tensor(&gf, "blk.0.ffn_down.weight");
-        EXPECT(down && down->ne[0] == c->n_inner && down->ne[1] == c->n_embd, "ffn_down ne = [F, C]");
+        EXPECT(down && down->ne[0] == gpt2_n_ff(c, 0) && down->ne[1] == c->n_embd, "ffn_down ne = [F, C]");
         gguf_close(&gf);
     } else {
         EXPECT(0, "reopen: %s", err_msg());
     }
 
-    // F16: matrices equal to their f16 rounding, vectors exact; logits of the rounded model exact.
+    // F16: matrices and wpe equal to their f16 rounding, vectors exact; logits of the rounded model exact.
     const char *p16 = tmp_file(1, "tiny-f16.gguf");
-    EXPECT(gpt2_model_save_gguf(&m, NULL, p16, 1) == 0, "save F16: %s", err_msg());
-    rc = gpt2_model_load_gguf(&g, p16);
+    EXPECT(gpt2_gguf_save(&m, NULL, p16, 1) == 0, "save F16: %s", err_msg());
+    rc = gpt2_gguf_load(&g, p16);
     EXPECT(rc == 0, "load F16 gguf: %s", err_msg());
     if (rc == 0) {
-        gpt2_model r;  // m with every matrix rounded through f16
-        EXPECT(gpt2_model_load(&r, dir) == 0, "reload tiny");
-        // An F16 file loads with its matrices stored as F16 (g.mats, g.embd) and the
-        // vectors as fp32 (g.w); read each back through its own storage.
-        EXPECT(g.head.type == QTYPE_F16 && g.w.wte == NULL, "F16 gguf loads as F16 matrices");
-        float **gslot[GPT2_NUM_PARAMS];
-        gpt2_param_slots(&g.w, gslot);
-        size_t off = 0, n16 = 0, bad = 0;
-        size_t biggest = 0;
-        for (int p = 0; p < GPT2_NUM_PARAMS; p++) biggest = sizes[p] > biggest ? sizes[p] : biggest;
-        float *row = xmalloc(biggest * sizeof(float));
-        for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-            const float *got = *gslot[p];
-            if (!got) {  // stored as a typed matrix (wpe stays fp32, rounded through f16)
-                // the matrix of each layer, dequantized in order into row[]
-                int layers = p == GPT2_WTE ? 1 : c->n_layer;
-                size_t per = sizes[p] / (size_t)layers;
-                for (int l = 0; l < layers; l++) {
-                    int k = p == GPT2_QKV_W ? GPT2_MAT_QKV : p == GPT2_PROJ_W ? GPT2_MAT_PROJ : p == GPT2_FC_W ? GPT2_MAT_FC : GPT2_MAT_FCPROJ;
-                    const wmat *v = p == GPT2_WTE ? &g.embd : &g.mats[(size_t)l * GPT2_MATS_PER_LAYER + k];
-                    dequantize_row(v->type, v->data, row + (size_t)l * per, per);
+        gpt2_model r;  // m with every matrix (and wpe) rounded through f16
+        EXPECT(gpt2_hf_load(&r, dir) == 0, "reload tiny");
+        // An F16 file loads with its matrices stored as F16 and the vectors as fp32; read each
+        // back through its own storage.
+        EXPECT(g.head.type == QTYPE_F16 && !gpt2_model_is_f32(&g), "F16 gguf loads as F16 matrices");
+        size_t n16 = 0, bad = 0;
+        for (int id = 0; id < GPT2_T_COUNT; id++)
+            for (int l = 0; l < (gpt2_tensors[id].per_layer ? c->n_layer : 1); l++) {
+                int64_t rows, cols;
+                if (!gpt2_tensor_shape(c, id, l, &rows, &cols)) continue;
+                int rounded = gpt2_tensors[id].kind != GPT2_KIND_VECTOR;
+                float *buf = xmalloc((size_t)(rows * cols) * sizeof(float));
+                const float *got = tensor_f32(&g, id, l, buf);
+                float *want = gpt2_tensors[id].kind == GPT2_KIND_MATRIX ? (float *)gpt2_tensor_mat(&r, id, l)->data
+                                                                         : *gpt2_tensor_vec(&r, id, l);
+                for (int64_t i = 0; i < rows * cols; i++) {
+                    if (rounded) want[i] = fp16_to_f32(f32_to_fp16(want[i]));
+                    if (memcmp(&got[i], &want[i], 4) != 0) bad++;
                 }
-                got = row;
+                if (rounded) n16 += (size_t)(rows * cols);
+                free(buf);
             }
-            for (size_t i = 0; i < sizes[p]; i++) {
-                float want = m.params[off + i];
-                if (is_matrix_param(p)) want = fp16_to_f32(f32_to_fp16(want));
-                if (memcmp(&got[i], &want, 4) != 0) bad++;
-                r.params[off + i] = want;
-            }
-            if (is_matrix_param(p)) n16 += sizes[p];
-            off += sizes[p];
-        }
-        free(row);
         EXPECT(bad == 0, "F16: %zu parameters differ from their f16 rounding", bad);
-        EXPECT(cfg_equal(&g.cfg, c) && g.tied == 1, "F16: config/tied");
-        EXPECT(g.dtype_params[DTYPE_F16] == n16 && g.dtype_params[DTYPE_F32] == m.n_params - n16, "F16: dtype counts");
+        EXPECT(cfg_equal(&g.cfg, c), "F16: config");
+        EXPECT(g.dtype_params[DTYPE_F16] == n16 && g.dtype_params[DTYPE_F32] == params - n16, "F16: dtype counts");
         float *lg = logits_of(&g, tokens, T), *lr = logits_of(&r, tokens, T);
         EXPECT_CLOSE("tiny F16 gguf: logits vs f16-rounded model", maxdiff_f32(lg, lr, nl), 0.0);
         EXPECT_CLOSE("tiny F16 gguf: logits vs fp32 model", maxdiff_f32(lg, ref, nl), TOL_F16_LOGITS);
@@ -678,10 +682,10 @@ static void test_gpt2_tiny(void) {
     // A model whose matrices are stored as F16 (gpt2_model_convert) writes the same F16 file
     // without a copy, and an F32 file that loads back to the f16-rounded weights.
     gpt2_model cv;
-    EXPECT(gpt2_model_load(&cv, dir) == 0 && gpt2_model_convert(&cv, QTYPE_F16) == 0, "convert tiny: %s", err_msg());
+    EXPECT(gpt2_hf_load(&cv, dir) == 0 && gpt2_model_convert(&cv, QTYPE_F16) == 0, "convert tiny: %s", err_msg());
     const char *pc16 = tmp_file(2, "conv-f16.gguf"), *pc32 = tmp_file(3, "conv-f32.gguf");
-    EXPECT(gpt2_model_save_gguf(&cv, NULL, pc16, 1) == 0, "save converted F16: %s", err_msg());
-    EXPECT(gpt2_model_save_gguf(&cv, NULL, pc32, 0) == 0, "save converted F32: %s", err_msg());
+    EXPECT(gpt2_gguf_save(&cv, NULL, pc16, 1) == 0, "save converted F16: %s", err_msg());
+    EXPECT(gpt2_gguf_save(&cv, NULL, pc32, 0) == 0, "save converted F32: %s", err_msg());
     char *b1 = NULL, *b2 = NULL;
     size_t n1 = 0, n2 = 0;
     EXPECT(file_read_all(p16, &b1, &n1) == 0 && file_read_all(pc16, &b2, &n2) == 0 && n1 == n2 && memcmp(b1, b2, n1) == 0,
@@ -689,19 +693,22 @@ static void test_gpt2_tiny(void) {
     free(b1);
     free(b2);
     gpt2_model g32, g16;
-    if (gpt2_model_load_gguf(&g32, pc32) == 0 && gpt2_model_load_gguf(&g16, p16) == 0) {
+    if (gpt2_gguf_load(&g32, pc32) == 0 && gpt2_gguf_load(&g16, p16) == 0) {
         // gpt2_model_convert keeps wpe in fp32, so only wpe differs from the F16 file's rounding.
         // g16 holds F16 matrices; g32 is the rounded model in fp32, so storing it as F16 is exact.
-        int same = g32.n_params == g16.n_params && g32.dtype_params[DTYPE_F32] == g32.n_params;
+        int same = gpt2_param_count(&g32.cfg) == gpt2_param_count(&g16.cfg) && g32.dtype_params[DTYPE_F32] == params;
         same = same && gpt2_model_convert(&g32, QTYPE_F16) == 0;
-        float **s32[GPT2_NUM_PARAMS], **s16[GPT2_NUM_PARAMS];
-        gpt2_param_slots(&g32.w, s32);
-        gpt2_param_slots(&g16.w, s16);
-        for (int p = 0; p < GPT2_NUM_PARAMS && same; p++)
-            if (*s32[p]) same = memcmp(*s32[p], p == GPT2_WPE ? m.w.wpe : *s16[p], sizes[p] * sizeof(float)) == 0;
-        for (int i = 0; i < c->n_layer * GPT2_MATS_PER_LAYER && same; i++)
-            same = memcmp(g32.mats[i].data, g16.mats[i].data, (size_t)g32.mats[i].rows * g32.mats[i].cols * 2) == 0;
-        same = same && memcmp(g32.embd.data, g16.embd.data, sizes[GPT2_WTE] * 2) == 0;
+        for (int id = 0; id < GPT2_T_COUNT && same; id++)
+            for (int l = 0; l < (gpt2_tensors[id].per_layer ? c->n_layer : 1) && same; l++) {
+                int64_t rows, cols;
+                if (!gpt2_tensor_shape(c, id, l, &rows, &cols)) continue;
+                if (gpt2_tensors[id].kind == GPT2_KIND_MATRIX)
+                    same = memcmp(gpt2_tensor_mat(&g32, id, l)->data, gpt2_tensor_mat(&g16, id, l)->data,
+                                  (size_t)(rows * cols) * 2) == 0;
+                else
+                    same = memcmp(*gpt2_tensor_vec(&g32, id, l), id == GPT2_T_POS_EMBD ? m.wpe : *gpt2_tensor_vec(&g16, id, l),
+                                  (size_t)(rows * cols) * sizeof(float)) == 0;
+            }
         EXPECT(same, "converted model's F32 file is not the f16-rounded model");
         gpt2_model_free(&g32);
         gpt2_model_free(&g16);
@@ -714,19 +721,17 @@ static void test_gpt2_tiny(void) {
 
     // An untied head survives the trip; the tied one is written as output.weight too.
     gpt2_model u;
-    EXPECT(gpt2_model_load(&u, dir) == 0, "reload tiny");
-    u.lm_head = xmalloc(sizes[GPT2_WTE] * sizeof(float));
-    for (size_t i = 0; i < sizes[GPT2_WTE]; i++) u.lm_head[i] = u.w.wte[i] * 0.5f + 1e-3f;
-    u.tied = 0;
-    u.n_params += sizes[GPT2_WTE];
-    gpt2_model_set_f32_views(&u);
+    untie(&m, &u);
+    float *uh = (float *)u.head.data;
+    for (size_t i = 0; i < VC; i++) uh[i] = ((const float *)m.embd.data)[i] * 0.5f + 1e-3f;
     const char *pu = tmp_file(2, "untied.gguf");
-    EXPECT(gpt2_model_save_gguf(&u, NULL, pu, 0) == 0, "save untied: %s", err_msg());
-    rc = gpt2_model_load_gguf(&g, pu);
+    EXPECT(gpt2_gguf_save(&u, NULL, pu, 0) == 0, "save untied: %s", err_msg());
+    rc = gpt2_gguf_load(&g, pu);
     EXPECT(rc == 0, "load untied: %s", err_msg());
     if (rc == 0) {
-        EXPECT(g.tied == 0 && g.lm_head != g.w.wte && g.n_params == u.n_params, "untied: tied=%d", g.tied);
-        EXPECT(memcmp(g.lm_head, u.lm_head, sizes[GPT2_WTE] * sizeof(float)) == 0, "untied: head differs");
+        EXPECT(g.cfg.tied == 0 && g.head.data != g.embd.data && gpt2_param_count(&g.cfg) == params + VC, "untied: tied=%d",
+               g.cfg.tied);
+        EXPECT(memcmp(g.head.data, u.head.data, VC * sizeof(float)) == 0, "untied: head differs");
         float *lg = logits_of(&g, tokens, T), *lu = logits_of(&u, tokens, T);
         EXPECT_CLOSE("untied gguf: logits", maxdiff_f32(lg, lu, nl), 0.0);
         free(lg);
@@ -739,15 +744,15 @@ static void test_gpt2_tiny(void) {
     const char *px = tmp_file(3, "refused.gguf");
     m.cfg.gelu_exact = 1;
     err_clear();
-    EXPECT(gpt2_model_save_gguf(&m, NULL, px, 0) == ERR_ARG && !file_exists(px) && !tmp_exists(px), "erf GELU not refused");
+    EXPECT(gpt2_gguf_save(&m, NULL, px, 0) == ERR_ARG && !file_exists(px) && !tmp_exists(px), "erf GELU not refused");
     m.cfg.gelu_exact = 0;
     m.cfg.scale_by_layer = 1;
     err_clear();
-    EXPECT(gpt2_model_save_gguf(&m, NULL, px, 0) == ERR_ARG && !file_exists(px), "layer-scaled attention not refused");
+    EXPECT(gpt2_gguf_save(&m, NULL, px, 0) == ERR_ARG && !file_exists(px), "layer-scaled attention not refused");
     m.cfg.scale_by_layer = 0;
     err_clear();
     // A tokenizer directory without vocab.json: ERR_IO naming it, no file.
-    EXPECT(gpt2_model_save_gguf(&m, dir, px, 0) == ERR_IO && strstr(err_msg(), "vocab.json") && !file_exists(px),
+    EXPECT(gpt2_gguf_save(&m, dir, px, 0) == ERR_IO && strstr(err_msg(), "vocab.json") && !file_exists(px),
            "missing vocab.json: %s", err_msg());
     err_clear();
 
@@ -795,7 +800,7 @@ static void test_gpt2_tiny(void) {
         EXPECT(gguf_writer_write(&w, px) == 0, "%s: write: %s", cases[k].label, err_msg());
         gguf_writer_free(&w);
         err_clear();
-        rc = gpt2_model_load_gguf(&g, px);
+        rc = gpt2_gguf_load(&g, px);
         EXPECT(rc < 0 && strstr(err_msg(), px) && strstr(err_msg(), cases[k].phrase), "%s: rc=%d '%s'", cases[k].label, rc,
                err_msg());
         EXPECT(g.params == NULL && g.source == NULL, "%s: model not zeroed", cases[k].label);
@@ -839,13 +844,13 @@ static void test_gpt2_mini(void) {
     snprintf(mdir, sizeof mdir, "%s/models/mini", shared_dir());
     snprintf(gdir, sizeof gdir, "%s/testdata/gguf", shared_dir());
     gpt2_model m;
-    int rc = gpt2_model_load(&m, mdir);
+    int rc = gpt2_hf_load(&m, mdir);
     EXPECT(rc == 0, "load mini: %s", err_msg());
     if (rc) return;
 
     // Our F16 export is byte-identical to llama.cpp's converter output for the same model.
     const char *p16 = tmp_file(0, "mini-F16.gguf"), *p32 = tmp_file(1, "mini-F32.gguf");
-    EXPECT(gpt2_model_save_gguf(&m, mdir, p16, 1) == 0, "save mini F16: %s", err_msg());
+    EXPECT(gpt2_gguf_save(&m, mdir, p16, 1) == 0, "save mini F16: %s", err_msg());
     char *ref16_path = path_join(gdir, "mini-F16.gguf");
     if (file_exists(ref16_path)) {
         char *a, *b;
@@ -872,14 +877,14 @@ static void test_gpt2_mini(void) {
         gguf_close(&gf);
     }
 
-    // F32: load gives back exactly what gpt2_model_load gave.
-    EXPECT(gpt2_model_save_gguf(&m, mdir, p32, 0) == 0, "save mini F32: %s", err_msg());
+    // F32: load gives back exactly what gpt2_hf_load gave.
+    EXPECT(gpt2_gguf_save(&m, mdir, p32, 0) == 0, "save mini F32: %s", err_msg());
     gpt2_model g;
-    rc = gpt2_model_load_gguf(&g, p32);
+    rc = gpt2_gguf_load(&g, p32);
     EXPECT(rc == 0, "load mini F32 gguf: %s", err_msg());
     if (rc == 0) {
-        EXPECT(cfg_equal(&g.cfg, &m.cfg) && g.tied && g.n_params == m.n_params &&
-                   memcmp(g.params, m.params, m.n_params * sizeof(float)) == 0,
+        EXPECT(cfg_equal(&g.cfg, &m.cfg) && g.cfg.tied && g.n_floats == m.n_floats &&
+                   memcmp(g.params, m.params, m.n_floats * sizeof(float)) == 0,
                "mini F32: model differs");
         gpt2_model_free(&g);
     }
@@ -898,7 +903,7 @@ static void test_gpt2_mini(void) {
         if (!file_exists(fp) || !file_exists(bp)) {
             printf("(skipped: %s or its logits not present)\n", fp);
         } else {
-            rc = gpt2_model_load_gguf(&g, fp);
+            rc = gpt2_gguf_load(&g, fp);
             EXPECT(rc == 0, "load %s: %s", fp, err_msg());
             char *refb = NULL;
             size_t nb = 0;
@@ -906,7 +911,7 @@ static void test_gpt2_mini(void) {
             if (rc == 0 && refb) {
                 size_t n = (size_t)T * (size_t)g.cfg.vocab_size;
                 EXPECT(nb == n * sizeof(float), "%s: %zu bytes, expected %zu", bp, nb, n * sizeof(float));
-                EXPECT(g.cfg.vocab_size == 8192 && g.cfg.n_layer == 6 && g.cfg.bos_id == 8191 && g.tied == 1,
+                EXPECT(g.cfg.vocab_size == 8192 && g.cfg.n_layer == 6 && g.cfg.bos_id == 8191 && g.cfg.tied == 1,
                        "%s: config/tied as expected", file);
                 if (nb == n * sizeof(float)) {
                     float *ref = xmalloc(n * sizeof(float));
@@ -930,8 +935,9 @@ static void test_gpt2_mini(void) {
     // (test_gguf_reference checks its numbers against the reference).
     char *q8 = path_join(gdir, "mini-Q8_0.gguf");
     if (file_exists(q8)) {
-        EXPECT(gpt2_model_load_gguf(&g, q8) == 0, "load %s: %s", q8, err_msg());
-        EXPECT(g.mats[0].type == QTYPE_Q8_0 && g.embd.type == QTYPE_Q8_0 && g.tied == 1 && g.n_params == m.n_params,
+        EXPECT(gpt2_gguf_load(&g, q8) == 0, "load %s: %s", q8, err_msg());
+        EXPECT(g.layers[0].lin[0].w.type == QTYPE_Q8_0 && g.embd.type == QTYPE_Q8_0 && g.cfg.tied == 1 &&
+                   gpt2_param_count(&g.cfg) == gpt2_param_count(&m.cfg),
                "Q8_0 file: typed matrices, tied head counted once");
         gpt2_model_free(&g);
         err_clear();

@@ -15,7 +15,7 @@
 #include "core/xalloc.h"
 #include "eval/eval.h"
 #include "formats/json.h"
-#include "model/gpt2.h"
+#include "modelfile/modelfile.h"
 #include "tokenizer/bpe.h"
 #include <string.h>
 
@@ -56,7 +56,7 @@ int main(void) {
             continue;
         }
         gpt2_model m;
-        if (gpt2_model_load_gguf(&m, path)) {
+        if (gpt2_gguf_load(&m, path)) {
             EXPECT(0, "load %s: %s", path, err_msg());
             err_clear();
             continue;
@@ -89,7 +89,7 @@ int main(void) {
         bpe *t = NULL;
         int *ids = NULL;
         size_t n = 0;
-        if (gpt2_tokenizer_load_gguf(path, &t) == 0 && bpe_encode(t, eval_text, eval_len, &ids, &n) == 0) {
+        if (gpt2_gguf_load_tokenizer(path, &t) == 0 && bpe_encode(t, eval_text, eval_len, &ids, &n) == 0) {
             ppl_result r;
             EXPECT(eval_perplexity(&m, ids, n, NULL, 256, 128, &r, NULL, NULL) == 0, "eval %s", file->str);
             char label[160];

@@ -12,7 +12,7 @@
 #include "core/xalloc.h"
 #include "eval/eval.h"
 #include "kernels/kernels.h"
-#include "model/gpt2.h"
+#include "modelfile/modelfile.h"
 #include <string.h>
 
 static double maxdiff_f32(const float *a, const float *b, size_t n) {
@@ -35,7 +35,7 @@ static void test_model(const char *name, double tol_logits, double tol_loss, int
     char dir[512], label[256];
     snprintf(dir, sizeof dir, "%s/testdata/oracle/%s", shared_dir(), name);
     gpt2_model m;
-    int rc = gpt2_model_load(&m, dir);
+    int rc = gpt2_hf_load(&m, dir);
     EXPECT(rc == 0, "%s: load failed: %s", name, err_msg());
     if (rc) return;
     const gpt2_config *c = &m.cfg;
@@ -148,7 +148,7 @@ static void test_perplexity_protocol(void) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/testdata/oracle/tiny-hot", shared_dir());
     gpt2_model m;
-    if (gpt2_model_load(&m, dir)) {
+    if (gpt2_hf_load(&m, dir)) {
         EXPECT(0, "load: %s", err_msg());
         return;
     }
@@ -205,14 +205,15 @@ static void test_convert_f16(const char *name, const char *f16_name, double tol)
     snprintf(dir, sizeof dir, "%s/testdata/oracle/%s", shared_dir(), name);
     snprintf(ref_dir, sizeof ref_dir, "%s/testdata/oracle/%s", shared_dir(), f16_name);
     gpt2_model m;
-    if (gpt2_model_load(&m, dir)) {
+    if (gpt2_hf_load(&m, dir)) {
         EXPECT(0, "load: %s", err_msg());
         return;
     }
-    size_t f32_params = m.n_params;
-    for (size_t i = 0; i < m.n_params; i++) m.params[i] = fp16_to_f32(f32_to_fp16(m.params[i]));
+    size_t f32_floats = m.n_floats;
+    for (size_t i = 0; i < m.n_floats; i++) m.params[i] = fp16_to_f32(f32_to_fp16(m.params[i]));
     EXPECT(gpt2_model_convert(&m, QTYPE_F16) == 0, "convert: %s", err_msg());
-    EXPECT(m.n_params == f32_params && m.w.wte == NULL && m.head.type == QTYPE_F16, "converted model bookkeeping");
+    EXPECT(m.n_floats < f32_floats && !gpt2_model_is_f32(&m) && m.head.type == QTYPE_F16 && m.embd.type == QTYPE_F16,
+           "converted model bookkeeping");
     err_clear();
     EXPECT(gpt2_model_convert(&m, QTYPE_F16) == ERR_ARG, "converting twice is refused");
     err_clear();

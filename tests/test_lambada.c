@@ -16,7 +16,7 @@
 #include "eval/eval.h"
 #include "formats/json.h"
 #include "kernels/kernels.h"
-#include "model/gpt2.h"
+#include "modelfile/modelfile.h"
 #include "tokenizer/bpe.h"
 #include <string.h>
 #include <unistd.h>
@@ -397,7 +397,7 @@ int main(void) {
     char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
     gpt2_model m;
     bpe *tok = NULL;
-    if (gpt2_model_load(&m, dir) || bpe_load(&tok, vocab, merges)) {
+    if (gpt2_hf_load(&m, dir) || bpe_load(&tok, vocab, merges)) {
         EXPECT(0, "cannot load %s: %s", dir, err_msg());
         return TEST_DONE();
     }

@@ -22,6 +22,7 @@
 #include "core/hash.h"
 #include "core/xalloc.h"
 #include "eval/eval.h"
+#include "modelfile/modelfile.h"
 #include "kernels/kernels.h"
 #include <string.h>
 #include <unistd.h>
@@ -37,7 +38,7 @@
 static char model_dir[512], calib_path[] = "data/calib.txt";
 
 static int load(gpt2_model *m, bpe **tok) {
-    if (gpt2_model_load(m, model_dir)) return -1;
+    if (gpt2_hf_load(m, model_dir)) return -1;
     if (tok) {
         char *v = path_join(model_dir, "vocab.json"), *mg = path_join(model_dir, "merges.txt");
         int rc = bpe_load(tok, v, mg);
@@ -54,9 +55,9 @@ static void test_awq_fold(const bpe *tok, const int *ids) {
     EXPECT(calib_load(&cs, tok, calib_path, 2048, 256) == 0, "calib: %s", err_msg());
     gpt2_plan plan;
     gpt2_plan_uniform(&plan, &m.cfg, QTYPE_Q3_K);
-    unsigned char weighted[GPT2_MATS_PER_LAYER * 64 + 2];
-    EXPECT(m.cfg.n_layer <= 64, "test model too deep");
+    unsigned char *weighted = xcalloc((size_t)plan.n, 1);
     awq_apply(&m, &plan, &cs, 0, weighted);
+    free(weighted);
     gpt2_state s1, s2;
     gpt2_state_init(&s1, &m, 128);
     gpt2_state_init(&s2, &ref, 128);
@@ -68,8 +69,11 @@ static void test_awq_fold(const bpe *tok, const int *ids) {
         md = fmax(md, fabs(s1.logits[i] - s2.logits[i]));
         mx = fmax(mx, fabs(s2.logits[i]));
     }
-    size_t nw = (size_t)m.cfg.n_layer * 3 * m.cfg.n_embd * m.cfg.n_embd;
-    for (size_t i = 0; i < nw; i++) moved = fmax(moved, fabs(m.w.attn_qkv_w[i] - ref.w.attn_qkv_w[i]));
+    for (int l = 0; l < m.cfg.n_layer; l++) {
+        const wmat *a = &m.layers[l].lin[GPT2_LIN_QKV].w, *b = &ref.layers[l].lin[GPT2_LIN_QKV].w;
+        for (size_t i = 0; i < (size_t)a->rows * a->cols; i++)
+            moved = fmax(moved, fabs(((const float *)a->data)[i] - ((const float *)b->data)[i]));
+    }
     EXPECT(moved > 0, "awq changed no attn_qkv weight: the test would prove nothing");
     EXPECT_CLOSE("awq scaling folded exactly (logits, relative)", md / mx, TOL_AWQ_FOLD);
     gpt2_state_free(&s1), gpt2_state_free(&s2);
@@ -85,7 +89,7 @@ static double direct_kl(gpt2_model *m, const kl_probe *p, int i, wmat q) {
     gpt2_state s;
     EXPECT(gpt2_state_init(&s, m, ctx) == 0, "state");
     float *ref = xmalloc((size_t)ctx * V * sizeof *ref);
-    wmat *view = kl_probe_view(m, i), saved = *view;
+    wmat *view = gpt2_mat(m, i), saved = *view;
     double total = 0;
     for (int w = 0; w < p->nw; w++) {
         const int *ids = p->cs->ids + (size_t)w * ctx;
@@ -122,8 +126,8 @@ static void test_kl_probe(const bpe *tok) {
     kl_probe p;
     kl_probe_init(&p, &m, &cs, 512);
     EXPECT(p.nw == 2 && p.ctx == 256, "probe windows %d x %d, expected 2 x 256", p.nw, p.ctx);
-    int i0 = GPT2_MAT_FC, i = GPT2_MATS_PER_LAYER + GPT2_MAT_FC;  // layer 0's and layer 1's ffn_up
-    wmat v0 = *kl_probe_view(&m, i0), v = *kl_probe_view(&m, i);
+    int i0 = gpt2_mat_index(&m.cfg, 0, GPT2_LIN_UP, 0), i = gpt2_mat_index(&m.cfg, 1, GPT2_LIN_UP, 0);  // layers 0, 1 ffn_up
+    wmat v0 = *gpt2_mat(&m, i0), v = *gpt2_mat(&m, i);
 
     double k_same = kl_probe_matrix(&p, i, v);
     EXPECT(fabs(k_same) < 1e-9, "an unchanged matrix must measure 0 (got %.3g)", k_same);
@@ -137,11 +141,11 @@ static void test_kl_probe(const bpe *tok) {
     EXPECT(k > 1e-4 && k0 > 1e-4, "Q2_K must move the distribution measurably (%.3g, %.3g)", k, k0);
     EXPECT_CLOSE("kl_probe vs full forward passes (relative)", fabs(k - kd) / kd, 1e-5);
     // keep layer 0's ffn_up rounded, advance: an unchanged layer-1 matrix now measures layer 0's rounding
-    *kl_probe_view(&m, i0) = w0;
+    *gpt2_mat(&m, i0) = w0;
     kl_probe_advance(&p, 0);
     double k_after = kl_probe_matrix(&p, i, v);
     EXPECT_CLOSE("after advance: unchanged matrix measures the kept rounding (relative)", fabs(k_after - k0) / k0, 1e-3);
-    *kl_probe_view(&m, i0) = v0;
+    *gpt2_mat(&m, i0) = v0;
     kl_probe_free(&p);
     free(q0), free(q);
     calib_free(&cs);
@@ -187,10 +191,10 @@ static void test_target_bpw(const bpe *tok) {
     char notes[1024];
     EXPECT(compress_model(&m, tok, &o, &plan, notes, sizeof notes) == 0, "target-bpw: %s", err_msg());
     double bits = 0, weights = 0;
-    int n_mats = m.cfg.n_layer * GPT2_MATS_PER_LAYER, kinds = 0, seen[32] = {0};
-    for (int i = 0; i < n_mats + 2; i++) {
-        const wmat *v = i < n_mats ? &m.mats[i] : i == n_mats ? &m.embd : &m.head;
-        qtype t = i < n_mats ? plan.mats[i] : i == n_mats ? plan.embd : plan.head;
+    int kinds = 0, seen[32] = {0};
+    for (int i = 0; i < plan.n; i++) {
+        const wmat *v = gpt2_mat(&m, i);
+        qtype t = plan.types[i];
         EXPECT(v->type == t, "matrix %d stored as %d, planned %d", i, (int)v->type, (int)t);
         bits += 8.0 * (double)v->rows * (double)qtype_row_bytes(t, (size_t)v->cols);
         weights += (double)v->rows * v->cols;
@@ -204,7 +208,7 @@ static void test_target_bpw(const bpe *tok) {
     int fd = mkstemp(path);
     if (fd >= 0) close(fd);
     gpt2_model back;
-    EXPECT(gpt2_model_save_gguf(&m, NULL, path, GPT2_GGUF_STORED) == 0 && gpt2_model_load_gguf(&back, path) == 0,
+    EXPECT(gpt2_gguf_save(&m, NULL, path, GPT2_GGUF_STORED) == 0 && gpt2_gguf_load(&back, path) == 0,
            "save/load: %s", err_msg());
     char *text = NULL;
     size_t len = 0;
@@ -224,7 +228,7 @@ static void test_tiny_oracle(void) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/testdata/oracle/tiny", shared_dir());
     gpt2_model m;
-    EXPECT(gpt2_model_load(&m, dir) == 0, "tiny: %s", err_msg());
+    EXPECT(gpt2_hf_load(&m, dir) == 0, "tiny: %s", err_msg());
     // The tiny model has its own small vocabulary: calibrate on token ids directly.
     calib_set cs = {xmalloc(sizeof(int) * 4 * 16), 4, 16};
     if (m.cfg.n_ctx < 16) cs.ctx = m.cfg.n_ctx;
@@ -239,7 +243,7 @@ static void test_tiny_oracle(void) {
         gpt2_forward(&m, &s, cs.ids, 8, 1);
         int finite = 1;
         for (size_t i = 0; i < (size_t)8 * m.cfg.vocab_size; i++) finite &= isfinite(s.logits[i]);
-        EXPECT(finite && m.mats[0].type == QTYPE_Q4_0, "tiny model after awq+gptq q4_0: finite logits from Q4_0 matrices");
+        EXPECT(finite && m.layers[0].lin[0].w.type == QTYPE_Q4_0, "tiny model after awq+gptq q4_0: finite logits from Q4_0 matrices");
         gpt2_state_free(&s);
         gpt2_plan_free(&plan);
     }
@@ -252,7 +256,7 @@ int main(void) {
     snprintf(model_dir, sizeof model_dir, "%s/models/mini", shared_dir());
     bpe *tok = NULL;
     gpt2_model probe;
-    if (!file_exists(calib_path) || gpt2_model_load(&probe, model_dir)) {
+    if (!file_exists(calib_path) || gpt2_hf_load(&probe, model_dir)) {
         fprintf(stderr, "test_methods: needs %s and %s (run from the repository root)\n", calib_path, model_dir);
         return 1;
     }

@@ -14,8 +14,8 @@
 #include "core/xalloc.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
-#include "model/gpt2.h"
-#include "model/gpt2_train.h"
+#include "modelfile/modelfile.h"
+#include "train/train.h"
 #include <string.h>
 #include <unistd.h>
 
@@ -203,14 +203,21 @@ static void test_vec_kernels(void) {
 
 // --- the model's gradients vs the oracle
 
-static const char *const hf_fmt[GPT2_NUM_PARAMS] = {
-    "transformer.wte.weight", "transformer.wpe.weight", "transformer.h.%d.ln_1.weight", "transformer.h.%d.ln_1.bias",
-    "transformer.h.%d.attn.c_attn.weight", "transformer.h.%d.attn.c_attn.bias", "transformer.h.%d.attn.c_proj.weight",
-    "transformer.h.%d.attn.c_proj.bias", "transformer.h.%d.ln_2.weight", "transformer.h.%d.ln_2.bias",
-    "transformer.h.%d.mlp.c_fc.weight", "transformer.h.%d.mlp.c_fc.bias", "transformer.h.%d.mlp.c_proj.weight",
-    "transformer.h.%d.mlp.c_proj.bias", "transformer.ln_f.weight", "transformer.ln_f.bias"};
-static int is_conv1d(int p) { return p == GPT2_QKV_W || p == GPT2_PROJ_W || p == GPT2_FC_W || p == GPT2_FCPROJ_W; }
-static int is_per_layer(int p) { return strchr(hf_fmt[p], '%') != NULL; }
+// Where table entry id's tensors lie in the fp32 arena (contiguous over the layers, table
+// order): *first, and *n floats in all. 0 when the model has none.
+static size_t entry_range(gpt2_model *m, int id, float **first) {
+    size_t n = 0;
+    *first = NULL;
+    for (int l = 0; l < (gpt2_tensors[id].per_layer ? m->cfg.n_layer : 1); l++) {
+        int64_t rows, cols;
+        if (!gpt2_tensor_shape(&m->cfg, id, l, &rows, &cols)) continue;
+        float *p = gpt2_tensors[id].kind == GPT2_KIND_MATRIX ? (float *)gpt2_tensor_mat(m, id, l)->data
+                                                                : *gpt2_tensor_vec(m, id, l);
+        if (!*first) *first = p;
+        n += (size_t)(rows * cols);
+    }
+    return n;
+}
 
 typedef struct {
     gpt2_model m;
@@ -221,7 +228,7 @@ typedef struct {
 
 static int oracle_open(oracle_case *oc, const char *name) {
     snprintf(oc->dir, sizeof oc->dir, "%s/testdata/oracle/%s", shared_dir(), name);
-    if (gpt2_model_load(&oc->m, oc->dir)) {
+    if (gpt2_hf_load(&oc->m, oc->dir)) {
         EXPECT(0, "%s: load failed: %s", name, err_msg());
         err_clear();
         return -1;
@@ -266,32 +273,27 @@ static void test_oracle_grads(const char *name, double atol, double rtol_of_max,
     EXPECT_CLOSE(label, fabs(loss - ref_loss[0]), tol_loss);
     free(ref_loss);
 
-    size_t sizes[GPT2_NUM_PARAMS];
-    gpt2_param_sizes(c, sizes);
-    float **gslot[GPT2_NUM_PARAMS];
-    gpt2_param_slots(&a.g, gslot);
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        int layers = is_per_layer(p) ? c->n_layer : 1;
-        size_t per = sizes[p] / (size_t)layers;
+    for (int id = 0; id < GPT2_T_COUNT; id++) {
+        const gpt2_tensor_info *ti = &gpt2_tensors[id];
         double worst = 0, worst_tol = atol;
+        int layers = ti->per_layer ? c->n_layer : 1, seen = 0;
         for (int l = 0; l < layers; l++) {
+            int64_t rows, cols;
+            if (!gpt2_tensor_shape(c, id, l, &rows, &cols)) continue;
             char hf[128], file[160];
-            snprintf(hf, sizeof hf, hf_fmt[p], l);
+            snprintf(hf, sizeof hf, ti->hf, l);
             snprintf(file, sizeof file, "grads/%s.f32.bin", hf);
-            size_t n;
+            size_t n, per = (size_t)(rows * cols);
             float *ref = read_bin(oc.dir, file, 4, &n);
             if (!ref) continue;
+            seen++;
             EXPECT(n == per, "%s: %zu floats, expected %zu", file, n, per);
-            const float *ours = *gslot[p] + (size_t)l * per;
+            const float *w = ti->kind == GPT2_KIND_MATRIX ? gpt2_tensor_mat(m, id, l)->data : *gpt2_tensor_vec(m, id, l);
+            const float *ours = gpt2_grad(m, &a, w);
             // Conv1D: HF (in, out) = (cols of ours, rows of ours); ours is (out, in)
-            size_t rows = 0, cols = 0;
-            if (is_conv1d(p)) {
-                cols = p == GPT2_QKV_W ? 3 * (size_t)c->n_embd : p == GPT2_FC_W ? (size_t)c->n_inner : (size_t)c->n_embd;
-                rows = per / cols;  // HF rows = in features
-            }
             double d = 0;
             for (size_t i = 0; i < per; i++) {
-                size_t j = is_conv1d(p) ? (i % cols) * rows + i / cols : i;
+                size_t j = ti->hf_transpose ? (i % (size_t)rows) * (size_t)cols + i / (size_t)rows : i;
                 double e = fabs((double)ours[j] - ref[i]);
                 if (!(e <= d)) d = e;
             }
@@ -302,8 +304,9 @@ static void test_oracle_grads(const char *name, double atol, double rtol_of_max,
             }
             free(ref);
         }
+        if (!seen) continue;
         char pat[128];
-        snprintf(pat, sizeof pat, hf_fmt[p], 0);
+        snprintf(pat, sizeof pat, ti->hf, 0);
         if (layers > 1) {
             char *dot = strstr(pat, ".0.");
             if (dot) dot[1] = '*';
@@ -315,10 +318,11 @@ static void test_oracle_grads(const char *name, double atol, double rtol_of_max,
     size_t n1, n2;
     float *ge = read_bin(oc.dir, "grads_tied/wte_from_embedding.f32.bin", 4, &n1);
     float *gh = read_bin(oc.dir, "grads_tied/wte_from_lm_head.f32.bin", 4, &n2);
-    if (ge && gh && n1 == sizes[GPT2_WTE] && n2 == n1) {
+    const float *gwte = gpt2_grad(m, &a, m->embd.data);
+    if (ge && gh && n1 == (size_t)c->vocab_size * c->n_embd && n2 == n1) {
         double d = 0, mx = 0;
         for (size_t i = 0; i < n1; i++) {
-            d = fmax(d, fabs((double)a.g.wte[i] - ((double)ge[i] + gh[i])));
+            d = fmax(d, fabs((double)gwte[i] - ((double)ge[i] + gh[i])));
             mx = fmax(mx, fabs((double)ge[i] + gh[i]));
         }
         snprintf(label, sizeof label, "%s grad wte = embedding part + head part", name);
@@ -340,23 +344,22 @@ static void test_finite_differences(void) {
     EXPECT(gpt2_acts_init(&a, m, oc.B, oc.T, 1) == 0, "acts");
     EXPECT(gpt2_acts_init(&f, m, oc.B, oc.T, 0) == 0, "forward-only acts");
     loss_and_grads(m, &a, oc.in, oc.tg);
-    size_t sizes[GPT2_NUM_PARAMS];
-    gpt2_param_sizes(&m->cfg, sizes);
-    float **wslot[GPT2_NUM_PARAMS], **gslot[GPT2_NUM_PARAMS];
-    gpt2_param_slots(&m->w, wslot);
-    gpt2_param_slots(&a.g, gslot);
     rng r;
     rng_init(&r, 3);
     double worst = 0;
-    int checked = 0;
+    int checked = 0, kinds = 0;
     const float h = 1e-2f;
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        size_t n = sizes[p], big = 0;
+    for (int id = 0; id < GPT2_T_COUNT; id++) {
+        float *w;
+        size_t n = entry_range(m, id, &w), big = 0;
+        if (!n) continue;
+        kinds++;
+        const float *gw = gpt2_grad(m, &a, w);
         for (size_t i = 1; i < n; i++)
-            if (fabs((*gslot[p])[i]) > fabs((*gslot[p])[big])) big = i;
+            if (fabs(gw[i]) > fabs(gw[big])) big = i;
         size_t pick[3] = {big, rng_u64(&r) % n, rng_u64(&r) % n};
         for (int k = 0; k < 3; k++) {
-            float *wp = *wslot[p] + pick[k], w0 = *wp;
+            float *wp = w + pick[k], w0 = *wp;
             *wp = w0 + h;
             gpt2_train_forward(m, &f, oc.in);
             double lp = gpt2_train_ce(&f, m->cfg.vocab_size, oc.tg, 0);
@@ -364,17 +367,17 @@ static void test_finite_differences(void) {
             gpt2_train_forward(m, &f, oc.in);
             double lm = gpt2_train_ce(&f, m->cfg.vocab_size, oc.tg, 0);
             *wp = w0;
-            double fd = (lp - lm) / (2.0 * (double)h), g = (*gslot[p])[pick[k]];
+            double fd = (lp - lm) / (2.0 * (double)h), g = gw[pick[k]];
             // float32 loss noise / h plus O(h²) truncation: judged relative to the gradient
             double e = fabs(fd - g) / (1e-5 + 2e-3 * fabs(g));
             if (getenv("SHRINK_TEST_VERBOSE"))
-                printf("  fd %-2d %8zu grad %+.6e fd %+.6e\n", p, pick[k], g, fd);
+                printf("  fd %-2d %8zu grad %+.6e fd %+.6e\n", id, pick[k], g, fd);
             if (!(e <= worst)) worst = e;
             checked++;
         }
     }
     char label[128];
-    snprintf(label, sizeof label, "finite differences, %d weights of 16 kinds (|fd-g| / (1e-5 + 2e-3|g|))", checked);
+    snprintf(label, sizeof label, "finite differences, %d weights of %d kinds (|fd-g| / (1e-5 + 2e-3|g|))", checked, kinds);
     EXPECT_CLOSE(label, worst, 1.0);
     gpt2_acts_free(&a);
     gpt2_acts_free(&f);
@@ -583,7 +586,7 @@ static int tiny_config(gpt2_config *c) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/testdata/oracle/tiny", shared_dir());
     gpt2_model m;
-    if (gpt2_model_load(&m, dir)) {
+    if (gpt2_hf_load(&m, dir)) {
         EXPECT(0, "load tiny: %s", err_msg());
         return -1;
     }
@@ -629,16 +632,16 @@ static void test_training_run(void) {
     snprintf(label, sizeof label, "tiny model, 60 steps on a 0.9-deterministic bigram stream: last-10 mean loss %.3f < 2.0", la);
     EXPECT(la < 2.0, "%s", label);
     if (la < 2.0) printf("%s ... ok\n", label);
-    EXPECT(a.n_params == b.n_params && memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0 && la == lb,
+    EXPECT(a.n_floats == b.n_floats && memcmp(a.params, b.params, a.n_floats * sizeof(float)) == 0 && la == lb,
            "same seed, %d threads vs 1 thread: weights differ", nth);
-    if (memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0)
+    if (memcmp(a.params, b.params, a.n_floats * sizeof(float)) == 0)
         printf("same seed twice (%d threads, then 1) ... ok (identical weights)\n", nth);
     if (strcmp(kern.isa, "avx512") == 0) {  // the training kernels' AVX2 twins give the same bits
         gpt2_model d;
         kern.isa = "avx2";
         run_tiny(&d, &c, &tiny_opts, data, n);
         kern.isa = "avx512";
-        int same = memcmp(a.params, d.params, a.n_params * sizeof(float)) == 0;
+        int same = memcmp(a.params, d.params, a.n_floats * sizeof(float)) == 0;
         EXPECT(same, "the AVX2 training kernels give other weights than the AVX-512 ones");
         if (same) printf("same seed with the AVX2 kernels instead of AVX-512 ... ok (identical weights)\n");
         gpt2_model_free(&d);
@@ -656,12 +659,12 @@ static void test_kd_step(void) {
     snprintf(sdir, sizeof sdir, "%s/testdata/oracle/tiny", shared_dir());
     snprintf(tdir, sizeof tdir, "%s/testdata/oracle/tiny-hot", shared_dir());
     gpt2_model st, st0, te;
-    if (gpt2_model_load(&st, sdir) || gpt2_model_load(&st0, sdir) || gpt2_model_load(&te, tdir)) {
+    if (gpt2_hf_load(&st, sdir) || gpt2_hf_load(&st0, sdir) || gpt2_hf_load(&te, tdir)) {
         EXPECT(0, "load: %s", err_msg());
         return;
     }
-    float *t_before = xmalloc(te.n_params * sizeof(float));
-    memcpy(t_before, te.params, te.n_params * sizeof(float));
+    float *t_before = xmalloc(te.n_floats * sizeof(float));
+    memcpy(t_before, te.params, te.n_floats * sizeof(float));
     train_opts o = tiny_opts;
     o.batch = 3;
     o.ctx = 20;
@@ -683,8 +686,8 @@ static void test_kd_step(void) {
     char label[160];
     snprintf(label, sizeof label, "KD training step loss vs direct (student 2 layers, teacher 3; loss %.5f)", loss);
     EXPECT_CLOSE(label, fabs(loss - want), 1e-5);
-    EXPECT(memcmp(t_before, te.params, te.n_params * sizeof(float)) == 0, "the teacher's weights changed");
-    EXPECT(memcmp(st.params, st0.params, st.n_params * sizeof(float)) != 0, "the student was not updated");
+    EXPECT(memcmp(t_before, te.params, te.n_floats * sizeof(float)) == 0, "the teacher's weights changed");
+    EXPECT(memcmp(st.params, st0.params, st.n_floats * sizeof(float)) != 0, "the student was not updated");
     gpt2_acts_free(&a);
     gpt2_acts_free(&b);
     gpt2_train_free(&tr);
@@ -734,13 +737,13 @@ static void test_resume(void) {
     gpt2_train_free(&tr);
     gpt2_model_free(&part);
 
-    EXPECT(gpt2_model_load(&back, ck) == 0, "load checkpoint: %s", err_msg());
+    EXPECT(gpt2_hf_load(&back, ck) == 0, "load checkpoint: %s", err_msg());
     EXPECT(gpt2_train_init(&tr, &back, NULL, &o) == 0, "init");
     gpt2_train_set_data(&tr, data, n);
     EXPECT(gpt2_train_resume(&tr, ck) == 0, "resume: %s", err_msg());
     EXPECT(tr.step == 8 && tr.n_log == 8 && tr.n_evals == 1, "resumed at step %d with %d log entries", tr.step, tr.n_log);
     while (tr.step < o.steps) gpt2_train_step(&tr, data, n, NULL);
-    int same = memcmp(back.params, full.params, full.n_params * sizeof(float)) == 0;
+    int same = memcmp(back.params, full.params, full.n_floats * sizeof(float)) == 0;
     EXPECT(same, "resumed run's weights differ from the uninterrupted run's");
     if (same) printf("resume after 8 of 16 steps (checkpoint, reload, continue) ... ok (bit-exact weights)\n");
     gpt2_train_free(&tr);
@@ -754,7 +757,7 @@ static void test_resume(void) {
     EXPECT(gpt2_train_resume(&tr, ck) == ERR_FORMAT, "weights changed since the save: refused");
     gpt2_train_free(&tr);
     gpt2_model_free(&back);
-    EXPECT(gpt2_model_load(&back, ck) == 0, "reload");
+    EXPECT(gpt2_hf_load(&back, ck) == 0, "reload");
     EXPECT(gpt2_train_init(&tr, &back, NULL, &o2) == 0, "init");
     gpt2_train_set_data(&tr, data, n);
     err_clear();

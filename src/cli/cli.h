@@ -1,7 +1,7 @@
 // cli.h: subcommands and the helpers they share. Only src/cli prints errors and exits.
 #pragma once
 #include <stdio.h>
-#include "../model/gpt2.h"
+#include "../modelfile/modelfile.h"
 #include "../tokenizer/bpe.h"
 
 int cmd_info(int argc, char **argv);

@@ -6,6 +6,7 @@
 #include "../core/parallel.h"
 #include "../eval/eval.h"
 #include "../kernels/kernels.h"
+#include "../modelfile/modelfile.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +25,9 @@ int cli_random_model(const char *name, unsigned long long seed, gpt2_model *m) {
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strcmp(presets[i].name, name) == 0) {
             const shape_preset *p = &presets[i];
-            gpt2_config c = {p->vocab, p->n_ctx, p->n_embd, p->n_layer, p->n_head, 4 * p->n_embd, 1e-5f, 0, 1, 0,
-                             p->vocab - 1, p->vocab - 1};
+            gpt2_config c;
+            gpt2_config_init(&c, p->vocab, p->n_ctx, p->n_embd, p->n_layer, p->n_head, 4 * p->n_embd);
+            c.bos_id = c.eos_id = p->vocab - 1;
             gpt2_model_init_random(m, &c, seed);
             return 0;
         }
@@ -78,7 +80,7 @@ int cmd_bench(int argc, char **argv) {
     if (model ? cli_load_model(model, &m) : cli_random_model(random, seed, &m)) return cli_fail();
     if (save) {
         const char *tok = m.cfg.vocab_size == 50257 ? "data/gpt2-tokenizer" : m.cfg.vocab_size == 8192 ? "models/mini" : NULL;
-        if (gpt2_model_save_hf(&m, save, tok, 0)) {
+        if (gpt2_hf_save(&m, save, tok, 0)) {
             gpt2_model_free(&m);
             return cli_fail();
         }
@@ -98,18 +100,23 @@ int cmd_bench(int argc, char **argv) {
     // Weight bytes one generated token reads: every matrix once in its stored type, the
     // LM head once, the fp32 vectors; one embedding row and one wpe row are negligible.
     double bytes_per_token = 0;
-    for (int i = 0; i < c->n_layer * GPT2_MATS_PER_LAYER; i++)
-        bytes_per_token += (double)m.mats[i].rows * (double)qtype_row_bytes(m.mats[i].type, (size_t)m.mats[i].cols);
-    bytes_per_token += (double)m.head.rows * (double)qtype_row_bytes(m.head.type, (size_t)m.head.cols);
-    bytes_per_token += (double)c->n_layer * (4.0 * c->n_embd + 3.0 * c->n_embd + c->n_inner + c->n_embd) * 4;
+    for (int i = 0; i < gpt2_n_mats(c); i++) {
+        const wmat *v = gpt2_mat(&m, i);
+        if (i != gpt2_mat_embd(c)) bytes_per_token += (double)v->rows * (double)qtype_row_bytes(v->type, (size_t)v->cols);
+    }
+    for (int id = 0; id < GPT2_T_COUNT; id++)  // the fp32 vectors
+        for (int l = 0; gpt2_tensors[id].kind == GPT2_KIND_VECTOR && l < (gpt2_tensors[id].per_layer ? c->n_layer : 1); l++) {
+            int64_t rows, cols;
+            if (gpt2_tensor_shape(c, id, l, &rows, &cols)) bytes_per_token += 4.0 * (double)(rows * cols);
+        }
     // what the matrices are stored as, for the table
-    type = qtype_get((int)m.mats[0].type)->name;
-    for (int i = 1; i < c->n_layer * GPT2_MATS_PER_LAYER; i++)
-        if (m.mats[i].type != m.mats[0].type) type = "mixed";
-    if (m.head.type != m.mats[0].type) type = "mixed";
+    qtype t0 = gpt2_mat(&m, 0)->type;
+    type = qtype_get((int)t0)->name;
+    for (int i = 1; i < gpt2_n_mats(c); i++)
+        if (i != gpt2_mat_embd(c) && gpt2_mat(&m, i)->type != t0) type = "mixed";
     double bw[16] = {0};
     if (machine) {
-        int C = c->n_embd, F = c->n_inner, M = pp > 0 ? pp : 128;
+        int C = c->n_embd, F = gpt2_max_ff(c), M = pp > 0 ? pp : 128;
         int shapes[5][3] = {{M, C, 3 * C}, {M, C, C}, {M, C, F}, {M, F, C}, {M, C, c->vocab_size}};
         const char *what[5] = {"attn qkv", "attn proj", "mlp fc", "mlp proj", "lm head"};
         if (!json) printf("| machine | threads | measured |\n|---|---:|---:|\n");
@@ -148,16 +155,16 @@ int cmd_bench(int argc, char **argv) {
             if (json)
                 printf("{\"model\": \"%s\", \"type\": \"%s\", \"params\": %zu, \"kernels\": \"%s\", \"threads\": %d, \"test\": \"%s%d\", "
                        "\"median\": %.2f, \"min\": %.2f, \"max\": %.2f, \"reps\": %d, \"gbs\": %.2f}\n",
-                       name, type, m.n_params, kern.isa, threads[i], which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps, gbs);
+                       name, type, gpt2_param_count(c), kern.isa, threads[i], which ? "tg" : "pp", n, st.median, st.min, st.max, st.reps, gbs);
             else if (which)
             {
                 char pct_s[16] = "";
                 if (pct > 0) snprintf(pct_s, sizeof pct_s, "%.0f%%", pct);
-                printf("| %s | %s | %zu | %s | %d | tg%d | %.1f | %.1f | %.1f | %d | %.2f | %s |\n", name, type, m.n_params,
+                printf("| %s | %s | %zu | %s | %d | tg%d | %.1f | %.1f | %.1f | %d | %.2f | %s |\n", name, type, gpt2_param_count(c),
                        kern.isa, threads[i], n, st.median, st.min, st.max, st.reps, gbs, pct_s);
             }
             else
-                printf("| %s | %s | %zu | %s | %d | pp%d | %.1f | %.1f | %.1f | %d | | |\n", name, type, m.n_params, kern.isa, threads[i], n,
+                printf("| %s | %s | %zu | %s | %d | pp%d | %.1f | %.1f | %.1f | %d | | |\n", name, type, gpt2_param_count(c), kern.isa, threads[i], n,
                        st.median, st.min, st.max, st.reps);
             fflush(stdout);
         }

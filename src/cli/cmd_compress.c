@@ -99,22 +99,20 @@ int cmd_compress(int argc, char **argv) {
     char *vocab = path_join(model, "vocab.json");
     const char *tok_dir = file_exists(vocab) ? model : NULL;
     free(vocab);
-    rc = gpt2_model_save_gguf(&m, tok_dir, out, GPT2_GGUF_STORED);
+    rc = gpt2_gguf_save(&m, tok_dir, out, GPT2_GGUF_STORED);
     if (!rc) {
         // What went where, counted by type (the LM head is stored separately: llama.cpp wants output.weight).
         size_t count[32] = {0};
-        int n_mats = m.cfg.n_layer * GPT2_MATS_PER_LAYER;
-        for (int i = 0; i < n_mats; i++) count[plan.mats[i]]++;
-        count[plan.embd]++;
-        count[plan.head]++;
+        for (int i = 0; i < plan.n; i++) count[plan.types[i]]++;
         struct stat st;
         long long bytes = stat(out, &st) == 0 ? (long long)st.st_size : -1;
-        fprintf(stderr, "%s: %d matrices in %.1f s:", compress_method_name(o.method), n_mats + 2, secs);
+        fprintf(stderr, "%s: %d matrices in %.1f s:", compress_method_name(o.method), plan.n, secs);
         for (int t = 0; t < 32; t++)
             if (count[t]) fprintf(stderr, " %s x%zu", qtype_get(t)->name, count[t]);
         fprintf(stderr, " (token_embd %s, output %s)%s%s\nwrote %s: %lld bytes, %.2f bits per parameter\n",
-                qtype_get((int)plan.embd)->name, qtype_get((int)plan.head)->name, o.calib_path ? "; calibration " : "",
-                o.calib_path ? o.calib_path : "", out, bytes, 8.0 * (double)bytes / (double)m.n_params);
+                qtype_get((int)plan.types[gpt2_mat_embd(&m.cfg)])->name, qtype_get((int)plan.types[gpt2_mat_head(&m.cfg)])->name,
+                o.calib_path ? "; calibration " : "", o.calib_path ? o.calib_path : "", out, bytes,
+                8.0 * (double)bytes / (double)gpt2_param_count(&m.cfg));
     }
     gpt2_plan_free(&plan);
 done:

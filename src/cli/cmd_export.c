@@ -35,7 +35,7 @@ int cmd_export(int argc, char **argv) {
     free(vocab);
     if (!tok_dir) fprintf(stderr, "shrink: warning: %s has no vocab.json/merges.txt; the GGUF will carry no tokenizer "
                                   "(llama.cpp needs one)\n", model);
-    rc = gpt2_model_save_gguf(&m, tok_dir, out, f16);
+    rc = gpt2_gguf_save(&m, tok_dir, out, f16);
     gpt2_model_free(&m);
     if (rc) return cli_fail();
     fprintf(stderr, "wrote %s (%s)\n", out, f16 ? "F16" : "F32");

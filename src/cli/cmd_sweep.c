@@ -81,7 +81,7 @@ static int read_config(const char *dir, gpt2_config *c) {
     char *path = path_join(dir, "config.json"), *text = NULL;
     size_t len = 0;
     int rc = file_read_all(path, &text, &len);
-    if (!rc) rc = gpt2_config_parse(c, text, len, path);
+    if (!rc) rc = gpt2_config_parse(c, text, len, path, NULL);
     if (!rc) rc = gpt2_config_validate(c, path);
     free(text);
     free(path);

@@ -4,7 +4,7 @@
 #include "args.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
-#include "../model/gpt2_train.h"
+#include "../train/train.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

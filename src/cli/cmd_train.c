@@ -10,7 +10,7 @@
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
-#include "../model/gpt2_train.h"
+#include "../train/train.h"
 #include <math.h>
 #include <string.h>
 
@@ -200,20 +200,20 @@ int cmd_train(int argc, char **argv) {
     free(vocab);
 
     if (start_dir) {
-        rc = gpt2_model_load(&m, start_dir);
+        rc = gpt2_hf_load(&m, start_dir);
     } else {
         char *text;
         size_t len;
         gpt2_config cfg;
         rc = file_read_all(config, &text, &len);
         if (!rc) {
-            rc = gpt2_config_parse(&cfg, text, len, config);
+            rc = gpt2_config_parse(&cfg, text, len, config, NULL);
             if (!rc) rc = gpt2_config_validate(&cfg, config);
             free(text);
         }
         if (!rc) gpt2_model_init_random(&m, &cfg, seed);
     }
-    if (!rc && have_teacher) rc = gpt2_model_load(&teacher, teacher_dir);
+    if (!rc && have_teacher) rc = gpt2_hf_load(&teacher, teacher_dir);
     if (!rc && have_tok) rc = cli_load_tokenizer(tok_dir, &tok);
     int V = m.cfg.vocab_size;
     if (!rc) rc = load_data(data, tok, V, &ids, &n_ids);
@@ -256,12 +256,12 @@ int cmd_train(int argc, char **argv) {
     gpt2_train_set_data(&tr, ids, n_train);
     if (resume && (rc = gpt2_train_resume(&tr, out))) goto done;
 
-    printf("train: %zu parameters, %d layers, %d wide, %d heads, vocab %d; %s\n", m.n_params, m.cfg.n_layer,
-           m.cfg.n_embd, m.cfg.n_head, V, resume ? "resuming" : start_dir ? "from a checkpoint" : "from scratch");
+    printf("train: %zu parameters, %d layers, %d wide, %d heads, vocab %d; %s\n", gpt2_param_count(&m.cfg), m.cfg.n_layer,
+           m.cfg.n_embd, m.cfg.n_embd / m.cfg.head_dim, V, resume ? "resuming" : start_dir ? "from a checkpoint" : "from scratch");
     printf("train: %zu training tokens, %zu validation tokens; %d steps of %d x %d tokens; %d threads, kernels %s\n",
            n_train, n_val, steps, batch, ctx, par_max_threads(), kern.isa);
     if (have_teacher)
-        printf("train: distilling %s (%zu parameters), A = %g, tau = %g\n", teacher_dir, teacher.n_params, kd_weight, kd_temp);
+        printf("train: distilling %s (%zu parameters), A = %g, tau = %g\n", teacher_dir, gpt2_param_count(&teacher.cfg), kd_weight, kd_temp);
     if (resume) printf("train: resuming at step %d of %d\n", tr.step, steps);
     if (!have_tok && out) printf("train: no tokenizer in %s; checkpoints will hold no vocab.json/merges.txt\n", tok_dir);
     if (!out) printf("train: no --out: nothing will be saved\n");

@@ -21,11 +21,11 @@ int cli_is_gguf(const char *path) {
 
 int cli_load_model(const char *path, gpt2_model *m) {
     kernels_init();
-    return cli_is_gguf(path) ? gpt2_model_load_gguf(m, path) : gpt2_model_load(m, path);
+    return cli_is_gguf(path) ? gpt2_gguf_load(m, path) : gpt2_hf_load(m, path);
 }
 
 int cli_load_tokenizer(const char *dir, bpe **tok) {
-    if (cli_is_gguf(dir)) return gpt2_tokenizer_load_gguf(dir, tok);
+    if (cli_is_gguf(dir)) return gpt2_gguf_load_tokenizer(dir, tok);
     char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
     int rc;
     if (!file_exists(vocab) || !file_exists(merges))

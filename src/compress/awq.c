@@ -153,7 +153,7 @@ static choice choose(kl_probe *probe, int i, qtype t, const float *W, int rows, 
 // From now on the forward pass reads matrix i as its chosen rounding r (NULL: as it is).
 static void keep_rounded(gpt2_model *m, const wmat *saved, float **rounded, int i, float *r) {
     rounded[i] = r;
-    if (r) m->mats[i] = (wmat){QTYPE_F32, saved[i].rows, saved[i].cols, r};
+    if (r) *gpt2_mat(m, i) = (wmat){QTYPE_F32, saved[i].rows, saved[i].cols, r};
 }
 
 static void scale_columns(float *W, int rows, int cols, const float *s) {
@@ -161,83 +161,96 @@ static void scale_columns(float *W, int rows, int cols, const float *s) {
         for (int i = 0; i < cols; i++) W[(size_t)r * cols + i] *= s[i];
 }
 
+void awq_fold(gpt2_model *m, int l, int k, const float *s) {
+    const gpt2_config *c = &m->cfg;
+    gpt2_layer *ly = &m->layers[l];
+    gpt2_linear *lin = &ly->lin[k];
+    CHECK(k != GPT2_LIN_DOWN && lin->w.type == QTYPE_F32);
+    scale_columns((float *)lin->w.data, lin->w.rows, lin->w.cols, s);
+    if (k == GPT2_LIN_OUT) {  // the value rows of attn_qkv's output matrix, and their bias
+        gpt2_linear *qkv = &ly->lin[GPT2_LIN_QKV];
+        wmat *o = qkv->w2.rows ? &qkv->w2 : &qkv->w;
+        int W = gpt2_attn_width(c, l);
+        CHECK(o->type == QTYPE_F32);
+        for (int i = 0; i < W; i++) {
+            float *row = (float *)o->data + (size_t)(2 * W + i) * o->cols;
+            for (int j = 0; j < o->cols; j++) row[j] /= s[i];
+            qkv->bias[2 * W + i] /= s[i];
+        }
+        return;
+    }
+    float *lw = k == GPT2_LIN_QKV ? ly->ln_1_w : ly->ln_2_w, *lb = k == GPT2_LIN_QKV ? ly->ln_1_b : ly->ln_2_b;
+    for (int i = 0; i < c->n_embd; i++) lw[i] /= s[i], lb[i] /= s[i];
+}
+
 void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int verbose, unsigned char *weighted) {
     const gpt2_config *c = &m->cfg;
-    gpt2_weights *w = &m->w;
-    int C = c->n_embd, F = c->n_inner, L = c->n_layer, ns = calib_num_slots(c), n_mats = L * GPT2_MATS_PER_LAYER;
-    act_stats *st = xcalloc((size_t)ns, sizeof *st);
-    float *s = xmalloc((size_t)(F > C ? F : C) * sizeof *s);
+    int L = c->n_layer, n = gpt2_n_mats(c), head = n - 1;
+    act_stats *st = xcalloc((size_t)n, sizeof *st);
+    int widest = c->n_embd;
+    for (int i = 0; i < n; i++) widest = gpt2_mat(m, i)->cols > widest ? gpt2_mat(m, i)->cols : widest;
+    float *s = xmalloc((size_t)widest * sizeof *s);
     // While the pass runs, each chosen matrix is read in its rounded form (so later
     // choices and statistics see the quantized prefix); the fp32 views come back at the end.
-    wmat *saved = xmalloc((size_t)n_mats * sizeof *saved);
-    float **rounded = xcalloc((size_t)n_mats, sizeof *rounded);
-    memcpy(saved, m->mats, (size_t)n_mats * sizeof *saved);
+    wmat *saved = xmalloc((size_t)n * sizeof *saved);
+    float **rounded = xcalloc((size_t)n, sizeof *rounded);
+    for (int i = 0; i < n; i++) saved[i] = *gpt2_mat(m, i);
     kl_probe probe;
     kl_probe_init(&probe, m, cs, PROBE_TOKENS);
     calib_stream stream;
     calib_stream_init(&stream, m, cs);
+    // attn_output first: its 1/s goes into the value rows of attn_qkv, which the qkv search
+    // then sees as they will be stored. ffn_down's input comes through GELU, which no scale
+    // passes through, and a low-rank linear's second factor reads A·x: only their rounding
+    // is chosen.
+    static const int order[GPT2_LINEARS] = {GPT2_LIN_OUT, GPT2_LIN_QKV, GPT2_LIN_UP, GPT2_LIN_DOWN};
+    static const char *names[GPT2_LINEARS] = {"qkv", "proj", "fc", "down"};
     for (int l = 0; l < L; l++) {
-        int k[GPT2_MATS_PER_LAYER], i0 = l * GPT2_MATS_PER_LAYER;
-        for (int j = 0; j < GPT2_MATS_PER_LAYER; j++) {
-            k[j] = calib_slot(c, l, j);
-            act_stats_init(&st[k[j]], j == GPT2_MAT_FCPROJ ? F : C, 1);
-        }
+        int i0 = gpt2_mat_index(c, l, 0, 0), i1 = gpt2_mat_index(c, l + 1, 0, 0);
+        for (int i = i0; i < i1; i++) act_stats_init(&st[i], saved[i].cols, 1);
         char label[64];
         snprintf(label, sizeof label, "awq: layer %d/%d statistics", l + 1, L);
         calib_run_block(m, cs, &stream, st, 0, label);
-        const qtype *types = plan->mats + i0;
-        float *qkv = w->attn_qkv_w + (size_t)l * 3 * C * C, *qkv_b = w->attn_qkv_b + (size_t)l * 3 * C;
-        float *proj = w->attn_proj_w + (size_t)l * C * C, *fc = w->mlp_fc_w + (size_t)l * F * C;
-        float *down = w->mlp_proj_w + (size_t)l * C * F;
-        choice ch[GPT2_MATS_PER_LAYER];
-        // attn_output first: its 1/s goes into the value rows of attn_qkv, which the
-        // qkv search below then sees as they will be stored.
-        ch[GPT2_MAT_PROJ] = choose(&probe, i0 + GPT2_MAT_PROJ, types[GPT2_MAT_PROJ], proj, C, C, &st[k[1]], 1, s);
-        keep_rounded(m, saved, rounded, i0 + GPT2_MAT_PROJ, ch[GPT2_MAT_PROJ].rounded);
-        scale_columns(proj, C, C, s);
-        for (int i = 0; i < C; i++) {
-            float *row = qkv + (size_t)(2 * C + i) * C;
-            for (int j = 0; j < C; j++) row[j] /= s[i];
-            qkv_b[2 * C + i] /= s[i];
+        choice ch[2 * GPT2_LINEARS] = {{0}};
+        for (int j = 0; j < GPT2_LINEARS; j++) {
+            int k = order[j], lowrank = gpt2_rank(c, l, k) > 0;
+            for (int f = 0; f < 1 + lowrank; f++) {
+                int i = gpt2_mat_index(c, l, k, f), fold = f == 0 && k != GPT2_LIN_DOWN;
+                const wmat *v = &saved[i];
+                ch[2 * k + f] = choose(&probe, i, plan->types[i], v->data, v->rows, v->cols, &st[i], fold, s);
+                if (fold) awq_fold(m, l, k, s);  // on the fp32 matrices, before the rounded view replaces them
+                keep_rounded(m, saved, rounded, i, ch[2 * k + f].rounded);
+                weighted[i] = (unsigned char)ch[2 * k + f].weighted;
+            }
         }
-        ch[GPT2_MAT_QKV] = choose(&probe, i0 + GPT2_MAT_QKV, types[GPT2_MAT_QKV], qkv, 3 * C, C, &st[k[0]], 1, s);
-        keep_rounded(m, saved, rounded, i0 + GPT2_MAT_QKV, ch[GPT2_MAT_QKV].rounded);
-        scale_columns(qkv, 3 * C, C, s);
-        for (int i = 0; i < C; i++) w->ln_1_w[(size_t)l * C + i] /= s[i], w->ln_1_b[(size_t)l * C + i] /= s[i];
-        ch[GPT2_MAT_FC] = choose(&probe, i0 + GPT2_MAT_FC, types[GPT2_MAT_FC], fc, F, C, &st[k[2]], 1, s);
-        keep_rounded(m, saved, rounded, i0 + GPT2_MAT_FC, ch[GPT2_MAT_FC].rounded);
-        scale_columns(fc, F, C, s);
-        for (int i = 0; i < C; i++) w->ln_2_w[(size_t)l * C + i] /= s[i], w->ln_2_b[(size_t)l * C + i] /= s[i];
-        // ffn_down: its input comes through GELU, so no scale folds; only the rounding is chosen
-        ch[GPT2_MAT_FCPROJ] = choose(&probe, i0 + GPT2_MAT_FCPROJ, types[GPT2_MAT_FCPROJ], down, C, F, &st[k[3]], 0, s);
-        keep_rounded(m, saved, rounded, i0 + GPT2_MAT_FCPROJ, ch[GPT2_MAT_FCPROJ].rounded);
-        for (int j = 0; j < GPT2_MATS_PER_LAYER; j++) weighted[i0 + j] = (unsigned char)ch[j].weighted;
         if (verbose) {
             fprintf(stderr, "awq: layer %d:", l);
-            static const char *names[] = {"qkv", "proj", "fc", "down"};
-            for (int j = 0; j < GPT2_MATS_PER_LAYER; j++)
-                fprintf(stderr, " %s α %.2f %s KL x%.3f of rtn;", names[j], ch[j].alpha, ch[j].weighted ? "weighted" : "plain",
-                        ch[j].kl_rtn > 0 ? ch[j].kl / ch[j].kl_rtn : 1);
+            for (int k = 0; k < GPT2_LINEARS; k++)
+                for (int f = 0; f < 1 + (gpt2_rank(c, l, k) > 0); f++) {
+                    const choice *x = &ch[2 * k + f];
+                    fprintf(stderr, " %s%s α %.2f %s KL x%.3f of rtn;", names[k], f ? "_b" : "", x->alpha,
+                            x->weighted ? "weighted" : "plain", x->kl_rtn > 0 ? x->kl / x->kl_rtn : 1);
+                }
             fprintf(stderr, "\n");
         }
-        for (int j = 0; j < GPT2_MATS_PER_LAYER; j++) act_stats_free(&st[k[j]]);
+        for (int i = i0; i < i1; i++) act_stats_free(&st[i]);
         kl_probe_advance(&probe, l);
         calib_run_block(m, cs, &stream, NULL, 1, NULL);  // through the rounded block
     }
     // The LM head: unscaled (its fp32 twin is the token embedding); only the rounding.
-    act_stats_init(&st[ns - 1], C, 1);
+    act_stats_init(&st[head], c->n_embd, 1);
     calib_run_block(m, cs, &stream, st, 0, "awq: output statistics");
-    choice h = choose(&probe, n_mats + 1, plan->head, m->lm_head, c->vocab_size, C, &st[ns - 1], 0, s);
+    choice h = choose(&probe, head, plan->types[head], saved[head].data, c->vocab_size, c->n_embd, &st[head], 0, s);
     free(h.rounded);
-    weighted[n_mats] = 0;  // the token embedding is a lookup: no inputs to weight by
-    weighted[n_mats + 1] = (unsigned char)h.weighted;
+    weighted[n - 2] = 0;  // the token embedding is a lookup: no inputs to weight by
+    weighted[head] = (unsigned char)h.weighted;
     if (verbose)
         fprintf(stderr, "awq: output: %s rounding, KL x%.3f of rtn\n", h.weighted ? "weighted" : "plain",
                 h.kl_rtn > 0 ? h.kl / h.kl_rtn : 1);
-    act_stats_free(&st[ns - 1]);
+    act_stats_free(&st[head]);
     calib_stream_free(&stream);
     kl_probe_free(&probe);
-    memcpy(m->mats, saved, (size_t)n_mats * sizeof *saved);  // the scaled fp32 matrices, to be stored
-    for (int i = 0; i < n_mats; i++) free(rounded[i]);
+    for (int i = 0; i < n; i++) *gpt2_mat(m, i) = saved[i];  // the scaled fp32 matrices, to be stored
+    for (int i = 0; i < n; i++) free(rounded[i]);
     free(rounded), free(saved), free(st), free(s);
 }

@@ -19,6 +19,12 @@
 double awq_search(qtype t, const float *W, int rows, int cols, const act_stats *st, int weighted, float *s,
                   double *err0, double *err1);
 
+// Multiplies the input channels of linear k (GPT2_LIN_QKV, _OUT or _UP) of layer l by s
+// (the columns of its first matrix) and divides what feeds them by s: ln_1's weight and
+// bias for attn_qkv, ln_2's for ffn_up, the value rows of attn_qkv's output matrix and
+// their bias for attn_output. The fp32 model's function is unchanged up to rounding.
+void awq_fold(gpt2_model *m, int l, int k, const float *s);
+
 // Scales every layer of the fp32 model m for the plan's types, layer by layer on the
 // calibration set, and chooses each matrix's rounding. For each matrix the candidates
 // are plain and importance-weighted rounding, each unscaled and with its best α by

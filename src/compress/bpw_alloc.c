@@ -27,13 +27,13 @@ typedef struct unit {
 int bpw_allocate(gpt2_model *m, const calib_set *cs, double target, const char *overrides, gpt2_plan *plan, char *notes,
                  size_t notes_cap, int verbose) {
     const gpt2_config *c = &m->cfg;
-    int n_mats = c->n_layer * GPT2_MATS_PER_LAYER, nu = n_mats + 2;
+    int nu = gpt2_n_mats(c);
     unit *u = xcalloc((size_t)nu, sizeof *u);
     double total_w = 0;
     for (int i = 0; i < nu; i++) {
         unit *x = &u[i];
-        const wmat *v = kl_probe_view(m, i);
-        x->src = i < n_mats ? m->mats[i].data : i == n_mats ? m->w.wte : m->lm_head;
+        const wmat *v = gpt2_mat(m, i);
+        x->src = v->data;
         x->rows = v->rows, x->cols = v->cols;
         const qtype *cand = x->cols % 256 == 0 ? K_CANDIDATES : SMALL_CANDIDATES;
         x->n_cand = x->cols % 256 == 0 ? (int)(sizeof K_CANDIDATES / sizeof *cand) : (int)(sizeof SMALL_CANDIDATES / sizeof *cand);
@@ -78,18 +78,15 @@ int bpw_allocate(gpt2_model *m, const calib_set *cs, double target, const char *
         used += u[bi].bits[bk] - u[bi].bits[u[bi].pick];
         u[bi].pick = bk;
     }
-    plan->mats = xmalloc((size_t)n_mats * sizeof *plan->mats);
+    plan->n = nu;
+    plan->types = xmalloc((size_t)nu * sizeof *plan->types);
     double kl_sum = 0;
     for (int i = 0; i < nu; i++) {
-        qtype t = u[i].cand[u[i].pick];
-        if (i < n_mats) plan->mats[i] = t;
-        else if (i == n_mats) plan->embd = t;
-        else plan->head = t;
+        plan->types[i] = u[i].cand[u[i].pick];
         kl_sum += u[i].kl[u[i].pick];
         if (verbose) {
             char name[64];
-            if (i < n_mats) plan_mat_name(name, sizeof name, i / GPT2_MATS_PER_LAYER, i % GPT2_MATS_PER_LAYER);
-            else snprintf(name, sizeof name, "%s", i == n_mats ? "token_embd" : "output");
+            gpt2_mat_name(c, i, name, sizeof name);
             fprintf(stderr, "bpw: %-18s", name);
             for (int k = 0; k < u[i].n_cand; k++)
                 fprintf(stderr, " %s%s %.2e", k == u[i].pick ? "*" : " ", qtype_get((int)u[i].cand[k])->name, u[i].kl[k]);

@@ -50,14 +50,13 @@ void act_stats_free(act_stats *s) {
 }
 
 typedef struct collector {
-    const gpt2_config *cfg;
     act_stats *stats;
     float *xt, *h;  // scratch: the inputs transposed (cols, T), and one window's Xᵀ X
 } collector;
 
-static void collect_hook(void *user, int layer, int mat, const float *in, int T, int cols) {
+static void collect_hook(void *user, int mat, const float *in, int T, int cols) {
     collector *c = user;
-    act_stats *s = &c->stats[calib_slot(c->cfg, layer, mat)];
+    act_stats *s = &c->stats[mat];
     if (!s->cols) return;
     CHECK(s->cols == cols);
     for (int t = 0; t < T; t++)
@@ -85,10 +84,10 @@ void calib_progress(const char *label, int done, int total, double t0) {
 // One forward pass per window with the hook on; start/stop select the blocks run.
 static void run_windows(const gpt2_model *m, const calib_set *cs, act_stats *stats, int start, int stop, float *stream,
                         int advance, const char *label) {
-    int max_cols = 0, ns = calib_num_slots(&m->cfg), C = m->cfg.n_embd;
+    int max_cols = 0, ns = gpt2_n_mats(&m->cfg), C = m->cfg.n_embd;
     for (int i = 0; stats && i < ns; i++)
         if (stats[i].H && stats[i].cols > max_cols) max_cols = stats[i].cols;
-    collector c = {&m->cfg, stats, NULL, NULL};
+    collector c = {stats, NULL, NULL};
     if (max_cols) {
         c.xt = xmalloc((size_t)max_cols * cs->ctx * sizeof(float));
         c.h = xmalloc((size_t)max_cols * max_cols * sizeof(float));
@@ -124,7 +123,7 @@ void calib_stream_init(calib_stream *st, const gpt2_model *m, const calib_set *c
     size_t row = qtype_row_bytes(m->embd.type, (size_t)C);
     for (size_t i = 0; i < n; i++) {
         float *x = st->x + i * C;
-        const float *pe = m->w.wpe + (i % (size_t)cs->ctx) * C;
+        const float *pe = m->wpe + (i % (size_t)cs->ctx) * C;
         dequantize_row(m->embd.type, (const char *)m->embd.data + (size_t)cs->ids[i] * row, x, (size_t)C);
         for (int k = 0; k < C; k++) x[k] += pe[k];
     }

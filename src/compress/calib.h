@@ -32,15 +32,9 @@ typedef struct act_stats {
 void act_stats_init(act_stats *s, int cols, int want_h);
 void act_stats_free(act_stats *s);
 
-// Index of the statistics of matrix k (GPT2_MAT_*) of layer l, or of the LM head
-// (l = n_layer, k = GPT2_HOOK_HEAD), in an array of calib_num_slots entries.
-static inline int calib_slot(const gpt2_config *c, int l, int k) {
-    return l < c->n_layer ? l * GPT2_MATS_PER_LAYER + k : c->n_layer * GPT2_MATS_PER_LAYER;
-}
-static inline int calib_num_slots(const gpt2_config *c) { return c->n_layer * GPT2_MATS_PER_LAYER + 1; }
-
 // Runs every window through m (only the first stop_after blocks when > 0) and adds
-// each wanted matrix's inputs to stats (calib_num_slots entries). label names the
+// each wanted matrix's inputs to stats (gpt2_n_mats entries, plan order; token_embd's
+// is never filled: a lookup has no inputs). label names the
 // step on the progress line (shown when stderr is a terminal).
 void calib_collect(const gpt2_model *m, const calib_set *cs, act_stats *stats, int stop_after, const char *label);
 

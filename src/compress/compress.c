@@ -27,19 +27,18 @@ int compress_method_parse(const char *s) {
 const char *compress_method_name(compress_method m) { return METHOD_NAMES[m]; }
 
 // Per-column mean squares (llama.cpp's importance matrix) of every matrix's input from
-// one pass over the calibration set, in plan order (mats, embd: none, head).
-static float **importance_vectors(const gpt2_model *m, const calib_set *cs) {
-    const gpt2_config *c = &m->cfg;
-    int ns = calib_num_slots(c), n_mats = c->n_layer * GPT2_MATS_PER_LAYER;
-    act_stats *st = xcalloc((size_t)ns, sizeof *st);
-    for (int i = 0; i < n_mats; i++) act_stats_init(&st[i], m->mats[i].cols, 0);
-    act_stats_init(&st[ns - 1], c->n_embd, 0);
+// one pass over the calibration set, in plan order (token_embd: none, a lookup).
+static float **importance_vectors(gpt2_model *m, const calib_set *cs) {
+    int n = gpt2_n_mats(&m->cfg);
+    act_stats *st = xcalloc((size_t)n, sizeof *st);
+    for (int i = 0; i < n; i++)
+        if (i != gpt2_mat_embd(&m->cfg)) act_stats_init(&st[i], gpt2_mat(m, i)->cols, 0);
     calib_collect(m, cs, st, 0, "importance");
-    float **imp = xcalloc((size_t)n_mats + 2, sizeof *imp);
-    for (int i = 0; i < ns; i++) {
-        int slot = i < n_mats ? i : n_mats + 1;
-        imp[slot] = xmalloc((size_t)st[i].cols * sizeof(float));
-        for (int k = 0; k < st[i].cols; k++) imp[slot][k] = (float)(st[i].sumsq[k] / (double)(st[i].n ? st[i].n : 1));
+    float **imp = xcalloc((size_t)n, sizeof *imp);
+    for (int i = 0; i < n; i++) {
+        if (i == gpt2_mat_embd(&m->cfg)) continue;
+        imp[i] = xmalloc((size_t)st[i].cols * sizeof(float) + 1);
+        for (int k = 0; k < st[i].cols; k++) imp[i][k] = (float)(st[i].sumsq[k] / (double)(st[i].n ? st[i].n : 1));
         act_stats_free(&st[i]);
     }
     free(st);
@@ -65,41 +64,44 @@ static void *gptq_matrix(qtype t, const float *W, int rows, int cols, const act_
 
 // GPTQ block by block: each block's inputs come from the blocks before it already
 // quantized (the calibration stream is advanced through the quantized block), so each
-// block corrects for the error upstream. The LM head last, from the quantized stack.
+// block corrects for the error upstream. Within a block the matrices go in plan order
+// with the statistics of one pass, as GPTQ's sequential mode per block. The LM head last,
+// from the quantized stack.
 static int gptq_model(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, const compress_opts *o, void **enc) {
     const gpt2_config *c = &m->cfg;
-    int L = c->n_layer, ns = calib_num_slots(c), n_mats = L * GPT2_MATS_PER_LAYER, rc = 0;
-    act_stats *st = xcalloc((size_t)ns, sizeof *st);
+    int L = c->n_layer, n = gpt2_n_mats(c), head = n - 1, rc = 0;
+    act_stats *st = xcalloc((size_t)n, sizeof *st);
+    wmat *saved = xmalloc((size_t)n * sizeof *saved);
+    for (int i = 0; i < n; i++) saved[i] = *gpt2_mat(m, i);
     calib_stream stream;
     calib_stream_init(&stream, m, cs);
     for (int l = 0; l < L && !rc; l++) {
         double t0 = timer_now();
-        for (int k = 0; k < GPT2_MATS_PER_LAYER; k++) act_stats_init(&st[calib_slot(c, l, k)], m->mats[l * 4 + k].cols, 1);
+        int i0 = gpt2_mat_index(c, l, 0, 0), i1 = gpt2_mat_index(c, l + 1, 0, 0);  // this block's matrices
+        for (int i = i0; i < i1; i++) act_stats_init(&st[i], gpt2_mat(m, i)->cols, 1);
         char label[64];
         snprintf(label, sizeof label, "gptq: block %d/%d inputs", l + 1, L);
         calib_run_block(m, cs, &stream, st, 0, label);
-        for (int k = 0; k < GPT2_MATS_PER_LAYER && !rc; k++) {
-            int i = l * GPT2_MATS_PER_LAYER + k;
-            wmat *v = &m->mats[i];
-            enc[i] = gptq_matrix(plan->mats[i], v->data, v->rows, v->cols, &st[i], o, &rc);
+        for (int i = i0; i < i1 && !rc; i++) {
+            const wmat *v = gpt2_mat(m, i);
+            enc[i] = gptq_matrix(plan->types[i], v->data, v->rows, v->cols, &st[i], o, &rc);
             act_stats_free(&st[i]);
         }
-        for (int k = 0; k < GPT2_MATS_PER_LAYER; k++) {
-            int i = l * GPT2_MATS_PER_LAYER + k;
-            if (enc[i]) m->mats[i] = (wmat){plan->mats[i], m->mats[i].rows, m->mats[i].cols, enc[i]};
-        }
+        for (int i = i0; i < i1; i++)
+            if (enc[i]) *gpt2_mat(m, i) = (wmat){plan->types[i], saved[i].rows, saved[i].cols, enc[i]};
         calib_run_block(m, cs, &stream, NULL, 1, NULL);  // through the quantized block
         if (o->verbose) fprintf(stderr, "gptq: block %d done in %.1f s\n", l, timer_now() - t0);
     }
     if (!rc) {
-        act_stats_init(&st[ns - 1], c->n_embd, 1);
+        act_stats_init(&st[head], c->n_embd, 1);
         calib_run_block(m, cs, &stream, st, 0, "gptq: output inputs");
-        enc[n_mats + 1] = gptq_matrix(plan->head, m->lm_head, c->vocab_size, c->n_embd, &st[ns - 1], o, &rc);
-        act_stats_free(&st[ns - 1]);
+        enc[head] = gptq_matrix(plan->types[head], saved[head].data, c->vocab_size, c->n_embd, &st[head], o, &rc);
+        act_stats_free(&st[head]);
     }
     calib_stream_free(&stream);
+    for (int i = 0; i < n; i++) *gpt2_mat(m, i) = saved[i];  // quantize reads the fp32 matrices
+    free(saved);
     free(st);
-    gpt2_model_set_f32_views(m);  // quantize_with reads the fp32 matrices
     return rc;
 }
 
@@ -131,31 +133,31 @@ int compress_model(gpt2_model *m, const bpe *tok, const compress_opts *o, gpt2_p
 int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress_opts *o, gpt2_plan *plan, char *notes,
                               size_t notes_cap) {
     const gpt2_config *c = &m->cfg;
-    int n_mats = c->n_layer * GPT2_MATS_PER_LAYER, rc = 0;
+    int n = gpt2_n_mats(c), rc = 0;
     memset(plan, 0, sizeof *plan);
     if (notes && notes_cap) notes[0] = 0;
-    if (m->mat_store || !m->w.wte) return err_set(ERR_ARG, "compress: the model is already quantized; start from its fp32 original");
+    if (!gpt2_model_is_f32(m)) return err_set(ERR_ARG, "compress: the model is already quantized; start from its fp32 original");
     if (compress_needs_calib(o) && (!cs || cs->n_windows < 1)) return err_set(ERR_ARG, "compress: this method needs calibration text");
     if (o->target_bpw > 0) rc = bpw_allocate(m, cs, o->target_bpw, o->overrides, plan, notes, notes_cap, o->verbose);
     else rc = plan_build(plan, c, o->type, o->overrides, notes, notes_cap);
     if (rc) return rc;
     unsigned char *weighted = NULL;  // awq: per matrix, 1 = importance-weighted rounding
     if (o->method == METHOD_AWQ || o->method == METHOD_AWQ_GPTQ) {
-        weighted = xcalloc((size_t)n_mats + 2, 1);
+        weighted = xcalloc((size_t)n, 1);
         awq_apply(m, plan, cs, o->verbose, weighted);
     }
-    void **enc = xcalloc((size_t)n_mats + 2, sizeof *enc);
+    void **enc = xcalloc((size_t)n, sizeof *enc);
     float **imp = NULL;
     if (o->method == METHOD_GPTQ || o->method == METHOD_AWQ_GPTQ) rc = gptq_model(m, plan, cs, o, enc);
     else if (o->method != METHOD_RTN) imp = importance_vectors(m, cs);
-    for (int i = 0; imp && weighted && i < n_mats + 2; i++)
+    for (int i = 0; imp && weighted && i < n; i++)
         if (!weighted[i]) free(imp[i]), imp[i] = NULL;
-    if (!rc) rc = gpt2_model_quantize_with(m, plan, (const float *const *)imp, (const void *const *)enc);
+    if (!rc) rc = gpt2_model_quantize(m, plan, (const float *const *)imp, (const void *const *)enc);
     if (!rc) {
         free(m->quant_method);
         m->quant_method = xstrdup(compress_method_name(o->method));
     }
-    for (int i = 0; i < n_mats + 2; i++) {
+    for (int i = 0; i < n; i++) {
         free(enc[i]);
         if (imp) free(imp[i]);
     }

@@ -1,6 +1,6 @@
 // compress.h: `shrink compress` as a library call: a storage plan (type or preset,
 // overrides, or a bits-per-weight target), a method, calibration, and the model's
-// matrices stored accordingly (ready for gpt2_model_save_gguf(..., GPT2_GGUF_STORED)).
+// matrices stored accordingly (ready for gpt2_gguf_save(..., GPT2_GGUF_STORED)).
 #pragma once
 #include "../model/gpt2.h"
 #include "../tokenizer/bpe.h"

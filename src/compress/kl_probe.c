@@ -19,11 +19,6 @@ static double logsumexp_d(const float *x, int V) {
     return (double)mx + log(s);
 }
 
-wmat *kl_probe_view(gpt2_model *m, int i) {
-    int n_mats = m->cfg.n_layer * GPT2_MATS_PER_LAYER;
-    return i < n_mats ? &m->mats[i] : i == n_mats ? &m->embd : &m->head;
-}
-
 void kl_probe_init(kl_probe *p, gpt2_model *m, const calib_set *cs, int tokens) {
     const gpt2_config *c = &m->cfg;
     int V = c->vocab_size, ctx = cs->ctx, L = c->n_layer;
@@ -72,9 +67,10 @@ void kl_probe_free(kl_probe *p) {
 // KL = Σ P log P − Σ P log Q: the reference's part is cached; log Q = logits − log Σ exp.
 double kl_probe_matrix(kl_probe *p, int i, wmat as) {
     gpt2_model *m = p->m;
-    int n_mats = m->cfg.n_layer * GPT2_MATS_PER_LAYER, V = m->cfg.vocab_size, ctx = p->ctx, nw = p->nw;
-    int start = i < n_mats ? i / GPT2_MATS_PER_LAYER : i == n_mats ? 0 : m->cfg.n_layer;
-    wmat *view = kl_probe_view(m, i), saved = *view;
+    int V = m->cfg.vocab_size, ctx = p->ctx, nw = p->nw, start, lin, f;
+    gpt2_mat_locate(&m->cfg, i, &start, &lin, &f);
+    if (i == gpt2_mat_embd(&m->cfg)) start = 0;  // the embedding: the whole pass
+    wmat *view = gpt2_mat(m, i), saved = *view;
     CHECK(as.rows == saved.rows && as.cols == saved.cols);
     *view = as;
     size_t TC = (size_t)ctx * m->cfg.n_embd;

@@ -24,11 +24,7 @@ typedef struct kl_probe {
 void kl_probe_init(kl_probe *p, gpt2_model *m, const calib_set *cs, int tokens);
 void kl_probe_free(kl_probe *p);
 
-// The matrix i in plan order (the L·4 layer matrices, token_embd, output) as the
-// forward pass reads it.
-wmat *kl_probe_view(gpt2_model *m, int i);
-
-// Mean KL per token with matrix i read as `as` (any stored type, same shape) and every
+// Mean KL per token with matrix i (plan order, gpt2_mat) read as `as` (any stored type, same shape) and every
 // other matrix as it is now; the model is left as it was.
 double kl_probe_matrix(kl_probe *p, int i, wmat as);
 

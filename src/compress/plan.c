@@ -32,11 +32,6 @@ static const preset presets[] = {
 // llama.cpp's use_more_bits(i, n)
 static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
-void plan_mat_name(char *out, size_t cap, int l, int k) {
-    static const char *names[GPT2_MATS_PER_LAYER] = {"attn_qkv", "attn_output", "ffn_up", "ffn_down"};
-    snprintf(out, cap, "blk.%d.%s", l, names[k]);
-}
-
 // The type llama.cpp falls back to when t's block does not divide the rows.
 static qtype fallback(qtype t) {
     switch (t) {
@@ -69,16 +64,15 @@ int plan_build(gpt2_plan *p, const gpt2_config *c, const char *spec, const char 
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (strcasecmp(spec, presets[i].name) == 0) pr = &presets[i];
     if (pr) {
-        p->mats = xmalloc((size_t)L * GPT2_MATS_PER_LAYER * sizeof *p->mats);
-        for (int l = 0; l < L; l++) {
-            qtype *t = p->mats + (size_t)l * GPT2_MATS_PER_LAYER;
-            t[GPT2_MAT_QKV] = pr->qkv;
-            t[GPT2_MAT_PROJ] = pr->proj;
-            t[GPT2_MAT_FC] = pr->up;
-            t[GPT2_MAT_FCPROJ] = more_bits(l, L) ? pr->down_more : pr->down;
+        gpt2_plan_uniform(p, c, pr->embd);
+        for (int i = 0; i < p->n; i++) {
+            int l, k, f;
+            gpt2_mat_locate(c, i, &l, &k, &f);
+            if (l == L) continue;
+            const qtype by_linear[GPT2_LINEARS] = {pr->qkv, pr->proj, pr->up, more_bits(l, L) ? pr->down_more : pr->down};
+            p->types[i] = by_linear[k];  // both factors of a low-rank linear take its type
         }
-        p->embd = pr->embd;
-        p->head = pr->head;
+        p->types[gpt2_mat_head(c)] = pr->head;
     } else {
         int t = qtype_parse(spec);
         if (t < 0 || t == QTYPE_Q8_K)
@@ -86,15 +80,15 @@ int plan_build(gpt2_plan *p, const gpt2_config *c, const char *spec, const char 
                                     "Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K)", spec);
         gpt2_plan_uniform(p, c, (qtype)t);
         // below 6 bits the LM head keeps Q6_K, as llama.cpp does
-        if (t != QTYPE_F32 && t != QTYPE_F16 && t != QTYPE_Q8_0 && t != QTYPE_Q6_K) p->head = QTYPE_Q6_K;
+        if (t != QTYPE_F32 && t != QTYPE_F16 && t != QTYPE_Q8_0 && t != QTYPE_Q6_K) p->types[gpt2_mat_head(c)] = QTYPE_Q6_K;
     }
     return plan_apply_overrides(p, c, overrides, notes, notes_cap);
 }
 
 int plan_apply_overrides(gpt2_plan *p, const gpt2_config *c, const char *overrides, char *notes, size_t notes_cap) {
-    int L = c->n_layer;
     // Overrides, in order: later ones win.
     const char *o = overrides;
+    char name[64];
     while (o && *o) {
         const char *comma = strchr(o, ',');
         size_t len = comma ? (size_t)(comma - o) : strlen(o);
@@ -111,14 +105,10 @@ int plan_apply_overrides(gpt2_plan *p, const gpt2_config *c, const char *overrid
         }
         *eq = 0;
         int hits = 0;
-        char name[64];
-        for (int l = 0; l < L; l++)
-            for (int k = 0; k < GPT2_MATS_PER_LAYER; k++) {
-                plan_mat_name(name, sizeof name, l, k);
-                if (name_matches(item, name)) p->mats[(size_t)l * GPT2_MATS_PER_LAYER + k] = (qtype)t, hits++;
-            }
-        if (name_matches(item, "token_embd")) p->embd = (qtype)t, hits++;
-        if (name_matches(item, "output")) p->head = (qtype)t, hits++;
+        for (int i = 0; i < p->n; i++) {
+            gpt2_mat_name(c, i, name, sizeof name);
+            if (name_matches(item, name)) p->types[i] = (qtype)t, hits++;
+        }
         if (!hits) {
             gpt2_plan_free(p);
             return err_set(ERR_ARG, "compress: --tensor-type pattern '%s' matches no tensor (names: token_embd, output, "
@@ -126,45 +116,30 @@ int plan_apply_overrides(gpt2_plan *p, const gpt2_config *c, const char *overrid
         }
     }
     // Fallbacks for rows a block cannot divide (K-quants need multiples of 256).
-    char name[64];
-    for (int l = 0; l < L; l++)
-        for (int k = 0; k < GPT2_MATS_PER_LAYER; k++) {
-            qtype *t = &p->mats[(size_t)l * GPT2_MATS_PER_LAYER + k];
-            int cols = k == GPT2_MAT_FCPROJ ? c->n_inner : c->n_embd;
-            while (cols % qtype_get((int)*t)->block) {
-                plan_mat_name(name, sizeof name, l, k);
-                qtype f = fallback(*t);
-                note(notes, notes_cap, "%s: %s cannot hold its rows; using %s\n", name, qtype_get((int)*t)->name,
-                     qtype_get((int)f)->name);
-                *t = f;
-            }
-        }
-    qtype *vt[2] = {&p->embd, &p->head};
-    const char *vn[2] = {"token_embd", "output"};
-    for (int i = 0; i < 2; i++)
-        while (c->n_embd % qtype_get((int)*vt[i])->block) {
-            qtype f = fallback(*vt[i]);
-            note(notes, notes_cap, "%s: %s cannot hold its rows; using %s\n", vn[i], qtype_get((int)*vt[i])->name,
+    for (int i = 0; i < p->n; i++) {
+        int rows, cols;
+        gpt2_mat_dims(c, i, &rows, &cols);
+        while (cols % qtype_get((int)p->types[i])->block) {
+            gpt2_mat_name(c, i, name, sizeof name);
+            qtype f = fallback(p->types[i]);
+            note(notes, notes_cap, "%s: %s cannot hold its rows; using %s\n", name, qtype_get((int)p->types[i])->name,
                  qtype_get((int)f)->name);
-            *vt[i] = f;
+            p->types[i] = f;
         }
+    }
     return 0;
 }
 
 double plan_matrix_bpw(const gpt2_plan *p, const gpt2_config *c) {
     double bits = 0, weights = 0;
-    int C = c->n_embd, F = c->n_inner;
-    for (int l = 0; l < c->n_layer; l++)
-        for (int k = 0; k < GPT2_MATS_PER_LAYER; k++) {
-            int rows = k == GPT2_MAT_QKV ? 3 * C : k == GPT2_MAT_FC ? F : C, cols = k == GPT2_MAT_FCPROJ ? F : C;
-            bits += 8.0 * rows * (double)qtype_row_bytes(p->mats[(size_t)l * GPT2_MATS_PER_LAYER + k], (size_t)cols);
-            weights += (double)rows * cols;
-        }
-    bits += 8.0 * c->vocab_size * (double)(qtype_row_bytes(p->embd, (size_t)C) + qtype_row_bytes(p->head, (size_t)C));
-    weights += 2.0 * c->vocab_size * C;
+    for (int i = 0; i < p->n; i++) {
+        int rows, cols;
+        gpt2_mat_dims(c, i, &rows, &cols);
+        bits += 8.0 * rows * (double)qtype_row_bytes(p->types[i], (size_t)cols);
+        weights += (double)rows * cols;
+    }
     return bits / weights;
 }
-
 int plan_parse_target_bpw(const char *s, const gpt2_config *c, const char *what, double *out) {
     char *end;
     double x = strtod(s, &end);

@@ -17,8 +17,8 @@ int plan_build(gpt2_plan *p, const gpt2_config *c, const char *spec, const char 
 // (e.g. by bpw_allocate). On error p is freed.
 int plan_apply_overrides(gpt2_plan *p, const gpt2_config *c, const char *overrides, char *notes, size_t notes_cap);
 
-// Bits per weight of the plan's stored matrices: the layers' four, token_embd and
-// output (both counted, as both are stored), over their element count.
+// Bits per weight of the plan's stored matrices: the layers', token_embd and output (both
+// counted, as both are stored), over their element count.
 double plan_matrix_bpw(const gpt2_plan *p, const gpt2_config *c);
 
 // A bits-per-weight target (compress --target-bpw): a number in 1.5-16, or a preset whose
@@ -26,6 +26,3 @@ double plan_matrix_bpw(const gpt2_plan *p, const gpt2_config *c);
 // option in messages ("compress: --target-bpw"). Returns 0 for a number, 1 for a preset, or
 // ERR_ARG with a message naming s.
 int plan_parse_target_bpw(const char *s, const gpt2_config *c, const char *what, double *out);
-
-// The GGUF name of matrix k (GPT2_MAT_*) of layer l, e.g. "blk.3.ffn_down".
-void plan_mat_name(char *out, size_t cap, int l, int k);

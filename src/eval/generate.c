@@ -3,7 +3,7 @@
 #include "eval.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
-#include "../model/sampler.h"
+#include "sampler.h"
 #include <stdlib.h>
 #include <string.h>
 

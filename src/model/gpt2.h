@@ -1,84 +1,160 @@
-// gpt2.h: the GPT-2 model: config, weights, loading, and the inference forward pass.
+// gpt2.h: the GPT-2 model: its config (with per-layer shapes), the tensor table, the
+// weights as layers of linears, and the inference forward pass.
 //
-// Weights are held in fp32, out-major: every linear layer's matrix is (OC, C) so
-// a row is one output channel (HF Conv1D stores (C, OC); it is transposed once at
-// load). Memory is planned from the config and carved from one allocation.
+// One representation serves every shape and every use. A layer holds its LayerNorms and
+// four linears; a linear is a matrix in any storage type (fp32, F16, ggml blocks), an
+// optional second factor (W ≈ B·A, a low-rank "compression layer") and a bias. Matrices
+// are out-major: row r is output channel r, its inputs contiguous (HF Conv1D stores
+// (in, out); the loaders transpose once). Every fp32 tensor lives in one arena carved from
+// one allocation in the tensor table's order, so training and AdamW see one flat array;
+// matrices stored in other types live in a second allocation (mat_store).
+// Shapes may differ per layer: heads kept (pruned attention), MLP width, the rank of each
+// linear, even none at all (0 heads: no attention; width 0: no MLP, only its bias).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 #include "../core/dtype.h"
 #include "../kernels/qtype.h"
 
+#define GPT2_MAX_LAYERS 512  // as llama.cpp's LLAMA_MAX_LAYERS: per-layer shapes are arrays
+
+// The four linears of a layer, named as GGUF names them.
+enum { GPT2_LIN_QKV, GPT2_LIN_OUT, GPT2_LIN_UP, GPT2_LIN_DOWN, GPT2_LINEARS };
+
 typedef struct gpt2_config {
     int vocab_size;   // V
     int n_ctx;        // maximum sequence length (HF n_positions)
     int n_embd;       // C
     int n_layer;      // L
-    int n_head;       // NH
-    int n_inner;      // F, the MLP width (HF n_inner; null means 4·C)
+    int head_dim;     // HS (HF: n_embd / n_head): every head of every layer
+    int n_head_arr[GPT2_MAX_LAYERS];                // NH_l, heads kept in layer l (0: no attention)
+    int n_ff_arr[GPT2_MAX_LAYERS];                  // F_l, MLP width of layer l (0: no MLP)
+    int rank_arr[GPT2_MAX_LAYERS][GPT2_LINEARS];    // 0: dense; r > 0: W = B·A with A (r, in), B (out, r)
+    int src_layer[GPT2_MAX_LAYERS];                 // the layer of the original model it came from
+    int tied;         // 1: the LM head is the token embedding (one parameter)
     float ln_eps;     // LayerNorm epsilon (HF layer_norm_epsilon)
     int gelu_exact;   // 1: erf GELU ("gelu"); 0: tanh approximation ("gelu_new", GPT-2's)
     int scale_attn;   // HF scale_attn_weights: divide scores by sqrt(HS)
-    int scale_by_layer;  // HF scale_attn_by_inverse_layer_idx: also divide by (layer index + 1)
+    int scale_by_layer;  // HF scale_attn_by_inverse_layer_idx: also divide by (source layer index + 1)
     int bos_id, eos_id;  // -1 when absent
 } gpt2_config;
 
-// Parses an HF GPT-2 config.json. `path` names the file in error messages.
-int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const char *path);
-// Checks sizes for sanity (positive, n_embd % n_head == 0, no overflow).
+// Per-layer shapes (llama.cpp's hparams.n_head(il) idea: a uniform model answers the same
+// for every layer).
+static inline int gpt2_n_head(const gpt2_config *c, int l) { return c->n_head_arr[l]; }
+static inline int gpt2_n_ff(const gpt2_config *c, int l) { return c->n_ff_arr[l]; }
+static inline int gpt2_rank(const gpt2_config *c, int l, int k) { return c->rank_arr[l][k]; }
+// Width of layer l's attention: each of q, k, v and the input of attn_output (NH_l·HS).
+static inline int gpt2_attn_width(const gpt2_config *c, int l) { return c->n_head_arr[l] * c->head_dim; }
+// Output and input sizes of linear k (GPT2_LIN_*) of layer l, as a dense matrix.
+void gpt2_linear_dims(const gpt2_config *c, int l, int k, int *out, int *in);
+// The widest of every layer's attention, MLP and rank (scratch is sized by it).
+int gpt2_max_attn_width(const gpt2_config *c);
+int gpt2_max_ff(const gpt2_config *c);
+int gpt2_max_rank(const gpt2_config *c);
+// 1 when every layer has the same heads (n_embd / head_dim of them) and MLP width, no
+// linear is factorized and the layers are the original's in order: the shape llama.cpp's
+// gpt2 graph and HF's GPT2Config (without pruned_heads) express.
+int gpt2_config_is_uniform(const gpt2_config *c);
+// The attention score scale of layer l: 1/sqrt(HS) (if scale_attn), / (source layer + 1)
+// (if scale_by_layer).
+float gpt2_attn_scale(const gpt2_config *c, int l);
+
+// A uniform GPT-2 of the given sizes with GPT-2's defaults (tied head, tanh GELU, eps 1e-5,
+// 1/sqrt(HS) scaling, no bos/eos); validate before use.
+void gpt2_config_init(gpt2_config *c, int vocab_size, int n_ctx, int n_embd, int n_layer, int n_head, int n_ff);
+// Fills the per-layer arrays of a uniform model: n_head heads of n_embd / n_head, MLP
+// width n_ff, dense, layers in order. The other fields are the caller's.
+void gpt2_config_set_uniform(gpt2_config *c, int n_head, int n_ff);
+// Parses an HF GPT-2 config.json (pruned_heads included: layer -> original heads removed,
+// which must be consistent with the head count). `path` names the file in error messages.
+// removed (optional): per layer l and original head h, removed[l * (n_embd / head_dim) + h]
+// = 1 when config.json prunes it (*removed malloc'd, NULL when nothing is pruned).
+int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const char *path, uint8_t **removed);
+// Checks sizes for sanity (positive where they must be, per-layer shapes within the
+// original's, no overflow).
 int gpt2_config_validate(const gpt2_config *cfg, const char *path);
 
-// --- parameters
-enum {
-    GPT2_WTE, GPT2_WPE, GPT2_LN1_W, GPT2_LN1_B, GPT2_QKV_W, GPT2_QKV_B, GPT2_PROJ_W, GPT2_PROJ_B,
-    GPT2_LN2_W, GPT2_LN2_B, GPT2_FC_W, GPT2_FC_B, GPT2_FCPROJ_W, GPT2_FCPROJ_B, GPT2_LNF_W, GPT2_LNF_B,
-    GPT2_NUM_PARAMS
-};
+// --- the tensor table: every tensor declared once (tensors.c)
+// Table order is the GGUF converter's file order, and the fp32 arena's: each entry's
+// tensors for every layer, one entry after the other (llm.c's layout), so AdamW, the
+// checkpoint and the gradients see one flat array. A linear's matrix is either the dense
+// .weight or the two factors _a (A) and _b (B), never both.
+typedef enum {
+    GPT2_T_TOKEN_EMBD, GPT2_T_POS_EMBD,
+    GPT2_T_ATTN_NORM, GPT2_T_ATTN_NORM_B,
+    GPT2_T_QKV, GPT2_T_QKV_A, GPT2_T_QKV_B, GPT2_T_QKV_BIAS,
+    GPT2_T_OUT, GPT2_T_OUT_A, GPT2_T_OUT_B, GPT2_T_OUT_BIAS,
+    GPT2_T_FFN_NORM, GPT2_T_FFN_NORM_B,
+    GPT2_T_UP, GPT2_T_UP_A, GPT2_T_UP_B, GPT2_T_UP_BIAS,
+    GPT2_T_DOWN, GPT2_T_DOWN_A, GPT2_T_DOWN_B, GPT2_T_DOWN_BIAS,
+    GPT2_T_OUTPUT_NORM, GPT2_T_OUTPUT_NORM_B,
+    GPT2_T_OUTPUT,
+    GPT2_T_COUNT
+} gpt2_tensor_id;
 
-typedef struct gpt2_weights {
-    float *wte;         // (V, C) token embedding; also the LM head when tied
-    float *wpe;         // (n_ctx, C)
-    float *ln_1_w;      // (L, C)
-    float *ln_1_b;      // (L, C)
-    float *attn_qkv_w;  // (L, 3C, C) rows: [q | k | v], head h owns rows h*HS..(h+1)*HS-1 of each
-    float *attn_qkv_b;  // (L, 3C)
-    float *attn_proj_w; // (L, C, C)
-    float *attn_proj_b; // (L, C)
-    float *ln_2_w;      // (L, C)
-    float *ln_2_b;      // (L, C)
-    float *mlp_fc_w;    // (L, F, C)
-    float *mlp_fc_b;    // (L, F)
-    float *mlp_proj_w;  // (L, C, F)
-    float *mlp_proj_b;  // (L, C)
-    float *ln_f_w;      // (C)
-    float *ln_f_b;      // (C)
-} gpt2_weights;
+typedef enum {
+    GPT2_KIND_MATRIX,  // a weight matrix: stored in any type, quantized by plans, decayed by AdamW
+    GPT2_KIND_TABLE,   // the position embedding: fp32, decayed, read by row
+    GPT2_KIND_VECTOR,  // LayerNorm parameters and biases: fp32, never decayed
+} gpt2_tensor_kind;
 
-// Number of floats in each parameter tensor, in the enum's order.
-void gpt2_param_sizes(const gpt2_config *cfg, size_t sizes[GPT2_NUM_PARAMS]);
+typedef enum { GPT2_INIT_NORMAL, GPT2_INIT_RESID, GPT2_INIT_ONES, GPT2_INIT_ZEROS } gpt2_init_kind;
 
-// A weight matrix as inference reads it: rows output channels, each row's cols
-// inputs contiguous (out-major), stored as type (F32, F16, later quantized blocks).
+typedef struct gpt2_tensor_info {
+    const char *gguf;     // GGUF name; "%d" = layer index
+    const char *hf;       // HF name without "transformer."
+    int per_layer;
+    gpt2_tensor_kind kind;
+    int hf_transpose;     // HF stores it as Conv1D (in, out)
+    gpt2_init_kind init;  // GPT-2's initialisation (Radford et al. 2019)
+    size_t slot;          // offsetof its field in gpt2_layer (per layer) or gpt2_model
+} gpt2_tensor_info;
+
+extern const gpt2_tensor_info gpt2_tensors[GPT2_T_COUNT];
+
+// Whether tensor id exists in layer l (l ignored for model-wide ones), and its out-major
+// shape: rows × cols for matrices and tables, 1 × n for vectors.
+int gpt2_tensor_shape(const gpt2_config *c, int id, int l, int64_t *rows, int64_t *cols);
+// Its name in GGUF or HF spelling (HF without "transformer.").
+void gpt2_tensor_name(int id, int l, int hf, char *out, size_t cap);
+// Parameters of the architecture: every tensor's elements (a tied head counted once).
+size_t gpt2_param_count(const gpt2_config *c);
+
+// --- the weights
+// A weight matrix as the forward pass reads it: rows output channels, each row's cols
+// inputs contiguous, stored as type.
 typedef struct wmat {
     qtype type;
     int rows, cols;
     const void *data;
 } wmat;
 
-enum { GPT2_MAT_QKV, GPT2_MAT_PROJ, GPT2_MAT_FC, GPT2_MAT_FCPROJ, GPT2_MATS_PER_LAYER };
+typedef struct gpt2_linear {
+    wmat w;       // dense: W (out, in). Low-rank: A (rank, in), the factor applied first
+    wmat w2;      // low-rank: B (out, rank), so y = B·(A·x) + bias; rows = 0 when dense
+    float *bias;  // (out)
+} gpt2_linear;
+
+typedef struct gpt2_layer {
+    float *ln_1_w, *ln_1_b;         // (C) before attention
+    float *ln_2_w, *ln_2_b;         // (C) before the MLP
+    gpt2_linear lin[GPT2_LINEARS];  // attn_qkv (3W, C), rows [q | k | v], head h of each owns rows
+                                    // h·HS..(h+1)·HS-1 (W = NH_l·HS); attn_output (C, W);
+                                    // ffn_up (F_l, C); ffn_down (C, F_l)
+} gpt2_layer;
 
 typedef struct gpt2_model {
     gpt2_config cfg;
-    gpt2_weights w;      // fp32 tensors; the matrices (wte, *_w) are NULL once stored as another type
-    float *params;       // one allocation holding every fp32 tensor of w
-    size_t n_params;     // unique parameters (tied head counted once)
-    float *lm_head;      // (V, C) fp32: == w.wte when tied, else its own allocation; NULL when converted
-    int tied;            // 1 when the LM head is wte
-    // What the forward pass reads: views into params, or into typed storage.
-    wmat *mats;          // (L, GPT2_MATS_PER_LAYER)
+    gpt2_layer *layers;  // (L)
     wmat embd;           // (V, C) token embedding rows
-    wmat head;           // (V, C) LM head (same data as embd when tied)
-    void *mat_store;     // owned storage of typed matrices (NULL while all are fp32)
+    wmat head;           // (V, C) LM head: the same data as embd when tied and stored alike
+    float *wpe;          // (n_ctx, C) position embedding
+    float *ln_f_w, *ln_f_b;  // (C)
+    float *params;       // the fp32 arena (xmalloc_weights): every fp32 tensor, table order
+    size_t n_floats;     // its size
+    void *mat_store;     // matrices stored in other types (NULL while every matrix is fp32)
+    uint8_t *removed_heads;  // (L, n_embd / head_dim): 1 = that original head is pruned; NULL: none
     // What the checkpoint held, for `info`.
     size_t file_bytes;               // bytes of the weight file(s)
     size_t dtype_params[DTYPE_COUNT];// stored parameters per dtype (unique, buffers excluded)
@@ -91,109 +167,86 @@ typedef struct gpt2_model {
     long calib_tokens;               // tokens of it used
 } gpt2_model;
 
-// Allocates fp32 weights for cfg (contents undefined; LM head tied to wte) and
-// points the matrix views at them.
+// The field of tensor id of layer l: a wmat (GPT2_KIND_MATRIX) or a float * (the others).
+wmat *gpt2_tensor_mat(gpt2_model *m, int id, int l);
+float **gpt2_tensor_vec(gpt2_model *m, int id, int l);
+
+// Allocates the fp32 arena for cfg (contents undefined), points every tensor at it and
+// sets the views; the LM head is token_embd when cfg->tied.
 void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg);
-// Allocates fp32 vectors (LayerNorms, biases, wpe) only, for a model whose matrices
-// live in typed storage the caller fills (mats, embd, head, mat_store); n_params
-// counts the tied architecture.
-void gpt2_model_alloc_typed(gpt2_model *m, const gpt2_config *cfg);
-// 1 for the parameters stored as weight matrices (wte and the four per-layer ones).
-int gpt2_param_is_matrix(int p);
-// (Re)points mats/embd/head at the fp32 tensors (after lm_head changes, say).
-void gpt2_model_set_f32_views(gpt2_model *m);
-// Storage types for every weight matrix: mats (L, GPT2_MATS_PER_LAYER) in the mats
-// order, the token embedding, and the LM head.
+// The same, but the arena holds only the fp32 tensors that are not matrices; the matrix
+// views are left empty for the caller to point into storage of its own (mat_store).
+void gpt2_model_alloc_vectors(gpt2_model *m, const gpt2_config *cfg);
+// 1 when every matrix is fp32 in the arena (what training and the compressors start from).
+int gpt2_model_is_f32(const gpt2_model *m);
+// GPT-2's initialisation, deterministic for a seed: N(0, 0.02) weights, residual projections
+// scaled by 1/sqrt(2·L), zero biases, LayerNorm 1/0.
+void gpt2_model_init_random(gpt2_model *m, const gpt2_config *cfg, uint64_t seed);
+void gpt2_model_free(gpt2_model *m);
+
+// --- the matrices, in plan order
+// Every stored matrix has an index: each layer's linears in order, each linear's w then
+// (low-rank) w2; then token_embd (n - 2) and output (n - 1). Compression plans, importance
+// vectors and calibration statistics are arrays in this order.
+int gpt2_n_mats(const gpt2_config *c);
+int gpt2_mat_index(const gpt2_config *c, int l, int k, int factor);  // factor 0: w, 1: w2
+// Which layer, linear and factor matrix i is (l = n_layer for token_embd and output).
+void gpt2_mat_locate(const gpt2_config *c, int i, int *l, int *k, int *factor);
+// Its shape (rows, cols) and GGUF-style name without ".weight" ("blk.3.ffn_down",
+// "blk.3.ffn_down_a", "token_embd", "output").
+void gpt2_mat_dims(const gpt2_config *c, int i, int *rows, int *cols);
+void gpt2_mat_name(const gpt2_config *c, int i, char *out, size_t cap);
+wmat *gpt2_mat(gpt2_model *m, int i);
+static inline int gpt2_mat_embd(const gpt2_config *c) { return gpt2_n_mats(c) - 2; }
+static inline int gpt2_mat_head(const gpt2_config *c) { return gpt2_n_mats(c) - 1; }
+
+// --- storage types
+// A storage type for every matrix, in plan order.
 typedef struct gpt2_plan {
-    qtype *mats;
-    qtype embd, head;
+    qtype *types;
+    int n;
 } gpt2_plan;
 void gpt2_plan_uniform(gpt2_plan *p, const gpt2_config *c, qtype t);  // every matrix t
 void gpt2_plan_free(gpt2_plan *p);
 
-// Stores each weight matrix as its plan type (round to nearest with ggml's scale
-// searches), dropping the fp32 copies of the matrices; vectors and wpe stay fp32.
-// imatrix (optional): per matrix, in the plan's order (mats, embd, head), an
-// importance vector over its input columns, or NULL entries. Returns ERR_ARG if the
-// model is already converted or a type cannot hold its matrix's rows.
-int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix);
-// The same, but a matrix whose encoded entry (plan order) is non-NULL takes those bytes
-// (rows × the type's row bytes, e.g. from GPTQ) instead of being rounded to nearest.
-int gpt2_model_quantize_with(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix,
-                             const void *const *encoded);
+// Stores each matrix of the fp32 model as its plan type (round to nearest with ggml's scale
+// searches), dropping the fp32 copies; vectors and wpe stay fp32. imatrix (optional, plan
+// order): an importance vector over each matrix's input columns, or NULL entries. encoded
+// (optional, plan order): a matrix whose entry is non-NULL takes those bytes (rows × the
+// type's row bytes, e.g. from GPTQ) instead. The LM head gets storage of its own unless it
+// is tied and stored exactly as token_embd. Returns ERR_ARG if the model is not all fp32 or
+// a type cannot hold a matrix's rows.
+int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix, const void *const *encoded);
 // The same with every matrix stored as t.
 int gpt2_model_convert(gpt2_model *m, qtype t);
-// Pointers to the fields of w in the GPT2_* enum order.
-void gpt2_param_slots(gpt2_weights *w, float **slot[GPT2_NUM_PARAMS]);
-// GPT-2's initialisation, deterministic for a seed.
-void gpt2_model_init_random(gpt2_model *m, const gpt2_config *cfg, uint64_t seed);
-
-// Loads config.json and model.safetensors (or a sharded model.safetensors.index.json)
-// from an HF directory. Returns 0 or a negative ERR_* with a message naming the file.
-int gpt2_model_load(gpt2_model *m, const char *dir);
-void gpt2_model_free(gpt2_model *m);
-
-// Writes an HF directory: config.json and model.safetensors (HF names and Conv1D
-// layouts; F32, or F16 when f16), each atomically. When tok_dir is given its
-// vocab.json and merges.txt are copied too. Creates dir if needed.
-int gpt2_model_save_hf(const gpt2_model *m, const char *dir, const char *tok_dir, int f16);
-
-// --- GGUF files (llama.cpp's gpt2 layout; gpt2_gguf.c)
-// Writes m to path as a GGUF llama.cpp can load: F32 everywhere (f16 = 0, general.file_type 0),
-// or F16 2-D tensors with F32 norms and biases (f16 = 1, general.file_type 1), keys and tensor
-// names as llama.cpp's convert_hf_to_gguf.py writes them, output.weight always present (llama.cpp
-// requires it; a copy of token_embd when tied). tok_dir names a directory holding the model's
-// vocab.json and merges.txt, whose bytes_to_unicode token strings and "a b" merges become
-// tokenizer.ggml.*; NULL writes no tokenizer (llama.cpp then cannot run the file).
-// The model's matrices may be fp32 or stored as F16 (gpt2_model_convert): those already in the
-// file's type are written without a copy, the others converted (wpe and vectors are fp32 in m).
-// Refuses (ERR_ARG) configs llama.cpp's gpt2 graph cannot express (erf GELU, other attention
-// scaling) and matrices stored in other types.
-// Returns 0, ERR_ARG, ERR_IO, or ERR_FORMAT/ERR_SHAPE for a bad vocab.json/merges.txt; the file
-// is written atomically (path.tmp + rename), so nothing is left at path on failure.
-// f16: 0 writes the matrices as F32, 1 as F16, GPT2_GGUF_STORED in the types they are
-// stored in (quantized models; output.weight then holds the head's own encoding).
-enum { GPT2_GGUF_STORED = 2 };
-int gpt2_model_save_gguf(const gpt2_model *m, const char *tok_dir, const char *path, int f16);
-
-// Loads an F32/F16 gpt2 GGUF (ours or llama.cpp's) into the same fp32 model gpt2_model_load
-// builds: cfg from the gpt2.* keys (vocab size from token_embd, bos/eos from tokenizer.ggml.* when
-// present, tanh GELU and 1/sqrt(HS) scaling as llama.cpp computes), weights converted to fp32,
-// output.weight equal to token_embd (or absent) means tied. Quantized tensors are refused by
-// name. Returns 0, ERR_IO, ERR_FORMAT or ERR_SHAPE (message names the file); on error *m is
-// zeroed and nothing needs freeing. m->source is path.
-int gpt2_model_load_gguf(gpt2_model *m, const char *path);
-// Loads the GPT-2 BPE tokenizer a GGUF file carries (tokenizer.ggml.tokens and .merges).
-typedef struct bpe bpe;
-int gpt2_tokenizer_load_gguf(const char *path, bpe **out);
 
 // --- inference
 // Per-sequence state: KV cache plus scratch for up to max_tokens positions per call.
 typedef struct gpt2_state {
     int max_tokens;      // most tokens one gpt2_forward call may take
     int n_past;          // positions already in the KV cache
-    float *k_cache;      // (L, n_ctx, C)
-    float *v_cache;      // (L, n_ctx, C)
+    float *kv;           // per layer l: keys (n_ctx, W_l) then values (n_ctx, W_l), at kv_off[l]
+    size_t *kv_off;      // (L)
     float *x;            // (T, C) residual stream
     float *xn;           // (T, C) LayerNorm output
-    float *qkv;          // (T, 3C)
-    float *att;          // (T, C) attention output before the projection
+    float *qkv;          // (T, 3·max W)
+    float *att;          // (T, max W) attention output before the projection
     float *scores;       // (threads, n_ctx) attention scores per thread
-    float *fc;           // (T, F)
+    float *fc;           // (T, max F)
+    float *lowrank;      // (T, max rank) a factorized linear's A·x
     float *logits;       // (T, V) logits (only row 0 used when all_logits == 0)
     void *xq;            // max_tokens activation rows in Q8_0, or one in Q8_K (quantized matmuls)
     float *trace;        // optional, caller-owned (L+2, T, C): embeddings, each block, after ln_f
     int scores_stride;   // floats per thread in scores
-    // Optional, caller-set (calibration): hook sees every linear layer's input before its
-    // matmul, as (layer, GPT2_MAT_*) or (n_layer, GPT2_HOOK_HEAD) for the LM head; with
-    // stop_after > 0 the pass ends after that many blocks (no logits, n_past unchanged,
-    // x holds the residual stream); with start_layer > 0 it skips the embeddings and
-    // the blocks before start_layer, taking x (T, C) as that block's input.
-    void (*hook)(void *user, int layer, int mat, const float *in, int T, int cols);
+    // Optional, caller-set (calibration): hook sees every matrix's input before its matmul,
+    // with the matrix's plan index (gpt2_mat_index; the LM head's is gpt2_mat_head); with
+    // stop_after > 0 the pass ends after that many blocks (no logits, n_past unchanged, x
+    // holds the residual stream); with start_layer > 0 it skips the embeddings and the
+    // blocks before start_layer, taking x (T, C) as that block's input.
+    void (*hook)(void *user, int mat, const float *in, int T, int cols);
     void *hook_user;
     int stop_after, start_layer;
 } gpt2_state;
-enum { GPT2_HOOK_HEAD = 0 };
 
 int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens);
 void gpt2_state_free(gpt2_state *s);

@@ -9,7 +9,7 @@
 // where only the causal (lower) triangle is ever computed or read.
 // Reductions over positions (LayerNorm and bias gradients, embedding scatter) are split
 // by columns, so each sum runs in position order whatever the thread count.
-#include "gpt2_train.h"
+#include "gpt2_acts.h"
 #include "../core/err.h"
 #include "../core/parallel.h"
 #include "../core/timer.h"
@@ -21,7 +21,7 @@
 
 void gpt2_grads_zero(const gpt2_model *m, gpt2_acts *a) {
     CHECK(a->backward);
-    memset(a->grads, 0, m->n_params * sizeof(float));
+    memset(a->grads, 0, m->n_floats * sizeof(float));
 }
 
 // The column range [c0, c1) of n columns that thread ith of nth owns (multiples of 16).
@@ -70,10 +70,10 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
     }
 }
 
-// dqkv (B, T, 3C) from datty (B, T, C), given the layer's qkv and probabilities att.
+// dqkv (B, T, 3W) from datty (B, T, W), given the layer's qkv and probabilities att (W = NH·HS).
 static void attention_backward(gpt2_acts *a, float *dqkv, const float *datty, const float *qkv, const float *att,
-                               int C, int NH, float scale) {
-    int B = a->B, T = a->T, HS = C / NH, C3 = 3 * C;
+                               int NH, int HS, float scale) {
+    int B = a->B, T = a->T, C = NH * HS, C3 = 3 * C;
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH, th = par_thread_id();
@@ -123,63 +123,88 @@ static void gelu_backward(float *dy, const float *x, size_t n, int exact) {
     }
 }
 
+// The backward of one fp32 product out (BT, OC) = in (BT, K) · Wᵀ [+ bias]: dW += doutᵀ·in,
+// dbias += Σ dout, and din (BT, K) = dout · W when din is wanted.
+static void mm_backward(const gpt2_model *m, gpt2_acts *a, float *din, const float *dout, const float *in, const wmat *W,
+                        const float *bias, int BT) {
+    if (W->rows == 0) {
+        if (din && W->cols) memset(din, 0, (size_t)BT * W->cols * sizeof(float));
+        return;
+    }
+    if (din && W->cols) matmul_dinp_f32(din, dout, W->data, BT, W->cols, W->rows, 0);
+    float *db = bias ? gpt2_grad(m, a, bias) : NULL;
+    if (W->cols) matmul_dw_f32(gpt2_grad(m, a, W->data), db, dout, in, BT, W->cols, W->rows);
+    else if (db)  // no inputs: only the bias, summed over positions in order
+        for (int t = 0; t < BT; t++)
+            for (int r = 0; r < W->rows; r++) db[r] += dout[(size_t)t * W->rows + r];
+}
+
+// The backward of a linear (one product, or B·(A·x) with A·x kept in h): the gradients
+// of its matrices and bias, and din (BT, in) when wanted.
+static void linear_backward(const gpt2_model *m, gpt2_acts *a, float *din, const float *dout, const float *in,
+                            const gpt2_linear *lin, const float *h, int BT) {
+    if (!lin->w2.rows) {
+        mm_backward(m, a, din, dout, in, &lin->w, lin->bias, BT);
+        return;
+    }
+    mm_backward(m, a, a->dlowrank, dout, h, &lin->w2, lin->bias, BT);
+    mm_backward(m, a, din, a->dlowrank, in, &lin->w, NULL, BT);
+}
+
 void gpt2_backward(const gpt2_model *m, gpt2_acts *a) {
     CHECK(a->backward && a->inputs);
     const gpt2_config *c = &m->cfg;
-    const gpt2_weights *w = &m->w;
-    gpt2_weights *g = &a->g;
-    int B = a->B, T = a->T, C = c->n_embd, F = c->n_inner, L = c->n_layer, V = c->vocab_size, NH = c->n_head;
+    int B = a->B, T = a->T, C = c->n_embd, L = c->n_layer;
     int BT = B * T;
-    size_t sC = (size_t)BT * C, s3C = 3 * sC, sF = (size_t)BT * F, sA = (size_t)B * NH * T * T;
+    size_t sC = (size_t)BT * C;
     float *dres = a->dres, *dbuf = a->dbuf, *dfch = a->dfch, *dqkv = a->dqkv;
     double t0 = timer_now(), t1;
 #define LAP(part) (t1 = timer_now(), a->prof[part] += t1 - t0, t0 = t1)
 
     // LM head (tied): logits = lnf · wteᵀ
-    matmul_dinp_f32(dbuf, a->logits, w->wte, BT, C, V, 0);
-    matmul_dw_f32(g->wte, NULL, a->logits, a->lnf, BT, C, V);
+    mm_backward(m, a, dbuf, a->logits, a->lnf, &m->head, NULL, BT);
     LAP(GPT2_PROF_MATMUL_BWD);
     memset(dres, 0, sC * sizeof(float));
-    layernorm_backward(dres, g->ln_f_w, g->ln_f_b, dbuf, a->res3 + (size_t)(L - 1) * sC, w->ln_f_w, a->lnf_mean,
-                       a->lnf_rstd, BT, C);
+    layernorm_backward(dres, gpt2_grad(m, a, m->ln_f_w), gpt2_grad(m, a, m->ln_f_b), dbuf, a->layer[L - 1].res3,
+                       m->ln_f_w, a->lnf_mean, a->lnf_rstd, BT, C);
     LAP(GPT2_PROF_OTHER);
 
     for (int l = L - 1; l >= 0; l--) {
-        const float *x = l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * sC;
-        const float *ln1 = a->ln1 + l * sC, *qkv = a->qkv + l * s3C, *atty = a->atty + l * sC;
-        const float *att = a->att + l * sA, *res2 = a->res2 + l * sC, *ln2 = a->ln2 + l * sC;
-        const float *fch = a->fch + l * sF, *fchg = a->fch_gelu + l * sF;
-        size_t lC = (size_t)l * C, lF = (size_t)l * F;
-        // res3 = res2 + fchg · Wfcprojᵀ + b
-        matmul_dinp_f32(dfch, dres, w->mlp_proj_w + lC * F, BT, F, C, 0);
-        matmul_dw_f32(g->mlp_proj_w + lC * F, g->mlp_proj_b + lC, dres, fchg, BT, F, C);
+        const gpt2_layer_acts *la = &a->layer[l];
+        const gpt2_layer *ly = &m->layers[l];
+        const float *x = l == 0 ? a->encoded : a->layer[l - 1].res3;
+        int NH = gpt2_n_head(c, l), F = gpt2_n_ff(c, l);
+        // res3 = res2 + fch_gelu · Wdownᵀ + b
+        linear_backward(m, a, dfch, dres, la->fch_gelu, &ly->lin[GPT2_LIN_DOWN], la->lowrank[GPT2_LIN_DOWN], BT);
         LAP(GPT2_PROF_MATMUL_BWD);
-        gelu_backward(dfch, fch, sF, c->gelu_exact);
-        LAP(GPT2_PROF_OTHER);
-        // fch = ln2 · Wfcᵀ + b
-        matmul_dinp_f32(dbuf, dfch, w->mlp_fc_w + lF * C, BT, C, F, 0);
-        matmul_dw_f32(g->mlp_fc_w + lF * C, g->mlp_fc_b + lF, dfch, ln2, BT, C, F);
+        if (F > 0) {
+            gelu_backward(dfch, la->fch, (size_t)BT * F, c->gelu_exact);
+            LAP(GPT2_PROF_OTHER);
+            // fch = ln2 · Wupᵀ + b
+            linear_backward(m, a, dbuf, dfch, la->ln2, &ly->lin[GPT2_LIN_UP], la->lowrank[GPT2_LIN_UP], BT);
+            LAP(GPT2_PROF_MATMUL_BWD);
+            layernorm_backward(dres, gpt2_grad(m, a, ly->ln_2_w), gpt2_grad(m, a, ly->ln_2_b), dbuf, la->res2,
+                               ly->ln_2_w, la->ln2_mean, la->ln2_rstd, BT, C);
+            LAP(GPT2_PROF_OTHER);
+        }
+        // res2 = x + atty · Woutᵀ + b
+        linear_backward(m, a, dbuf, dres, la->atty, &ly->lin[GPT2_LIN_OUT], la->lowrank[GPT2_LIN_OUT], BT);
         LAP(GPT2_PROF_MATMUL_BWD);
-        layernorm_backward(dres, g->ln_2_w + lC, g->ln_2_b + lC, dbuf, res2, w->ln_2_w + lC, a->ln2_mean + (size_t)l * BT,
-                           a->ln2_rstd + (size_t)l * BT, BT, C);
-        LAP(GPT2_PROF_OTHER);
-        // res2 = x + atty · Wprojᵀ + b
-        matmul_dinp_f32(dbuf, dres, w->attn_proj_w + lC * C, BT, C, C, 0);
-        matmul_dw_f32(g->attn_proj_w + lC * C, g->attn_proj_b + lC, dres, atty, BT, C, C);
-        LAP(GPT2_PROF_MATMUL_BWD);
-        attention_backward(a, dqkv, dbuf, qkv, att, C, NH, gpt2_attn_scale(c, l));
-        LAP(GPT2_PROF_ATTN);
-        // qkv = ln1 · Wqkvᵀ + b
-        matmul_dinp_f32(dbuf, dqkv, w->attn_qkv_w + lC * 3 * C, BT, C, 3 * C, 0);
-        matmul_dw_f32(g->attn_qkv_w + lC * 3 * C, g->attn_qkv_b + 3 * lC, dqkv, ln1, BT, C, 3 * C);
-        LAP(GPT2_PROF_MATMUL_BWD);
-        layernorm_backward(dres, g->ln_1_w + lC, g->ln_1_b + lC, dbuf, x, w->ln_1_w + lC, a->ln1_mean + (size_t)l * BT,
-                           a->ln1_rstd + (size_t)l * BT, BT, C);
-        LAP(GPT2_PROF_OTHER);
+        if (NH > 0) {
+            attention_backward(a, dqkv, dbuf, la->qkv, la->att, NH, c->head_dim, gpt2_attn_scale(c, l));
+            LAP(GPT2_PROF_ATTN);
+            // qkv = ln1 · Wqkvᵀ + b
+            linear_backward(m, a, dbuf, dqkv, la->ln1, &ly->lin[GPT2_LIN_QKV], la->lowrank[GPT2_LIN_QKV], BT);
+            LAP(GPT2_PROF_MATMUL_BWD);
+            layernorm_backward(dres, gpt2_grad(m, a, ly->ln_1_w), gpt2_grad(m, a, ly->ln_1_b), dbuf, x, ly->ln_1_w,
+                               la->ln1_mean, la->ln1_rstd, BT, C);
+            LAP(GPT2_PROF_OTHER);
+        }
     }
 
     // Embeddings: encoded = wte[token] + wpe[position]; columns split, positions in order.
     const int *tok = a->inputs;
+    float *gwte = gpt2_grad(m, a, m->embd.data), *gwpe = gpt2_grad(m, a, m->wpe);
 #pragma omp parallel
     {
         int nth = par_num_threads(), ith = par_thread_id();
@@ -187,7 +212,7 @@ void gpt2_backward(const gpt2_model *m, gpt2_acts *a) {
         split_cols(C, ith, nth, &c0, &c1);
         for (int t = 0; t < BT; t++) {
             const float *d = dres + (size_t)t * C;
-            float *gt = g->wte + (size_t)tok[t] * C, *gp = g->wpe + (size_t)(t % T) * C;
+            float *gt = gwte + (size_t)tok[t] * C, *gp = gwpe + (size_t)(t % T) * C;
             for (int i = c0; i < c1; i++) {
                 gt[i] += d[i];
                 gp[i] += d[i];

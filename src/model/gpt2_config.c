@@ -1,13 +1,84 @@
-// gpt2_config.c: HF GPT2Config (config.json) -> gpt2_config, with validation.
+// gpt2_config.c: HF GPT2Config (config.json) -> gpt2_config with its per-layer shapes,
+// validation, and the per-layer shape helpers.
 // Training-only keys (dropout, summary_*, task_specific_params) are ignored.
+// transformers saves a head-pruned GPT-2 with "pruned_heads": {"layer": [original heads
+// removed], ...} and the pruned tensor shapes; the head size stays n_embd / n_head.
 #include "gpt2.h"
 #include "../core/err.h"
+#include "../core/xalloc.h"
 #include "../formats/json.h"
 #include <limits.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+// --- per-layer shapes
+
+void gpt2_linear_dims(const gpt2_config *c, int l, int k, int *out, int *in) {
+    int C = c->n_embd, W = gpt2_attn_width(c, l), F = c->n_ff_arr[l];
+    switch (k) {
+    case GPT2_LIN_QKV: *out = 3 * W, *in = C; break;
+    case GPT2_LIN_OUT: *out = C, *in = W; break;
+    case GPT2_LIN_UP: *out = F, *in = C; break;
+    default: *out = C, *in = F; break;
+    }
+}
+
+int gpt2_max_attn_width(const gpt2_config *c) {
+    int w = 0;
+    for (int l = 0; l < c->n_layer; l++) w = gpt2_attn_width(c, l) > w ? gpt2_attn_width(c, l) : w;
+    return w;
+}
+
+int gpt2_max_ff(const gpt2_config *c) {
+    int f = 0;
+    for (int l = 0; l < c->n_layer; l++) f = c->n_ff_arr[l] > f ? c->n_ff_arr[l] : f;
+    return f;
+}
+
+int gpt2_max_rank(const gpt2_config *c) {
+    int r = 0;
+    for (int l = 0; l < c->n_layer; l++)
+        for (int k = 0; k < GPT2_LINEARS; k++) r = c->rank_arr[l][k] > r ? c->rank_arr[l][k] : r;
+    return r;
+}
+
+int gpt2_config_is_uniform(const gpt2_config *c) {
+    for (int l = 0; l < c->n_layer; l++) {
+        if (c->n_head_arr[l] * c->head_dim != c->n_embd || c->n_ff_arr[l] != c->n_ff_arr[0] || c->src_layer[l] != l)
+            return 0;
+        for (int k = 0; k < GPT2_LINEARS; k++)
+            if (c->rank_arr[l][k]) return 0;
+    }
+    return 1;
+}
+
+float gpt2_attn_scale(const gpt2_config *c, int l) {
+    float s = c->scale_attn ? 1.0f / sqrtf((float)c->head_dim) : 1.0f;
+    return c->scale_by_layer ? s / (float)(c->src_layer[l] + 1) : s;
+}
+
+void gpt2_config_set_uniform(gpt2_config *c, int n_head, int n_ff) {
+    c->head_dim = n_head > 0 ? c->n_embd / n_head : 0;
+    for (int l = 0; l < GPT2_MAX_LAYERS; l++) {
+        c->n_head_arr[l] = n_head;
+        c->n_ff_arr[l] = n_ff;
+        c->src_layer[l] = l;
+        for (int k = 0; k < GPT2_LINEARS; k++) c->rank_arr[l][k] = 0;
+    }
+}
+
+void gpt2_config_init(gpt2_config *c, int vocab_size, int n_ctx, int n_embd, int n_layer, int n_head, int n_ff) {
+    memset(c, 0, sizeof *c);
+    c->vocab_size = vocab_size, c->n_ctx = n_ctx, c->n_embd = n_embd, c->n_layer = n_layer;
+    c->tied = 1, c->ln_eps = 1e-5f, c->scale_attn = 1, c->bos_id = c->eos_id = -1;
+    gpt2_config_set_uniform(c, n_head, n_ff);
+}
+
+// --- config.json
+
 // Marks a size key not given in config.json. get_int never yields INT_MIN, so an
-// explicit -1 or 0 reaches gpt2_config_validate and is reported as such.
+// explicit -1 or 0 reaches the checks and is reported as such.
 #define UNSET INT_MIN
 
 // Reads an optional integer key into *out; missing or null keeps *out.
@@ -28,12 +99,65 @@ static int get_bool(const json_value *root, const char *key, int *out, const cha
     return 0;
 }
 
-int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const char *path) {
+// Upper bounds far above any GPT-2 (xl: 1600 wide, 48 layers, 25 heads) but small enough
+// that every size product fits comfortably in 64 bits.
+enum { MAX_VOCAB = 1 << 24, MAX_CTX = 1 << 20, MAX_EMBD = 1 << 16, MAX_HEADS = 1 << 12, MAX_FF = 1 << 18 };
+
+static int check_size(const char *path, const char *name, int v, int limit, int zero_ok) {
+    if (v < 0 || (v == 0 && !zero_ok)) return err_set(ERR_SHAPE, "%s: %s = %d must be positive", path, name, v);
+    if (v > limit) return err_set(ERR_SHAPE, "%s: %s = %d is absurdly large (limit %d)", path, name, v, limit);
+    return 0;
+}
+
+// "pruned_heads": {"1": [0, 3], ...}: marks removed[l * NH + h] and lowers n_head_arr[l].
+static int parse_pruned_heads(const json_value *ph, gpt2_config *c, int NH, const char *path, uint8_t **removed) {
+    if (ph->type != JSON_OBJECT)
+        return err_set(ERR_FORMAT, "%s: \"pruned_heads\" must be an object of layer -> list of heads", path);
+    if (ph->len == 0) return 0;
+    uint8_t *rm = xcalloc((size_t)c->n_layer * (size_t)NH, 1);
+    for (size_t i = 0; i < ph->len; i++) {
+        const char *key = ph->keys[i];
+        char *end;
+        long l = strtol(key, &end, 10);
+        const json_value *list = &ph->items[i];
+        if (!*key || *end || l < 0 || l >= c->n_layer) {
+            free(rm);
+            return err_set(ERR_FORMAT, "%s: pruned_heads key \"%s\" is not a layer index in 0..%d", path, key, c->n_layer - 1);
+        }
+        if (list->type != JSON_ARRAY) {
+            free(rm);
+            return err_set(ERR_FORMAT, "%s: pruned_heads[\"%s\"] must be a list of head indices", path, key);
+        }
+        for (size_t j = 0; j < list->len; j++) {
+            const json_value *h = &list->items[j];
+            if (h->type != JSON_NUMBER || !h->is_int || h->integer < 0 || h->integer >= NH) {
+                free(rm);
+                return err_set(ERR_FORMAT, "%s: pruned_heads[\"%s\"] holds something that is not a head index in 0..%d",
+                               path, key, NH - 1);
+            }
+            uint8_t *r = &rm[(size_t)l * NH + (size_t)h->integer];
+            if (*r) {
+                free(rm);
+                return err_set(ERR_FORMAT, "%s: pruned_heads[\"%s\"] names head %lld twice", path, key,
+                               (long long)h->integer);
+            }
+            *r = 1;
+            c->n_head_arr[l]--;
+        }
+    }
+    if (removed) *removed = rm;
+    else free(rm);
+    return 0;
+}
+
+int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const char *path, uint8_t **removed) {
     memset(cfg, 0, sizeof *cfg);
-    cfg->vocab_size = cfg->n_ctx = cfg->n_embd = cfg->n_layer = cfg->n_head = UNSET;
-    cfg->n_inner = UNSET;
+    if (removed) *removed = NULL;
+    cfg->vocab_size = cfg->n_ctx = cfg->n_embd = cfg->n_layer = UNSET;
+    int n_head = UNSET, n_inner = UNSET;
     cfg->ln_eps = 1e-5f;
     cfg->scale_attn = 1;
+    cfg->tied = 1;
     cfg->bos_id = cfg->eos_id = -1;
     json_value root;
     if (json_parse(&root, json_text, len, path)) return ERR_FORMAT;
@@ -55,8 +179,8 @@ int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const
     if (cfg->n_ctx == UNSET) cfg->n_ctx = n_ctx_alt;
     if ((rc = get_int(&root, "n_embd", &cfg->n_embd, path))) goto done;
     if ((rc = get_int(&root, "n_layer", &cfg->n_layer, path))) goto done;
-    if ((rc = get_int(&root, "n_head", &cfg->n_head, path))) goto done;
-    if ((rc = get_int(&root, "n_inner", &cfg->n_inner, path))) goto done;
+    if ((rc = get_int(&root, "n_head", &n_head, path))) goto done;
+    if ((rc = get_int(&root, "n_inner", &n_inner, path))) goto done;
     if ((rc = get_int(&root, "bos_token_id", &cfg->bos_id, path))) goto done;
     if ((rc = get_int(&root, "eos_token_id", &cfg->eos_id, path))) goto done;
     if ((rc = get_bool(&root, "scale_attn_weights", &cfg->scale_attn, path))) goto done;
@@ -84,34 +208,65 @@ int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const
         }
     }
     const char *need[] = {"vocab_size", "n_positions", "n_embd", "n_layer", "n_head"};
-    int *vals[] = {&cfg->vocab_size, &cfg->n_ctx, &cfg->n_embd, &cfg->n_layer, &cfg->n_head};
+    int *vals[] = {&cfg->vocab_size, &cfg->n_ctx, &cfg->n_embd, &cfg->n_layer, &n_head};
     for (int i = 0; i < 5; i++)
         if (*vals[i] == UNSET) {
             rc = err_set(ERR_FORMAT, "%s: missing \"%s\"", path, need[i]);
             goto done;
         }
-    // null or absent: HF's 4·C. An n_embd whose 4·C overflows is left for
-    // gpt2_config_validate to report (it checks n_embd before n_inner).
-    if (cfg->n_inner == UNSET)
-        cfg->n_inner = cfg->n_embd > 0 && cfg->n_embd <= INT_MAX / 4 ? 4 * cfg->n_embd : cfg->n_embd;
+    // n_inner null or absent: HF's 4·C. Sizes are checked before they are multiplied.
+    if ((rc = check_size(path, "vocab_size", cfg->vocab_size, MAX_VOCAB, 0)) ||
+        (rc = check_size(path, "n_positions", cfg->n_ctx, MAX_CTX, 0)) ||
+        (rc = check_size(path, "n_embd", cfg->n_embd, MAX_EMBD, 0)) ||
+        (rc = check_size(path, "n_layer", cfg->n_layer, GPT2_MAX_LAYERS, 0)) ||
+        (rc = check_size(path, "n_head", n_head, MAX_HEADS, 0)))
+        goto done;
+    if (n_inner == UNSET) n_inner = 4 * cfg->n_embd;
+    if ((rc = check_size(path, "n_inner", n_inner, MAX_FF, 0))) goto done;
+    if (cfg->n_embd % n_head != 0) {
+        rc = err_set(ERR_SHAPE, "%s: n_embd = %d is not divisible by n_head = %d", path, cfg->n_embd, n_head);
+        goto done;
+    }
+    gpt2_config_set_uniform(cfg, n_head, n_inner);
+    const json_value *ph = json_get(&root, "pruned_heads");
+    if (ph && ph->type != JSON_NULL && (rc = parse_pruned_heads(ph, cfg, n_head, path, removed))) goto done;
     rc = gpt2_config_validate(cfg, path);
 done:
+    if (rc && removed) {
+        free(*removed);
+        *removed = NULL;
+    }
     json_free(&root);
     return rc;
 }
 
 int gpt2_config_validate(const gpt2_config *c, const char *path) {
-    const char *names[] = {"vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner"};
-    int vals[] = {c->vocab_size, c->n_ctx, c->n_embd, c->n_layer, c->n_head, c->n_inner};
-    // Upper bounds far above any GPT-2 (xl: 1600 wide, 48 layers) but small enough
-    // that every size product below fits comfortably in 64 bits.
-    int limits[] = {1 << 24, 1 << 20, 1 << 16, 1 << 12, 1 << 12, 1 << 18};
-    for (int i = 0; i < 6; i++) {
-        if (vals[i] <= 0) return err_set(ERR_SHAPE, "%s: %s = %d must be positive", path, names[i], vals[i]);
-        if (vals[i] > limits[i]) return err_set(ERR_SHAPE, "%s: %s = %d is absurdly large (limit %d)", path, names[i], vals[i], limits[i]);
+    int rc;
+    if ((rc = check_size(path, "vocab_size", c->vocab_size, MAX_VOCAB, 0)) ||
+        (rc = check_size(path, "n_positions", c->n_ctx, MAX_CTX, 0)) ||
+        (rc = check_size(path, "n_embd", c->n_embd, MAX_EMBD, 0)) ||
+        (rc = check_size(path, "n_layer", c->n_layer, GPT2_MAX_LAYERS, 0)) ||
+        (rc = check_size(path, "head size", c->head_dim, MAX_EMBD, 0)))
+        return rc;
+    if (c->n_embd % c->head_dim != 0)
+        return err_set(ERR_SHAPE, "%s: n_embd = %d is not a whole number of heads of %d", path, c->n_embd, c->head_dim);
+    int NH = c->n_embd / c->head_dim;
+    if (NH > MAX_HEADS) return err_set(ERR_SHAPE, "%s: %d heads is absurdly many (limit %d)", path, NH, MAX_HEADS);
+    for (int l = 0; l < c->n_layer; l++) {
+        if (c->n_head_arr[l] < 0 || c->n_head_arr[l] > NH)
+            return err_set(ERR_SHAPE, "%s: layer %d has %d heads, outside 0..%d", path, l, c->n_head_arr[l], NH);
+        if ((rc = check_size(path, "n_inner", c->n_ff_arr[l], MAX_FF, 1))) return rc;
+        if (c->src_layer[l] < 0 || c->src_layer[l] >= GPT2_MAX_LAYERS)
+            return err_set(ERR_SHAPE, "%s: layer %d comes from layer %d, outside 0..%d", path, l, c->src_layer[l],
+                           GPT2_MAX_LAYERS - 1);
+        for (int k = 0; k < GPT2_LINEARS; k++) {
+            int out, in, r = c->rank_arr[l][k];
+            gpt2_linear_dims(c, l, k, &out, &in);
+            if (r < 0 || r > (out < in ? out : in))
+                return err_set(ERR_SHAPE, "%s: layer %d linear %d has rank %d, outside 0..%d", path, l, k, r,
+                               out < in ? out : in);
+        }
     }
-    if (c->n_embd % c->n_head != 0)
-        return err_set(ERR_SHAPE, "%s: n_embd = %d is not divisible by n_head = %d", path, c->n_embd, c->n_head);
     if (c->bos_id >= c->vocab_size || c->eos_id >= c->vocab_size)
         return err_set(ERR_SHAPE, "%s: bos/eos token id outside the vocabulary of %d", path, c->vocab_size);
     return 0;

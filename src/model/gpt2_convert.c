@@ -3,106 +3,82 @@
 // scale searches, optionally weighted per input column (an importance vector).
 // The fp32 copies of the matrices are dropped, so memory reflects the stored types:
 // what stays fp32 is the LayerNorm parameters, biases and position embeddings.
-// The LM head always gets its own storage, since llama.cpp-style plans give it a
-// different type from the embedding (GPT-2 ties them: one parameter, two encodings).
+// The LM head gets its own storage unless it is tied and stored exactly as the embedding
+// (llama.cpp-style plans give it another type: one parameter, two encodings).
 #include "gpt2.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
 #include <string.h>
 
 void gpt2_plan_uniform(gpt2_plan *p, const gpt2_config *c, qtype t) {
-    int n = c->n_layer * GPT2_MATS_PER_LAYER;
-    p->mats = xmalloc((size_t)n * sizeof *p->mats);
-    for (int i = 0; i < n; i++) p->mats[i] = t;
-    p->embd = p->head = t;
+    p->n = gpt2_n_mats(c);
+    p->types = xmalloc((size_t)p->n * sizeof *p->types);
+    for (int i = 0; i < p->n; i++) p->types[i] = t;
 }
 
 void gpt2_plan_free(gpt2_plan *p) {
-    free(p->mats);
-    p->mats = NULL;
+    free(p->types);
+    p->types = NULL;
+    p->n = 0;
 }
 
-// Stores matrix i (plan order) at dst: its given encoding, or quantized from src.
-static void store_matrix(qtype t, const float *src, void *dst, int rows, int cols, const float *const *imatrix,
-                         const void *const *encoded, int i) {
-    if (encoded && encoded[i]) memcpy(dst, encoded[i], (size_t)rows * qtype_row_bytes(t, (size_t)cols));
-    else CHECK(quantize_rows(t, src, dst, rows, cols, imatrix ? imatrix[i] : NULL) == 0);
-}
-
-int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix) {
-    return gpt2_model_quantize_with(m, plan, imatrix, NULL);
-}
-
-int gpt2_model_quantize_with(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix,
-                             const void *const *encoded) {
-    if (m->mat_store || !m->w.wte)
+int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix, const void *const *encoded) {
+    if (!gpt2_model_is_f32(m))
         return err_set(ERR_ARG, "quantize: the model's matrices are already stored as %s (start from the F32 model)",
                        qtype_get((int)m->head.type)->name);
     const gpt2_config *c = &m->cfg;
-    int L = c->n_layer, n_mats = L * GPT2_MATS_PER_LAYER;
+    int n = gpt2_n_mats(c), head = n - 1;
+    CHECK(plan->n == n);
     // Check every type fits its matrix before touching anything.
-    for (int i = 0; i < n_mats + 2; i++) {
-        qtype t = i < n_mats ? plan->mats[i] : i == n_mats ? plan->embd : plan->head;
-        int cols = i < n_mats ? m->mats[i].cols : c->n_embd;
-        const qtype_info *q = qtype_get((int)t);
-        if (!q || t == QTYPE_Q8_K) return err_set(ERR_ARG, "quantize: type %d is not a weight type", (int)t);
+    for (int i = 0; i < n; i++) {
+        const qtype_info *q = qtype_get((int)plan->types[i]);
+        int cols = gpt2_mat(m, i)->cols;
+        if (!q || plan->types[i] == QTYPE_Q8_K) return err_set(ERR_ARG, "quantize: type %d is not a weight type", (int)plan->types[i]);
         if (cols % q->block)
             return err_set(ERR_ARG, "quantize: %s needs rows that are multiples of %d; a matrix here has %d columns", q->name,
                            q->block, cols);
     }
-    size_t total = 0;
-    for (int i = 0; i < n_mats; i++) total += (size_t)m->mats[i].rows * qtype_row_bytes(plan->mats[i], (size_t)m->mats[i].cols);
-    size_t embd_bytes = (size_t)c->vocab_size * qtype_row_bytes(plan->embd, (size_t)c->n_embd);
-    size_t head_bytes = (size_t)c->vocab_size * qtype_row_bytes(plan->head, (size_t)c->n_embd);
-    int share_head = m->tied && m->lm_head == m->w.wte && plan->head == plan->embd && !(imatrix && imatrix[n_mats + 1]) &&
-                     !(encoded && encoded[n_mats + 1]);
-    total += embd_bytes + (share_head ? 0 : head_bytes);
-    char *store = xmalloc_weights(total ? total : 1), *p = store;
+    // The head shares the embedding's bytes when it is the same parameter stored the same way.
+    int share_head = gpt2_mat(m, head)->data == m->embd.data && plan->types[head] == plan->types[n - 2] &&
+                     !(imatrix && imatrix[head]) && !(encoded && encoded[head]);
+    size_t *off = xmalloc((size_t)(n + 1) * sizeof *off);
+    off[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const wmat *v = gpt2_mat(m, i);
+        off[i + 1] = off[i] + (i == head && share_head ? 0 : (size_t)v->rows * qtype_row_bytes(plan->types[i], (size_t)v->cols));
+    }
+    char *store = xmalloc_weights(off[n] ? off[n] : 1);
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < n_mats; i++) {
-        // offsets are computed per matrix so the loop can run in any order
-        size_t off = 0;
-        for (int j = 0; j < i; j++) off += (size_t)m->mats[j].rows * qtype_row_bytes(plan->mats[j], (size_t)m->mats[j].cols);
-        wmat *v = &m->mats[i];
-        store_matrix(plan->mats[i], v->data, store + off, v->rows, v->cols, imatrix, encoded, i);
+    for (int i = 0; i < n; i++) {
+        const wmat *v = gpt2_mat(m, i);
+        if (i == head && share_head) continue;
+        if (encoded && encoded[i]) memcpy(store + off[i], encoded[i], off[i + 1] - off[i]);
+        else CHECK(quantize_rows(plan->types[i], v->data, store + off[i], v->rows, v->cols, imatrix ? imatrix[i] : NULL) == 0);
     }
-    for (int i = 0; i < n_mats; i++) {
-        wmat *v = &m->mats[i];
-        *v = (wmat){plan->mats[i], v->rows, v->cols, p};
-        p += (size_t)v->rows * qtype_row_bytes(plan->mats[i], (size_t)v->cols);
-    }
-    store_matrix(plan->embd, m->w.wte, p, c->vocab_size, c->n_embd, imatrix, encoded, n_mats);
-    m->embd = (wmat){plan->embd, c->vocab_size, c->n_embd, p};
-    p += embd_bytes;
-    if (share_head) {
-        m->head = m->embd;
-    } else {
-        store_matrix(plan->head, m->lm_head, p, c->vocab_size, c->n_embd, imatrix, encoded, n_mats + 1);
-        m->head = (wmat){plan->head, c->vocab_size, c->n_embd, p};
-    }
-    if (m->lm_head != m->w.wte) free(m->lm_head);
-    m->lm_head = NULL;
-    m->mat_store = store;
-
-    // Keep only the vectors and wpe in a new, smaller fp32 arena.
-    size_t sizes[GPT2_NUM_PARAMS], keep = 0;
-    gpt2_param_sizes(c, sizes);
-    float **slot[GPT2_NUM_PARAMS];
-    gpt2_param_slots(&m->w, slot);
-    for (int i = 0; i < GPT2_NUM_PARAMS; i++)
-        if (!gpt2_param_is_matrix(i)) keep += sizes[i];
-    float *arena = xmalloc(keep * sizeof(float)), *a = arena;
-    for (int i = 0; i < GPT2_NUM_PARAMS; i++) {
-        if (gpt2_param_is_matrix(i)) {
-            *slot[i] = NULL;
-            continue;
+    // Keep only the vectors and wpe, in a new and smaller fp32 arena.
+    float *old = m->params;
+    gpt2_model q = *m;
+    gpt2_model_alloc_vectors(&q, c);
+    for (int id = 0; id < GPT2_T_COUNT; id++)
+        for (int l = 0; gpt2_tensors[id].kind != GPT2_KIND_MATRIX && l < (gpt2_tensors[id].per_layer ? c->n_layer : 1); l++) {
+            int64_t rows, cols;
+            if (gpt2_tensor_shape(c, id, l, &rows, &cols))
+                memcpy(*gpt2_tensor_vec(&q, id, l), *gpt2_tensor_vec(m, id, l), (size_t)(rows * cols) * sizeof(float));
         }
-        memcpy(a, *slot[i], sizes[i] * sizeof(float));
-        *slot[i] = a;
-        a += sizes[i];
+    for (int i = 0; i < n; i++) {
+        const wmat *v = gpt2_mat(m, i);
+        *gpt2_mat(&q, i) = (wmat){plan->types[i], v->rows, v->cols, store + off[i]};
     }
-    free(m->params);
-    m->params = arena;
+    if (share_head) q.head = q.embd;
+    free(m->layers);
+    free(old);
+    free(off);
+    m->layers = q.layers;
+    m->params = q.params;
+    m->n_floats = q.n_floats;
+    m->wpe = q.wpe, m->ln_f_w = q.ln_f_w, m->ln_f_b = q.ln_f_b;
+    m->embd = q.embd, m->head = q.head;
+    m->mat_store = store;
     return 0;
 }
 
@@ -110,7 +86,7 @@ int gpt2_model_convert(gpt2_model *m, qtype t) {
     if (!qtype_get((int)t)) return err_set(ERR_ARG, "convert: unknown weight type %d", (int)t);
     gpt2_plan p;
     gpt2_plan_uniform(&p, &m->cfg, t);
-    int rc = gpt2_model_quantize(m, &p, NULL);
+    int rc = gpt2_model_quantize(m, &p, NULL, NULL);
     gpt2_plan_free(&p);
     return rc;
 }

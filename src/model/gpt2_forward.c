@@ -19,17 +19,26 @@ int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
     const gpt2_config *c = &m->cfg;
     if (max_tokens <= 0 || max_tokens > c->n_ctx)
         return err_set(ERR_ARG, "batch of %d tokens is outside 1..n_ctx (%d)", max_tokens, c->n_ctx);
-    size_t T = (size_t)max_tokens, C = (size_t)c->n_embd, L = (size_t)c->n_layer;
+    size_t T = (size_t)max_tokens, C = (size_t)c->n_embd, W = (size_t)gpt2_max_attn_width(c);
+    size_t F = (size_t)gpt2_max_ff(c), R = (size_t)gpt2_max_rank(c);
     s->max_tokens = max_tokens;
-    s->k_cache = xmalloc(L * (size_t)c->n_ctx * C * sizeof(float));
-    s->v_cache = xmalloc(L * (size_t)c->n_ctx * C * sizeof(float));
+    s->kv_off = xmalloc((size_t)c->n_layer * sizeof *s->kv_off);
+    size_t kv = 0;
+    for (int l = 0; l < c->n_layer; l++) {
+        s->kv_off[l] = kv;
+        kv += 2 * (size_t)c->n_ctx * (size_t)gpt2_attn_width(c, l);
+    }
+    s->kv = xmalloc((kv ? kv : 1) * sizeof(float));
     s->x = xmalloc(T * C * sizeof(float));
     s->xn = xmalloc(T * C * sizeof(float));
-    s->qkv = xmalloc(T * 3 * C * sizeof(float));
-    s->att = xmalloc(T * C * sizeof(float));
-    s->fc = xmalloc(T * (size_t)c->n_inner * sizeof(float));
+    s->qkv = xmalloc((T * 3 * W + 1) * sizeof(float));
+    s->att = xmalloc((T * W + 1) * sizeof(float));
+    s->fc = xmalloc((T * F + 1) * sizeof(float));
+    s->lowrank = xmalloc((T * R + 1) * sizeof(float));
     s->logits = xmalloc(T * (size_t)c->vocab_size * sizeof(float));
-    size_t widest = (size_t)(c->n_inner > c->n_embd ? c->n_inner : c->n_embd);
+    size_t widest = C > W ? C : W;
+    widest = widest > F ? widest : F;
+    widest = widest > R ? widest : R;
     // Q8_0: a batch of T rows (quantized batch matmuls); Q8_K: one row (generation).
     size_t xq8 = T * (widest / 32 + 1) * sizeof(block_q8_0), xqk = (widest / 256 + 1) * sizeof(block_q8_k);
     s->xq = xmalloc(xq8 > xqk ? xq8 : xqk);
@@ -40,13 +49,14 @@ int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
 }
 
 void gpt2_state_free(gpt2_state *s) {
-    free(s->k_cache);
-    free(s->v_cache);
+    free(s->kv);
+    free(s->kv_off);
     free(s->x);
     free(s->xn);
     free(s->qkv);
     free(s->att);
     free(s->fc);
+    free(s->lowrank);
     free(s->logits);
     free(s->xq);
     free(s->scores);
@@ -85,25 +95,23 @@ static void gelu(float *x, size_t n, int exact) {
     }
 }
 
-// Causal self-attention for T new tokens at positions pos0..pos0+T-1 of layer l.
-// qkv (T, 3C) holds the new queries/keys/values; keys and values are appended to
-// the cache (n_ctx, C) first, then each (token, head) attends over positions 0..pos.
-static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, int T) {
-    int C = c->n_embd, NH = c->n_head, HS = C / NH;
-    float *kc = s->k_cache + (size_t)layer * c->n_ctx * C;
-    float *vc = s->v_cache + (size_t)layer * c->n_ctx * C;
+// Causal self-attention of layer l for T new tokens at positions pos0..pos0+T-1. qkv
+// (T, 3W) holds the new queries/keys/values (W = NH_l·HS); keys and values are appended
+// to the layer's cache (n_ctx, W) first, then each (token, head) attends over 0..pos.
+static void attention(gpt2_state *s, const gpt2_config *c, int l, int pos0, int T) {
+    int W = gpt2_attn_width(c, l), NH = gpt2_n_head(c, l), HS = c->head_dim;
+    float *kc = s->kv + s->kv_off[l], *vc = kc + (size_t)c->n_ctx * W;
     for (int t = 0; t < T; t++) {
-        memcpy(kc + (size_t)(pos0 + t) * C, s->qkv + (size_t)t * 3 * C + C, (size_t)C * sizeof(float));
-        memcpy(vc + (size_t)(pos0 + t) * C, s->qkv + (size_t)t * 3 * C + 2 * C, (size_t)C * sizeof(float));
+        memcpy(kc + (size_t)(pos0 + t) * W, s->qkv + (size_t)t * 3 * W + W, (size_t)W * sizeof(float));
+        memcpy(vc + (size_t)(pos0 + t) * W, s->qkv + (size_t)t * 3 * W + 2 * W, (size_t)W * sizeof(float));
     }
-    float scale = c->scale_attn ? 1.0f / sqrtf((float)HS) : 1.0f;
-    if (c->scale_by_layer) scale /= (float)(layer + 1);
+    float scale = gpt2_attn_scale(c, l);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int th = 0; th < T * NH; th++) {
         int t = th / NH, h = th % NH;
         float *sc = s->scores + (size_t)par_thread_id() * s->scores_stride;
-        kern.attn_head_f32(s->att + (size_t)t * C + h * HS, s->qkv + (size_t)t * 3 * C + h * HS, kc + h * HS,
-                           vc + h * HS, pos0 + t + 1, HS, C, scale, sc);
+        kern.attn_head_f32(s->att + (size_t)t * W + h * HS, s->qkv + (size_t)t * 3 * W + h * HS, kc + h * HS,
+                           vc + h * HS, pos0 + t + 1, HS, W, scale, sc);
     }
 }
 
@@ -112,10 +120,16 @@ static void attention(gpt2_state *s, const gpt2_config *c, int layer, int pos0, 
 // window) against Q8_0/Q4_0 where the CPU has the fast batch kernel (AVX-512 VNNI),
 // products are integer block dots, as ggml does: each row is quantized once into s->xq
 // (Q8_0 or Q8_K); one row: every thread streams its share of W's rows; a batch: the batch
-// kernel. Other batches dequantize W and run the fp32 GEMM.
-static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, const float *bias, int T, int layer,
-                   int mat) {
-    if (s->hook) s->hook(s->hook_user, layer, mat, in, T, W->cols);
+// kernel. Other batches dequantize W and run the fp32 GEMM. A matrix with no inputs (an
+// empty MLP or attention) gives the bias.
+static void matrix(gpt2_state *s, float *out, const float *in, const wmat *W, const float *bias, int T, int mat) {
+    if (s->hook) s->hook(s->hook_user, mat, in, T, W->cols);
+    if (W->rows == 0) return;
+    if (W->cols == 0) {
+        for (int t = 0; t < T; t++)
+            for (int r = 0; r < W->rows; r++) out[(size_t)t * W->rows + r] = bias ? bias[r] : 0.0f;
+        return;
+    }
     int q8 = qdot_supports(W->type), k8 = qdot_k_supports(W->type) && W->cols % 256 == 0;
     if (T > 1 && q8 && kern.qmatmul_fast) {
         int K = W->cols;
@@ -140,6 +154,18 @@ static void linear(gpt2_state *s, float *out, const float *in, const wmat *W, co
     matmul(out, in, W->data, W->type, bias, T, W->cols, W->rows);
 }
 
+// A linear of layer l: one matrix, or a low-rank pair through s->lowrank (A·x, then B·).
+static void linear(const gpt2_model *m, gpt2_state *s, float *out, const float *in, int T, int l, int k) {
+    const gpt2_linear *lin = &m->layers[l].lin[k];
+    int hooked = s->hook != NULL, i = hooked ? gpt2_mat_index(&m->cfg, l, k, 0) : -1;
+    if (!lin->w2.rows) {
+        matrix(s, out, in, &lin->w, lin->bias, T, i);
+        return;
+    }
+    matrix(s, s->lowrank, in, &lin->w, NULL, T, i);
+    matrix(s, out, s->lowrank, &lin->w2, lin->bias, T, hooked ? i + 1 : -1);
+}
+
 static void residual_add(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
@@ -148,8 +174,7 @@ static void residual_add(float *x, const float *y, size_t n) {
 
 void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, int all_logits) {
     const gpt2_config *c = &m->cfg;
-    const gpt2_weights *w = &m->w;
-    int C = c->n_embd, F = c->n_inner, L = c->n_layer, V = c->vocab_size;
+    int C = c->n_embd, L = c->n_layer, V = c->vocab_size;
     int pos0 = s->n_past;
     CHECK(T >= 1 && T <= s->max_tokens && pos0 + T <= c->n_ctx);
     size_t TC = (size_t)T * C;
@@ -158,7 +183,7 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
     CHECK(s->start_layer >= 0 && s->start_layer <= L);
     for (int t = 0; t < T && s->start_layer == 0; t++) {
         CHECK(tokens[t] >= 0 && tokens[t] < V);
-        const float *pe = w->wpe + (size_t)(pos0 + t) * C;
+        const float *pe = m->wpe + (size_t)(pos0 + t) * C;
         float *x = s->x + (size_t)t * C;
         dequantize_row(m->embd.type, (const char *)m->embd.data + (size_t)tokens[t] * embd_row, x, (size_t)C);
         for (int i = 0; i < C; i++) x[i] += pe[i];
@@ -166,24 +191,29 @@ void gpt2_forward(const gpt2_model *m, gpt2_state *s, const int *tokens, int T, 
     if (s->trace) memcpy(s->trace, s->x, TC * sizeof(float));
 
     for (int l = s->start_layer; l < L; l++) {
-        const wmat *mt = m->mats + (size_t)l * GPT2_MATS_PER_LAYER;
-        layernorm(s->xn, s->x, w->ln_1_w + (size_t)l * C, w->ln_1_b + (size_t)l * C, T, C, c->ln_eps);
-        linear(s, s->qkv, s->xn, &mt[GPT2_MAT_QKV], w->attn_qkv_b + (size_t)l * 3 * C, T, l, GPT2_MAT_QKV);
-        attention(s, c, l, pos0, T);
-        linear(s, s->xn, s->att, &mt[GPT2_MAT_PROJ], w->attn_proj_b + (size_t)l * C, T, l, GPT2_MAT_PROJ);
+        const gpt2_layer *ly = &m->layers[l];
+        if (gpt2_n_head(c, l) > 0) {
+            layernorm(s->xn, s->x, ly->ln_1_w, ly->ln_1_b, T, C, c->ln_eps);
+            linear(m, s, s->qkv, s->xn, T, l, GPT2_LIN_QKV);
+            attention(s, c, l, pos0, T);
+        }
+        linear(m, s, s->xn, s->att, T, l, GPT2_LIN_OUT);
         residual_add(s->x, s->xn, TC);
-        layernorm(s->xn, s->x, w->ln_2_w + (size_t)l * C, w->ln_2_b + (size_t)l * C, T, C, c->ln_eps);
-        linear(s, s->fc, s->xn, &mt[GPT2_MAT_FC], w->mlp_fc_b + (size_t)l * F, T, l, GPT2_MAT_FC);
-        gelu(s->fc, (size_t)T * F, c->gelu_exact);
-        linear(s, s->xn, s->fc, &mt[GPT2_MAT_FCPROJ], w->mlp_proj_b + (size_t)l * C, T, l, GPT2_MAT_FCPROJ);
+        if (gpt2_n_ff(c, l) > 0) {
+            layernorm(s->xn, s->x, ly->ln_2_w, ly->ln_2_b, T, C, c->ln_eps);
+            linear(m, s, s->fc, s->xn, T, l, GPT2_LIN_UP);
+            gelu(s->fc, (size_t)T * gpt2_n_ff(c, l), c->gelu_exact);
+        }
+        linear(m, s, s->xn, s->fc, T, l, GPT2_LIN_DOWN);
         residual_add(s->x, s->xn, TC);
         if (s->trace) memcpy(s->trace + (size_t)(1 + l) * TC, s->x, TC * sizeof(float));
         if (s->stop_after > 0 && l + 1 == s->stop_after) return;
     }
     s->n_past += T;
 
-    layernorm(s->xn, s->x, w->ln_f_w, w->ln_f_b, T, C, c->ln_eps);
+    layernorm(s->xn, s->x, m->ln_f_w, m->ln_f_b, T, C, c->ln_eps);
     if (s->trace) memcpy(s->trace + (size_t)(1 + L) * TC, s->xn, TC * sizeof(float));
-    if (all_logits) linear(s, s->logits, s->xn, &m->head, NULL, T, L, GPT2_HOOK_HEAD);
-    else linear(s, s->logits, s->xn + (size_t)(T - 1) * C, &m->head, NULL, 1, L, GPT2_HOOK_HEAD);
+    int head = s->hook ? gpt2_mat_head(c) : -1;
+    if (all_logits) matrix(s, s->logits, s->xn, &m->head, NULL, T, head);
+    else matrix(s, s->logits, s->xn + (size_t)(T - 1) * C, &m->head, NULL, 1, head);
 }

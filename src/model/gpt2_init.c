@@ -1,82 +1,73 @@
-// gpt2_init.c: model memory planned from the config (one allocation carves every
-// tensor, llm.c style), and GPT-2's random initialisation (Radford et al. 2019:
-// N(0, 0.02) weights, residual projections scaled by 1/sqrt(2·n_layer), zero biases,
-// LayerNorm 1/0).
+// gpt2_init.c: model memory planned from the config (one allocation carves every fp32
+// tensor in the tensor table's order, llm.c style), and GPT-2's random initialisation
+// (Radford et al. 2019: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2·n_layer),
+// zero biases, LayerNorm 1/0).
 #include "gpt2.h"
+#include "../core/err.h"
 #include "../core/rng.h"
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
 #include <math.h>
 #include <string.h>
 
-void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg) {
-    memset(m, 0, sizeof *m);
-    kernels_init();
-    m->cfg = *cfg;
-    size_t sizes[GPT2_NUM_PARAMS], total = 0;
-    gpt2_param_sizes(cfg, sizes);
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) total += sizes[p];
-    m->n_params = total;
-    m->params = xmalloc_weights(total * sizeof(float));
-    float **slot[GPT2_NUM_PARAMS];
-    gpt2_param_slots(&m->w, slot);
-    float *ptr = m->params;
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        *slot[p] = ptr;
-        ptr += sizes[p];
-    }
-    m->tied = 1;
-    m->lm_head = m->w.wte;
-    m->mats = xcalloc((size_t)cfg->n_layer * GPT2_MATS_PER_LAYER, sizeof *m->mats);
-    gpt2_model_set_f32_views(m);
-}
-
-int gpt2_param_is_matrix(int p) {
-    return p == GPT2_WTE || p == GPT2_QKV_W || p == GPT2_PROJ_W || p == GPT2_FC_W || p == GPT2_FCPROJ_W;
-}
-
-void gpt2_model_alloc_typed(gpt2_model *m, const gpt2_config *cfg) {
-    memset(m, 0, sizeof *m);
-    kernels_init();
-    m->cfg = *cfg;
-    size_t sizes[GPT2_NUM_PARAMS], keep = 0;
-    gpt2_param_sizes(cfg, sizes);
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        m->n_params += sizes[p];
-        if (!gpt2_param_is_matrix(p)) keep += sizes[p];
-    }
-    m->params = xmalloc(keep * sizeof(float));
-    float **slot[GPT2_NUM_PARAMS];
-    gpt2_param_slots(&m->w, slot);
-    float *ptr = m->params;
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        if (gpt2_param_is_matrix(p)) continue;
-        *slot[p] = ptr;
-        ptr += sizes[p];
-    }
-    m->tied = 1;
-    m->mats = xcalloc((size_t)cfg->n_layer * GPT2_MATS_PER_LAYER, sizeof *m->mats);
-}
-
-void gpt2_model_set_f32_views(gpt2_model *m) {
+// Lays the fp32 tensors out in table order (all of them, or only those that are not
+// matrices) from base, pointing each field at its place; returns the floats used. With
+// base NULL it only counts.
+static size_t carve(gpt2_model *m, float *base, int matrices) {
     const gpt2_config *c = &m->cfg;
-    size_t C = (size_t)c->n_embd, F = (size_t)c->n_inner;
-    for (int l = 0; l < c->n_layer; l++) {
-        wmat *v = m->mats + (size_t)l * GPT2_MATS_PER_LAYER;
-        v[GPT2_MAT_QKV] = (wmat){QTYPE_F32, 3 * c->n_embd, c->n_embd, m->w.attn_qkv_w + l * 3 * C * C};
-        v[GPT2_MAT_PROJ] = (wmat){QTYPE_F32, c->n_embd, c->n_embd, m->w.attn_proj_w + l * C * C};
-        v[GPT2_MAT_FC] = (wmat){QTYPE_F32, c->n_inner, c->n_embd, m->w.mlp_fc_w + l * F * C};
-        v[GPT2_MAT_FCPROJ] = (wmat){QTYPE_F32, c->n_embd, c->n_inner, m->w.mlp_proj_w + l * C * F};
+    size_t off = 0;
+    for (int id = 0; id < GPT2_T_COUNT; id++) {
+        const gpt2_tensor_info *t = &gpt2_tensors[id];
+        int is_mat = t->kind == GPT2_KIND_MATRIX;
+        if (is_mat && !matrices) continue;
+        for (int l = 0; l < (t->per_layer ? c->n_layer : 1); l++) {
+            int64_t rows, cols;
+            if (!gpt2_tensor_shape(c, id, l, &rows, &cols)) continue;
+            if (base) {
+                float *p = base + off;
+                if (is_mat) *gpt2_tensor_mat(m, id, l) = (wmat){QTYPE_F32, (int)rows, (int)cols, p};
+                else *gpt2_tensor_vec(m, id, l) = p;
+            }
+            off += (size_t)(rows * cols);
+        }
     }
-    m->embd = (wmat){QTYPE_F32, c->vocab_size, c->n_embd, m->w.wte};
-    m->head = (wmat){QTYPE_F32, c->vocab_size, c->n_embd, m->lm_head};
+    return off;
 }
 
-void gpt2_param_slots(gpt2_weights *w, float **slot[GPT2_NUM_PARAMS]) {
-    float **s[GPT2_NUM_PARAMS] = {&w->wte, &w->wpe, &w->ln_1_w, &w->ln_1_b, &w->attn_qkv_w, &w->attn_qkv_b,
-                                  &w->attn_proj_w, &w->attn_proj_b, &w->ln_2_w, &w->ln_2_b, &w->mlp_fc_w,
-                                  &w->mlp_fc_b, &w->mlp_proj_w, &w->mlp_proj_b, &w->ln_f_w, &w->ln_f_b};
-    memcpy(slot, s, sizeof s);
+static void alloc(gpt2_model *m, const gpt2_config *cfg, int matrices) {
+    memset(m, 0, sizeof *m);
+    kernels_init();
+    m->cfg = *cfg;
+    m->layers = xcalloc((size_t)cfg->n_layer, sizeof *m->layers);
+    m->n_floats = carve(m, NULL, matrices);
+    m->params = matrices ? xmalloc_weights(m->n_floats ? m->n_floats * sizeof(float) : 1)
+                         : xmalloc(m->n_floats ? m->n_floats * sizeof(float) : 1);
+    carve(m, m->params, matrices);
+}
+
+void gpt2_model_alloc(gpt2_model *m, const gpt2_config *cfg) {
+    alloc(m, cfg, 1);
+    if (cfg->tied) m->head = m->embd;
+}
+
+void gpt2_model_alloc_vectors(gpt2_model *m, const gpt2_config *cfg) { alloc(m, cfg, 0); }
+
+int gpt2_model_is_f32(const gpt2_model *m) {
+    if (m->mat_store) return 0;
+    for (int i = 0; i < gpt2_n_mats(&m->cfg); i++)
+        if (gpt2_mat((gpt2_model *)m, i)->type != QTYPE_F32) return 0;
+    return 1;
+}
+
+void gpt2_model_free(gpt2_model *m) {
+    free(m->params);
+    free(m->layers);
+    free(m->mat_store);
+    free(m->removed_heads);
+    free(m->source);
+    free(m->quant_method);
+    free(m->calib_file);
+    memset(m, 0, sizeof *m);
 }
 
 // Standard normal by Box-Muller (two uniforms per draw keeps it simple and deterministic).
@@ -88,20 +79,24 @@ static float normal(rng *r) {
 
 void gpt2_model_init_random(gpt2_model *m, const gpt2_config *cfg, uint64_t seed) {
     gpt2_model_alloc(m, cfg);
-    size_t sizes[GPT2_NUM_PARAMS];
-    gpt2_param_sizes(cfg, sizes);
-    float **slot[GPT2_NUM_PARAMS];
-    gpt2_param_slots(&m->w, slot);
     rng r;
     rng_init(&r, seed);
     float resid_std = 0.02f / sqrtf(2.0f * (float)cfg->n_layer);
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        float *x = *slot[p];
-        int is_ln_w = p == GPT2_LN1_W || p == GPT2_LN2_W || p == GPT2_LNF_W;
-        int is_weight = p == GPT2_WTE || p == GPT2_WPE || p == GPT2_QKV_W || p == GPT2_PROJ_W || p == GPT2_FC_W ||
-                        p == GPT2_FCPROJ_W;
-        float std = (p == GPT2_PROJ_W || p == GPT2_FCPROJ_W) ? resid_std : 0.02f;
-        for (size_t i = 0; i < sizes[p]; i++) x[i] = is_ln_w ? 1.0f : is_weight ? std * normal(&r) : 0.0f;
+    // Draws go through the arena in order, so a seed gives the same weights for a shape.
+    float *x = m->params;
+    for (int id = 0; id < GPT2_T_COUNT; id++) {
+        const gpt2_tensor_info *t = &gpt2_tensors[id];
+        for (int l = 0; l < (t->per_layer ? cfg->n_layer : 1); l++) {
+            int64_t rows, cols;
+            if (!gpt2_tensor_shape(cfg, id, l, &rows, &cols)) continue;
+            for (int64_t i = 0; i < rows * cols; i++, x++)
+                switch (t->init) {
+                case GPT2_INIT_NORMAL: *x = 0.02f * normal(&r); break;
+                case GPT2_INIT_RESID: *x = resid_std * normal(&r); break;
+                case GPT2_INIT_ONES: *x = 1.0f; break;
+                default: *x = 0.0f; break;
+                }
+        }
     }
-    m->dtype_params[DTYPE_F32] = m->n_params;
+    m->dtype_params[DTYPE_F32] = gpt2_param_count(cfg);
 }

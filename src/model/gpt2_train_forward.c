@@ -11,7 +11,7 @@
 // Attention keeps its probabilities (B, NH, T, T) per layer; each (sequence, head) is
 // three strided products (backward.h's gemm_f32): S = Q·Kᵀ, P = softmax(scale·S) with the
 // causal mask, O = P·V, done in blocks of query rows so masked blocks are skipped.
-#include "gpt2_train.h"
+#include "gpt2_acts.h"
 #include "../core/err.h"
 #include "../core/parallel.h"
 #include "../core/timer.h"
@@ -29,50 +29,59 @@ const char *const gpt2_prof_names[GPT2_PROF_COUNT] = {
 
 // --- planning
 
+// One tensor of the plan: where its pointer goes, and its floats.
+typedef struct { float **p; size_t n; } plan_entry;
+
 int gpt2_acts_init(gpt2_acts *a, const gpt2_model *m, int B, int T, int backward) {
     memset(a, 0, sizeof *a);
     const gpt2_config *c = &m->cfg;
-    if (!m->w.wte || !m->lm_head || m->mat_store)
+    if (!gpt2_model_is_f32(m))
         return err_set(ERR_ARG, "training needs fp32 weights; this model's matrices are stored as %s",
                        qtype_get((int)m->head.type)->name);
-    if (backward && !m->tied) return err_set(ERR_ARG, "training supports a tied LM head only (lm_head.weight == wte)");
+    if (backward && !c->tied) return err_set(ERR_ARG, "training supports a tied LM head only (lm_head.weight == wte)");
     if (B < 1 || B > 65536) return err_set(ERR_ARG, "batch %d is outside 1..65536", B);
     if (T < 1 || T > c->n_ctx) return err_set(ERR_ARG, "context %d is outside 1..n_ctx (%d)", T, c->n_ctx);
     if ((size_t)B * (size_t)T > ((size_t)1 << 24))
         return err_set(ERR_ARG, "batch x context = %zu tokens per step; at most 2^24", (size_t)B * (size_t)T);
-    // The flat optimizer needs the parameters in gpt2_param_sizes order, as gpt2_model_alloc lays them out.
-    size_t sizes[GPT2_NUM_PARAMS], off = 0;
-    gpt2_param_sizes(c, sizes);
-    float **slot[GPT2_NUM_PARAMS];
-    gpt2_param_slots((gpt2_weights *)&m->w, slot);
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) {
-        CHECK(*slot[p] == m->params + off);
-        off += sizes[p];
-    }
-    CHECK(off == m->n_params);
 
-    size_t BT = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)c->n_inner, V = (size_t)c->vocab_size;
-    size_t NH = (size_t)c->n_head, HS = C / NH, Lc = backward ? (size_t)c->n_layer : 1;
+    size_t BT = (size_t)B * T, C = (size_t)c->n_embd, V = (size_t)c->vocab_size, HS = (size_t)c->head_dim;
+    size_t Wmax = (size_t)gpt2_max_attn_width(c), Fmax = (size_t)gpt2_max_ff(c), Rmax = (size_t)gpt2_max_rank(c);
+    int nl = backward ? c->n_layer : 1;
     a->B = B;
     a->T = T;
     a->backward = backward;
     a->n_threads = par_max_threads();
-    a->scratch_stride = ((size_t)T * T + (size_t)HS * T + 15) & ~(size_t)15;
+    a->scratch_stride = ((size_t)T * T + HS * T + 15) & ~(size_t)15;
+    a->layer = xcalloc((size_t)nl, sizeof *a->layer);
     // One table: destination, floats. Order is the memory order.
-    struct { float **p; size_t n; } plan[] = {
-        {&a->encoded, BT * C},
-        {&a->ln1, Lc * BT * C}, {&a->ln1_mean, Lc * BT}, {&a->ln1_rstd, Lc * BT},
-        {&a->qkv, Lc * BT * 3 * C}, {&a->atty, Lc * BT * C}, {&a->att, Lc * (size_t)B * NH * T * T},
-        {&a->res2, Lc * BT * C}, {&a->ln2, Lc * BT * C}, {&a->ln2_mean, Lc * BT}, {&a->ln2_rstd, Lc * BT},
-        {&a->fch, Lc * BT * F}, {&a->fch_gelu, Lc * BT * F}, {&a->res3, Lc * BT * C},
-        {&a->lnf, BT * C}, {&a->lnf_mean, BT}, {&a->lnf_rstd, BT},
-        {&a->logits, BT * V}, {&a->losses, BT},
-        {&a->scratch, (size_t)a->n_threads * a->scratch_stride},
-        {&a->dres, backward ? BT * C : 0}, {&a->dbuf, backward ? BT * C : 0},
-        {&a->dqkv, backward ? BT * 3 * C : 0}, {&a->dfch, backward ? BT * F : 0},
-        {&a->grads, backward ? m->n_params : 0},
-    };
-    size_t n_plan = sizeof plan / sizeof plan[0], total = 0;
+    size_t cap = 16 + (size_t)nl * (13 + GPT2_LINEARS), n_plan = 0;
+    plan_entry *plan = xmalloc(cap * sizeof *plan);
+#define ADD(ptr, count) (plan[n_plan++] = (plan_entry){(ptr), (count)})
+    ADD(&a->encoded, BT * C);
+    for (int i = 0; i < nl; i++) {
+        gpt2_layer_acts *la = &a->layer[i];
+        // a forward-only set serves every layer: the widest sizes
+        size_t W = backward ? (size_t)gpt2_attn_width(c, i) : Wmax, F = backward ? (size_t)gpt2_n_ff(c, i) : Fmax;
+        size_t NH = W / HS;
+        ADD(&la->ln1, BT * C), ADD(&la->ln1_mean, BT), ADD(&la->ln1_rstd, BT);
+        ADD(&la->qkv, BT * 3 * W), ADD(&la->atty, BT * W), ADD(&la->att, (size_t)B * NH * T * T);
+        ADD(&la->res2, BT * C), ADD(&la->ln2, BT * C), ADD(&la->ln2_mean, BT), ADD(&la->ln2_rstd, BT);
+        ADD(&la->fch, BT * F), ADD(&la->fch_gelu, BT * F), ADD(&la->res3, BT * C);
+        for (int k = 0; k < GPT2_LINEARS; k++) {
+            size_t r = backward ? (size_t)gpt2_rank(c, i, k) : Rmax;
+            ADD(&la->lowrank[k], BT * r);
+        }
+    }
+    ADD(&a->lnf, BT * C), ADD(&a->lnf_mean, BT), ADD(&a->lnf_rstd, BT);
+    ADD(&a->logits, BT * V), ADD(&a->losses, BT);
+    ADD(&a->scratch, (size_t)a->n_threads * a->scratch_stride);
+    ADD(&a->dres, backward ? BT * C : 0), ADD(&a->dbuf, backward ? BT * C : 0);
+    ADD(&a->dqkv, backward ? BT * 3 * Wmax : 0), ADD(&a->dfch, backward ? BT * Fmax : 0);
+    ADD(&a->dlowrank, backward ? BT * Rmax : 0);
+    ADD(&a->grads, backward ? m->n_floats : 0);
+#undef ADD
+    CHECK(n_plan <= cap);
+    size_t total = 0;
     for (size_t i = 0; i < n_plan; i++) total += (plan[i].n + 15) & ~(size_t)15;  // 64-byte aligned tensors
     a->n_floats = total;
     a->mem = xmalloc(total * sizeof(float));
@@ -81,21 +90,14 @@ int gpt2_acts_init(gpt2_acts *a, const gpt2_model *m, int B, int T, int backward
         *plan[i].p = plan[i].n ? p : NULL;
         p += (plan[i].n + 15) & ~(size_t)15;
     }
-    if (backward) {
-        float **gs[GPT2_NUM_PARAMS];
-        gpt2_param_slots(&a->g, gs);
-        float *g = a->grads;
-        for (int q = 0; q < GPT2_NUM_PARAMS; q++) {
-            *gs[q] = g;
-            g += sizes[q];
-        }
-        memset(a->grads, 0, m->n_params * sizeof(float));
-    }
+    free(plan);
+    if (backward) memset(a->grads, 0, m->n_floats * sizeof(float));
     return 0;
 }
 
 void gpt2_acts_free(gpt2_acts *a) {
     free(a->mem);
+    free(a->layer);
     memset(a, 0, sizeof *a);
 }
 
@@ -126,15 +128,9 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
     }
 }
 
-float gpt2_attn_scale(const gpt2_config *c, int layer) {
-    float s = c->scale_attn ? 1.0f / sqrtf((float)(c->n_embd / c->n_head)) : 1.0f;
-    return c->scale_by_layer ? s / (float)(layer + 1) : s;
-}
-
-// atty (B, T, C) and att (B, NH, T, T) from qkv (B, T, 3C).
-static void attention_forward(gpt2_acts *a, float *atty, float *att, const float *qkv, const gpt2_config *c,
-                              float scale) {
-    int B = a->B, T = a->T, C = c->n_embd, NH = c->n_head, HS = C / NH, C3 = 3 * C;
+// atty (B, T, W) and att (B, NH, T, T) from qkv (B, T, 3W), W = NH·HS.
+static void attention_forward(gpt2_acts *a, float *atty, float *att, const float *qkv, int NH, int HS, float scale) {
+    int B = a->B, T = a->T, C = NH * HS, C3 = 3 * C;
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH, th = par_thread_id();
@@ -178,59 +174,81 @@ static void residual_add(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+// out (BT, OC) = in (BT, K) · Wᵀ + bias for an fp32 matrix; with K = 0 (an empty MLP or
+// attention) that is the bias.
+static void mm(float *out, const float *in, const wmat *W, const float *bias, int BT) {
+    if (W->rows == 0) return;
+    if (W->cols == 0) {
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < BT; t++)
+            for (int r = 0; r < W->rows; r++) out[(size_t)t * W->rows + r] = bias ? bias[r] : 0.0f;
+        return;
+    }
+    matmul_f32_packed(out, in, W->data, bias, BT, W->cols, W->rows);
+}
+
+// A linear: one product, or A·x kept in h then B·(A·x).
+static void linear_forward(float *out, const float *in, const gpt2_linear *lin, float *h, int BT) {
+    if (!lin->w2.rows) {
+        mm(out, in, &lin->w, lin->bias, BT);
+        return;
+    }
+    mm(h, in, &lin->w, NULL, BT);
+    mm(out, h, &lin->w2, lin->bias, BT);
+}
+
 // --- the model
 
 void gpt2_train_forward(const gpt2_model *m, gpt2_acts *a, const int *inputs) {
     const gpt2_config *c = &m->cfg;
-    const gpt2_weights *w = &m->w;
-    int B = a->B, T = a->T, C = c->n_embd, F = c->n_inner, L = c->n_layer, V = c->vocab_size, NH = c->n_head;
+    int B = a->B, T = a->T, C = c->n_embd, L = c->n_layer, V = c->vocab_size;
     int BT = B * T;
-    size_t sC = a->backward ? (size_t)BT * C : 0, s1 = a->backward ? (size_t)BT : 0;
-    size_t s3C = 3 * sC, sF = a->backward ? (size_t)BT * F : 0, sA = a->backward ? (size_t)B * NH * T * T : 0;
     a->inputs = inputs;
     double t0 = timer_now(), t1;
 #define LAP(part) (t1 = timer_now(), a->prof[part] += t1 - t0, t0 = t1)
 
+    const float *wte = m->embd.data;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < BT; i++) {
         CHECK(inputs[i] >= 0 && inputs[i] < V);
-        const float *te = w->wte + (size_t)inputs[i] * C, *pe = w->wpe + (size_t)(i % T) * C;
+        const float *te = wte + (size_t)inputs[i] * C, *pe = m->wpe + (size_t)(i % T) * C;
         float *x = a->encoded + (size_t)i * C;
         for (int k = 0; k < C; k++) x[k] = te[k] + pe[k];
     }
     for (int l = 0; l < L; l++) {
-        const float *x = l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * sC;
-        float *ln1 = a->ln1 + l * sC, *qkv = a->qkv + l * s3C, *atty = a->atty + l * sC, *att = a->att + l * sA;
-        float *res2 = a->res2 + l * sC, *ln2 = a->ln2 + l * sC, *fch = a->fch + l * sF;
-        float *fchg = a->fch_gelu + l * sF, *res3 = a->res3 + l * sC;
-        size_t lC = (size_t)l * C;
-        layernorm_forward(ln1, a->ln1_mean + l * s1, a->ln1_rstd + l * s1, x, w->ln_1_w + lC, w->ln_1_b + lC, BT, C,
-                          c->ln_eps);
-        LAP(GPT2_PROF_OTHER);
-        matmul_f32_packed(qkv, ln1, w->attn_qkv_w + lC * 3 * C, w->attn_qkv_b + 3 * lC, BT, C, 3 * C);
+        gpt2_layer_acts *la = &a->layer[a->backward ? l : 0];
+        const float *x = l == 0 ? a->encoded : a->layer[a->backward ? l - 1 : 0].res3;
+        const gpt2_layer *ly = &m->layers[l];
+        int NH = gpt2_n_head(c, l), F = gpt2_n_ff(c, l);
+        if (NH > 0) {
+            layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, x, ly->ln_1_w, ly->ln_1_b, BT, C, c->ln_eps);
+            LAP(GPT2_PROF_OTHER);
+            linear_forward(la->qkv, la->ln1, &ly->lin[GPT2_LIN_QKV], la->lowrank[GPT2_LIN_QKV], BT);
+            LAP(GPT2_PROF_MATMUL_FWD);
+            attention_forward(a, la->atty, la->att, la->qkv, NH, c->head_dim, gpt2_attn_scale(c, l));
+            LAP(GPT2_PROF_ATTN);
+        }
+        linear_forward(la->res2, la->atty, &ly->lin[GPT2_LIN_OUT], la->lowrank[GPT2_LIN_OUT], BT);
         LAP(GPT2_PROF_MATMUL_FWD);
-        attention_forward(a, atty, att, qkv, c, gpt2_attn_scale(c, l));
-        LAP(GPT2_PROF_ATTN);
-        matmul_f32_packed(res2, atty, w->attn_proj_w + lC * C, w->attn_proj_b + lC, BT, C, C);
-        LAP(GPT2_PROF_MATMUL_FWD);
-        residual_add(res2, x, (size_t)BT * C);
-        layernorm_forward(ln2, a->ln2_mean + l * s1, a->ln2_rstd + l * s1, res2, w->ln_2_w + lC, w->ln_2_b + lC, BT,
-                          C, c->ln_eps);
-        LAP(GPT2_PROF_OTHER);
-        matmul_f32_packed(fch, ln2, w->mlp_fc_w + (size_t)l * F * C, w->mlp_fc_b + (size_t)l * F, BT, C, F);
-        LAP(GPT2_PROF_MATMUL_FWD);
-        gelu_forward(fchg, fch, (size_t)BT * F, c->gelu_exact);
-        LAP(GPT2_PROF_OTHER);
+        residual_add(la->res2, x, (size_t)BT * C);
+        if (F > 0) {
+            layernorm_forward(la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, ly->ln_2_w, ly->ln_2_b, BT, C, c->ln_eps);
+            LAP(GPT2_PROF_OTHER);
+            linear_forward(la->fch, la->ln2, &ly->lin[GPT2_LIN_UP], la->lowrank[GPT2_LIN_UP], BT);
+            LAP(GPT2_PROF_MATMUL_FWD);
+            gelu_forward(la->fch_gelu, la->fch, (size_t)BT * F, c->gelu_exact);
+            LAP(GPT2_PROF_OTHER);
+        }
         // Forward-only plans have one res3 buffer, which is also x here: x is not read again.
-        matmul_f32_packed(res3, fchg, w->mlp_proj_w + lC * F, w->mlp_proj_b + lC, BT, F, C);
+        linear_forward(la->res3, la->fch_gelu, &ly->lin[GPT2_LIN_DOWN], la->lowrank[GPT2_LIN_DOWN], BT);
         LAP(GPT2_PROF_MATMUL_FWD);
-        residual_add(res3, res2, (size_t)BT * C);
+        residual_add(la->res3, la->res2, (size_t)BT * C);
         LAP(GPT2_PROF_OTHER);
     }
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * sC, w->ln_f_w, w->ln_f_b, BT, C,
-                      c->ln_eps);
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->layer[a->backward ? L - 1 : 0].res3, m->ln_f_w, m->ln_f_b,
+                      BT, C, c->ln_eps);
     LAP(GPT2_PROF_OTHER);
-    matmul_f32_packed(a->logits, a->lnf, m->lm_head, NULL, BT, C, V);  // wte when tied
+    mm(a->logits, a->lnf, &m->head, NULL, BT);  // wte when tied
     LAP(GPT2_PROF_MATMUL_FWD);
 #undef LAP
 }

@@ -11,6 +11,7 @@
 #include "../core/xalloc.h"
 #include "../formats/gguf.h"
 #include "../kernels/kernels.h"
+#include "../modelfile/modelfile.h"
 #include "../tokenizer/bpe.h"
 #include <errno.h>
 #include <math.h>
@@ -43,7 +44,7 @@ static int is_file(const char *path) {
 
 static int load_model(const char *path, gpt2_model *m) {
     kernels_init();
-    return is_file(path) ? gpt2_model_load_gguf(m, path) : gpt2_model_load(m, path);
+    return is_file(path) ? gpt2_gguf_load(m, path) : gpt2_hf_load(m, path);
 }
 
 static double rss_bytes(void) {
@@ -188,7 +189,7 @@ static void add_group(report_model *rm, const char *name, const char *type, int 
 
 static int measure_size(report_model *rm, const gpt2_model *m) {
     rm->file_bytes = (double)m->file_bytes;
-    rm->params = (double)m->n_params;
+    rm->params = (double)gpt2_param_count(&m->cfg);
     rm->bits_per_weight = rm->params > 0 ? 8.0 * rm->file_bytes / rm->params : NAN;
     rm->tensor_bytes = 0;
     if (!is_file(rm->path)) {  // HF directory: stored parameters per dtype
@@ -351,7 +352,7 @@ static int model_context(const char *path, int *n_ctx) {
     size_t len = 0;
     gpt2_config c;
     int rc = file_read_all(cfg_path, &text, &len);
-    if (!rc) rc = gpt2_config_parse(&c, text, len, cfg_path);
+    if (!rc) rc = gpt2_config_parse(&c, text, len, cfg_path, NULL);
     if (!rc) rc = gpt2_config_validate(&c, cfg_path);
     if (!rc) *n_ctx = c.n_ctx;
     free(text);

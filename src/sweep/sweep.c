@@ -11,6 +11,7 @@
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../formats/json.h"
+#include "../modelfile/modelfile.h"
 #include "../kernels/kernels.h"
 #include "../report/fmt.h"
 #include <errno.h>
@@ -165,24 +166,21 @@ static int point_read(const sweep_opts *o, const char *path, double params, swee
 
 static void types_text(const gpt2_plan *plan, const gpt2_config *c, char *out, size_t cap) {
     size_t count[32] = {0};
-    int n_mats = c->n_layer * GPT2_MATS_PER_LAYER;
-    for (int i = 0; i < n_mats; i++) count[plan->mats[i]]++;
-    count[plan->embd]++;
-    count[plan->head]++;
+    for (int i = 0; i < plan->n; i++) count[plan->types[i]]++;
     size_t k = 0;
     out[0] = 0;
     for (int t = 0; t < 32 && k < cap; t++)
         if (count[t]) k += (size_t)snprintf(out + k, cap - k, "%s%s x%zu", k ? ", " : "", qtype_get(t)->name, count[t]);
     if (k < cap)
-        snprintf(out + k, cap - k, " (token_embd %s, output %s)", qtype_get((int)plan->embd)->name,
-                 qtype_get((int)plan->head)->name);
+        snprintf(out + k, cap - k, " (token_embd %s, output %s)", qtype_get((int)plan->types[gpt2_mat_embd(c)])->name,
+                 qtype_get((int)plan->types[gpt2_mat_head(c)])->name);
 }
 
 static int run_point(const sweep_opts *o, const gpt2_model *base, sweep_row *row, const char *gguf, const char *json,
                      const char *tag) {
     const grid_point *pt = &row->pt;
     gpt2_model m;
-    int rc = gpt2_model_load(&m, o->original);
+    int rc = gpt2_hf_load(&m, o->original);
     if (rc) return rc;
     compress_opts co = {pt->type[0] ? pt->type : NULL, NULL, pt->method, pt->target_bpw, o->calib_path,
                         calib_tokens_used(o), GPTQ_DAMP, 0, 0};
@@ -209,7 +207,7 @@ static int run_point(const sweep_opts *o, const gpt2_model *base, sweep_row *row
         }
         row->matrix_bpw = plan_matrix_bpw(&plan, &m.cfg);
         types_text(&plan, &m.cfg, row->types, sizeof row->types);
-        rc = gpt2_model_save_gguf(&m, o->tok_dir, gguf, GPT2_GGUF_STORED);
+        rc = gpt2_gguf_save(&m, o->tok_dir, gguf, GPT2_GGUF_STORED);
     }
     gpt2_plan_free(&plan);
     struct stat st;
@@ -218,7 +216,7 @@ static int run_point(const sweep_opts *o, const gpt2_model *base, sweep_row *row
         char a[FMT_LEN];
         say(o, "%s compressed in %s; evaluating on %s", tag, fmt_secs(row->compress_s, a), o->heldout_path);
         row->file_bytes = (double)st.st_size;
-        row->params = (double)m.n_params;
+        row->params = (double)gpt2_param_count(&m.cfg);
         row->bits_per_param = 8 * row->file_bytes / row->params;
         agree_result ag;
         t0 = timer_now();
@@ -289,11 +287,11 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
     if (rc) return rc;
     kernels_init();
     gpt2_model base;
-    if ((rc = gpt2_model_load(&base, o->original))) return rc;
+    if ((rc = gpt2_hf_load(&base, o->original))) return rc;
     r->rows = xcalloc((size_t)g->n, sizeof *r->rows);
     r->n = g->n;
     r->original.file_bytes = (double)base.file_bytes;
-    r->original.params = (double)base.n_params;
+    r->original.params = (double)gpt2_param_count(&base.cfg);
     r->original.bits_per_param = 8 * r->original.file_bytes / r->original.params;
     r->original.compress_s = r->original.eval_s = NAN;
     int main_dtype = 0;  // the stored dtype holding most parameters, for the original's row

@@ -7,7 +7,7 @@
 //   m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²
 //   p ← p − (lr / (1−β1^t)) · m / (sqrt(v) / sqrt(1−β2^t) + eps)
 // Element-wise, so the threads' split does not change a bit.
-#include "gpt2_train.h"
+#include "train.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
 #include <math.h>

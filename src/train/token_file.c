@@ -12,7 +12,7 @@
 //   32      n_tokens · id_bytes   the ids, in order
 // The file size must be exactly 32 + n_tokens · id_bytes. The ids are the stream as
 // given: `shrink tokenize --out` appends <|endoftext|> only when asked (--eot).
-#include "gpt2_train.h"
+#include "train.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/xalloc.h"

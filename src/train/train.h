@@ -1,82 +1,11 @@
-// gpt2_train.h: training GPT-2: the batched forward that keeps its activations, the
-// backward pass, cross-entropy and knowledge-distillation losses, AdamW, token files,
-// and the training loop's pieces (schedule, batches, evaluation, checkpoints, resume).
-//
-// Memory is planned from (cfg, B, T) and carved from one allocation per lifetime (llm.c):
-// gpt2_acts holds the activations the backward pass reads, the gradient scratch, and the
-// parameter gradients (laid out exactly like gpt2_model.params, so the optimizer runs over
-// two flat arrays). Only models with fp32 weights and a tied LM head can be trained (a
-// forward-only teacher may have an untied head).
-// Every reduction is done in an order that does not depend on the thread count, so a
-// run is reproducible bit for bit for a given seed.
+// train.h: training GPT-2: knowledge-distillation loss, AdamW, token files, and the
+// training loop's pieces (schedule, batches, evaluation, checkpoints, resume). The
+// forward and backward passes it runs are the model's (model/gpt2_acts.h).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 #include "../core/rng.h"
-#include "gpt2.h"
-
-// --- activations and gradients for one (B, T) batch
-// Where the time goes: parts of a training step, timed into gpt2_acts.prof.
-enum {
-    GPT2_PROF_MATMUL_FWD, GPT2_PROF_MATMUL_BWD, GPT2_PROF_ATTN, GPT2_PROF_SOFTMAX_CE, GPT2_PROF_OTHER,
-    GPT2_PROF_OPTIMIZER, GPT2_PROF_COUNT
-};
-extern const char *const gpt2_prof_names[GPT2_PROF_COUNT];
-
-typedef struct gpt2_acts {
-    int B, T;
-    int backward;        // 0: forward only (one layer's buffers, reused by every layer; no gradients)
-    float *mem;          // the one allocation
-    size_t n_floats;
-    // Per-layer tensors hold L copies when backward (layer l at + l·stride), else one.
-    float *encoded;      // (B, T, C) token + position embeddings
-    float *ln1;          // (L, B, T, C)
-    float *ln1_mean, *ln1_rstd;  // (L, B, T)
-    float *qkv;          // (L, B, T, 3C)
-    float *atty;         // (L, B, T, C) attention output before the projection
-    float *att;          // (L, B, NH, T, T) attention probabilities (row i: keys 0..i, zero after)
-    float *res2;         // (L, B, T, C) residual after attention
-    float *ln2;          // (L, B, T, C)
-    float *ln2_mean, *ln2_rstd;  // (L, B, T)
-    float *fch;          // (L, B, T, F) MLP pre-activation
-    float *fch_gelu;     // (L, B, T, F)
-    float *res3;         // (L, B, T, C) residual after the block
-    float *lnf;          // (B, T, C)
-    float *lnf_mean, *lnf_rstd;  // (B, T)
-    float *logits;       // (B, T, V); gpt2_train_ce(grad=1) replaces them with d(loss)/d(logits)
-    float *losses;       // (B, T) per-position cross-entropy of the last gpt2_train_ce
-    // Gradient scratch (backward only).
-    float *dres;         // (B, T, C) gradient of the residual stream
-    float *dbuf;         // (B, T, C) gradient of a LayerNorm output / of atty
-    float *dqkv;         // (B, T, 3C)
-    float *dfch;         // (B, T, F)
-    float *scratch;      // (threads, T·T + HS·T) attention scratch per thread: dP/dS, K or V transposed
-    size_t scratch_stride;
-    int n_threads;       // threads the scratch was planned for
-    // Parameter gradients (backward only), same layout as gpt2_model.params.
-    float *grads;        // (n_params)
-    gpt2_weights g;      // views into grads, like gpt2_model.w
-    const int *inputs;   // (B, T) ids of the last forward (borrowed; must live until backward)
-    double prof[GPT2_PROF_COUNT];  // seconds spent per part, accumulated
-} gpt2_acts;
-
-// Plans and allocates activations for batches of B sequences of T tokens (T ≤ n_ctx).
-// Returns ERR_ARG (with a message) if B, T are out of range, or the model is not an fp32
-// model with a tied LM head.
-int gpt2_acts_init(gpt2_acts *a, const gpt2_model *m, int B, int T, int backward);
-void gpt2_acts_free(gpt2_acts *a);
-
-// Forward over inputs (B, T) (ids in [0, V)); writes a->logits (B, T, V).
-void gpt2_train_forward(const gpt2_model *m, gpt2_acts *a, const int *inputs);
-// Mean cross-entropy of a->logits against targets (B, T); per position in a->losses.
-// grad: also replace a->logits with d(mean loss)/d(logits).
-double gpt2_train_ce(gpt2_acts *a, int V, const int *targets, int grad);
-// Backward from a->logits holding d(loss)/d(logits): adds the parameter gradients to
-// a->grads (call gpt2_grads_zero first). Needs the activations of the last forward.
-void gpt2_backward(const gpt2_model *m, gpt2_acts *a);
-void gpt2_grads_zero(const gpt2_model *m, gpt2_acts *a);
-// The attention score scale of a layer: 1/sqrt(HS) (if scale_attn), / (layer+1) (if scale_by_layer).
-float gpt2_attn_scale(const gpt2_config *c, int layer);
+#include "../model/gpt2_acts.h"
 
 // --- knowledge distillation (distill.c)
 // Over N positions of V logits: loss = (1-alpha)·CE(student, targets) + alpha·tau²·KL(p_t ‖ p_s),

@@ -1,6 +1,4 @@
-// gpt2_train.c: the training loop's pieces: learning-rate schedule, random batches, one
-// optimizer step (forward, loss, backward, global-norm clipping, AdamW), validation loss,
-// and checkpoints that a run can resume from bit for bit.
+// gpt2_train_checkpoint.c: checkpoints that a training run can resume from bit for bit.
 //
 // A checkpoint is a Hugging Face directory (config.json, model.safetensors, tokenizer
 // files) plus training_log.json and train_state.bin, the sidecar with everything else a
@@ -15,7 +13,8 @@
 // u64 data_hash, u64 params_hash, i64 adam_t, u32 n_log, u32 n_evals, log entries (i32 step,
 // f32 loss, f32 lr, f64 elapsed), eval entries (i32 step, f32 loss), f32 m[n_params],
 // f32 v[n_params], then u64 FNV-1a of every byte before it.
-#include "gpt2_train.h"
+#include "train.h"
+#include "../modelfile/modelfile.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/timer.h"
@@ -39,156 +38,6 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     return h;
 }
 #define FNV_INIT 0xcbf29ce484222325ull
-
-// --- schedule and setup
-
-float gpt2_train_lr(const train_opts *o, int s) {
-    if (s < o->warmup) return o->lr * (float)(s + 1) / (float)o->warmup;
-    int span = o->steps - 1 - o->warmup;
-    if (span <= 0) return o->lr;
-    double ratio = (double)(s - o->warmup) / span;
-    if (ratio > 1.0) ratio = 1.0;
-    return (float)(o->min_lr + 0.5 * (1.0 + cos(M_PI * ratio)) * (o->lr - o->min_lr));
-}
-
-int gpt2_train_init(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, const train_opts *o) {
-    memset(tr, 0, sizeof *tr);
-    if (o->steps < 1) return err_set(ERR_ARG, "train: steps must be at least 1 (got %d)", o->steps);
-    if (o->warmup < 0 || o->warmup > o->steps)
-        return err_set(ERR_ARG, "train: warmup %d is outside 0..steps (%d)", o->warmup, o->steps);
-    if (!(o->lr > 0) || !(o->min_lr >= 0) || o->min_lr > o->lr)
-        return err_set(ERR_ARG, "train: need 0 < lr and 0 <= min_lr <= lr (got lr %g, min_lr %g)", o->lr, o->min_lr);
-    if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) || !(o->eps > 0))
-        return err_set(ERR_ARG, "train: need betas in [0, 1) and eps > 0");
-    if (!(o->weight_decay >= 0) || !(o->clip >= 0))
-        return err_set(ERR_ARG, "train: weight decay and clip must be >= 0");
-    if (teacher) {
-        if (teacher->cfg.vocab_size != m->cfg.vocab_size)
-            return err_set(ERR_ARG, "train: the teacher's vocabulary (%d) differs from the student's (%d)",
-                           teacher->cfg.vocab_size, m->cfg.vocab_size);
-        if (teacher->cfg.n_ctx < o->ctx)
-            return err_set(ERR_ARG, "train: the teacher's context (%d) is shorter than --ctx %d", teacher->cfg.n_ctx,
-                           o->ctx);
-        if (!(o->kd_weight >= 0 && o->kd_weight <= 1) || !(o->kd_temp > 0))
-            return err_set(ERR_ARG, "train: need 0 <= kd weight <= 1 and kd temperature > 0");
-    }
-    int rc = gpt2_acts_init(&tr->acts, m, o->batch, o->ctx, 1);
-    if (!rc && teacher) rc = gpt2_acts_init(&tr->tacts, teacher, o->batch, o->ctx, 0);
-    if (rc) {
-        gpt2_acts_free(&tr->acts);
-        return rc;
-    }
-    tr->m = m;
-    tr->teacher = teacher;
-    tr->o = *o;
-    adamw_init(&tr->opt, m->n_params, o->beta1, o->beta2, o->eps, o->weight_decay);
-    // The batch stream is the seed's second stream (the first may have drawn the weights).
-    rng_init(&tr->r, o->seed * 2 + 1);
-    size_t BT = (size_t)o->batch * o->ctx;
-    tr->inputs = xmalloc(BT * sizeof(int));
-    tr->targets = xmalloc(BT * sizeof(int));
-    return 0;
-}
-
-void gpt2_train_free(gpt2_train *tr) {
-    gpt2_acts_free(&tr->acts);
-    gpt2_acts_free(&tr->tacts);
-    adamw_free(&tr->opt);
-    free(tr->inputs);
-    free(tr->targets);
-    free(tr->log);
-    free(tr->evals);
-    memset(tr, 0, sizeof *tr);
-}
-
-void gpt2_train_set_data(gpt2_train *tr, const int *data, size_t n) {
-    tr->data_n = n;
-    tr->data_hash = fnv1a(FNV_INIT, data, n * sizeof(int));
-}
-
-// --- one step
-
-// Which parameter tensors get weight decay: the 2-D ones (embeddings and matrices).
-static int decays(int p) {
-    return p == GPT2_WTE || p == GPT2_WPE || p == GPT2_QKV_W || p == GPT2_PROJ_W || p == GPT2_FC_W ||
-           p == GPT2_FCPROJ_W;
-}
-
-double gpt2_train_step(gpt2_train *tr, const int *data, size_t n, double *norm_out) {
-    const train_opts *o = &tr->o;
-    int B = o->batch, T = o->ctx, V = tr->m->cfg.vocab_size;
-    CHECK(n >= (size_t)T + 1);
-    double t_start = timer_now();
-    for (int b = 0; b < B; b++) {
-        size_t off = (size_t)(rng_u64(&tr->r) % (uint64_t)(n - (size_t)T));
-        memcpy(tr->inputs + (size_t)b * T, data + off, (size_t)T * sizeof(int));
-        memcpy(tr->targets + (size_t)b * T, data + off + 1, (size_t)T * sizeof(int));
-    }
-    gpt2_acts *a = &tr->acts;
-    gpt2_grads_zero(tr->m, a);
-    gpt2_train_forward(tr->m, a, tr->inputs);
-    double loss;
-    if (tr->teacher) {
-        gpt2_train_forward(tr->teacher, &tr->tacts, tr->inputs);
-        double t0 = timer_now();
-        loss = distill_loss(a->logits, tr->tacts.logits, tr->targets, B * T, V, o->kd_weight, o->kd_temp, &tr->last_ce,
-                            &tr->last_kl);
-        a->prof[GPT2_PROF_SOFTMAX_CE] += timer_now() - t0;
-    } else {
-        loss = gpt2_train_ce(a, V, tr->targets, 1);
-    }
-    gpt2_backward(tr->m, a);
-
-    double t0 = timer_now();
-    double norm = adamw_grad_norm(a->grads, tr->m->n_params);
-    float scale = o->clip > 0 && norm > o->clip ? (float)(o->clip / (norm + 1e-6)) : 1.0f;  // PyTorch's clip_grad_norm_
-    size_t sizes[GPT2_NUM_PARAMS];
-    int decay[GPT2_NUM_PARAMS];
-    gpt2_param_sizes(&tr->m->cfg, sizes);
-    for (int p = 0; p < GPT2_NUM_PARAMS; p++) decay[p] = decays(p);
-    float lr = gpt2_train_lr(o, tr->step);
-    adamw_step(&tr->opt, tr->m->params, a->grads, scale, lr, sizes, decay, GPT2_NUM_PARAMS);
-    a->prof[GPT2_PROF_OPTIMIZER] += timer_now() - t0;
-
-    tr->elapsed += timer_now() - t_start;
-    if (tr->n_log == tr->cap_log) {
-        tr->cap_log = tr->cap_log ? 2 * tr->cap_log : 256;
-        tr->log = xrealloc(tr->log, (size_t)tr->cap_log * sizeof *tr->log);
-    }
-    tr->log[tr->n_log++] = (train_log_entry){tr->step, (float)loss, lr, tr->elapsed};
-    tr->step++;
-    if (norm_out) *norm_out = norm;
-    return loss;
-}
-
-double gpt2_train_eval(gpt2_train *tr, const int *ids, size_t n) {
-    int B = tr->o.batch, T = tr->o.ctx, V = tr->m->cfg.vocab_size;
-    if (n < (size_t)T + 1) return NAN;
-    size_t W = (n - 1) / (size_t)T;
-    gpt2_acts *a = &tr->acts;
-    double prof[GPT2_PROF_COUNT];
-    memcpy(prof, a->prof, sizeof prof);  // evaluation is not training time
-    double sum = 0.0;
-    for (size_t w0 = 0; w0 < W; w0 += (size_t)B) {
-        int nb = W - w0 < (size_t)B ? (int)(W - w0) : B;
-        for (int b = 0; b < B; b++) {  // a short last batch repeats its first window
-            size_t start = (w0 + (size_t)(b < nb ? b : 0)) * (size_t)T;
-            memcpy(tr->inputs + (size_t)b * T, ids + start, (size_t)T * sizeof(int));
-            memcpy(tr->targets + (size_t)b * T, ids + start + 1, (size_t)T * sizeof(int));
-        }
-        gpt2_train_forward(tr->m, a, tr->inputs);
-        gpt2_train_ce(a, V, tr->targets, 0);
-        for (int i = 0; i < nb * T; i++) sum += a->losses[i];
-    }
-    memcpy(a->prof, prof, sizeof prof);
-    double val = sum / ((double)W * T);
-    if (tr->n_evals == tr->cap_evals) {
-        tr->cap_evals = tr->cap_evals ? 2 * tr->cap_evals : 16;
-        tr->evals = xrealloc(tr->evals, (size_t)tr->cap_evals * sizeof *tr->evals);
-    }
-    tr->evals[tr->n_evals++] = (train_eval_entry){tr->step - 1, (float)val};
-    return val;
-}
 
 // --- checkpoint: writing
 
@@ -245,7 +94,7 @@ static void w_opts(wstream *w, const train_opts *o) {
     w_u64(w, o->seed);
 }
 
-static uint64_t params_hash(const gpt2_model *m) { return fnv1a(FNV_INIT, m->params, m->n_params * sizeof(float)); }
+static uint64_t params_hash(const gpt2_model *m) { return fnv1a(FNV_INIT, m->params, m->n_floats * sizeof(float)); }
 
 static int write_state(const gpt2_train *tr, const char *path) {
     atomic_file af;
@@ -255,7 +104,7 @@ static int write_state(const gpt2_train *tr, const char *path) {
     w_bytes(&w, STATE_MAGIC, 8);
     w_u32(&w, STATE_VERSION);
     w_u32(&w, 0);
-    w_u64(&w, tr->m->n_params);
+    w_u64(&w, tr->m->n_floats);
     w_u32(&w, (uint32_t)tr->step);
     w_u32(&w, tr->teacher ? 1 : 0);
     w_u64(&w, tr->r.s);
@@ -297,9 +146,9 @@ static int write_log(const gpt2_train *tr, const char *path, const char *extra_j
     const train_opts *o = &tr->o;
     fprintf(f, "{\n \"config\": {\"vocab_size\": %d, \"n_positions\": %d, \"n_embd\": %d, \"n_layer\": %d, "
                "\"n_head\": %d, \"n_inner\": %d},\n",
-            c->vocab_size, c->n_ctx, c->n_embd, c->n_layer, c->n_head, c->n_inner);
+            c->vocab_size, c->n_ctx, c->n_embd, c->n_layer, c->n_embd / c->head_dim, gpt2_n_ff(c, 0));
     fprintf(f, " \"params\": %zu,\n \"train_tokens_available\": %zu,\n \"batch\": %d,\n \"ctx\": %d,\n",
-            tr->m->n_params, tr->data_n, o->batch, o->ctx);
+            gpt2_param_count(c), tr->data_n, o->batch, o->ctx);
     fprintf(f, " \"lr\": %.7g,\n \"min_lr\": %.7g,\n \"warmup\": %d,\n \"weight_decay\": %.7g,\n \"clip\": %.7g,\n"
                " \"betas\": [%.7g, %.7g],\n \"eps\": %.7g,\n \"seed\": %llu,\n",
             o->lr, o->min_lr, o->warmup, o->weight_decay, o->clip, o->beta1, o->beta2, o->eps,
@@ -350,7 +199,7 @@ int gpt2_train_save(const gpt2_train *tr, const char *dir_arg, const char *tok_d
     char *tmp = suffixed(dir, ".tmp"), *old = suffixed(dir, ".old");
     char *log_path = path_join(tmp, LOG_FILE), *state_path = path_join(tmp, STATE_FILE);
     remove_checkpoint_dir(tmp);  // what an interrupted save left
-    int rc = gpt2_model_save_hf(tr->m, tmp, tok_dir, 0);
+    int rc = gpt2_hf_save(tr->m, tmp, tok_dir, 0);
     if (!rc) rc = write_log(tr, log_path, extra_json);
     if (!rc) rc = write_state(tr, state_path);
     if (!rc) {
@@ -486,9 +335,9 @@ int gpt2_train_resume(gpt2_train *tr, const char *dir) {
         rc = err_set(ERR_FORMAT, "%s: truncated header", path);
         goto done;
     }
-    if (n_params != tr->m->n_params) {
+    if (n_params != tr->m->n_floats) {
         rc = err_set(ERR_FORMAT, "%s: state for %llu parameters, the model has %zu", path,
-                     (unsigned long long)n_params, tr->m->n_params);
+                     (unsigned long long)n_params, tr->m->n_floats);
         goto done;
     }
     if (phash != params_hash(tr->m)) {

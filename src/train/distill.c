@@ -8,7 +8,7 @@
 // (the τ² keeps the soft term's gradient scale independent of τ). The loss is the mean
 // over positions, so the gradient is divided by N. The teacher's logits come from a
 // forward pass on the same batch; no gradient flows into the teacher.
-#include "gpt2_train.h"
+#include "train.h"
 #include "../core/err.h"
 #include "../core/parallel.h"
 #include "../core/xalloc.h"

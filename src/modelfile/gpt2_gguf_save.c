@@ -1,0 +1,297 @@
+// gpt2_gguf_save.c: a GPT-2 model as a GGUF file in llama.cpp's "gpt2" layout, the one
+// llama.cpp's convert_hf_to_gguf.py (GPT2Model) writes and its llama-model.cpp
+// (LLM_ARCH_GPT2) loads (checked against the converter's own output for models/mini,
+// testdata/gguf; docs/format.md lists the keys and tensors). Tensors go in the converter's
+// order: token_embd, position_embd, each block's in the tensor table's order, output_norm,
+// output. ggml's ne[0] is the contiguous dimension, so our out-major (out, in) matrices are
+// ne = [in, out] as they are. In an F16 file the 2-D tensors are F16 and the 1-D ones (norms,
+// biases) stay F32, as the converter does. llama.cpp requires output.weight even though
+// GPT-2 ties it to token_embd, so it is always written (a second copy of wte when tied).
+// The tokenizer comes from vocab.json and merges.txt in their bytes_to_unicode spelling.
+#include "modelfile.h"
+#include "../tokenizer/bpe.h"
+#include "../core/err.h"
+#include "../core/fileio.h"
+#include "../core/xalloc.h"
+#include "../formats/gguf.h"
+#include "../formats/json.h"
+#include <string.h>
+
+// --- the tokenizer, read from vocab.json and merges.txt in their bytes_to_unicode spelling
+
+typedef struct {
+    json_value vocab;         // the parsed vocab.json (token strings point into it)
+    const char **tokens;      // (V) token strings; "[PAD<i>]" for ids vocab.json lacks
+    size_t *token_lens;
+    int32_t *types;           // (V) llama_token_type: 1 NORMAL, 3 CONTROL, 5 UNUSED
+    char **pads;              // owned "[PAD<i>]" strings, (V) entries, mostly NULL
+    char *merge_text;         // merges.txt, rewritten in place into "a b\0" entries
+    const char **merges;
+    size_t n_merges;
+} tok_data;
+
+static void tok_data_free(tok_data *t, int V) {
+    json_free(&t->vocab);
+    if (t->pads)
+        for (int i = 0; i < V; i++) free(t->pads[i]);
+    free(t->pads);
+    free(t->tokens);
+    free(t->token_lens);
+    free(t->types);
+    free(t->merge_text);
+    free(t->merges);
+    memset(t, 0, sizeof *t);
+}
+
+// Tokens the converter marks CONTROL: added special tokens such as "<|endoftext|>" (its
+// does_token_look_special rule for the "<|...|>" form; vocab.json alone has no added-token list).
+static int looks_special(const char *s, size_t n) {
+    return n >= 4 && memcmp(s, "<|", 2) == 0 && memcmp(s + n - 2, "|>", 2) == 0;
+}
+
+static int is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f'; }
+
+static int tok_data_load(tok_data *t, const char *dir, int V) {
+    memset(t, 0, sizeof *t);
+    char *vpath = path_join(dir, "vocab.json"), *mpath = path_join(dir, "merges.txt");
+    char *text = NULL;
+    size_t len;
+    int rc = file_read_all(vpath, &text, &len);
+    if (!rc) rc = json_parse(&t->vocab, text, len, vpath);
+    free(text);
+    if (rc) goto out;
+    if (t->vocab.type != JSON_OBJECT) {
+        rc = err_set(ERR_FORMAT, "%s: expected a JSON object of token -> id", vpath);
+        goto out;
+    }
+    t->tokens = xcalloc((size_t)V, sizeof *t->tokens);
+    t->token_lens = xcalloc((size_t)V, sizeof *t->token_lens);
+    t->types = xcalloc((size_t)V, sizeof *t->types);
+    t->pads = xcalloc((size_t)V, sizeof *t->pads);
+    for (size_t i = 0; i < t->vocab.len; i++) {
+        const json_value *id = &t->vocab.items[i];
+        if (id->type != JSON_NUMBER || !id->is_int || id->integer < 0) {
+            rc = err_set(ERR_FORMAT, "%s: token \"%s\" has no valid integer id", vpath, t->vocab.keys[i]);
+            goto out;
+        }
+        if (id->integer >= V) {
+            rc = err_set(ERR_SHAPE, "%s: token \"%s\" has id %lld, outside the model's vocabulary of %d", vpath,
+                         t->vocab.keys[i], (long long)id->integer, V);
+            goto out;
+        }
+        if (t->tokens[id->integer]) {
+            rc = err_set(ERR_FORMAT, "%s: id %lld is used by two tokens", vpath, (long long)id->integer);
+            goto out;
+        }
+        t->tokens[id->integer] = t->vocab.keys[i];
+        t->token_lens[id->integer] = t->vocab.key_lens[i];
+        t->types[id->integer] = looks_special(t->vocab.keys[i], t->vocab.key_lens[i]) ? 3 : 1;
+    }
+    for (int i = 0; i < V; i++)  // ids the vocab lacks (a padded embedding): as the converter
+        if (!t->tokens[i]) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "[PAD%d]", i);
+            t->pads[i] = xstrdup(buf);
+            t->tokens[i] = t->pads[i];
+            t->token_lens[i] = strlen(buf);
+            t->types[i] = 5;
+        }
+
+    // merges.txt: an optional first line starting with '#', then "a b" per line; each line is
+    // trimmed and rewritten as "a b" with one space (as gguf-py's SpecialVocab does).
+    if ((rc = file_read_all(mpath, &t->merge_text, &len))) goto out;
+    size_t cap = 1024, line_no = 0;
+    t->merges = xmalloc(cap * sizeof *t->merges);
+    char *p = t->merge_text, *end = t->merge_text + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *line_end = nl ? nl : end;
+        line_no++;
+        char *a = p;
+        p = nl ? nl + 1 : end;
+        while (a < line_end && is_space(*a)) a++;
+        char *e = line_end;
+        while (e > a && is_space(e[-1])) e--;
+        if (a == e || (line_no == 1 && *a == '#')) continue;
+        char *sp = a;
+        while (sp < e && !is_space(*sp)) sp++;
+        char *b = sp;
+        while (b < e && is_space(*b)) b++;
+        char *b_end = b;
+        while (b_end < e && !is_space(*b_end)) b_end++;
+        if (sp == e || b_end != e || memchr(a, 0, (size_t)(e - a))) {
+            rc = err_set(ERR_FORMAT, "%s: line %zu is not two symbols separated by a space", mpath, line_no);
+            goto out;
+        }
+        // Rewrite in place: "a" + ' ' + "b" + NUL fits within the line (the separator is >= 1 byte).
+        size_t la = (size_t)(sp - a), lb = (size_t)(e - b);
+        a[la] = ' ';
+        memmove(a + la + 1, b, lb);
+        a[la + 1 + lb] = 0;
+        if (t->n_merges == cap) t->merges = xrealloc(t->merges, (cap *= 2) * sizeof *t->merges);
+        t->merges[t->n_merges++] = a;
+    }
+out:
+    free(vpath);
+    free(mpath);
+    return rc;
+}
+
+// --- saving
+
+// general.name: the model's name from its source path (path_model_name), else "gpt2".
+static void model_name(const gpt2_model *m, char *out, size_t cap) {
+    char *name = path_model_name(m->source ? m->source : "", 0);
+    size_t len = strlen(name);
+    if (len == 0 || len >= cap) snprintf(out, cap, "gpt2");
+    else memcpy(out, name, len + 1);
+    free(name);
+}
+
+// Buffers made while saving, freed once the file is written.
+typedef struct {
+    void **bufs;
+    size_t n;
+} owned_bufs;
+
+static void *owned_alloc(owned_bufs *o, size_t bytes) {
+    o->bufs = xrealloc(o->bufs, (o->n + 1) * sizeof *o->bufs);
+    return o->bufs[o->n++] = xmalloc(bytes ? bytes : 1);
+}
+
+static void owned_free(owned_bufs *o) {
+    for (size_t i = 0; i < o->n; i++) free(o->bufs[i]);
+    free(o->bufs);
+    memset(o, 0, sizeof *o);
+}
+
+// The bytes of matrix v stored as out (F32 or F16): v's own bytes when it is already stored
+// so (no copy), else each row dequantized to fp32 and, for F16, rounded to nearest even.
+static const void *mat_as(const wmat *v, qtype out, owned_bufs *o) {
+    if (v->type == out) return v->data;
+    size_t rows = (size_t)v->rows, cols = (size_t)v->cols;
+    size_t in_rb = qtype_row_bytes(v->type, cols), out_rb = qtype_row_bytes(out, cols);
+    char *dst = owned_alloc(o, rows * out_rb);
+    float *row = xmalloc((cols ? cols : 1) * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+        dequantize_row(v->type, (const char *)v->data + r * in_rb, row, cols);
+        if (out == QTYPE_F32) memcpy(dst + r * out_rb, row, cols * sizeof(float));
+        else
+            for (size_t k = 0; k < cols; k++) ((uint16_t *)(dst + r * out_rb))[k] = f32_to_fp16(row[k]);
+    }
+    free(row);
+    return dst;
+}
+
+// llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*) for a file whose main type is t.
+static uint32_t llama_ftype(qtype t) {
+    switch (t) {
+    case QTYPE_F32: return 0;
+    case QTYPE_F16: return 1;
+    case QTYPE_Q4_0: return 2;
+    case QTYPE_Q4_1: return 3;
+    case QTYPE_Q8_0: return 7;
+    case QTYPE_Q5_0: return 8;
+    case QTYPE_Q5_1: return 9;
+    case QTYPE_Q2_K: return 10;
+    case QTYPE_Q3_K: return 12;
+    case QTYPE_Q4_K: return 15;
+    case QTYPE_Q5_K: return 17;
+    case QTYPE_Q6_K: return 18;
+    default: return 0;
+    }
+}
+
+int gpt2_gguf_save(const gpt2_model *m, const char *tok_dir, const char *path, int f16) {
+    const gpt2_config *c = &m->cfg;
+    if (c->gelu_exact || !c->scale_attn || c->scale_by_layer)
+        return err_set(ERR_ARG, "%s: llama.cpp's gpt2 graph has the tanh GELU and 1/sqrt(head size) attention scaling only; "
+                       "this model uses %s", path, c->gelu_exact ? "the exact erf GELU" : "another attention scaling");
+    if (!gpt2_config_is_uniform(c))
+        return err_set(ERR_ARG, "%s: llama.cpp's gpt2 layout needs every layer alike (all heads, one MLP width, dense "
+                       "linears); this model's shape differs per layer", path);
+    int stored = f16 == GPT2_GGUF_STORED;
+    gpt2_model *mm = (gpt2_model *)m;  // the table's accessors take a mutable model; nothing is written
+    if (!stored)
+        for (int i = 0; i < gpt2_n_mats(c); i++) {
+            const wmat *v = gpt2_mat(mm, i);
+            if (v->type != QTYPE_F32 && v->type != QTYPE_F16)
+                return err_set(ERR_ARG, "%s: the model's matrices are %s; write them as stored (GPT2_GGUF_STORED)", path,
+                               qtype_get((int)v->type)->name);
+        }
+    int V = c->vocab_size, L = c->n_layer;
+    tok_data tok = {0};
+    int rc = tok_dir ? tok_data_load(&tok, tok_dir, V) : 0;
+    if (rc) {
+        tok_data_free(&tok, V);
+        return rc;
+    }
+
+    gguf_writer w;
+    gguf_writer_init(&w);
+    char name[128];
+    model_name(m, name, sizeof name);
+    gguf_writer_add_str(&w, "general.architecture", "gpt2");
+    gguf_writer_add_str(&w, "general.name", name);
+    gguf_writer_add_u32(&w, "gpt2.block_count", (uint32_t)L);
+    gguf_writer_add_u32(&w, "gpt2.context_length", (uint32_t)c->n_ctx);
+    gguf_writer_add_u32(&w, "gpt2.embedding_length", (uint32_t)c->n_embd);
+    gguf_writer_add_u32(&w, "gpt2.feed_forward_length", (uint32_t)gpt2_n_ff(c, 0));
+    gguf_writer_add_u32(&w, "gpt2.attention.head_count", (uint32_t)gpt2_n_head(c, 0));
+    gguf_writer_add_f32(&w, "gpt2.attention.layer_norm_epsilon", c->ln_eps);
+    gguf_writer_add_u32(&w, "general.file_type", stored ? llama_ftype(m->layers[0].lin[GPT2_LIN_UP].w.type) : f16 ? 1 : 0);
+    if (tok_dir) {
+        gguf_writer_add_str(&w, "tokenizer.ggml.model", "gpt2");
+        gguf_writer_add_str(&w, "tokenizer.ggml.pre", "gpt-2");
+        gguf_writer_add_arr_str(&w, "tokenizer.ggml.tokens", tok.tokens, tok.token_lens, (size_t)V);
+        gguf_writer_add_arr_i32(&w, "tokenizer.ggml.token_type", tok.types, (size_t)V);
+        gguf_writer_add_arr_str(&w, "tokenizer.ggml.merges", tok.merges, NULL, tok.n_merges);
+    }
+    // bos/eos are model config (HF config.json), so they are written even without a tokenizer.
+    if (m->quant_method) gguf_writer_add_str(&w, "shrink.quantize.method", m->quant_method);
+    if (m->calib_file) {
+        gguf_writer_add_str(&w, "shrink.quantize.calibration.file", m->calib_file);
+        gguf_writer_add_u64(&w, "shrink.quantize.calibration.fnv1a64", m->calib_fnv);
+        gguf_writer_add_u64(&w, "shrink.quantize.calibration.tokens", (uint64_t)m->calib_tokens);
+    }
+    if (c->bos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id);
+    if (c->eos_id >= 0) gguf_writer_add_u32(&w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_id);
+
+    // 2-D tensors in the file's type, 1-D ones always F32 (the converter's rule).
+    qtype mat_type = f16 ? QTYPE_F16 : QTYPE_F32;
+    owned_bufs owned = {0};
+    const void *embd_data = NULL;
+    for (int pass = 0; pass < 3; pass++)  // token and position embeddings, the blocks, output_norm
+        for (int l = 0; l < (pass == 1 ? L : 1); l++)
+            for (int id = 0; id < GPT2_T_OUTPUT; id++) {
+                const gpt2_tensor_info *ti = &gpt2_tensors[id];
+                int64_t rows, cols;
+                if ((ti->per_layer ? 1 : id < GPT2_T_ATTN_NORM ? 0 : 2) != pass || !gpt2_tensor_shape(c, id, l, &rows, &cols))
+                    continue;
+                int64_t ne[2] = {cols, rows};
+                const void *data;
+                qtype t;
+                if (ti->kind == GPT2_KIND_VECTOR) {
+                    data = *gpt2_tensor_vec(mm, id, l), t = QTYPE_F32;
+                } else {
+                    wmat wpe = {QTYPE_F32, (int)rows, (int)cols, m->wpe};
+                    const wmat *v = ti->kind == GPT2_KIND_TABLE ? &wpe : gpt2_tensor_mat(mm, id, l);
+                    t = stored ? v->type : mat_type;  // as stored: quantized blocks and F16 unchanged
+                    data = stored ? v->data : mat_as(v, mat_type, &owned);
+                }
+                if (id == GPT2_T_TOKEN_EMBD) embd_data = data;
+                gpt2_tensor_name(id, l, 0, name, sizeof name);
+                gguf_writer_add_tensor(&w, name, (gguf_tensor_type)t, ti->kind == GPT2_KIND_VECTOR ? 1 : 2, ne, data);
+            }
+    // output.weight: required by llama.cpp; the same bytes as token_embd when tied and stored alike.
+    int64_t ne_out[2] = {c->n_embd, V};
+    qtype head_t = stored ? m->head.type : mat_type;
+    const void *head_data = stored ? m->head.data : m->head.data == m->embd.data ? embd_data : mat_as(&m->head, mat_type, &owned);
+    gguf_writer_add_tensor(&w, "output.weight", (gguf_tensor_type)head_t, 2, ne_out, head_data);
+
+    rc = gguf_writer_write(&w, path);
+    gguf_writer_free(&w);
+    owned_free(&owned);
+    tok_data_free(&tok, V);
+    return rc;
+}
