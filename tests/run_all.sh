@@ -30,11 +30,13 @@ for t in "$build"/test_*; do
     [ -x "$t" ] || continue
     tally "$(basename "$t")" "$t"
 done
-for t in "$build"/test_gpt2 "$build"/test_kernels; do
+for t in "$build"/test_gpt2 "$build"/test_shapes "$build"/test_kernels; do
     [ -x "$t" ] && tally "$(basename "$t") [SHRINK_KERNELS=ref]" env SHRINK_KERNELS=ref "$t"
 done
 # On AVX-512 machines the default run uses the AVX-512 matmul; run the model once on AVX2 too.
-[ -x "$build/test_gpt2" ] && tally "test_gpt2 [SHRINK_KERNELS=avx2]" env SHRINK_KERNELS=avx2 "$build/test_gpt2"
+for t in "$build"/test_gpt2 "$build"/test_shapes; do
+    [ -x "$t" ] && tally "$(basename "$t") [SHRINK_KERNELS=avx2]" env SHRINK_KERNELS=avx2 "$t"
+done
 if [ -f tests/cli_errors.sh ]; then
     tally "cli_errors.sh" sh tests/cli_errors.sh "$build/shrink"
 fi

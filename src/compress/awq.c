@@ -122,7 +122,7 @@ static choice choose(kl_probe *probe, int i, qtype t, const float *W, int rows, 
                      float *s) {
     choice best = {0, INFINITY, 0, 0, NULL};
     for (int k = 0; k < cols; k++) s[k] = 1.0f;
-    if (!qlevels_bits(t)) return (choice){0, 0, 0, 0, NULL};
+    if (!qlevels_bits(t) || rows == 0 || cols == 0) return (choice){0, 0, 0, 0, NULL};
     float *cand = xmalloc((size_t)cols * sizeof *cand), *eff = xmalloc((size_t)rows * cols * sizeof *eff);
     for (int c = 0; c < 4; c++) {
         int weighted = c & 1, scaled = c >> 1;

@@ -46,9 +46,9 @@ static float **importance_vectors(gpt2_model *m, const calib_set *cs) {
 }
 
 // GPTQ of one matrix (fp32 source W, not modified) into a new buffer; NULL for types
-// without levels (F32/F16), which are then stored the ordinary way.
+// without levels (F32/F16) and empty matrices, which are then stored the ordinary way.
 static void *gptq_matrix(qtype t, const float *W, int rows, int cols, const act_stats *st, const compress_opts *o, int *rc) {
-    if (!qlevels_bits(t)) return NULL;
+    if (!qlevels_bits(t) || rows == 0 || cols == 0) return NULL;  // nothing to round, or an empty matrix
     float *w = xmalloc((size_t)rows * cols * sizeof *w);
     memcpy(w, W, (size_t)rows * cols * sizeof *w);
     void *out = xmalloc((size_t)rows * qtype_row_bytes(t, (size_t)cols));
