@@ -10,6 +10,7 @@
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
+#include "../formats/json.h"
 #include "../train/train.h"
 #include <math.h>
 #include <string.h>
@@ -192,8 +193,8 @@ int cmd_train(int argc, char **argv) {
     size_t n_ids = 0, n_val = 0;
     gpt2_train tr;
     memset(&tr, 0, sizeof tr);
-    char *extra = NULL;  // training_log.json's extra fields
-    size_t extra_cap = 0;
+    sbuf extra;  // training_log.json's extra fields
+    sbuf_init(&extra);
     int have_teacher = teacher_dir != NULL;
     char *vocab = path_join(tok_dir, "vocab.json");
     int have_tok = file_exists(vocab);
@@ -269,8 +270,6 @@ int cmd_train(int argc, char **argv) {
 
     double step_time = 0;
     int first_step = tr.step;
-    extra_cap = 2 * strlen(data) + 256;
-    extra = xmalloc(extra_cap);
     int last = stop_at > 0 && stop_at < steps ? stop_at : steps;
     while (tr.step < last) {
         double t0 = timer_now(), norm;
@@ -303,14 +302,12 @@ int cmd_train(int argc, char **argv) {
         }
         if (save_now && out) {
             double tps = done_steps * (double)batch * ctx / step_time;
-            size_t e = 0;
-            e += (size_t)snprintf(extra + e, extra_cap - e, "\"data\": \"");
-            for (const char *c = data; *c; c++)  // JSON-escape the file list
-                if (*c == '"' || *c == '\\') e += (size_t)snprintf(extra + e, extra_cap - e, "\\%c", *c);
-                else if ((unsigned char)*c >= 0x20) extra[e++] = *c;
-            snprintf(extra + e, extra_cap - e, "\", \"val_tokens\": %zu, \"tokens_per_s\": %.1f, \"threads\": %d", n_val,
-                     tps, par_max_threads());
-            rc = gpt2_train_save(&tr, out, have_tok ? tok_dir : NULL, extra);
+            sbuf_reset(&extra);
+            sbuf_puts(&extra, "\"data\": ");
+            json_put_string(&extra, data, strlen(data));
+            sbuf_printf(&extra, ", \"val_tokens\": %zu, \"tokens_per_s\": %.1f, \"threads\": %d", n_val, tps,
+                        par_max_threads());
+            rc = gpt2_train_save(&tr, out, have_tok ? tok_dir : NULL, sbuf_str(&extra));
             if (rc) goto done;
         }
     }
@@ -324,7 +321,7 @@ int cmd_train(int argc, char **argv) {
         printf("train: nothing to do: the run in %s has finished all %d steps\n", out, steps);
     }
 done:
-    free(extra);
+    sbuf_free(&extra);
     gpt2_train_free(&tr);
     free(ids);
     free(vids);

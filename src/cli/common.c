@@ -4,6 +4,7 @@
 #include "../core/fileio.h"
 #include "../core/parallel.h"
 #include "../core/xalloc.h"
+#include "../formats/json.h"
 #include "../kernels/kernels.h"
 #include <string.h>
 #include <sys/stat.h>
@@ -76,15 +77,9 @@ int cli_read_input(const char *path, char **data, size_t *len) {
 }
 
 void cli_json_string(FILE *f, const char *s, size_t len) {
-    fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
+    sbuf b;
+    sbuf_init(&b);
+    json_put_string(&b, s, len);
+    fputs(sbuf_str(&b), f);
+    sbuf_free(&b);
 }

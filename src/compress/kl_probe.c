@@ -7,10 +7,10 @@
 
 #define MAX_EVAL_FLOATS (32L << 20)  // reference probabilities kept in memory: at most 128 MB
 
-// log Σ exp(x) over V logits, accumulated in double. KL divergences of one rounded matrix
-// are 1e-5..1e-3 while the float log-sum-exp kernel is good to about 1e-6 (a float near
-// 10 has a 1e-6 step), so the judge needs this precision: with float sums an unchanged
-// matrix measured -8e-6, and a Q2_K matrix 6% off full forward passes (test_methods).
+// log Σ exp(x) over V logits, accumulated in double. The KL divergence one rounded matrix
+// causes is small next to the float log-sum-exp kernel's rounding (a float near 10 has a
+// 1e-6 step), so the judge needs this precision: with float sums an unchanged matrix
+// measured below zero and Q2_K matrices far off full forward passes (test_methods checks both).
 static double logsumexp_d(const float *x, int V) {
     float mx = x[0];
     for (int k = 1; k < V; k++) mx = x[k] > mx ? x[k] : mx;

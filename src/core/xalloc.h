@@ -11,8 +11,8 @@ void *xrealloc_at(void *p, size_t n, const char *file, int line);
 char *xstrdup_at(const char *s, const char *file, int line);
 // Model weights: from 4 MiB up, 2 MiB-aligned and marked for transparent huge pages.
 // Generation streams every weight once per token, and the hardware prefetcher stops at
-// each page boundary: on the F16 GPT-2-124M layer stack, one thread streamed 38.5 GB/s
-// from 4 KiB pages and 41-42 GB/s from 2 MiB ones. Freed with free().
+// each page boundary, so large pages stream faster (bench/README.md, "Design
+// measurements"). Freed with free().
 void *xmalloc_weights_at(size_t n, const char *file, int line);
 #define xmalloc(n) xmalloc_at((n), __FILE__, __LINE__)
 #define xmalloc_weights(n) xmalloc_weights_at((n), __FILE__, __LINE__)

@@ -326,3 +326,17 @@ const json_value *json_get(const json_value *obj, const char *key) {
         if (obj->key_lens[i] == n && memcmp(obj->keys[i], key, n) == 0) return &obj->items[i];
     return NULL;
 }
+
+void json_put_string(sbuf *b, const char *s, size_t n) {
+    sbuf_put(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') sbuf_printf(b, "\\%c", c);
+        else if (c == '\n') sbuf_puts(b, "\\n");
+        else if (c == '\t') sbuf_puts(b, "\\t");
+        else if (c == '\r') sbuf_puts(b, "\\r");
+        else if (c < 0x20) sbuf_printf(b, "\\u%04x", c);
+        else sbuf_put(b, s + i, 1);
+    }
+    sbuf_put(b, "\"", 1);
+}

@@ -7,6 +7,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+#include "../core/sbuf.h"
 
 typedef enum { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT } json_type;
 
@@ -31,3 +32,7 @@ void json_free(json_value *v);  // frees children; safe on a zeroed value
 
 // Member lookup in an object (NULL if v is not an object or key is absent).
 const json_value *json_get(const json_value *obj, const char *key);
+
+// Appends s[0..n) to b as a JSON string literal: quotes; '"' and '\\' escaped; \n, \t, \r
+// and other control bytes as escapes; other bytes (UTF-8) as they are.
+void json_put_string(sbuf *b, const char *s, size_t n);

@@ -87,9 +87,10 @@ static int parse_entry(const safetensors *st, st_tensor *t, const json_value *v,
         t->shape[i] = d->integer;
     }
     t->ndim = (int)shape->len;
-    char sbuf[256];
+    char shape_text[256];
     if (overflow || !size_mul_ok(nelem, dtype_size(t->dtype), &t->nbytes))
-        return bad(st, "tensor '%s': shape %s overflows the size of memory", name, shape_str(sbuf, sizeof sbuf, shape));
+        return bad(st, "tensor '%s': shape %s overflows the size of memory", name,
+                   shape_str(shape_text, sizeof shape_text, shape));
     t->nelem = nelem;
 
     // data_offsets
@@ -104,7 +105,7 @@ static int parse_entry(const safetensors *st, st_tensor *t, const json_value *v,
                    data_len);
     if ((uint64_t)(e - b) != t->nbytes)
         return bad(st, "tensor '%s': shape %s of %s is %zu bytes but data_offsets [%" PRId64 ", %" PRId64 "] hold %" PRId64,
-                   name, shape_str(sbuf, sizeof sbuf, shape), dtype_name(t->dtype), t->nbytes, b, e, e - b);
+                   name, shape_str(shape_text, sizeof shape_text, shape), dtype_name(t->dtype), t->nbytes, b, e, e - b);
     t->data = data + b;
     *begin = (size_t)b;
     *end = (size_t)e;

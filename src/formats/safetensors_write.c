@@ -6,60 +6,13 @@
 // fsync, rename). Tensor bytes are written as given: the caller supplies
 // little-endian data. Does not reorder, convert or align individual tensors.
 #include "safetensors.h"
+#include "../core/bytes.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
 #include "json.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-
-// --- a growable byte buffer
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} strbuf;
-
-static void sb_put(strbuf *b, const void *s, size_t n) {
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n) cap *= 2;
-        b->p = xrealloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void sb_puts(strbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_put_i64(strbuf *b, int64_t v) {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    sb_put(b, tmp, (size_t)n);
-}
-
-// Appends s[0..n) as a JSON string: quotes, backslashes and control
-// characters escaped; other bytes (already valid UTF-8) copied as they are.
-static void sb_put_json_string(strbuf *b, const char *s, size_t n) {
-    sb_put(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            sb_put(b, esc, 2);
-        } else if (c == '\n') sb_put(b, "\\n", 2);
-        else if (c == '\t') sb_put(b, "\\t", 2);
-        else if (c == '\r') sb_put(b, "\\r", 2);
-        else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_put(b, esc, 6);
-        } else sb_put(b, &c, 1);
-    }
-    sb_put(b, "\"", 1);
-}
 
 // --- checks on the caller's tensors
 
@@ -119,10 +72,10 @@ static int check_tensor(const char *path, const st_write_tensor *t, int i, size_
 }
 
 // Appends "__metadata__":{...} from metadata_json (NULL: {"format":"pt"}).
-static int put_metadata(strbuf *h, const char *path, const char *metadata_json) {
-    sb_puts(h, "\"__metadata__\":");
+static int put_metadata(sbuf *h, const char *path, const char *metadata_json) {
+    sbuf_puts(h, "\"__metadata__\":");
     if (!metadata_json) {
-        sb_puts(h, "{\"format\":\"pt\"}");
+        sbuf_puts(h, "{\"format\":\"pt\"}");
         return 0;
     }
     size_t wlen = strlen(path) + sizeof ": metadata";
@@ -137,21 +90,21 @@ static int put_metadata(strbuf *h, const char *path, const char *metadata_json) 
         if (m.items[i].type != JSON_STRING)
             rc = err_set(ERR_ARG, "%s: metadata value for \"%s\" is not a string", path, m.keys[i]);
     if (rc == 0) {
-        sb_puts(h, "{");
+        sbuf_puts(h, "{");
         for (size_t i = 0; i < m.len; i++) {
-            if (i) sb_puts(h, ",");
-            sb_put_json_string(h, m.keys[i], m.key_lens[i]);
-            sb_puts(h, ":");
-            sb_put_json_string(h, m.items[i].str, m.items[i].len);
+            if (i) sbuf_puts(h, ",");
+            json_put_string(h, m.keys[i], m.key_lens[i]);
+            sbuf_puts(h, ":");
+            json_put_string(h, m.items[i].str, m.items[i].len);
         }
-        sb_puts(h, "}");
+        sbuf_puts(h, "}");
     }
     json_free(&m);
     return rc;
 }
 
 // Builds the padded header into h and each tensor's size into nbytes[n].
-static int build_header(strbuf *h, size_t *nbytes, const char *path, const st_write_tensor *tensors, int n,
+static int build_header(sbuf *h, size_t *nbytes, const char *path, const st_write_tensor *tensors, int n,
                         const char *metadata_json) {
     if (n < 0 || (n > 0 && !tensors)) return err_set(ERR_ARG, "%s: bad tensor list (n = %d)", path, n);
     for (int i = 0; i < n; i++) {
@@ -170,31 +123,31 @@ static int build_header(strbuf *h, size_t *nbytes, const char *path, const st_wr
         if (rc) return rc;
     }
 
-    sb_puts(h, "{");
+    sbuf_puts(h, "{");
     int rc = put_metadata(h, path, metadata_json);
     if (rc) return rc;
     uint64_t offset = 0;
     for (int i = 0; i < n; i++) {
         const st_write_tensor *t = &tensors[i];
         if (offset + nbytes[i] < offset) return err_set(ERR_ARG, "%s: total data size overflows", path);
-        sb_puts(h, ",");
-        sb_put_json_string(h, t->name, strlen(t->name));
-        sb_puts(h, ":{\"dtype\":\"");
-        sb_puts(h, dtype_name(t->dtype));
-        sb_puts(h, "\",\"shape\":[");
+        sbuf_puts(h, ",");
+        json_put_string(h, t->name, strlen(t->name));
+        sbuf_puts(h, ":{\"dtype\":\"");
+        sbuf_puts(h, dtype_name(t->dtype));
+        sbuf_puts(h, "\",\"shape\":[");
         for (int d = 0; d < t->ndim; d++) {
-            if (d) sb_puts(h, ",");
-            sb_put_i64(h, t->shape[d]);
+            if (d) sbuf_puts(h, ",");
+            sbuf_printf(h, "%" PRId64, t->shape[d]);
         }
-        sb_puts(h, "],\"data_offsets\":[");
-        sb_put_i64(h, (int64_t)offset);
-        sb_puts(h, ",");
+        sbuf_puts(h, "],\"data_offsets\":[");
+        sbuf_printf(h, "%" PRId64, (int64_t)offset);
+        sbuf_puts(h, ",");
         offset += nbytes[i];
-        sb_put_i64(h, (int64_t)offset);
-        sb_puts(h, "]}");
+        sbuf_printf(h, "%" PRId64, (int64_t)offset);
+        sbuf_puts(h, "]}");
     }
-    sb_puts(h, "}");
-    while (h->len % 8) sb_put(h, " ", 1);
+    sbuf_puts(h, "}");
+    while (h->len % 8) sbuf_put(h, " ", 1);
     if (h->len > ST_MAX_HEADER_BYTES)
         return err_set(ERR_ARG, "%s: header would be %zu bytes (limit %llu)", path, h->len, ST_MAX_HEADER_BYTES);
     return 0;
@@ -203,7 +156,8 @@ static int build_header(strbuf *h, size_t *nbytes, const char *path, const st_wr
 // --- public
 
 int safetensors_write(const char *path, const st_write_tensor *tensors, int n, const char *metadata_json) {
-    strbuf h = {0};
+    sbuf h;
+    sbuf_init(&h);
     size_t *nbytes = xcalloc(n > 0 ? (size_t)n : 1, sizeof *nbytes);
     int rc = build_header(&h, nbytes, path, tensors, n, metadata_json);
     if (rc) goto out;
@@ -211,8 +165,8 @@ int safetensors_write(const char *path, const st_write_tensor *tensors, int n, c
     atomic_file a;
     if ((rc = atomic_file_open(&a, path))) goto out;
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(h.p, 1, h.len, a.f) == h.len;
+    le_put_u64(len8, (uint64_t)h.len);
+    int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(sbuf_str(&h), 1, h.len, a.f) == h.len;
     for (int i = 0; ok && i < n; i++)
         ok = nbytes[i] == 0 || fwrite(tensors[i].data, 1, nbytes[i], a.f) == nbytes[i];
     if (!ok) {
@@ -222,7 +176,7 @@ int safetensors_write(const char *path, const st_write_tensor *tensors, int n, c
         rc = atomic_file_commit(&a);
     }
 out:
-    free(h.p);
+    sbuf_free(&h);
     free(nbytes);
     return rc;
 }

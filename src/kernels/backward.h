@@ -1,22 +1,24 @@
 // backward.h: kernels of the training pass: a strided matrix product (the matmul
 // backward and the attention products are all built from it), row softmax, GELU backward.
 //
-// The public entries without an ISA suffix pick the AVX-512 twin (gemm) or the AVX2 twin
-// when the dispatch table chose "avx512", the AVX2 twin when it chose "avx2" (kernels_init();
-// SHRINK_KERNELS=ref forces the _ref twins, SHRINK_KERNELS=avx2 keeps AVX-512 off). Kernels never
+// The entries without an ISA suffix call the twin the dispatch table holds (kernels_init():
+// AVX-512 or AVX2 where the CPU has them, SHRINK_KERNELS=ref the _ref twins). Kernels never
 // allocate. gemm_f32 and softmax/gelu kernels are single-threaded (callers run them inside
 // their own parallel loops); matmul_dinp_f32 and matmul_dw_f32 run an OpenMP loop inside.
 // Every output element is reduced in the same order whatever the thread count, so
 // results do not depend on it.
 #pragma once
 #include <stddef.h>
+#include "kernels.h"
 
 // --- strided product
 // c (M, N) = [c +] Σ_k a(m, k) · b(k, n), where a(m, k) = a[m·sam + k·sak] and
 // b(k, n) = b[k·sbk + n·sbn] (so either may be read transposed), and c is row-major with
 // row stride ldc. accumulate = 0 overwrites c (c may hold NaN then), 1 adds to it.
-void gemm_f32(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M, int N,
-              int K, int accumulate);
+static inline void gemm_f32(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M,
+                            int N, int K, int accumulate) {
+    kern.gemm_f32(c, ldc, a, sam, sak, b, sbk, sbn, M, N, K, accumulate);
+}
 void gemm_f32_ref(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M, int N,
                   int K, int accumulate);
 void gemm_f32_avx2(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M,
@@ -40,13 +42,17 @@ void matmul_dw_f32(float *dw, float *db, const float *dout, const float *inp, in
 // --- row softmax
 // out (n) = softmax(scale · in (n)); returns log Σ_j exp(scale · in_j) (so the cross-entropy of
 // target y is the return value minus scale · in[y]). out may equal in. n ≥ 1.
-float softmax_f32(float *out, const float *in, int n, float scale);
+static inline float softmax_f32(float *out, const float *in, int n, float scale) {
+    return kern.softmax_f32(out, in, n, scale);
+}
 float softmax_f32_ref(float *out, const float *in, int n, float scale);
 float softmax_f32_avx2(float *out, const float *in, int n, float scale);
 
 // --- GELU backward
 // dx (n) = GELU'(x) · dy, for the tanh form (GPT-2's "gelu_new") or, when exact, the erf form.
 // dx may equal dy.
-void gelu_backward_f32(float *dx, const float *x, const float *dy, size_t n, int exact);
+static inline void gelu_backward_f32(float *dx, const float *x, const float *dy, size_t n, int exact) {
+    kern.gelu_backward_f32(dx, x, dy, n, exact);
+}
 void gelu_backward_f32_ref(float *dx, const float *x, const float *dy, size_t n, int exact);
 void gelu_backward_f32_avx2(float *dx, const float *x, const float *dy, size_t n, int exact);

@@ -2,11 +2,14 @@
 // (ref: scalar reference kernels; generic: portable; avx2: no AVX-512 even where the CPU
 // has it; unset: the best this CPU runs).
 #include "kernels.h"
+#include "backward.h"
 #include "qdot_k.h"
 #include <stdlib.h>
 #include <string.h>
 
-struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, logsumexp_f32_ref, qdot_q8_ref, qdot_k_ref, qmatmul_q8_ref, 0, "generic"};
+struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, logsumexp_f32_ref,
+                       qdot_q8_ref, qdot_k_ref, qmatmul_q8_ref, 0, gemm_f32_ref, 0, softmax_f32_ref,
+                       gelu_backward_f32_ref, "generic"};
 
 const char *kernels_init(void) {
     static int done;
@@ -27,10 +30,14 @@ const char *kernels_init(void) {
         kern.gelu_f32 = gelu_f32_avx2;
         kern.attn_head_f32 = attn_head_f32_avx2;
         kern.logsumexp_f32 = logsumexp_f32_avx2;
+        kern.gemm_f32 = wide ? gemm_f32_avx512 : gemm_f32_avx2;  // the same bits either way
+        kern.gemm_packed = 1;
+        kern.softmax_f32 = softmax_f32_avx2;
+        kern.gelu_backward_f32 = gelu_backward_f32_avx2;
         kern.qdot_q8 = wide && kernels_have_avx512_vnni() ? qdot_q8_avx512 : qdot_q8_avx2;
         kern.qdot_k = wide && kernels_have_avx512_vnni() ? qdot_k_avx512 : qdot_k_avx2;
         kern.qmatmul_q8 = wide && kernels_have_avx512_vnni() ? qmatmul_q8_avx512 : qmatmul_q8_avx2;
-        // The AVX2 batch kernel is per-row dots, 2.2x slower at pp128 than dequantize + GEMM.
+        // The AVX2 batch kernel is per-row dots, slower than dequantize + GEMM (dev/qgemm_speed.c).
         kern.qmatmul_fast = kern.qmatmul_q8 == qmatmul_q8_avx512;
         kern.isa = wide ? "avx512" : "avx2";
         return kern.isa;

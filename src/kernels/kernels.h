@@ -39,6 +39,12 @@ typedef void (*qdot_fn)(float *out, const void *xq, const void *w, qtype t, cons
 // (qmatmul_ref.c). May run an OpenMP loop inside.
 typedef void (*qmatmul_fn)(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N);
 
+// The training pass's kernels (backward.h states their contracts).
+typedef void (*gemm_f32_fn)(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M,
+                            int N, int K, int accumulate);
+typedef float (*softmax_f32_fn)(float *out, const float *in, int n, float scale);
+typedef void (*gelu_backward_f32_fn)(float *dx, const float *x, const float *dy, size_t n, int exact);
+
 struct kernels {
     matmul_f32_fn matmul_f32;
     matmul_fn matmul;
@@ -49,6 +55,10 @@ struct kernels {
     qdot_fn qdot_k;   // Q2_K / Q3_K / Q4_K / Q5_K / Q6_K weights, activation in Q8_K (qdot_k.h)
     qmatmul_fn qmatmul_q8;  // Q8_0 / Q4_0 weights, T activation rows in Q8_0
     int qmatmul_fast;       // 1 when qmatmul_q8 beats dequantize + fp32 GEMM for batches (AVX-512 VNNI)
+    gemm_f32_fn gemm_f32;   // the strided product of the training pass
+    int gemm_packed;        // 1: the training forward's matmul runs on gemm_f32 (AVX2/AVX-512 twins)
+    softmax_f32_fn softmax_f32;
+    gelu_backward_f32_fn gelu_backward_f32;
     const char *isa;  // "ref", "generic", "avx2"
 };
 extern struct kernels kern;
@@ -104,10 +114,10 @@ int kernels_have_avx512(void);
 // 1 when this CPU also has AVX-512 BW and VNNI (the integer qdot kernels).
 int kernels_have_avx512_vnni(void);
 
-// Generation reads each weight matrix once per token, as one stream per thread. On the
-// bench machine one core's hardware prefetcher alone reached ~40 GB/s of its ~44 on such a
-// stream; a software prefetch this far ahead of the loads reached ~45 (F16 GEMV over a
-// 154 MB matrix; 1, 2 and 4 KB ahead did worse, 16 and 32 KB slightly worse).
+// Generation reads each weight matrix once per token, as one stream per thread; the hardware
+// prefetcher alone leaves bandwidth unused on such a stream, and a software prefetch this
+// far ahead of the loads recovers it (nearer and farther distances did worse: the figures
+// are in bench/README.md, "Design measurements").
 #define STREAM_AHEAD 8192
 static inline void prefetch_ahead(const void *p) { __builtin_prefetch((const char *)p + STREAM_AHEAD, 0, 3); }
 // The same for the n bytes from p: row-at-a-time kernels call it as they start a row.

@@ -9,17 +9,7 @@
 #include "../core/parallel.h"
 #include "backward.h"
 #include "kernels.h"
-#include <string.h>
 
-// Which twin runs: 2 = AVX-512, 1 = AVX2, 0 = the reference, following the dispatch table.
-static int level(void) { return strcmp(kern.isa, "avx512") == 0 ? 2 : strcmp(kern.isa, "avx2") == 0; }
-
-typedef void (*gemm_fn)(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M,
-                        int N, int K, int accumulate);
-static gemm_fn gemm_pick(void) {
-    int l = level();
-    return l == 2 ? gemm_f32_avx512 : l == 1 ? gemm_f32_avx2 : gemm_f32_ref;
-}
 
 void gemm_f32_ref(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M, int N,
                   int K, int accumulate) {
@@ -36,11 +26,6 @@ void gemm_f32_ref(float *c, int ldc, const float *a, int sam, int sak, const flo
     }
 }
 
-void gemm_f32(float *c, int ldc, const float *a, int sam, int sak, const float *b, int sbk, int sbn, int M, int N,
-              int K, int accumulate) {
-    gemm_pick()(c, ldc, a, sam, sak, b, sbk, sbn, M, N, K, accumulate);
-}
-
 // The part [i0, i1) of n rows that thread ith of nth owns, in multiples of 12 (the
 // AVX-512 tile height, twice the AVX2 one) so that tiles are not split.
 static void split_rows(int n, int ith, int nth, int *i0, int *i1) {
@@ -51,11 +36,11 @@ static void split_rows(int n, int ith, int nth, int *i0, int *i1) {
 }
 
 void matmul_f32_packed(float *out, const float *inp, const float *w, const float *bias, int BT, int C, int OC) {
-    if (level() == 0) {
+    if (!kern.gemm_packed) {
         kern.matmul_f32(out, inp, w, bias, BT, C, OC);
         return;
     }
-    gemm_fn gemm = gemm_pick();
+    gemm_f32_fn gemm = kern.gemm_f32;
 #pragma omp parallel
     {
         int nth = par_num_threads(), ith = par_thread_id();
@@ -74,7 +59,7 @@ void matmul_f32_packed(float *out, const float *inp, const float *w, const float
 }
 
 void matmul_dinp_f32(float *dinp, const float *dout, const float *w, int BT, int C, int OC, int accumulate) {
-    gemm_fn gemm = gemm_pick();
+    gemm_f32_fn gemm = kern.gemm_f32;
 #pragma omp parallel
     {
         int nth = par_num_threads(), ith = par_thread_id();
@@ -89,7 +74,7 @@ void matmul_dinp_f32(float *dinp, const float *dout, const float *w, int BT, int
 }
 
 void matmul_dw_f32(float *dw, float *db, const float *dout, const float *inp, int BT, int C, int OC) {
-    gemm_fn gemm = gemm_pick();
+    gemm_f32_fn gemm = kern.gemm_f32;
 #pragma omp parallel
     {
         int nth = par_num_threads(), ith = par_thread_id();

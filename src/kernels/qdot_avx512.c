@@ -18,13 +18,11 @@
 // blocks' lanes, so each group costs one int→float conversion and one FMA with
 // scale = d_w · d_x per lane.
 //
-// Measured on the GPT-2-124M layer stack, one token, 1 thread (dev/qdot_speed.c, AMD
-// EPYC with AVX-512): Q4_0 3.45 → 1.76 ms, Q8_0 3.2 → 2.9 ms (the AVX2 kernel → this
-// one, minimum of 40). What did not pay: byte/word permutes (vpermt2b, vpermw) to
-// pull qs and scales out of one load (2.6 ms: the 128-bit loads and a scalar gather
-// of the four scales are cheaper), several rows per pass sharing the activation
-// loads (2 or 4 interleaved row streams: slower, as for the fp32 GEMV). Software
-// prefetch pays only far ahead (STREAM_AHEAD in kernels.h): one per group.
+// What did not pay (dev/qdot_speed.c; figures in bench/README.md, "Design measurements"):
+// byte/word permutes (vpermt2b, vpermw) to pull qs and scales out of one load (the
+// 128-bit loads and a scalar gather of the four scales are cheaper), several rows per
+// pass sharing the activation loads (2 or 4 interleaved row streams: slower, as for the
+// fp32 GEMV). Software prefetch pays only far ahead (STREAM_AHEAD in kernels.h): one per group.
 //
 // Needs AVX-512 F, BW and VNNI (kernels_have_avx512_vnni()); compiled for
 // them by the target pragma below, reached only through the dispatch table.

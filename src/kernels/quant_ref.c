@@ -13,6 +13,7 @@
 // The scale searches are quant_fit.c's. Not here: the K-quants Q2_K..Q6_K
 // (quant_k_ref.c), SIMD versions, dot products, the IQ formats, Q8_1.
 #include "quant_fit.h"
+#include "../core/bytes.h"
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -23,13 +24,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-// The 32-bit fifth-bit mask of q5_0/q5_1, little-endian in the block.
-static inline void put_u32le(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint32_t get_u32le(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+// The 32-bit fifth-bit mask of q5_0/q5_1 is little-endian in the block (le_put_u32).
 
 // ---------------------------------------------------------------------------
 // 32-value blocks
@@ -99,7 +94,7 @@ void quantize_row_q5_0_ref(const float *x, void *vy, int64_t k) {
         uint8_t L[QK5_0];
         for (int j = 0; j < QK5_0; j++) L[j] = (uint8_t)imin(31, (int)(x[j] * id + 16.5f));
         pack_nibbles32(y[i].qs, L);
-        put_u32le(y[i].qh, fifth_bits32(L));
+        le_put_u32(y[i].qh, fifth_bits32(L));
     }
 }
 
@@ -119,7 +114,7 @@ void quantize_row_q5_1_ref(const float *x, void *vy, int64_t k) {
         uint8_t L[QK5_1];
         for (int j = 0; j < QK5_1; j++) L[j] = (uint8_t)(int)((x[j] - min) * id + 0.5f);  // no clamp, as ggml
         pack_nibbles32(y[i].qs, L);
-        put_u32le(y[i].qh, fifth_bits32(L));
+        le_put_u32(y[i].qh, fifth_bits32(L));
     }
 }
 
@@ -173,7 +168,7 @@ void dequantize_row_q5_0(const void *vx, float *y, int64_t k) {
     const block_q5_0 *x = vx;
     for (int64_t i = 0; i < k / QK5_0; i++, y += QK5_0) {
         const float d = unhalf(x[i].d);
-        uint32_t qh = get_u32le(x[i].qh);
+        uint32_t qh = le_get_u32(x[i].qh);
         for (int j = 0; j < 16; j++) {
             int q0 = (x[i].qs[j] & 0xF) | (int)((qh >> j) & 1) << 4;
             int q1 = (x[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
@@ -188,7 +183,7 @@ void dequantize_row_q5_1(const void *vx, float *y, int64_t k) {
     const block_q5_1 *x = vx;
     for (int64_t i = 0; i < k / QK5_1; i++, y += QK5_1) {
         const float d = unhalf(x[i].d), m = unhalf(x[i].m);
-        uint32_t qh = get_u32le(x[i].qh);
+        uint32_t qh = le_get_u32(x[i].qh);
         for (int j = 0; j < 16; j++) {
             int q0 = (x[i].qs[j] & 0xF) | (int)((qh >> j) & 1) << 4;
             int q1 = (x[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
@@ -245,7 +240,7 @@ static void quantize_row_q5_0_imp(const float *x, block_q5_0 *y, int64_t n_per_r
         quant_fit_importance(QK5_0, xb, qw + QK5_0 * ib, sigma2, w);
         y[ib].d = half(quant_fit_sym(QK5_0, 16, xb, L, w));
         pack_nibbles32(y[ib].qs, (const uint8_t *)L);
-        put_u32le(y[ib].qh, fifth_bits32((const uint8_t *)L));
+        le_put_u32(y[ib].qh, fifth_bits32((const uint8_t *)L));
     }
 }
 
@@ -260,7 +255,7 @@ static void quantize_row_q5_1_imp(const float *x, block_q5_1 *y, int64_t n_per_r
         y[ib].d = half(d);
         y[ib].m = half(-min);
         pack_nibbles32(y[ib].qs, L);
-        put_u32le(y[ib].qh, fifth_bits32(L));
+        le_put_u32(y[ib].qh, fifth_bits32(L));
     }
 }
 

@@ -1,12 +1,8 @@
 // train_vec_ref.c: scalar reference versions of the training pass's row and element-wise
-// kernels (row softmax, GELU backward), and their dispatch (backward.h).
+// kernels (row softmax, GELU backward); dispatch.c chooses between them and their twins.
 #include "backward.h"
 #include "kernels.h"
 #include <math.h>
-#include <string.h>
-
-// The AVX2/FMA twins run wherever the dispatch chose an AVX kernel set ("avx2", "avx512").
-static int use_avx2(void) { return strncmp(kern.isa, "avx", 3) == 0; }
 
 float softmax_f32_ref(float *out, const float *in, int n, float scale) {
     float mx = scale * in[0];
@@ -33,13 +29,4 @@ void gelu_backward_f32_ref(float *dx, const float *x, const float *dy, size_t n,
         }
         dx[i] = g * dy[i];
     }
-}
-
-float softmax_f32(float *out, const float *in, int n, float scale) {
-    return use_avx2() ? softmax_f32_avx2(out, in, n, scale) : softmax_f32_ref(out, in, n, scale);
-}
-
-void gelu_backward_f32(float *dx, const float *x, const float *dy, size_t n, int exact) {
-    if (use_avx2()) gelu_backward_f32_avx2(dx, x, dy, n, exact);
-    else gelu_backward_f32_ref(dx, x, dy, n, exact);
 }

@@ -65,7 +65,10 @@ void gpt2_state_free(gpt2_state *s) {
 
 // --- layers
 
-// out (T, C) = (in - mean) / sqrt(var + eps) * w + b, per row; variance divides by C.
+// out (T, C) = (in - mean) / sqrt(var + eps) * w + b, per row; variance divides by C. The
+// training forward's twin (gpt2_train_forward.c) sums in SIMD lanes; this one sums in order.
+// Each order is pinned by files shrink writes (compressed models here, trained weights
+// there), so the two stay apart rather than one changing the other's results.
 static void layernorm(float *out, const float *in, const float *w, const float *b, int T, int C, float eps) {
     for (int t = 0; t < T; t++) {
         const float *x = in + (size_t)t * C;

@@ -208,24 +208,6 @@ fail:
 
 // --- the tokenizer stored in a GGUF file
 
-// Appends s as a JSON string literal to buf.
-static void json_escape_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
-    if (*len + 6 * n + 3 > *cap) {
-        *cap = (*len + 6 * n + 3) * 2;
-        *buf = xrealloc(*buf, *cap);
-    }
-    char *o = *buf + *len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') { *o++ = '\\'; *o++ = (char)ch; }
-        else if (ch < 0x20) o += sprintf(o, "\\u%04x", ch);
-        else *o++ = (char)ch;
-    }
-    *o++ = '"';
-    *len = (size_t)(o - *buf);
-}
-
 int gpt2_gguf_load_tokenizer(const char *path, bpe **out) {
     *out = NULL;
     gguf_file g;
@@ -242,35 +224,27 @@ int gpt2_gguf_load_tokenizer(const char *path, bpe **out) {
         return err_set(ERR_FORMAT, "%s: no GPT-2 BPE tokenizer (tokenizer.ggml.model \"gpt2\" with tokens and merges arrays)", path);
     }
     // Rebuild vocab.json and merges.txt text and parse them with the tokenizer's own checks.
-    size_t vlen = 0, vcap = 1024, mlen = 0, mcap = 1024;
-    char *vocab = xmalloc(vcap), *mtxt = xmalloc(mcap);
-    vocab[vlen++] = '{';
+    sbuf vocab, mtxt;
+    sbuf_init(&vocab), sbuf_init(&mtxt);
+    sbuf_put(&vocab, "{", 1);
     for (uint64_t i = 0; i < toks->n; i++) {
-        if (i) vocab[vlen++] = ',';
-        json_escape_append(&vocab, &vlen, &vcap, toks->str[i], (size_t)toks->str_len[i]);
-        char num[32];
-        int k = snprintf(num, sizeof num, ":%llu", (unsigned long long)i);
-        if (vlen + (size_t)k + 2 > vcap) vocab = xrealloc(vocab, vcap = (vlen + (size_t)k + 2) * 2);
-        memcpy(vocab + vlen, num, (size_t)k);
-        vlen += (size_t)k;
+        if (i) sbuf_put(&vocab, ",", 1);
+        json_put_string(&vocab, toks->str[i], (size_t)toks->str_len[i]);
+        sbuf_printf(&vocab, ":%llu", (unsigned long long)i);
     }
-    vocab[vlen++] = '}';
+    sbuf_put(&vocab, "}", 1);
     for (uint64_t i = 0; i < merges->n; i++) {
-        size_t n = (size_t)merges->str_len[i];
-        if (mlen + n + 2 > mcap) mtxt = xrealloc(mtxt, mcap = (mlen + n + 2) * 2);
-        memcpy(mtxt + mlen, merges->str[i], n);
-        mlen += n;
-        mtxt[mlen++] = '\n';
+        sbuf_put(&mtxt, merges->str[i], (size_t)merges->str_len[i]);
+        sbuf_put(&mtxt, "\n", 1);
     }
     size_t wl = strlen(path) + 32;
     char *vw = xmalloc(wl), *mw = xmalloc(wl);
     snprintf(vw, wl, "%s (tokenizer.ggml.tokens)", path);
     snprintf(mw, wl, "%s (tokenizer.ggml.merges)", path);
-    rc = bpe_load_text(out, vocab, vlen, vw, mtxt, mlen, mw);
+    rc = bpe_load_text(out, sbuf_str(&vocab), vocab.len, vw, sbuf_str(&mtxt), mtxt.len, mw);
     free(vw);
     free(mw);
-    free(vocab);
-    free(mtxt);
+    sbuf_free(&vocab), sbuf_free(&mtxt);
     gguf_close(&g);
     return rc;
 }

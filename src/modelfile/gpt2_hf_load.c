@@ -1,4 +1,4 @@
-// gpt2_load.c: load an HF GPT-2 directory (config.json + safetensors) into fp32 weights.
+// gpt2_hf_load.c: load an HF GPT-2 directory (config.json + safetensors) into fp32 weights.
 //
 // Accepts tensor names with or without the "transformer." prefix, F32/F16/BF16,
 // one file or a sharded model.safetensors.index.json. Skips the causal-mask

@@ -1,6 +1,7 @@
 // fmt.c: the report's number formatting (significant digits, sizes, signed percentages,
 // speedups) and escaping for markdown cells, JSON strings and XML. No I/O.
 #include "fmt.h"
+#include "../formats/json.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,19 +163,7 @@ void fmt_md_cell(sbuf *b, const char *s) {
     }
 }
 
-void fmt_json_string(sbuf *b, const char *s) {
-    sbuf_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') sbuf_printf(b, "\\%c", c);
-        else if (c == '\n') sbuf_puts(b, "\\n");
-        else if (c == '\t') sbuf_puts(b, "\\t");
-        else if (c == '\r') sbuf_puts(b, "\\r");
-        else if (c < 0x20) sbuf_printf(b, "\\u%04x", c);
-        else sbuf_put(b, s, 1);
-    }
-    sbuf_put(b, "\"", 1);
-}
+void fmt_json_string(sbuf *b, const char *s) { json_put_string(b, s, strlen(s)); }
 
 void fmt_json_num(sbuf *b, double v) {
     if (!isfinite(v)) {

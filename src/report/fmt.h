@@ -6,7 +6,7 @@
 // Sizes are decimal: 1 MB = 1e6 bytes, 1 kB = 1e3 bytes.
 #pragma once
 #include <stddef.h>
-#include "sbuf.h"
+#include "../core/sbuf.h"
 
 #define FMT_LEN 64
 

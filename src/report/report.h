@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include "../eval/eval.h"
 #include "rules.h"
-#include "sbuf.h"
+#include "../core/sbuf.h"
 
 #define REPORT_MAX_PROMPTS 16
 #define REPORT_MAX_TYPES 40   // storage types in one file (ggml's type ids are below this)

@@ -24,7 +24,7 @@
 //                 average while the report measured (CPU time from /proc/stat, less the
 //                 report's own and its children's): the speed figures (R4) are not trustworthy
 #pragma once
-#include "sbuf.h"
+#include "../core/sbuf.h"
 
 typedef struct rules_thresholds {
     double close_dppl_pct;    // R1: Δppl at most this (%) ...

@@ -6,7 +6,7 @@
 // Robustness: points with a non-finite coordinate are skipped; a range with one value or
 // no values is widened to something drawable, so no coordinate is ever NaN or infinite.
 #pragma once
-#include "sbuf.h"
+#include "../core/sbuf.h"
 
 #define SVG_MAX_TICKS 24
 

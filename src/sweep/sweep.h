@@ -18,7 +18,7 @@
 #include "grid.h"
 #include "../compress/calib.h"
 #include "../eval/eval.h"
-#include "../report/sbuf.h"
+#include "../core/sbuf.h"
 
 typedef void (*sweep_log_fn)(const char *msg, void *user);
 

@@ -12,6 +12,7 @@
 #include "bpe.h"
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/hash.h"
 #include "core/xalloc.h"
 #include "formats/json.h"
 #include "pretokenize.h"
@@ -41,9 +42,8 @@ struct bpe {
 
 // --- Hashing
 
-static uint64_t hash_bytes(const uint8_t *s, size_t n) {  // FNV-1a, 64-bit
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+static uint64_t hash_bytes(const uint8_t *s, size_t n) {  // FNV-1a, its high bits folded down
+    uint64_t h = fnv1a64(s, n);
     return h ^ (h >> 29);
 }
 

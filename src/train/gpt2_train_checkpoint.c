@@ -15,8 +15,10 @@
 // f32 v[n_params], then u64 FNV-1a of every byte before it.
 #include "train.h"
 #include "../modelfile/modelfile.h"
+#include "../core/bytes.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
+#include "../core/hash.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include <errno.h>
@@ -32,12 +34,6 @@
 #define STATE_FILE "train_state.bin"
 #define LOG_FILE "training_log.json"
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-#define FNV_INIT 0xcbf29ce484222325ull
 
 // --- checkpoint: writing
 
@@ -49,20 +45,22 @@ typedef struct {
 
 static void w_bytes(wstream *w, const void *p, size_t n) {
     if (w->ok && fwrite(p, 1, n, w->f) != n) w->ok = 0;
-    w->h = fnv1a(w->h, p, n);
+    w->h = fnv1a64_update(w->h, p, n);
 }
 static void w_u32(wstream *w, uint32_t v) {
-    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    unsigned char b[4];
+    le_put_u32(b, v);
     w_bytes(w, b, 4);
 }
 static void w_u64(wstream *w, uint64_t v) {
-    w_u32(w, (uint32_t)v);
-    w_u32(w, (uint32_t)(v >> 32));
+    unsigned char b[8];
+    le_put_u64(b, v);
+    w_bytes(w, b, 8);
 }
 static void w_f32(wstream *w, float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    w_u32(w, u);
+    unsigned char b[4];
+    le_put_f32(b, x);
+    w_bytes(w, b, 4);
 }
 static void w_f64(wstream *w, double x) {
     uint64_t u;
@@ -73,11 +71,7 @@ static void w_f32s(wstream *w, const float *x, size_t n) {
     unsigned char buf[4096];
     while (n) {
         size_t k = n < sizeof buf / 4 ? n : sizeof buf / 4;
-        for (size_t i = 0; i < k; i++) {
-            uint32_t u;
-            memcpy(&u, x + i, 4);
-            for (int j = 0; j < 4; j++) buf[4 * i + (size_t)j] = (unsigned char)(u >> (8 * j));
-        }
+        for (size_t i = 0; i < k; i++) le_put_f32(buf + 4 * i, x[i]);
         w_bytes(w, buf, 4 * k);
         x += k;
         n -= k;
@@ -94,13 +88,13 @@ static void w_opts(wstream *w, const train_opts *o) {
     w_u64(w, o->seed);
 }
 
-static uint64_t params_hash(const gpt2_model *m) { return fnv1a(FNV_INIT, m->params, m->n_floats * sizeof(float)); }
+static uint64_t params_hash(const gpt2_model *m) { return fnv1a64(m->params, m->n_floats * sizeof(float)); }
 
 static int write_state(const gpt2_train *tr, const char *path) {
     atomic_file af;
     int rc = atomic_file_open(&af, path);
     if (rc) return rc;
-    wstream w = {af.f, FNV_INIT, 1};
+    wstream w = {af.f, FNV1A64_INIT, 1};
     w_bytes(&w, STATE_MAGIC, 8);
     w_u32(&w, STATE_VERSION);
     w_u32(&w, 0);
@@ -248,17 +242,15 @@ static const unsigned char *r_take(rstream *r, size_t n) {
 }
 static uint32_t r_u32(rstream *r) {
     const unsigned char *b = r_take(r, 4);
-    return b ? (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24 : 0;
+    return b ? le_get_u32(b) : 0;
 }
 static uint64_t r_u64(rstream *r) {
-    uint64_t lo = r_u32(r);
-    return lo | (uint64_t)r_u32(r) << 32;
+    const unsigned char *b = r_take(r, 8);
+    return b ? le_get_u64(b) : 0;
 }
 static float r_f32(rstream *r) {
-    uint32_t u = r_u32(r);
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
+    const unsigned char *b = r_take(r, 4);
+    return b ? le_get_f32(b) : 0.0f;
 }
 static double r_f64(rstream *r) {
     uint64_t u = r_u64(r);
@@ -304,7 +296,7 @@ int gpt2_train_resume(gpt2_train *tr, const char *dir) {
         rc = err_set(ERR_FORMAT, "%s: not a shrink training state (bad magic)", path);
         goto done;
     }
-    if (fnv1a(FNV_INIT, data, len - 8) != (r.at = len - 8, r_u64(&r))) {
+    if (fnv1a64(data, len - 8) != (r.at = len - 8, r_u64(&r))) {
         rc = err_set(ERR_FORMAT, "%s: checksum mismatch (truncated or damaged file)", path);
         goto done;
     }
@@ -383,11 +375,8 @@ int gpt2_train_resume(gpt2_train *tr, const char *dir) {
         goto done;
     }
     for (size_t i = 0; i < tr->opt.n; i++) {
-        const unsigned char *b = mv + 4 * i, *c = mv + 4 * (tr->opt.n + i);
-        uint32_t um = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-        uint32_t uv = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
-        memcpy(tr->opt.m + i, &um, 4);
-        memcpy(tr->opt.v + i, &uv, 4);
+        tr->opt.m[i] = le_get_f32(mv + 4 * i);
+        tr->opt.v[i] = le_get_f32(mv + 4 * (tr->opt.n + i));
     }
     tr->opt.t = (long)adam_t;
     tr->step = step;

@@ -13,6 +13,7 @@
 // The file size must be exactly 32 + n_tokens · id_bytes. The ids are the stream as
 // given: `shrink tokenize --out` appends <|endoftext|> only when asked (--eot).
 #include "train.h"
+#include "../core/bytes.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/xalloc.h"
@@ -23,16 +24,6 @@
 #define TOKEN_VERSION 1
 #define TOKEN_HEADER 32
 
-static void put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const unsigned char *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
 
 int token_file_write(const char *path, const int *ids, size_t n, int vocab_size) {
     if (vocab_size < 1) return err_set(ERR_ARG, "%s: vocabulary size %d is not positive", path, vocab_size);
@@ -42,10 +33,10 @@ int token_file_write(const char *path, const int *ids, size_t n, int vocab_size)
     unsigned id_bytes = vocab_size <= 65536 ? 2 : 4;
     unsigned char hdr[TOKEN_HEADER] = {0};
     memcpy(hdr, TOKEN_MAGIC, 8);
-    put_u32(hdr + 8, TOKEN_VERSION);
-    put_u32(hdr + 12, id_bytes);
-    put_u64(hdr + 16, (uint64_t)n);
-    put_u32(hdr + 24, (uint32_t)vocab_size);
+    le_put_u32(hdr + 8, TOKEN_VERSION);
+    le_put_u32(hdr + 12, id_bytes);
+    le_put_u64(hdr + 16, (uint64_t)n);
+    le_put_u32(hdr + 24, (uint32_t)vocab_size);
     atomic_file f;
     int rc = atomic_file_open(&f, path);
     if (rc) return rc;
@@ -88,8 +79,8 @@ int token_file_read(const char *path, int **ids, size_t *n, int *vocab_size) {
         return err_set(ERR_FORMAT, "%s: not a shrink token file (no \"" TOKEN_MAGIC "\" magic); "
                                    "HINT: write one with `shrink tokenize -m DIR -f TEXT --out FILE.bin`", path);
     }
-    uint32_t version = get_u32(p + 8), id_bytes = get_u32(p + 12), V = get_u32(p + 24);
-    uint64_t count = get_u64(p + 16);
+    uint32_t version = le_get_u32(p + 8), id_bytes = le_get_u32(p + 12), V = le_get_u32(p + 24);
+    uint64_t count = le_get_u64(p + 16);
     if (version != TOKEN_VERSION) rc = err_set(ERR_FORMAT, "%s: token file version %u, this build reads version %d",
                                                path, version, TOKEN_VERSION);
     else if (id_bytes != 2 && id_bytes != 4)
@@ -106,7 +97,7 @@ int token_file_read(const char *path, int **ids, size_t *n, int *vocab_size) {
     int *out = xmalloc((count ? count : 1) * sizeof(int));
     const unsigned char *d = p + TOKEN_HEADER;
     for (uint64_t i = 0; i < count; i++) {
-        uint32_t v = id_bytes == 2 ? (uint32_t)d[2 * i] | (uint32_t)d[2 * i + 1] << 8 : get_u32(d + 4 * i);
+        uint32_t v = id_bytes == 2 ? (uint32_t)d[2 * i] | (uint32_t)d[2 * i + 1] << 8 : le_get_u32(d + 4 * i);
         if (v >= V) {
             rc = err_set(ERR_RANGE, "%s: token id %u at position %llu is outside [0, %u)", path, v,
                          (unsigned long long)i, V);

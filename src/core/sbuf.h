@@ -1,4 +1,4 @@
-// sbuf.h: a growable NUL-terminated string the report writers append to.
+// sbuf.h: a growable NUL-terminated string (report text, JSON, SVG, file headers).
 // Allocation failure aborts (xalloc), so appending never fails.
 #pragma once
 #include <stddef.h>

@@ -1,6 +1,6 @@
-// sbuf.c: a growable string (append, printf); the report's text, JSON and SVG are built in one.
+// sbuf.c: a growable string (append, printf): report text, JSON and SVG, file headers.
 #include "sbuf.h"
-#include "../core/xalloc.h"
+#include "xalloc.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
