@@ -201,6 +201,15 @@ if expect_ok "info --json" "$shrink" info -m "$mini" --json; then
     if grep -q -F '"params": 6901760' "$tmp/out"; then ok "info --json: params 6901760"
     else bad "info --json: params 6901760" "output: $(head -c 300 "$tmp/out")"; fi
 fi
+# A head-pruned checkpoint: its per-layer heads, parameters counted by hand (wte 3104, wpe 2048,
+# layers of 3/4/2 heads of 8 with MLP width 48: 6456 + 7504 + 5408, ln_f 64) and pruned shapes.
+pruned=$shared/testdata/oracle/tiny-pruned-hf
+if expect_ok "info --json --tensors (pruned heads)" "$shrink" info -m "$pruned" --json --tensors; then
+    if grep -q -F '"params": 24584' "$tmp/out" && grep -q -F '"n_head_per_layer": [3, 4, 2]' "$tmp/out" &&
+        grep -q -F '{"name": "h.0.attn.c_attn.weight", "shape": [32, 72], "params": 2304}' "$tmp/out"; then
+        ok "info: pruned heads per layer, parameters and shapes"
+    else bad "info: pruned heads per layer, parameters and shapes" "output: $(head -c 400 "$tmp/out")"; fi
+fi
 if expect_ok "tokenize" "$shrink" tokenize -m "$mini" -f "$tmp/utf8.txt"; then
     cp "$tmp/out" "$tmp/ids.txt"
     if expect_ok "tokenize --decode" "$shrink" tokenize -m "$mini" --decode -f "$tmp/ids.txt"; then

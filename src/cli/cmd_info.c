@@ -52,17 +52,16 @@ static void print_table(gpt2_model *m, int json) {
             if (!gpt2_tensor_shape(c, id, l, &rows, &cols)) continue;
             char name[128];
             gpt2_tensor_name(id, l, 1, name, sizeof name);
-            int vec = gpt2_tensors[id].kind == GPT2_KIND_VECTOR, tr = gpt2_tensors[id].hf_transpose;
-            int64_t d0 = vec ? cols : tr ? cols : rows, d1 = tr ? rows : cols;
+            int64_t d[2];
+            char shape[48];
+            if (gpt2_tensor_hf_shape(c, id, l, d) == 1) snprintf(shape, sizeof shape, "[%lld]", (long long)d[0]);
+            else snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)d[0], (long long)d[1]);
             if (json) {
                 printf("%s{\"name\": ", n++ ? ", " : "");
                 cli_json_string(stdout, name, strlen(name));
-                if (vec) printf(", \"shape\": [%lld], \"params\": %lld}", (long long)d0, (long long)(rows * cols));
-                else printf(", \"shape\": [%lld, %lld], \"params\": %lld}", (long long)d0, (long long)d1, (long long)(rows * cols));
-            } else if (vec) {
-                printf("  %-34s [%lld]\n", name, (long long)d0);
+                printf(", \"shape\": %s, \"params\": %lld}", shape, (long long)(rows * cols));
             } else {
-                printf("  %-34s [%lld, %lld]\n", name, (long long)d0, (long long)d1);
+                printf("  %-34s %s\n", name, shape);
             }
         }
     if (json) printf("]");

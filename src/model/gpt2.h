@@ -116,6 +116,9 @@ extern const gpt2_tensor_info gpt2_tensors[GPT2_T_COUNT];
 // Whether tensor id exists in layer l (l ignored for model-wide ones), and its out-major
 // shape: rows × cols for matrices and tables, 1 × n for vectors.
 int gpt2_tensor_shape(const gpt2_config *c, int id, int l, int64_t *rows, int64_t *cols);
+// Its shape as a Hugging Face checkpoint stores it: [n] for vectors, [rows, cols] for
+// matrices and tables, Conv1D ones transposed ([in, out]). Returns the number of dimensions.
+int gpt2_tensor_hf_shape(const gpt2_config *c, int id, int l, int64_t dims[2]);
 // Its name in GGUF or HF spelling (HF without "transformer.").
 void gpt2_tensor_name(int id, int l, int hf, char *out, size_t cap);
 // Parameters of the architecture: every tensor's elements (a tied head counted once).

@@ -78,6 +78,15 @@ int gpt2_tensor_shape(const gpt2_config *c, int id, int l, int64_t *rows, int64_
     }
 }
 
+int gpt2_tensor_hf_shape(const gpt2_config *c, int id, int l, int64_t dims[2]) {
+    int64_t rows, cols;
+    gpt2_tensor_shape(c, id, l, &rows, &cols);
+    const gpt2_tensor_info *t = &gpt2_tensors[id];
+    dims[0] = t->kind == GPT2_KIND_VECTOR || t->hf_transpose ? cols : rows;
+    dims[1] = t->hf_transpose ? rows : cols;
+    return t->kind == GPT2_KIND_VECTOR ? 1 : 2;
+}
+
 void gpt2_tensor_name(int id, int l, int hf, char *out, size_t cap) {
     const gpt2_tensor_info *t = &gpt2_tensors[id];
     const char *fmt = hf ? t->hf : t->gguf;

@@ -135,17 +135,6 @@ static void convert_tensor(float *dst, const st_tensor *t, int64_t rows, int64_t
     free(row);
 }
 
-// The shape tensor id of layer l has in an HF file: [n] for vectors, [rows, cols] for
-// matrices, Conv1D ones transposed ([in, out]). *nd = 1 or 2.
-static void hf_shape(const gpt2_config *c, int id, int l, int64_t hf[2], int *nd) {
-    int64_t rows, cols;
-    gpt2_tensor_shape(c, id, l, &rows, &cols);
-    const gpt2_tensor_info *ti = &gpt2_tensors[id];
-    *nd = ti->kind == GPT2_KIND_VECTOR ? 1 : 2;
-    hf[0] = *nd == 1 ? cols : ti->hf_transpose ? cols : rows;
-    hf[1] = ti->hf_transpose ? rows : cols;
-}
-
 static int check_shape(const st_tensor *t, const char *file, const char *name, int nd, const int64_t want[2]) {
     int ok = t->ndim == nd && t->shape[0] == want[0] && (nd == 1 || t->shape[1] == want[1]);
     if (ok) return 0;
@@ -194,8 +183,7 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
                 break;
             }
             int64_t want[2];
-            int nd;
-            hf_shape(&cfg, id, l, want, &nd);
+            int nd = gpt2_tensor_hf_shape(&cfg, id, l, want);
             if ((rc = check_shape(t, file, t->name, nd, want))) break;
             found[(size_t)id * L + (size_t)l] = t;
         }

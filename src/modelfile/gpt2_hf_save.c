@@ -113,13 +113,13 @@ int gpt2_hf_save(const gpt2_model *m, const char *dir, const char *tok_dir, int 
             if (!gpt2_tensor_shape(c, id, l, &rows, &cols)) continue;
             const float *src = ti->kind == GPT2_KIND_MATRIX ? gpt2_tensor_mat(mm, id, l)->data : *gpt2_tensor_vec(mm, id, l);
             size_t n = (size_t)(rows * cols);
-            int ndim = ti->kind == GPT2_KIND_VECTOR ? 1 : 2;
             // Our (out, in) matrices go back to HF Conv1D (in, out); embeddings keep their layout.
-            int64_t hr = ti->hf_transpose ? cols : rows, hc = ti->hf_transpose ? rows : cols;
+            int64_t hf[2];
+            int ndim = gpt2_tensor_hf_shape(c, id, l, hf), hc = (int)hf[1];
             void *buf = xmalloc(n * es + 1);
             for (size_t i = 0; i < n; i++) {
                 // element i of the HF tensor: (r, k) = (i / hc, i % hc); ours is (k, r) when transposed
-                size_t j = ti->hf_transpose ? (i % (size_t)hc) * (size_t)hr + i / (size_t)hc : i;
+                size_t j = ti->hf_transpose ? (i % (size_t)hc) * (size_t)hf[0] + i / (size_t)hc : i;
                 if (f16) ((uint16_t *)buf)[i] = f32_to_fp16(src[j]);
                 else ((float *)buf)[i] = src[j];
             }
@@ -127,7 +127,7 @@ int gpt2_hf_save(const gpt2_model *m, const char *dir, const char *tok_dir, int 
             snprintf(name, sizeof name, ti->hf, l);
             names[n_t] = xstrdup(name);
             bufs[n_t] = buf;
-            ts[n_t] = (st_write_tensor){names[n_t], f16 ? DTYPE_F16 : DTYPE_F32, ndim, {ndim == 1 ? cols : hr, hc}, buf};
+            ts[n_t] = (st_write_tensor){names[n_t], f16 ? DTYPE_F16 : DTYPE_F32, ndim, {hf[0], hf[1]}, buf};
             n_t++;
         }
     }
