@@ -36,6 +36,9 @@
 #define TOL_CACHE 2e-6
 // Training forward (packed GEMM) vs inference forward, same scale; measured 4.6e-7.
 #define TOL_TRAIN_FWD 2e-6
+// AWQ folds (W diag(s), what feeds it diag(1/s)), same scale; measured 4.1e-7 (AVX2) to
+// 6.7e-7 (ref).
+#define TOL_AWQ_FOLD 1e-6
 
 static double maxdiff(const float *a, const float *b, size_t n) {
     double m = 0;
@@ -426,6 +429,37 @@ static void test_compress(const gpt2_model *m, const int *ids, int n) {
     calib_free(&cs);
 }
 
+// AWQ's folds on every shape: a factorized attn_qkv takes attn_output's 1/s in the value
+// rows of its second factor, a factorized linear's scale goes into its first factor's
+// columns, pruned layers fold over their own widths. The fp32 function must not move.
+static void test_awq_folds(const gpt2_model *m, const int *ids, int T) {
+    gpt2_model q;
+    gpt2_config c = m->cfg;
+    gpt2_model_alloc(&q, &c);
+    memcpy(q.params, m->params, m->n_floats * sizeof(float));
+    rng r;
+    rng_init(&r, 9);
+    float s[C > FMAX ? C : FMAX];
+    int folds = 0;
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < GPT2_LIN_DOWN; k++) {
+            int out, in;
+            gpt2_linear_dims(&c, l, k, &out, &in);
+            if (gpt2_n_head(&c, l) == 0 && k != GPT2_LIN_UP) continue;  // no attention to fold into
+            if (gpt2_n_ff(&c, l) == 0 && k == GPT2_LIN_UP) continue;
+            for (int i = 0; i < in; i++) s[i] = expf((rng_f32(&r) * 2 - 1) * 1.3862944f);
+            awq_fold(&q, l, k, s);
+            folds++;
+        }
+    float *a = logits_of(m, ids, 1, T), *b = logits_of(&q, ids, 1, T);
+    char label[96];
+    snprintf(label, sizeof label, "mixed shapes: %d AWQ folds leave the logits (relative)", folds);
+    EXPECT_CLOSE(label, maxdiff(a, b, (size_t)T * V) / maxabs(a, (size_t)T * V), TOL_AWQ_FOLD);
+    EXPECT(memcmp(q.params, m->params, m->n_floats * sizeof(float)) != 0, "the folds changed nothing");
+    free(a), free(b);
+    gpt2_model_free(&q);
+}
+
 // What the HF layout cannot hold is refused with a message naming it.
 static void test_save_refused(const gpt2_model *m) {
     char tmp[] = "/tmp/shrink_test_shapes_XXXXXX";
@@ -460,6 +494,7 @@ static void test_mixed(void) {
     test_train_forward(&m, ids, B, T);
     test_finite_differences(&m, ids, tg, B, T);
     test_f16(&m, ids, T);
+    test_awq_folds(&m, ids, T);
     test_compress(&m, ids, n);
     test_save_refused(&m);
     free(ids), free(tg);
