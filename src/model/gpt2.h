@@ -52,9 +52,9 @@ void gpt2_linear_dims(const gpt2_config *c, int l, int k, int *out, int *in);
 int gpt2_max_attn_width(const gpt2_config *c);
 int gpt2_max_ff(const gpt2_config *c);
 int gpt2_max_rank(const gpt2_config *c);
-// 1 when every layer has the same heads (n_embd / head_dim of them) and MLP width, no
-// linear is factorized and the layers are the original's in order: the shape llama.cpp's
-// gpt2 graph and HF's GPT2Config (without pruned_heads) express.
+// 1 when every layer has all its heads (n_embd / head_dim of them) and the same MLP width,
+// and no linear is factorized: the shape llama.cpp's gpt2 graph and HF's GPT2Config (without
+// pruned_heads) express. Layers may have been dropped (src_layer) all the same.
 int gpt2_config_is_uniform(const gpt2_config *c);
 // The attention score scale of layer l: 1/sqrt(HS) (if scale_attn), / (source layer + 1)
 // (if scale_by_layer).

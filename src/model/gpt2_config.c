@@ -45,8 +45,7 @@ int gpt2_max_rank(const gpt2_config *c) {
 
 int gpt2_config_is_uniform(const gpt2_config *c) {
     for (int l = 0; l < c->n_layer; l++) {
-        if (c->n_head_arr[l] * c->head_dim != c->n_embd || c->n_ff_arr[l] != c->n_ff_arr[0] || c->src_layer[l] != l)
-            return 0;
+        if (c->n_head_arr[l] * c->head_dim != c->n_embd || c->n_ff_arr[l] != c->n_ff_arr[0]) return 0;
         for (int k = 0; k < GPT2_LINEARS; k++)
             if (c->rank_arr[l][k]) return 0;
     }
