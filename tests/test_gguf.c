@@ -740,16 +740,25 @@ static void test_gpt2_tiny(void) {
     }
     gpt2_model_free(&u);
 
-    // Configs llama.cpp's graph cannot express are refused, leaving nothing behind.
-    const char *px = tmp_file(3, "refused.gguf");
-    m.cfg.gelu_exact = 1;
-    err_clear();
-    EXPECT(gpt2_gguf_save(&m, NULL, px, 0) == ERR_ARG && !file_exists(px) && !tmp_exists(px), "erf GELU not refused");
-    m.cfg.gelu_exact = 0;
-    m.cfg.scale_by_layer = 1;
-    err_clear();
-    EXPECT(gpt2_gguf_save(&m, NULL, px, 0) == ERR_ARG && !file_exists(px), "layer-scaled attention not refused");
-    m.cfg.scale_by_layer = 0;
+    // Configs llama.cpp's graph cannot express go to the shrink-gpt2 layout and come back as they were.
+    const char *px = tmp_file(3, "shrink-gpt2.gguf");
+    for (int k = 0; k < 2; k++) {
+        if (k == 0) m.cfg.gelu_exact = 1;
+        else m.cfg.scale_by_layer = 1;
+        EXPECT(strcmp(gpt2_gguf_arch(&m.cfg), "shrink-gpt2") == 0, "%s: arch", k ? "layer-scaled attention" : "erf GELU");
+        EXPECT(gpt2_gguf_save(&m, NULL, px, 0) == 0, "save shrink-gpt2: %s", err_msg());
+        gpt2_model x;
+        if (gpt2_gguf_load(&x, px) == 0) {
+            EXPECT(cfg_equal(&x.cfg, &m.cfg) && x.n_floats == m.n_floats &&
+                       memcmp(x.params, m.params, m.n_floats * sizeof(float)) == 0,
+                   "%s: the shrink-gpt2 round trip changed the model", k ? "layer-scaled attention" : "erf GELU");
+            gpt2_model_free(&x);
+        } else {
+            EXPECT(0, "load shrink-gpt2: %s", err_msg());
+        }
+        m.cfg.gelu_exact = m.cfg.scale_by_layer = 0;
+        unlink(px);
+    }
     err_clear();
     // A tokenizer directory without vocab.json: ERR_IO naming it, no file.
     EXPECT(gpt2_gguf_save(&m, dir, px, 0) == ERR_IO && strstr(err_msg(), "vocab.json") && !file_exists(px),

@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "compress/awq.h"
 #include "compress/compress.h"
+#include "compress/plan.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/rng.h"
@@ -134,6 +135,56 @@ out:
     free(in), free(tg), free(ref), free(loss_ref), free(prompt), free(gen);
 }
 
+// m written as a GGUF (shrink-gpt2 for these shapes) and read back: the same config, weights
+// and removed heads from an F32 file; from Q8_0 (with fallbacks where a width is not a block
+// multiple) the same stored bytes and the same logits as the quantized model in memory.
+static void gguf_roundtrip(const gpt2_model *m, const char *path, const char *what) {
+    gpt2_model back;
+    int NH = m->cfg.n_embd / m->cfg.head_dim;
+    EXPECT(gpt2_gguf_save(m, NULL, path, 0) == 0, "%s: save GGUF: %s", what, err_msg());
+    if (gpt2_gguf_load(&back, path) == 0) {
+        EXPECT(memcmp(&back.cfg, &m->cfg, sizeof m->cfg) == 0 && back.n_floats == m->n_floats &&
+                   memcmp(back.params, m->params, m->n_floats * sizeof(float)) == 0,
+               "%s: GGUF F32 round trip changed the model", what);
+        EXPECT(!m->removed_heads == !back.removed_heads &&
+                   (!m->removed_heads ||
+                    memcmp(m->removed_heads, back.removed_heads, (size_t)m->cfg.n_layer * NH) == 0),
+               "%s: removed heads lost", what);
+        gpt2_model_free(&back);
+    } else {
+        EXPECT(0, "%s: load GGUF: %s", what, err_msg());
+    }
+    gpt2_model q;
+    gpt2_config c = m->cfg;
+    gpt2_model_alloc(&q, &c);
+    memcpy(q.params, m->params, m->n_floats * sizeof(float));
+    gpt2_plan p;
+    char notes[2048];
+    EXPECT(plan_build(&p, &c, "q8_0", NULL, notes, sizeof notes) == 0, "%s: plan", what);
+    EXPECT(gpt2_model_quantize(&q, &p, NULL, NULL) == 0, "%s: quantize: %s", what, err_msg());
+    EXPECT(gpt2_gguf_save(&q, NULL, path, GPT2_GGUF_STORED) == 0, "%s: save Q8_0: %s", what, err_msg());
+    if (gpt2_gguf_load(&back, path) == 0) {
+        int same = 1;
+        for (int i = 0; i < p.n; i++) {
+            const wmat *a = gpt2_mat(&q, i), *b = gpt2_mat(&back, i);
+            size_t n = (size_t)a->rows * a->cols;  // an empty matrix is not stored: no type to keep
+            same &= a->rows == b->rows && a->cols == b->cols &&
+                    (n == 0 || (a->type == b->type && memcmp(a->data, b->data, a->rows * qtype_row_bytes(a->type, a->cols)) == 0));
+        }
+        int ids[16];
+        for (int i = 0; i < 16; i++) ids[i] = (i * 7 + 1) % c.vocab_size;
+        float *la = logits_of(&q, ids, 1, 16), *lb = logits_of(&back, ids, 1, 16);
+        EXPECT(same, "%s: the Q8_0 GGUF reads back other matrices", what);
+        EXPECT(memcmp(la, lb, (size_t)16 * c.vocab_size * sizeof(float)) == 0, "%s: the Q8_0 GGUF gives other logits", what);
+        free(la), free(lb);
+        gpt2_model_free(&back);
+    } else {
+        EXPECT(0, "%s: load Q8_0 GGUF: %s", what, err_msg());
+    }
+    gpt2_plan_free(&p);
+    gpt2_model_free(&q);
+}
+
 static void test_pruned_oracle(void) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/testdata/oracle/tiny-pruned-hf", shared_dir());
@@ -173,12 +224,11 @@ static void test_pruned_oracle(void) {
     } else {
         EXPECT(0, "reload pruned: %s", err_msg());
     }
-    // A GGUF in llama.cpp's gpt2 layout cannot hold it: refused, nothing written.
+    // llama.cpp's gpt2 layout cannot hold it: it goes to shrink-gpt2, and comes back the same.
     char *gg = path_join(tmp, "pruned.gguf");
-    err_clear();
-    EXPECT(gpt2_gguf_save(&m, NULL, gg, 0) == ERR_ARG && strstr(err_msg(), "differs per layer") && !file_exists(gg),
-           "GGUF of a pruned model: %s", err_msg());
-    err_clear();
+    EXPECT(strcmp(gpt2_gguf_arch(&m.cfg), "shrink-gpt2") == 0, "pruned model's GGUF layout");
+    gguf_roundtrip(&m, gg, "tiny-pruned-hf");
+    unlink(gg);
     unlink(cfg_path), free(cfg_path), free(text);
     char *st = path_join(out, "model.safetensors");
     unlink(st), free(st);
@@ -464,6 +514,9 @@ static void test_awq_folds(const gpt2_model *m, const int *ids, int T) {
 static void test_save_refused(const gpt2_model *m) {
     char tmp[] = "/tmp/shrink_test_shapes_XXXXXX";
     EXPECT(mkdtemp(tmp) != NULL, "mkdtemp");
+    char *gg = path_join(tmp, "mixed.gguf");  // while here: every shape through a GGUF
+    gguf_roundtrip(m, gg, "mixed shapes");
+    unlink(gg), free(gg);
     err_clear();
     EXPECT(gpt2_hf_save(m, tmp, NULL, 0) == ERR_ARG && strstr(err_msg(), "low-rank"), "HF save of low-rank linears: %s",
            err_msg());

@@ -63,8 +63,9 @@ float gpt2_attn_scale(const gpt2_config *c, int l);
 // A uniform GPT-2 of the given sizes with GPT-2's defaults (tied head, tanh GELU, eps 1e-5,
 // 1/sqrt(HS) scaling, no bos/eos); validate before use.
 void gpt2_config_init(gpt2_config *c, int vocab_size, int n_ctx, int n_embd, int n_layer, int n_head, int n_ff);
-// Fills the per-layer arrays of a uniform model: n_head heads of n_embd / n_head, MLP
-// width n_ff, dense, layers in order. The other fields are the caller's.
+// Fills the per-layer arrays of a uniform model of c->n_layer layers: n_head heads of
+// n_embd / n_head, MLP width n_ff, dense, layers in order (entries past n_layer zero).
+// The other fields are the caller's.
 void gpt2_config_set_uniform(gpt2_config *c, int n_head, int n_ff);
 // Parses an HF GPT-2 config.json (pruned_heads included: layer -> original heads removed,
 // which must be consistent with the head count). `path` names the file in error messages.

@@ -59,11 +59,13 @@ float gpt2_attn_scale(const gpt2_config *c, int l) {
 
 void gpt2_config_set_uniform(gpt2_config *c, int n_head, int n_ff) {
     c->head_dim = n_head > 0 ? c->n_embd / n_head : 0;
-    for (int l = 0; l < GPT2_MAX_LAYERS; l++) {
+    // entries past n_layer stay zero, so two configs of one shape compare equal byte for byte
+    memset(c->n_head_arr, 0, sizeof c->n_head_arr), memset(c->n_ff_arr, 0, sizeof c->n_ff_arr);
+    memset(c->src_layer, 0, sizeof c->src_layer), memset(c->rank_arr, 0, sizeof c->rank_arr);
+    for (int l = 0; l < c->n_layer && l < GPT2_MAX_LAYERS; l++) {
         c->n_head_arr[l] = n_head;
         c->n_ff_arr[l] = n_ff;
         c->src_layer[l] = l;
-        for (int k = 0; k < GPT2_LINEARS; k++) c->rank_arr[l][k] = 0;
     }
 }
 

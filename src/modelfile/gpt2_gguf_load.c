@@ -55,10 +55,65 @@ static void read_provenance(gpt2_model *m, const gguf_file *g) {
         m->calib_tokens = (long)x;
 }
 
-// The config the gpt2.* keys give: a uniform model with tanh GELU and 1/sqrt(HS) scaling,
-// as llama.cpp's gpt2 graph computes; the vocabulary from token_embd, bos/eos from the
-// tokenizer keys when present.
-static int read_config(const gguf_file *g, gpt2_config *cfg) {
+// Reads an integer array key of n elements, each in [lo, hi], into out.
+static int get_ints(const gguf_file *g, const char *key, int *out, size_t n, int64_t lo, int64_t hi) {
+    const gguf_kv *kv = gguf_find_kv(g, key);
+    if (!kv) return err_set(ERR_FORMAT, "%s: missing key '%s'", g->path, key);
+    int is_int = kv->type <= GGUF_TYPE_INT32 || kv->type == GGUF_TYPE_UINT64 || kv->type == GGUF_TYPE_INT64;
+    if (!kv->is_array || !is_int || kv->n != n)
+        return err_set(ERR_FORMAT, "%s: '%s' must be an array of %zu integers", g->path, key, n);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = gguf_kv_int(kv, i);
+        if (v < lo || v > hi)
+            return err_set(ERR_FORMAT, "%s: %s[%zu] = %lld is outside %lld..%lld", g->path, key, i, (long long)v,
+                           (long long)lo, (long long)hi);
+        out[i] = (int)v;
+    }
+    return 0;
+}
+
+// shrink-gpt2: the config from its keys, per-layer shapes from arrays (gpt2_gguf_save.c).
+static int read_shrink_config(const gguf_file *g, gpt2_config *c, uint8_t **removed) {
+    int rc;
+    const char *gelu;
+    if ((rc = get_size(g, "shrink-gpt2.block_count", &c->n_layer)) ||
+        (rc = get_size(g, "shrink-gpt2.context_length", &c->n_ctx)) ||
+        (rc = get_size(g, "shrink-gpt2.embedding_length", &c->n_embd)) ||
+        (rc = get_size(g, "shrink-gpt2.attention.key_length", &c->head_dim)) ||
+        (rc = gguf_get_f32(g, "shrink-gpt2.attention.layer_norm_epsilon", &c->ln_eps)) ||
+        (rc = gguf_get_bool(g, "shrink-gpt2.attention.scale", &c->scale_attn)) ||
+        (rc = gguf_get_bool(g, "shrink-gpt2.attention.scale_by_layer", &c->scale_by_layer)) ||
+        (rc = gguf_get_str(g, "shrink-gpt2.gelu", &gelu, NULL)))
+        return rc;
+    if (strcmp(gelu, "tanh") != 0 && strcmp(gelu, "erf") != 0)
+        return err_set(ERR_FORMAT, "%s: shrink-gpt2.gelu is \"%s\", expected \"tanh\" or \"erf\"", g->path, gelu);
+    c->gelu_exact = strcmp(gelu, "erf") == 0;
+    if (c->n_layer < 1 || c->n_layer > GPT2_MAX_LAYERS)
+        return err_set(ERR_SHAPE, "%s: shrink-gpt2.block_count = %d is outside 1..%d", g->path, c->n_layer, GPT2_MAX_LAYERS);
+    if (c->head_dim < 1 || c->n_embd % c->head_dim)
+        return err_set(ERR_SHAPE, "%s: head size %d does not divide n_embd = %d", g->path, c->head_dim, c->n_embd);
+    size_t L = (size_t)c->n_layer, NH = (size_t)(c->n_embd / c->head_dim);
+    int *ranks = xmalloc(L * GPT2_LINEARS * sizeof *ranks);
+    if (!(rc = get_ints(g, "shrink-gpt2.attention.head_count", c->n_head_arr, L, 0, (int64_t)NH)) &&
+        !(rc = get_ints(g, "shrink-gpt2.feed_forward_length", c->n_ff_arr, L, 0, 1 << 30)) &&
+        !(rc = get_ints(g, "shrink-gpt2.source_layer", c->src_layer, L, 0, GPT2_MAX_LAYERS - 1)) &&
+        !(rc = get_ints(g, "shrink-gpt2.rank", ranks, L * GPT2_LINEARS, 0, 1 << 30)))
+        for (size_t i = 0; i < L * GPT2_LINEARS; i++) c->rank_arr[i / GPT2_LINEARS][i % GPT2_LINEARS] = ranks[i];
+    free(ranks);
+    if (rc || !gguf_find_kv(g, "shrink-gpt2.attention.removed_heads")) return rc;
+    int *rm = xmalloc(L * NH * sizeof *rm);
+    if (!(rc = get_ints(g, "shrink-gpt2.attention.removed_heads", rm, L * NH, 0, 1))) {
+        *removed = xmalloc(L * NH);
+        for (size_t i = 0; i < L * NH; i++) (*removed)[i] = (uint8_t)rm[i];
+    }
+    free(rm);
+    return rc;
+}
+
+// The config the keys give. gpt2: a uniform model with tanh GELU and 1/sqrt(HS) scaling, as
+// llama.cpp's gpt2 graph computes; shrink-gpt2: whatever its keys say. The vocabulary from
+// token_embd, bos/eos from the tokenizer keys when present.
+static int read_config(const gguf_file *g, gpt2_config *cfg, uint8_t **removed) {
     memset(cfg, 0, sizeof *cfg);
     cfg->scale_attn = 1;
     cfg->tied = 1;
@@ -66,16 +121,18 @@ static int read_config(const gguf_file *g, gpt2_config *cfg) {
     const char *arch;
     int rc, n_head = 0, n_ff = 0;
     if ((rc = gguf_get_str(g, "general.architecture", &arch, NULL))) return rc;
-    if (strcmp(arch, "gpt2") != 0)
-        return err_set(ERR_FORMAT, "%s: general.architecture is \"%s\", expected \"gpt2\"", g->path, arch);
-    if ((rc = get_size(g, "gpt2.block_count", &cfg->n_layer)) || (rc = get_size(g, "gpt2.context_length", &cfg->n_ctx)) ||
-        (rc = get_size(g, "gpt2.embedding_length", &cfg->n_embd)) ||
-        (rc = get_size(g, "gpt2.feed_forward_length", &n_ff)) ||
-        (rc = get_size(g, "gpt2.attention.head_count", &n_head)) ||
-        (rc = gguf_get_f32(g, "gpt2.attention.layer_norm_epsilon", &cfg->ln_eps)))
-        return rc;
+    int shrink = strcmp(arch, "shrink-gpt2") == 0;
+    if (strcmp(arch, "gpt2") != 0 && !shrink)
+        return err_set(ERR_FORMAT, "%s: general.architecture is \"%s\", expected \"gpt2\" or \"shrink-gpt2\"", g->path, arch);
+    if (shrink) rc = read_shrink_config(g, cfg, removed);
+    else if (!(rc = get_size(g, "gpt2.block_count", &cfg->n_layer)) && !(rc = get_size(g, "gpt2.context_length", &cfg->n_ctx)) &&
+             !(rc = get_size(g, "gpt2.embedding_length", &cfg->n_embd)) &&
+             !(rc = get_size(g, "gpt2.feed_forward_length", &n_ff)) &&
+             !(rc = get_size(g, "gpt2.attention.head_count", &n_head)))
+        rc = gguf_get_f32(g, "gpt2.attention.layer_norm_epsilon", &cfg->ln_eps);
+    if (rc) return rc;
     if (!(cfg->ln_eps > 0 && cfg->ln_eps < 1))
-        return err_set(ERR_FORMAT, "%s: gpt2.attention.layer_norm_epsilon = %g must be in (0, 1)", g->path, cfg->ln_eps);
+        return err_set(ERR_FORMAT, "%s: the layer_norm_epsilon = %g must be in (0, 1)", g->path, cfg->ln_eps);
     const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
     if (!te) return err_set(ERR_FORMAT, "%s: missing tensor 'token_embd.weight'", g->path);
     if (te->n_dims != 2 || te->ne[1] > 0x7fffffff)
@@ -92,10 +149,12 @@ static int read_config(const gguf_file *g, gpt2_config *cfg) {
                            cfg->vocab_size);
         *id_out[i] = (int)v;
     }
-    if (n_head <= 0 || cfg->n_embd % n_head)
-        return err_set(ERR_SHAPE, "%s: gpt2.attention.head_count = %d does not divide n_embd = %d", g->path, n_head,
-                       cfg->n_embd);
-    gpt2_config_set_uniform(cfg, n_head, n_ff);
+    if (!shrink) {
+        if (n_head <= 0 || cfg->n_embd % n_head)
+            return err_set(ERR_SHAPE, "%s: gpt2.attention.head_count = %d does not divide n_embd = %d", g->path, n_head,
+                           cfg->n_embd);
+        gpt2_config_set_uniform(cfg, n_head, n_ff);
+    }
     return gpt2_config_validate(cfg, g->path);
 }
 
@@ -108,7 +167,8 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
     int rc = gguf_open(&g, path);
     if (rc) return rc;
     gpt2_config cfg;
-    if ((rc = read_config(&g, &cfg))) goto fail;
+    uint8_t *removed = NULL;
+    if ((rc = read_config(&g, &cfg, &removed))) goto fail;
 
     // Find and check every tensor before allocating: the sizes are then backed by the file.
     size_t L = (size_t)cfg.n_layer;
@@ -123,6 +183,7 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
             gpt2_tensor_name(id, l, 0, name, sizeof name);
             const gguf_tensor *t = gguf_find_tensor(&g, name);
             int64_t ne[2] = {cols, rows};
+            if (!t && rows * cols == 0) continue;  // an empty attention or MLP stores nothing
             if (!t) rc = err_set(ERR_FORMAT, "%s: missing tensor '%s'", path, name);
             else rc = check_tensor(&g, t, ti->kind == GPT2_KIND_VECTOR ? 1 : 2, ne);
             found[(size_t)id * L + (size_t)l] = t;
@@ -137,7 +198,7 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
         int known = t == out;
         for (size_t k = 0; k < (size_t)GPT2_T_COUNT * L && !known; k++) known = found[k] == t;
         if (!known)
-            rc = err_set(ERR_FORMAT, "%s: unexpected tensor '%s' (not part of a gpt2 model with %d layers)", path, t->name,
+            rc = err_set(ERR_FORMAT, "%s: unexpected tensor '%s' (not part of this model's %d layers)", path, t->name,
                          cfg.n_layer);
     }
     if (rc) goto fail;
@@ -164,6 +225,9 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
         const gpt2_tensor_info *ti = &gpt2_tensors[id];
         for (int l = 0; l < (ti->per_layer ? cfg.n_layer : 1); l++) {
             const gguf_tensor *t = found[(size_t)id * L + (size_t)l];
+            int64_t rows, cols;
+            if (!t && !all_f32 && ti->kind == GPT2_KIND_MATRIX && gpt2_tensor_shape(&cfg, id, l, &rows, &cols))
+                *gpt2_tensor_mat(m, id, l) = (wmat){QTYPE_F32, (int)rows, (int)cols, p};  // empty: no bytes
             if (!t) continue;
             m->qtype_params[t->type] += (size_t)t->nelem;
             if (ti->kind != GPT2_KIND_MATRIX) {
@@ -194,6 +258,7 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
     for (int t = 0; t < 2; t++) m->dtype_params[t] = m->qtype_params[t];
     m->file_bytes = g.map.len;
     m->source = xstrdup(path);
+    m->removed_heads = removed;
     read_provenance(m, &g);
     free(found);
     gguf_close(&g);
@@ -201,6 +266,7 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
 
 fail:
     free(found);
+    free(removed);
     gguf_close(&g);
     gpt2_model_free(m);
     return rc ? rc : ERR_FORMAT;

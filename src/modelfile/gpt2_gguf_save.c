@@ -1,6 +1,9 @@
 // gpt2_gguf_save.c: a GPT-2 model as a GGUF file in llama.cpp's "gpt2" layout, the one
 // llama.cpp's convert_hf_to_gguf.py (GPT2Model) writes and its llama-model.cpp
-// (LLM_ARCH_GPT2) loads (checked against the converter's own output for models/mini,
+// (LLM_ARCH_GPT2) loads; shapes that layout cannot hold (per-layer heads and widths,
+// low-rank linears, erf GELU, other attention scaling) go to shrink's own "shrink-gpt2"
+// layout: the same tensors and order, the factors' _a/_b tensors, the config in
+// shrink-gpt2.* keys (docs/format.md) (checked against the converter's own output for models/mini,
 // testdata/gguf; docs/format.md lists the keys and tensors). Tensors go in the converter's
 // order: token_embd, position_embd, each block's in the tensor table's order, output_norm,
 // output. ggml's ne[0] is the contiguous dimension, so our out-major (out, in) matrices are
@@ -202,14 +205,42 @@ static uint32_t llama_ftype(qtype t) {
     }
 }
 
+const char *gpt2_gguf_arch(const gpt2_config *c) {
+    return gpt2_config_is_uniform(c) && !c->gelu_exact && c->scale_attn && !c->scale_by_layer ? "gpt2" : "shrink-gpt2";
+}
+
+// shrink-gpt2's keys: the whole config, per-layer shapes as arrays (docs/format.md).
+static void write_shrink_keys(gguf_writer *w, const gpt2_model *m) {
+    const gpt2_config *c = &m->cfg;
+    int L = c->n_layer, NH = c->n_embd / c->head_dim;
+    uint32_t *a = xmalloc((size_t)(GPT2_LINEARS * L + L * NH + 1) * sizeof *a);
+    gguf_writer_add_u32(w, "shrink-gpt2.block_count", (uint32_t)L);
+    gguf_writer_add_u32(w, "shrink-gpt2.context_length", (uint32_t)c->n_ctx);
+    gguf_writer_add_u32(w, "shrink-gpt2.embedding_length", (uint32_t)c->n_embd);
+    gguf_writer_add_u32(w, "shrink-gpt2.attention.key_length", (uint32_t)c->head_dim);
+    gguf_writer_add_f32(w, "shrink-gpt2.attention.layer_norm_epsilon", c->ln_eps);
+    gguf_writer_add_bool(w, "shrink-gpt2.attention.scale", c->scale_attn);
+    gguf_writer_add_bool(w, "shrink-gpt2.attention.scale_by_layer", c->scale_by_layer);
+    gguf_writer_add_str(w, "shrink-gpt2.gelu", c->gelu_exact ? "erf" : "tanh");
+    for (int l = 0; l < L; l++) a[l] = (uint32_t)gpt2_n_head(c, l);
+    gguf_writer_add_arr(w, "shrink-gpt2.attention.head_count", GGUF_TYPE_UINT32, a, (size_t)L);
+    for (int l = 0; l < L; l++) a[l] = (uint32_t)gpt2_n_ff(c, l);
+    gguf_writer_add_arr(w, "shrink-gpt2.feed_forward_length", GGUF_TYPE_UINT32, a, (size_t)L);
+    for (int l = 0; l < L; l++) a[l] = (uint32_t)c->src_layer[l];
+    gguf_writer_add_arr(w, "shrink-gpt2.source_layer", GGUF_TYPE_UINT32, a, (size_t)L);
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < GPT2_LINEARS; k++) a[l * GPT2_LINEARS + k] = (uint32_t)gpt2_rank(c, l, k);
+    gguf_writer_add_arr(w, "shrink-gpt2.rank", GGUF_TYPE_UINT32, a, (size_t)L * GPT2_LINEARS);
+    if (m->removed_heads) {
+        for (int i = 0; i < L * NH; i++) a[i] = m->removed_heads[i];
+        gguf_writer_add_arr(w, "shrink-gpt2.attention.removed_heads", GGUF_TYPE_UINT32, a, (size_t)L * NH);
+    }
+    free(a);
+}
+
 int gpt2_gguf_save(const gpt2_model *m, const char *tok_dir, const char *path, int f16) {
     const gpt2_config *c = &m->cfg;
-    if (c->gelu_exact || !c->scale_attn || c->scale_by_layer)
-        return err_set(ERR_ARG, "%s: llama.cpp's gpt2 graph has the tanh GELU and 1/sqrt(head size) attention scaling only; "
-                       "this model uses %s", path, c->gelu_exact ? "the exact erf GELU" : "another attention scaling");
-    if (!gpt2_config_is_uniform(c))
-        return err_set(ERR_ARG, "%s: llama.cpp's gpt2 layout needs every layer alike (all heads, one MLP width, dense "
-                       "linears); this model's shape differs per layer", path);
+    int llama = strcmp(gpt2_gguf_arch(c), "gpt2") == 0;
     int stored = f16 == GPT2_GGUF_STORED;
     gpt2_model *mm = (gpt2_model *)m;  // the table's accessors take a mutable model; nothing is written
     if (!stored)
@@ -231,14 +262,18 @@ int gpt2_gguf_save(const gpt2_model *m, const char *tok_dir, const char *path, i
     gguf_writer_init(&w);
     char name[128];
     model_name(m, name, sizeof name);
-    gguf_writer_add_str(&w, "general.architecture", "gpt2");
+    gguf_writer_add_str(&w, "general.architecture", gpt2_gguf_arch(c));
     gguf_writer_add_str(&w, "general.name", name);
-    gguf_writer_add_u32(&w, "gpt2.block_count", (uint32_t)L);
-    gguf_writer_add_u32(&w, "gpt2.context_length", (uint32_t)c->n_ctx);
-    gguf_writer_add_u32(&w, "gpt2.embedding_length", (uint32_t)c->n_embd);
-    gguf_writer_add_u32(&w, "gpt2.feed_forward_length", (uint32_t)gpt2_n_ff(c, 0));
-    gguf_writer_add_u32(&w, "gpt2.attention.head_count", (uint32_t)gpt2_n_head(c, 0));
-    gguf_writer_add_f32(&w, "gpt2.attention.layer_norm_epsilon", c->ln_eps);
+    if (llama) {
+        gguf_writer_add_u32(&w, "gpt2.block_count", (uint32_t)L);
+        gguf_writer_add_u32(&w, "gpt2.context_length", (uint32_t)c->n_ctx);
+        gguf_writer_add_u32(&w, "gpt2.embedding_length", (uint32_t)c->n_embd);
+        gguf_writer_add_u32(&w, "gpt2.feed_forward_length", (uint32_t)gpt2_n_ff(c, 0));
+        gguf_writer_add_u32(&w, "gpt2.attention.head_count", (uint32_t)gpt2_n_head(c, 0));
+        gguf_writer_add_f32(&w, "gpt2.attention.layer_norm_epsilon", c->ln_eps);
+    } else {
+        write_shrink_keys(&w, m);
+    }
     gguf_writer_add_u32(&w, "general.file_type", stored ? llama_ftype(m->layers[0].lin[GPT2_LIN_UP].w.type) : f16 ? 1 : 0);
     if (tok_dir) {
         gguf_writer_add_str(&w, "tokenizer.ggml.model", "gpt2");
@@ -266,7 +301,8 @@ int gpt2_gguf_save(const gpt2_model *m, const char *tok_dir, const char *path, i
             for (int id = 0; id < GPT2_T_OUTPUT; id++) {
                 const gpt2_tensor_info *ti = &gpt2_tensors[id];
                 int64_t rows, cols;
-                if ((ti->per_layer ? 1 : id < GPT2_T_ATTN_NORM ? 0 : 2) != pass || !gpt2_tensor_shape(c, id, l, &rows, &cols))
+                if ((ti->per_layer ? 1 : id < GPT2_T_ATTN_NORM ? 0 : 2) != pass || !gpt2_tensor_shape(c, id, l, &rows, &cols) ||
+                    rows * cols == 0)  // an empty attention or MLP: nothing to store
                     continue;
                 int64_t ne[2] = {cols, rows};
                 const void *data;

@@ -30,13 +30,17 @@ int gpt2_hf_save(const gpt2_model *m, const char *dir, const char *tok_dir, int 
 // f16: 0 writes the matrices as F32, 1 as F16 (those already in the file's type without a
 // copy, the others converted), GPT2_GGUF_STORED in the types they are stored in (quantized
 // models; output.weight then holds the head's own encoding).
-// Refuses (ERR_ARG) what llama.cpp's gpt2 graph cannot express (erf GELU, other attention
-// scaling, shapes that differ per layer) and, unless stored, matrices in block types.
+// What llama.cpp's gpt2 graph cannot express (shapes that differ per layer, pruned heads,
+// low-rank linears, erf GELU, other attention scaling) is written in shrink's "shrink-gpt2"
+// layout (gpt2_gguf_arch says which; docs/format.md describes it), which llama.cpp does not run.
+// Unless stored, matrices in block types are refused (ERR_ARG).
 // Returns 0, ERR_ARG, ERR_IO, or ERR_FORMAT/ERR_SHAPE for a bad vocab.json/merges.txt.
 enum { GPT2_GGUF_STORED = 2 };
 int gpt2_gguf_save(const gpt2_model *m, const char *tok_dir, const char *path, int f16);
+// "gpt2" when llama.cpp's gpt2 layout holds the config, else "shrink-gpt2".
+const char *gpt2_gguf_arch(const gpt2_config *c);
 
-// Loads a gpt2 GGUF (ours or llama.cpp's): cfg from the gpt2.* keys (vocab size from
+// Loads a gpt2 GGUF (ours or llama.cpp's) or a shrink-gpt2 one: cfg from the gpt2.* keys (vocab size from
 // token_embd, bos/eos from tokenizer.ggml.* when present, tanh GELU and 1/sqrt(HS) scaling
 // as llama.cpp computes). An all-F32 file gives the fp32 model gpt2_hf_load builds; F16 and
 // block-quantized matrices keep their stored bytes and run in their own types. output.weight
