@@ -396,11 +396,10 @@ static double ref_output_error(qtype t, const float *W, int rows, int cols, cons
 #define MIN_VALUES_EQUAL_LATE 0.9
 #define TOL_GGML_ERR 0.01
 
-static void test_ggml_reference(void) {
-    float *W = xmalloc(sizeof(float) * ROWS * COLS), *Wc = xmalloc(sizeof(float) * ROWS * COLS);
+static void test_ggml_reference(const float *W, const act_stats *layer) {
+    const act_stats st = *layer;
+    float *Wc = xmalloc(sizeof(float) * ROWS * COLS);
     float *a = xmalloc(sizeof(float) * COLS), *b = xmalloc(sizeof(float) * COLS);
-    act_stats st;
-    make_layer(W, &st);
     ref_factor f[2];
     for (int ao = 0; ao < 2; ao++) ref_factor_init(&f[ao], st.H, COLS, ao);
     for (int ti = 0; ti < NTYPES; ti++) {
@@ -433,15 +432,12 @@ static void test_ggml_reference(void) {
         free(q), free(r);
     }
     for (int ao = 0; ao < 2; ao++) ref_factor_free(&f[ao]);
-    free(W), free(Wc), free(a), free(b);
-    act_stats_free(&st);
+    free(Wc), free(a), free(b);
 }
 
-static void test_gptq_layer(void) {
-    float *W = xmalloc(sizeof(float) * ROWS * COLS), *Wc = xmalloc(sizeof(float) * ROWS * COLS);
-    act_stats st;
-    make_layer(W, &st);
-    const double *H = st.H;
+static void test_gptq_layer(const float *W, const act_stats *st) {
+    float *Wc = xmalloc(sizeof(float) * ROWS * COLS);
+    const double *H = st->H;
     float imp[COLS];
     for (int i = 0; i < COLS; i++) imp[i] = (float)H[(size_t)i * COLS + i];
     for (int ti = 0; ti < NTYPES; ti++) {
@@ -485,14 +481,91 @@ static void test_gptq_layer(void) {
     char out[4096];
     EXPECT(gptq_quantize(QTYPE_F16, Wc, 1, COLS, H, &o, out) != 0, "gptq must refuse F16");
     EXPECT(gptq_quantize(QTYPE_Q4_K, Wc, 1, 96, H, &o, out) != 0, "gptq must refuse 96 columns for Q4_K");
-    free(W), free(Wc);
-    act_stats_free(&st);
+    free(Wc);
 }
 
-static void test_awq_layer(void) {
-    float *W = xmalloc(sizeof(float) * ROWS * COLS), s[COLS];
-    act_stats st;
-    make_layer(W, &st);
+// W (rows, cols) scaled by s, stored as t (weighted: importance Σx²/s² per column, the scaled
+// inputs' mean square), decoded and unscaled: its error Σ_r e_r H e_rᵀ in double.
+static double awq_scaled_error(qtype t, const float *W, int rows, int cols, const act_stats *st, const float *s,
+                               int weighted) {
+    size_t rb = qtype_row_bytes(t, (size_t)cols);
+    float *imp = xmalloc((size_t)cols * sizeof *imp);
+    double total = 0;
+    for (int i = 0; i < cols; i++) imp[i] = (float)(st->sumsq[i] / ((double)s[i] * s[i]));
+#pragma omp parallel reduction(+ : total)
+    {
+        float *ws = xmalloc((size_t)cols * sizeof *ws);
+        double *e = xmalloc((size_t)cols * sizeof *e);
+        char *q = xmalloc(rb);
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < cols; i++) ws[i] = W[(size_t)r * cols + i] * s[i];
+            CHECK(quantize_rows(t, ws, q, 1, cols, weighted ? imp : NULL) == 0);
+            dequantize_row(t, q, ws, (size_t)cols);
+            for (int i = 0; i < cols; i++) e[i] = (double)ws[i] / s[i] - W[(size_t)r * cols + i];
+            for (int i = 0; i < cols; i++) {
+                double h = 0;
+                for (int k = 0; k < cols; k++) h += st->H[(size_t)i * cols + k] * e[k];
+                total += e[i] * h;
+            }
+        }
+        free(ws), free(e), free(q);
+    }
+    free(imp);
+    return total;
+}
+
+// AWQ's search against its own definition, re-measured here: the scale it returns is
+// (mean |x|)^α for the α it returns (up to one factor for the whole vector), its error
+// re-measured in double equals the error it reports, and no α of its grid (0, 0.05, .., 1)
+// re-measured the same way does better (whole grid: full_grid; else the neighbouring α and
+// both ends). The search ranks with a float matmul: its error and ours agree to float
+// rounding, hence TOL_AWQ_REMEASURE; near-ties may rank either way, hence TOL_AWQ_ARGMIN; the
+// scale is a float power of a double, hence TOL_AWQ_SCALE_SHAPE.
+#define TOL_AWQ_REMEASURE 1e-6
+#define TOL_AWQ_ARGMIN 1e-5
+#define TOL_AWQ_SCALE_SHAPE 2e-6
+
+// alpha, s, e1: what awq_search returned for W (rows, cols), st, weighted.
+static void check_awq_choice(qtype t, const float *W, int rows, int cols, const act_stats *st, int weighted, double alpha,
+                             const float *s, double e1, int full_grid) {
+    const char *name = qtype_get((int)t)->name;
+    float *cand = xmalloc((size_t)cols * sizeof *cand);
+    double got = awq_scaled_error(t, W, rows, cols, st, s, weighted);
+    double lo = INFINITY, hi = 0;
+    for (int i = 0; i < cols; i++) {
+        double mag = fmax(st->sumabs[i] / (double)st->n, 1e-6), ratio = s[i] / pow(mag, alpha);
+        lo = fmin(lo, ratio), hi = fmax(hi, ratio);
+    }
+    double best = INFINITY, best_alpha = -1;
+    for (int a = 0; a <= 20; a++) {
+        double al = a / 20.0, mlo = INFINITY, mhi = 0;
+        if (!full_grid && a != 0 && a != 20 && fabs(al - alpha) > 0.06) continue;
+        for (int i = 0; i < cols; i++) {
+            cand[i] = (float)pow(fmax(st->sumabs[i] / (double)st->n, 1e-6), al);
+            mlo = fmin(mlo, cand[i]), mhi = fmax(mhi, cand[i]);
+        }
+        for (int i = 0; i < cols; i++) cand[i] /= (float)sqrt(mlo * mhi);
+        double e = awq_scaled_error(t, W, rows, cols, st, cand, weighted);
+        if (e < best) best = e, best_alpha = al;
+    }
+    printf("%-5s awq %s: alpha %.2f, error reported %.6g, re-measured %.6g; best on the grid %.6g at alpha %.2f\n", name,
+           weighted ? "weighted" : "plain", alpha, e1, got, best, best_alpha);
+    char label[128];
+    snprintf(label, sizeof label, "%s awq %s: chosen scale is (mean|x|)^alpha (spread of s / mag^alpha)", name,
+             weighted ? "weighted" : "plain");
+    EXPECT_CLOSE(label, hi / lo - 1, TOL_AWQ_SCALE_SHAPE);
+    snprintf(label, sizeof label, "%s awq %s: reported error vs re-measured (relative)", name, weighted ? "weighted" : "plain");
+    EXPECT_CLOSE(label, fabs(e1 - got) / got, TOL_AWQ_REMEASURE);
+    snprintf(label, sizeof label, "%s awq %s: chosen error over the grid's best, re-measured (relative excess)", name,
+             weighted ? "weighted" : "plain");
+    EXPECT_CLOSE(label, got / best - 1, TOL_AWQ_ARGMIN);
+    free(cand);
+}
+
+static void test_awq_layer(const float *W, const act_stats *layer) {
+    const act_stats st = *layer;
+    float s[COLS];
     const qtype types[] = {QTYPE_Q5_K, QTYPE_Q4_K, QTYPE_Q4_0, QTYPE_Q3_K, QTYPE_Q2_K};
     for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
         qtype t = types[ti];
@@ -500,8 +573,13 @@ static void test_awq_layer(void) {
         // RTN's output error: the plain search's unscaled baseline, checked against
         // gptq_output_error (which divides by the trace of H) on plainly rounded rows
         double e_rtn = 0, e_imp = 0, e_awq_plain = 0, e_awq = 0;
+        // The whole α grid re-measured for one 32-wide and one K-quant type (it costs 21
+        // output errors), the neighbouring α and both ends for the others.
+        int full_grid = t == QTYPE_Q4_0 || t == QTYPE_Q2_K;
         double alpha_plain = awq_search(t, W, ROWS, COLS, &st, 0, s, &e_rtn, &e_awq_plain);
+        check_awq_choice(t, W, ROWS, COLS, &st, 0, alpha_plain, s, e_awq_plain, full_grid);
         double alpha = awq_search(t, W, ROWS, COLS, &st, 1, s, &e_imp, &e_awq);
+        check_awq_choice(t, W, ROWS, COLS, &st, 1, alpha, s, e_awq, full_grid);
         char *q = xmalloc(qtype_row_bytes(t, COLS) * ROWS);
         EXPECT(quantize_rows(t, W, q, ROWS, COLS, NULL) == 0, "%s rtn", name);
         double trace = 0;
@@ -517,15 +595,18 @@ static void test_awq_layer(void) {
         free(q);
     }
     EXPECT(awq_search(QTYPE_F16, W, ROWS, COLS, &st, 1, s, NULL, NULL) == 0 && s[0] == 1.0f, "awq: F16 gets no scaling");
-    free(W);
-    act_stats_free(&st);
 }
 
 int main(void) {
     test_levels();
     test_textbook();
-    test_ggml_reference();
-    test_gptq_layer();
-    test_awq_layer();
+    float *W = xmalloc(sizeof(float) * ROWS * COLS);
+    act_stats st;
+    make_layer(W, &st);
+    test_ggml_reference(W, &st);
+    test_gptq_layer(W, &st);
+    test_awq_layer(W, &st);
+    free(W);
+    act_stats_free(&st);
     return TEST_DONE();
 }

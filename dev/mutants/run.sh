@@ -45,7 +45,7 @@ for m in "$@"; do
                 SHRINK_SHARED="$shared" timeout 900 "build/$bin" >.log 2>&1); then
                 continue
             fi
-            first=$(grep -m1 -E 'FAIL|CHECK|rror' "$scratch/.log" | cut -c1-150)
+            first=$( (grep -m1 '^FAIL' "$scratch/.log" || tail -n 1 "$scratch/.log") | cut -c1-160)
             verdict="killed    $name by $t ($(($(date +%s) - t0)) s): ${first:-exit status}"
             killed=$((killed + 1))
             break
