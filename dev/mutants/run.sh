@@ -33,7 +33,7 @@ for m in "$@"; do
     for t in $tests; do targets="$targets build/${t%@*}"; done
     t0=$(date +%s)
     verdict=""
-    if ! make -C "$scratch" -s -j2 $targets >"$scratch/.log" 2>&1; then
+    if ! make -C "$scratch" -s -j2 build/shrink $targets >"$scratch/.log" 2>&1; then
         verdict="BROKEN    $name: does not build ($(grep -m1 error "$scratch/.log"))"
         broken=$((broken + 1))
     else
