@@ -60,7 +60,7 @@ $(BUILD)/shrink: $(CLI_OBJ) $(BUILD)/libshrink.a
 shrink: $(BUILD)/shrink
 	cp $< $@.tmp && mv $@.tmp $@  # a new inode: a running ./shrink keeps its own
 
-$(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libshrink.a
+$(BUILD)/test_%: tests/test_%.c $(wildcard tests/*.h) $(BUILD)/libshrink.a
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libshrink.a -o $@ $(LDLIBS)
 

@@ -4,7 +4,8 @@
 # names and runs them in order until one fails: the mutant is killed by that test, or it
 # survived all of them. A mutant whose snippet is not found exactly once, or that does not
 # build, is reported as broken. Exits non-zero unless every mutant was killed.
-# A test named NAME@KERNELS runs with SHRINK_KERNELS=KERNELS.
+# A test is NAME[@KERNELS][:ARG]: the binary build/NAME, run with SHRINK_KERNELS=KERNELS and
+# the argument ARG when given.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 shared=$(cd "${SHRINK_SHARED:-$root/../shared}" && pwd) || exit 1
@@ -30,7 +31,7 @@ for m in "$@"; do
         continue
     fi
     targets=""
-    for t in $tests; do targets="$targets build/${t%@*}"; done
+    for t in $tests; do targets="$targets build/${t%%[@:]*}"; done
     t0=$(date +%s)
     verdict=""
     if ! make -C "$scratch" -s -j2 build/shrink $targets >"$scratch/.log" 2>&1; then
@@ -38,14 +39,15 @@ for m in "$@"; do
         broken=$((broken + 1))
     else
         for t in $tests; do
-            bin=${t%@*}
-            kernels=""
-            [ "$bin" != "$t" ] && kernels=${t#*@}
+            bin=${t%%[@:]*}
+            kernels="" arg=""
+            case $t in *@*) kernels=${t#*@} && kernels=${kernels%%:*} ;; esac
+            case $t in *:*) arg=${t#*:} ;; esac
             if (cd "$scratch" && if [ -n "$kernels" ]; then export SHRINK_KERNELS="$kernels"; fi &&
-                SHRINK_SHARED="$shared" timeout 900 "build/$bin" >.log 2>&1); then
+                SHRINK_SHARED="$shared" timeout 900 "build/$bin" $arg >.log 2>&1); then
                 continue
             fi
-            first=$( (grep -m1 '^FAIL' "$scratch/.log" || tail -n 1 "$scratch/.log") | cut -c1-160)
+            first=$( (grep -o -m1 'FAIL .*' "$scratch/.log" || tail -n 1 "$scratch/.log") | cut -c1-160)
             verdict="killed    $name by $t ($(($(date +%s) - t0)) s): ${first:-exit status}"
             killed=$((killed + 1))
             break
