@@ -7,10 +7,11 @@
 //      levels equal the reference's and the output error Σ (X (W - Q)ᵀ)² is within
 //      TOL_TEXTBOOK_ERR of the reference's; lazy batches of 32 and of 128 columns give the
 //      same levels
-//   3. gptq_quantize at every block type against an independent float64 GPTQ written here
-//      (H⁻¹ by Cholesky solves, its upper Cholesky factor, column by column; each block's
-//      grid fitted by the format's own search when reached, or up front with act-order):
-//      levels equal and output error E H Eᵀ (double) within the bounds below
+//   3. gptq_quantize at every block type, on the random layer of 4, against an independent
+//      float64 GPTQ written here (H⁻¹ by Cholesky solves, its upper Cholesky factor, column by
+//      column; each block's grid fitted by the format's own search when reached, or up front
+//      with act-order): the share of decoded values equal to the reference's and the output
+//      error E H Eᵀ (double) within the bounds below; gptq_run refuses grids it cannot run
 //   4. GPTQ on a random layer (rows 64 x cols 512) with correlated calibration inputs X whose
 //      channels differ in scale (as real activations do; one channel never active): the output
 //      error ||(W - Q) X||² is below round-to-nearest's, both plain and importance-weighted,
@@ -29,8 +30,8 @@
 #include "core/fileio.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
-#include "kernels/qblock.h"
 #include "formats/json.h"
+#include "kernels/qblock.h"
 #include "kernels/qlevels.h"
 #include <string.h>
 
@@ -432,6 +433,18 @@ static void test_ggml_reference(const float *W, const act_stats *layer) {
         free(q), free(r);
     }
     for (int ao = 0; ao < 2; ao++) ref_factor_free(&f[ao]);
+    // Grids the core cannot run: groups that do not divide the row, 1 or 257 levels.
+    int8_t lv[COLS];
+    double one = 1;
+    textbook_grid tg = {&one, COLS, lv};
+    gptq_opts o = {0.01, 0};
+    gptq_grid bad[3] = {{3, 15, 0, textbook_fit, textbook_store, &tg}, {COLS, 0, 0, textbook_fit, textbook_store, &tg},
+                        {COLS, 256, 0, textbook_fit, textbook_store, &tg}};
+    for (int k = 0; k < 3; k++) {
+        memcpy(Wc, W, sizeof(float) * COLS);
+        EXPECT(gptq_run(&bad[k], Wc, 1, COLS, st.H, &o, 0) == ERR_ARG, "gptq_run must refuse grid %d", k);
+        err_clear();
+    }
     free(Wc), free(a), free(b);
 }
 
