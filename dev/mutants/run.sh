@@ -10,7 +10,8 @@ set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 shared=$(cd "${SHRINK_SHARED:-$root/../shared}" && pwd) || exit 1
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/shrink-mutants.XXXXXX") || exit 1
-trap 'rm -rf "$scratch"' EXIT INT TERM
+trap 'rm -rf "$scratch"' EXIT
+trap 'exit 1' INT TERM
 cp -a "$root/src" "$root/tests" "$root/Makefile" "$scratch/"
 ln -s "$root/data" "$scratch/data"
 ln -s "$root/models" "$scratch/models"
