@@ -5,6 +5,7 @@
 #   make asan       build and test with AddressSanitizer + UBSan
 #   make bench      speed figures (and llama.cpp beside them) into bench/results.md
 #   make debug      -O0 -g build
+#   make mutants    apply each dev/mutants/*.mut to a scratch copy, run the tests that must kill it
 # Options: NO_OMP=1 builds without OpenMP; WERROR=1 adds -Werror (CI).
 CC ?= cc
 # CFLAGS/LDFLAGS are the user's (make asan overrides them); the project's own flags
@@ -36,7 +37,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench quality
+.PHONY: all test demo clean asan debug bench quality mutants
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -59,7 +60,7 @@ $(BUILD)/shrink: $(CLI_OBJ) $(BUILD)/libshrink.a
 shrink: $(BUILD)/shrink
 	cp $< $@.tmp && mv $@.tmp $@  # a new inode: a running ./shrink keeps its own
 
-$(BUILD)/test_%: tests/test_%.c tests/harness.h $(BUILD)/libshrink.a
+$(BUILD)/test_%: tests/test_%.c $(wildcard tests/*.h) $(BUILD)/libshrink.a
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libshrink.a -o $@ $(LDLIBS)
 
@@ -97,6 +98,11 @@ bench: shrink
 # writes bench/quality.md; results cached under build/quality.
 quality: shrink
 	sh bench/quality.sh
+
+# Mutation checks (dev/mutants/run.sh): every mutant must be killed by the tests it names.
+# MUTANTS="dev/mutants/a.mut ..." runs a few.
+mutants: $(BUILD)/libshrink.a
+	sh dev/mutants/run.sh $(MUTANTS)
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

@@ -1,7 +1,7 @@
 #!/bin/sh
-# run_all.sh BUILD_DIR: runs every test binary, then the model tests again with the
-# reference kernels (SHRINK_KERNELS=ref) and the AVX2 ones, then the CLI error tests;
-# prints one tally.
+# run_all.sh BUILD_DIR: runs every test binary, then the model, kernel and quantized-file
+# tests again with the reference kernels (SHRINK_KERNELS=ref) and the AVX2 ones, then the CLI
+# error tests; prints one tally.
 build=${1:-build}
 pass=0
 fail=0
@@ -30,12 +30,15 @@ for t in "$build"/test_*; do
     [ -x "$t" ] || continue
     tally "$(basename "$t")" "$t"
 done
-for t in "$build"/test_gpt2 "$build"/test_shapes "$build"/test_kernels; do
-    [ -x "$t" ] && tally "$(basename "$t") [SHRINK_KERNELS=ref]" env SHRINK_KERNELS=ref "$t"
-done
-# On AVX-512 machines the default run uses the AVX-512 matmul; run the model once on AVX2 too.
-for t in "$build"/test_gpt2 "$build"/test_shapes; do
-    [ -x "$t" ] && tally "$(basename "$t") [SHRINK_KERNELS=avx2]" env SHRINK_KERNELS=avx2 "$t"
+# The model, the kernel table and llama.cpp's quantized files again on the reference kernels
+# and on AVX2 (on AVX-512 machines the default run uses the AVX-512 kernels); the quantized
+# files' perplexity (slow, the same batch path) only in the default run.
+for k in ref avx2; do
+    for t in test_gpt2 test_shapes test_kernels test_gguf_reference; do
+        args=""
+        [ "$t" = test_gguf_reference ] && args=--logits-only
+        [ -x "$build/$t" ] && tally "$t [SHRINK_KERNELS=$k]" env SHRINK_KERNELS=$k "$build/$t" $args
+    done
 done
 if [ -f tests/cli_errors.sh ]; then
     tally "cli_errors.sh" sh tests/cli_errors.sh "$build/shrink"

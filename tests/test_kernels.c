@@ -1,5 +1,7 @@
 // test_kernels.c: every fast kernel against its scalar _ref twin on awkward sizes,
-// with outputs pre-filled with NaN so an unwritten element fails.
+// with outputs pre-filled with NaN so an unwritten element fails; and the dispatch table
+// holds the kernels SHRINK_KERNELS and the CPU call for (so the suite's reruns with
+// SHRINK_KERNELS=ref and =avx2 run what they say they run).
 // Tolerance TOL_MATMUL_F32: |fast - ref| <= 1e-5 · Σ_k |a_k·w_k| + 1e-30 per element
 // (a relative bound on the dot product's magnitude: summation order differs).
 #include "harness.h"
@@ -7,8 +9,10 @@
 #include "core/rng.h"
 #include "core/xalloc.h"
 #include "core/dtype.h"
+#include "kernels/backward.h"
 #include "kernels/kernels.h"
 #include "kernels/qblock.h"
+#include "kernels/qdot_k.h"
 #include <string.h>
 
 #define TOL_MATMUL_F32 1e-5
@@ -352,9 +356,40 @@ static void test_qmatmul(const char *name, qmatmul_fn fn) {
     printf("%s ... ok\n", label);
 }
 
+// The table kernels_init fills, spelled out from its documented rule: SHRINK_KERNELS=ref, the
+// scalar reference kernels; =generic, the portable matmuls and the reference rest; otherwise
+// AVX2 where the CPU has it, with AVX-512 (and, with VNNI, its integer kernels) unless
+// SHRINK_KERNELS=avx2; without AVX2, as generic.
+static void test_dispatch(const char *isa) {
+    const char *want = getenv("SHRINK_KERNELS");
+    struct kernels e = {.matmul_f32 = matmul_f32_generic, .matmul = matmul_generic, .gelu_f32 = gelu_f32_ref,
+                        .attn_head_f32 = attn_head_f32_ref, .logsumexp_f32 = logsumexp_f32_ref, .qdot_q8 = qdot_q8_ref,
+                        .qdot_k = qdot_k_ref, .qmatmul_q8 = qmatmul_q8_ref, .gemm_f32 = gemm_f32_ref,
+                        .softmax_f32 = softmax_f32_ref, .gelu_backward_f32 = gelu_backward_f32_ref, .isa = "generic"};
+    if (want && strcmp(want, "ref") == 0) {
+        e.matmul_f32 = matmul_f32_ref, e.matmul = matmul_ref, e.isa = "ref";
+    } else if (!(want && strcmp(want, "generic") == 0) && kernels_have_avx2()) {
+        int wide = kernels_have_avx512() && !(want && strcmp(want, "avx2") == 0), vnni = wide && kernels_have_avx512_vnni();
+        e = (struct kernels){wide ? matmul_f32_avx512 : matmul_f32_avx2, wide ? matmul_avx512 : matmul_avx2, gelu_f32_avx2,
+                             attn_head_f32_avx2, logsumexp_f32_avx2, vnni ? qdot_q8_avx512 : qdot_q8_avx2,
+                             vnni ? qdot_k_avx512 : qdot_k_avx2, vnni ? qmatmul_q8_avx512 : qmatmul_q8_avx2, vnni,
+                             wide ? gemm_f32_avx512 : gemm_f32_avx2, 1, softmax_f32_avx2, gelu_backward_f32_avx2,
+                             wide ? "avx512" : "avx2"};
+    }
+    int same = kern.matmul_f32 == e.matmul_f32 && kern.matmul == e.matmul && kern.gelu_f32 == e.gelu_f32 &&
+               kern.attn_head_f32 == e.attn_head_f32 && kern.logsumexp_f32 == e.logsumexp_f32 && kern.qdot_q8 == e.qdot_q8 &&
+               kern.qdot_k == e.qdot_k && kern.qmatmul_q8 == e.qmatmul_q8 && kern.qmatmul_fast == e.qmatmul_fast &&
+               kern.gemm_f32 == e.gemm_f32 && kern.gemm_packed == e.gemm_packed && kern.softmax_f32 == e.softmax_f32 &&
+               kern.gelu_backward_f32 == e.gelu_backward_f32 &&
+               strcmp(isa, e.isa) == 0 && strcmp(kern.isa, e.isa) == 0;
+    EXPECT(same, "SHRINK_KERNELS=%s: the dispatch table (%s) is not the %s kernels", want ? want : "(unset)", kern.isa, e.isa);
+    if (same) printf("dispatch table for SHRINK_KERNELS=%s: the %s kernels ... ok\n", want ? want : "(unset)", e.isa);
+}
+
 int main(void) {
     const char *isa = kernels_init();
     printf("dispatch chose: %s\n", isa);
+    test_dispatch(isa);
     test_matmul("generic", matmul_f32_generic);
     test_matmul_typed("ref", matmul_ref);
     test_logsumexp("ref", logsumexp_f32_ref);

@@ -288,6 +288,42 @@ static void test_rules_boundaries(void) {
     m.speedup_tg = NAN;
     r = apply1(&m, &s);
     EXPECT(r.speed_tg == 0 && s.fastest == -1, "R4: not measured is neither");
+    // R4's prompt half, at the same bounds, apart from the generation half (held at 1x)
+    m = model("m", 10, 0, 0, 1, 1.0);
+    m.speedup_pp = t->min_speedup;
+    r = apply1(&m, &s);
+    EXPECT(r.speed_pp == 1 && r.speed_tg == 0 && s.n_faster == 0, "R4 prompts: %gx exactly is faster (generation alone counts toward n_faster)",
+           t->min_speedup);
+    m.speedup_pp = nextafter(t->min_speedup, 0);
+    r = apply1(&m, &s);
+    EXPECT(r.speed_pp == 0, "R4 prompts: just below %gx is no gain", t->min_speedup);
+    m.speedup_pp = 1.0 / t->min_speedup;
+    r = apply1(&m, &s);
+    EXPECT(r.speed_pp == 0, "R4 prompts: exactly 1/%g is not yet slower", t->min_speedup);
+    m.speedup_pp = nextafter(1.0 / t->min_speedup, 0);
+    r = apply1(&m, &s);
+    EXPECT(r.speed_pp == -1 && r.speed_tg == 0 && s.n_slower == 0, "R4 prompts: below 1/%g is slower", t->min_speedup);
+    m.speedup_pp = NAN;
+    r = apply1(&m, &s);
+    EXPECT(r.speed_pp == 0, "R4 prompts: not measured is neither");
+    // ... and the sentence says which, with the prompt speedup quoted
+    {
+        const double pp[3] = {2.0, 1.0, 0.5};
+        const char *word[3] = {"(faster)", "(no gain)", "(slower)"};
+        for (int k = 0; k < 3; k++) {
+            m = model("m", 10, 0, 0, 1, 1.5);
+            m.speedup_pp = pp[k];
+            r = apply1(&m, &s);
+            rules_original o1 = orig();
+            sbuf sb;
+            sbuf_init(&sb);
+            rules_explain(t, &o1, &m, &r, 1, &s, 0, &sb);
+            char want[64], num[FMT_LEN];
+            snprintf(want, sizeof want, "processes prompts at %s %s", fmt_speedup(pp[k], num), word[k]);
+            EXPECT(strstr(sbuf_str(&sb), want) != NULL, "R4 prompts: the conclusions say '%s':\n%s", want, sbuf_str(&sb));
+            sbuf_free(&sb);
+        }
+    }
     // R5 at its bound: the original is 27.6 MB and 60 MB peak
     m = model("m", 27.6 * 0.95, 0, 0, 1, 1);
     m.peak_rss_bytes = 60e6 * 0.96;

@@ -1,4 +1,4 @@
-// gptq.c: GPTQ inside ggml's block formats (see gptq.h).
+// gptq.c: the GPTQ core and ggml's block formats as its quantizer (see gptq.h).
 //
 // With U the upper Cholesky factor of H⁻¹ (H⁻¹ = Uᵀ U), rounding column i of a row
 // leaves an error e = (w_i - q_i) / U_ii, and the best correction of the columns not
@@ -72,34 +72,30 @@ static int inverse_cholesky_upper(const double *H, int n, float *U) {
 }
 
 typedef struct gptq_job {
-    qtype t;
-    int cols, block, row_bytes, max_level, act_order;
+    const gptq_grid *q;
+    int cols, group, nb, late;  // late: groups fitted when reached (in natural order)
     const int *perm;      // processing order -> column
     const float *U;       // (cols, cols) in processing order
-    const float *imp;     // (cols) H's diagonal, the block searches' importance
+    const float *imp;     // (cols) H's diagonal, 0 for dead columns
     const uint8_t *dead;  // (cols) 1 for columns no input ever reached
 } gptq_job;
 
-// Fits block g's scales to row w (cols, natural order) and stores its grid.
-static void fit_block(const gptq_job *j, const float *w, int g, char *row_out, float *off, float *stp) {
-    int B = j->block;
-    char *blk = row_out + (size_t)g * (j->row_bytes / (j->cols / B));
-    CHECK(quantize_rows(j->t, w + (size_t)g * B, blk, 1, B, j->imp + (size_t)g * B) == 0);
-    qlevels_grid(j->t, blk, off + (size_t)g * B, stp + (size_t)g * B);
+// Fits group g of row r to w (cols, natural order) into off/stp (cols, natural order).
+static void fit_group(const gptq_job *j, int r, const float *w, int g, float *off, float *stp) {
+    size_t o = (size_t)g * j->group;
+    j->q->fit(j->q->user, r, g, w + o, j->imp + o, off + o, stp + o);
 }
 
-// One tile of nr rows: w (nr, cols) in processing order; out the tile's rows.
-static void gptq_tile(const gptq_job *j, float *w, int nr, char *out, float *off, float *stp, uint8_t *lv, float *E,
+// One tile of nr rows starting at row r0: w (nr, cols) in processing order.
+static void gptq_tile(const gptq_job *j, int r0, float *w, int nr, float *off, float *stp, uint8_t *lv, float *E,
                       float *nat) {
-    int C = j->cols, B = j->block;
-    if (j->act_order) {  // static groups: every block fitted to the original row up front
+    int C = j->cols, B = j->group, nb = j->nb;
+    if (!j->late) {  // static groups: every grid fitted to the original row up front
         for (int r = 0; r < nr; r++) {
             for (int i = 0; i < C; i++) nat[j->perm[i]] = w[(size_t)r * C + i];
-            for (int g = 0; g < C / B; g++)
-                fit_block(j, nat, g, out + (size_t)r * j->row_bytes, off + (size_t)r * C, stp + (size_t)r * C);
+            for (int g = 0; g < C / B; g++) fit_group(j, r0 + r, nat, g, off + (size_t)r * C, stp + (size_t)r * C);
         }
     }
-    int nb = B > BATCH_COLS ? B : BATCH_COLS;
     for (int i1 = 0; i1 < C; i1 += nb) {
         int i2 = i1 + nb < C ? i1 + nb : C;
         for (int i = i1; i < i2; i++) {
@@ -107,10 +103,10 @@ static void gptq_tile(const gptq_job *j, float *w, int nr, char *out, float *off
             const float *Ui = j->U + (size_t)i * C;
             for (int r = 0; r < nr; r++) {
                 float *wr = w + (size_t)r * C;
-                if (!j->act_order && i % B == 0)
-                    fit_block(j, wr, i / B, out + (size_t)r * j->row_bytes, off + (size_t)r * C, stp + (size_t)r * C);
+                if (j->late && i % B == 0) fit_group(j, r0 + r, wr, i / B, off + (size_t)r * C, stp + (size_t)r * C);
                 float o = off[(size_t)r * C + col], s = stp[(size_t)r * C + col];
-                int L = j->dead[col] ? qlevels_nearest(0.0f, o, s, j->max_level) : qlevels_nearest(wr[i], o, s, j->max_level);
+                int L = j->dead[col] ? qlevels_nearest(0.0f, o, s, j->q->max_level)
+                                     : qlevels_nearest(wr[i], o, s, j->q->max_level);
                 lv[(size_t)r * C + col] = (uint8_t)L;
                 float e = j->dead[col] ? 0.0f : (wr[i] - (o + s * (float)L)) / Ui[i];
                 E[(size_t)r * nb + (i - i1)] = e;
@@ -127,10 +123,7 @@ static void gptq_tile(const gptq_job *j, float *w, int nr, char *out, float *off
             }
         }
     }
-    size_t block_bytes = (size_t)j->row_bytes / (size_t)(C / B);
-    for (int r = 0; r < nr; r++)
-        for (int g = 0; g < C / B; g++)
-            qlevels_set(j->t, out + (size_t)r * j->row_bytes + (size_t)g * block_bytes, lv + (size_t)r * C + (size_t)g * B);
+    for (int r = 0; r < nr; r++) j->q->store(j->q->user, r0 + r, lv + (size_t)r * C);
 }
 
 static int cmp_desc(const void *a, const void *b, void *h) {
@@ -139,11 +132,11 @@ static int cmp_desc(const void *a, const void *b, void *h) {
     return x < y ? 1 : x > y ? -1 : (*(const int *)a - *(const int *)b);
 }
 
-int gptq_quantize(qtype t, float *W, int rows, int cols, const double *H, const gptq_opts *o, void *out) {
-    const qtype_info *q = qtype_get((int)t);
-    int bits = qlevels_bits(t);
-    if (!q || !bits) return err_set(ERR_ARG, "gptq: %s has no quantization levels to round to", q ? q->name : "type");
-    if (cols % q->block) return err_set(ERR_ARG, "gptq: %s needs rows that are multiples of %d, not %d", q->name, q->block, cols);
+int gptq_run(const gptq_grid *q, float *W, int rows, int cols, const double *H, const gptq_opts *o, int batch) {
+    if (q->group < 1 || cols % q->group)
+        return err_set(ERR_ARG, "gptq: rows of %d columns are not whole groups of %d", cols, q->group);
+    if (q->max_level < 1 || q->max_level > 255)
+        return err_set(ERR_ARG, "gptq: a grid of %d levels is outside 2..256", q->max_level + 1);
     int C = cols;
     double *Hd = xmalloc((size_t)C * C * sizeof *Hd), mean = 0;
     float *imp = xmalloc((size_t)C * sizeof *imp);
@@ -180,25 +173,63 @@ int gptq_quantize(qtype t, float *W, int rows, int cols, const double *H, const 
         return err_set(ERR_ARG, "gptq: the calibration Hessian (%d x %d) is not positive definite even with damping %.3g",
                        C, C, damp / 10);
     }
-    gptq_job j = {t, C, q->block, (int)qtype_row_bytes(t, (size_t)C), (1 << bits) - 1, o->act_order, perm, U, imp, dead};
+    // Lazy batches: a group fitted when reached must lie within one batch, so that its
+    // values have every earlier column's correction when it is fitted.
+    int late = q->fit_when_reached && !o->act_order, B = q->group, nb = batch > 0 ? batch : BATCH_COLS;
+    if (late) nb = (nb + B - 1) / B * B;
+    gptq_job j = {q, C, B, nb, late, perm, U, imp, dead};
     int n_tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
 #pragma omp parallel
     {
         float *w = xmalloc((size_t)TILE_ROWS * C * sizeof *w), *off = xmalloc((size_t)TILE_ROWS * C * sizeof *off);
         float *stp = xmalloc((size_t)TILE_ROWS * C * sizeof *stp), *nat = xmalloc((size_t)C * sizeof *nat);
-        float *E = xmalloc((size_t)TILE_ROWS * (q->block > BATCH_COLS ? q->block : BATCH_COLS) * sizeof *E);
+        float *E = xmalloc((size_t)TILE_ROWS * nb * sizeof *E);
         uint8_t *lv = xmalloc((size_t)TILE_ROWS * C);
 #pragma omp for schedule(dynamic, 1)
         for (int tile = 0; tile < n_tiles; tile++) {
             int r0 = tile * TILE_ROWS, nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
             for (int r = 0; r < nr; r++)
                 for (int i = 0; i < C; i++) w[(size_t)r * C + i] = dead[perm[i]] ? 0.0f : W[(size_t)(r0 + r) * C + perm[i]];
-            gptq_tile(&j, w, nr, (char *)out + (size_t)r0 * j.row_bytes, off, stp, lv, E, nat);
+            gptq_tile(&j, r0, w, nr, off, stp, lv, E, nat);
         }
         free(w), free(off), free(stp), free(nat), free(E), free(lv);
     }
     free(imp), free(dead), free(perm), free(U);
     return 0;
+}
+
+// --- ggml's block formats as a grid quantizer: a group is a block; fitting runs the
+// format's own scale search (weighted by H's diagonal) and writes the block's scales
+// into the output row; storing writes the levels into the blocks.
+typedef struct ggml_grid {
+    qtype t;
+    size_t row_bytes, block_bytes;
+    char *out;
+} ggml_grid;
+
+static void ggml_fit(void *user, int r, int g, const float *w, const float *imp, float *off, float *stp) {
+    const ggml_grid *q = user;
+    int B = qtype_get((int)q->t)->block;
+    char *blk = q->out + (size_t)r * q->row_bytes + (size_t)g * q->block_bytes;
+    CHECK(quantize_rows(q->t, w, blk, 1, B, imp) == 0);
+    qlevels_grid(q->t, blk, off, stp);
+}
+
+static void ggml_store(void *user, int r, const uint8_t *levels) {
+    const ggml_grid *q = user;
+    int B = qtype_get((int)q->t)->block;
+    for (size_t g = 0; g < q->row_bytes / q->block_bytes; g++)
+        qlevels_set(q->t, q->out + (size_t)r * q->row_bytes + g * q->block_bytes, levels + g * (size_t)B);
+}
+
+int gptq_quantize(qtype t, float *W, int rows, int cols, const double *H, const gptq_opts *o, void *out) {
+    const qtype_info *q = qtype_get((int)t);
+    int bits = qlevels_bits(t);
+    if (!q || !bits) return err_set(ERR_ARG, "gptq: %s has no quantization levels to round to", q ? q->name : "type");
+    if (cols % q->block) return err_set(ERR_ARG, "gptq: %s needs rows that are multiples of %d, not %d", q->name, q->block, cols);
+    ggml_grid g = {t, qtype_row_bytes(t, (size_t)cols), (size_t)q->bytes, out};
+    gptq_grid grid = {q->block, (1 << bits) - 1, 1, ggml_fit, ggml_store, &g};
+    return gptq_run(&grid, W, rows, cols, H, o, 0);
 }
 
 double gptq_output_error(qtype t, const float *W, int rows, int cols, const double *H, const void *q) {
