@@ -30,7 +30,7 @@ for t in "$build"/test_*; do
     [ -x "$t" ] || continue
     tally "$(basename "$t")" "$t"
 done
-for t in "$build"/test_gpt2 "$build"/test_kernels; do
+for t in "$build"/test_gpt2 "$build"/test_kernels "$build"/test_faults; do
     [ -x "$t" ] && tally "$(basename "$t") [SHRINK_KERNELS=ref]" env SHRINK_KERNELS=ref "$t"
 done
 # On AVX-512 machines the default run uses the AVX-512 matmul; run the model once on AVX2 too.
