@@ -27,8 +27,10 @@ static input_id *inputs;
 static size_t n_inputs, cap_inputs;
 static atomic_flag inputs_lock = ATOMIC_FLAG_INIT;
 
+static int protect_inputs;  // set by file_protect_inputs: inputs are noted, outputs may not replace them
+
 static void note_input(const struct stat *st, const char *path) {
-    if (!S_ISREG(st->st_mode)) return;
+    if (!protect_inputs || !S_ISREG(st->st_mode)) return;
     while (atomic_flag_test_and_set_explicit(&inputs_lock, memory_order_acquire)) {
     }
     int known = 0;
@@ -225,8 +227,6 @@ static int tmp_create(const char *path, char **tmp) {
     return -1;
 }
 
-static int protect_inputs;  // set by file_protect_inputs: atomic writes refuse inputs too
-
 void file_protect_inputs(void) { protect_inputs = 1; }
 
 // A path that an output may not replace: a directory, or (check_inputs) one of the inputs.
@@ -257,7 +257,7 @@ static char *dir_of(const char *path) {
 
 int file_check_output(const char *path) {
     if (!path || !*path) return err_set(ERR_ARG, "the output file name is empty");
-    int rc = check_replaceable(path, 1);
+    int rc = check_replaceable(path, protect_inputs);
     if (rc) return rc;
     char *tmp;
     int fd = tmp_create(path, &tmp);

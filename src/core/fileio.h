@@ -21,10 +21,13 @@ int file_map_open(file_map *m, const char *path);
 void file_map_close(file_map *m);
 
 // --- inputs and outputs
-// Every file read through this module (file_read_*, file_map_open) is remembered by device
-// and inode for the life of the process, so an output about to replace one of them is
-// refused (under another name, through a symlink or a hard link too). Commands note their
-// other inputs with file_note_input_path (a path that does not exist is ignored).
+// After file_protect_inputs (src/cli's main calls it first thing), every file read through
+// this module (file_read_*, file_map_open) is remembered by device and inode for the life
+// of the process, and an output about to replace one of them is refused (under another
+// name, through a symlink or a hard link too) by file_check_output, atomic_file_open and
+// atomic_file_commit. A library caller that does not call it may rewrite a file it read.
+void file_protect_inputs(void);
+// Notes one more input (a path that does not exist is ignored); only after file_protect_inputs.
 void file_note_input_path(const char *path);
 
 // Checks, before any slow work, that path can be written as an output file: it is not a
@@ -38,7 +41,7 @@ int file_check_output(const char *path);
 // ever opened or followed); commit flushes, fsyncs it, renames it over path and fsyncs
 // the directory; abort removes it. Nothing half-written is ever at path, and two writers
 // to one path each produce a whole file (the last rename wins). open refuses a path that
-// is a directory, and after file_protect_inputs one of the inputs (as file_check_output).
+// is a directory, and after file_protect_inputs one of the inputs.
 typedef struct atomic_file {
     FILE *f;
     char *path;
@@ -48,10 +51,6 @@ typedef struct atomic_file {
 int atomic_file_open(atomic_file *a, const char *path);
 int atomic_file_commit(atomic_file *a);
 void atomic_file_abort(atomic_file *a);
-
-// From now on atomic_file_open and _commit also refuse to replace an input (the command
-// line's policy, set in src/cli's main; a library caller may rewrite a file it read).
-void file_protect_inputs(void);
 
 // Installs handlers for SIGINT, SIGTERM and SIGHUP (those not ignored) that remove the temp
 // file of every atomic write in progress, then end the process by the same signal. For

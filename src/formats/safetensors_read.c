@@ -131,6 +131,7 @@ static int byte_range_cmp(const void *a, const void *b) {
 // Sorted by begin, a non-empty range overlaps an earlier one exactly when it
 // starts before the furthest end seen so far.
 static int check_overlaps(const safetensors *st, byte_range *r, int n) {
+    if (n < 2) return 0;
     qsort(r, (size_t)n, sizeof *r, byte_range_cmp);
     size_t far_end = 0;
     int far = -1;
