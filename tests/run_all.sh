@@ -1,6 +1,6 @@
 #!/bin/sh
 # run_all.sh BUILD_DIR: runs every test binary, then the model tests again with the
-# reference kernels (SHRINK_KERNELS=ref) and the AVX2 ones, then the CLI error tests;
+# reference kernels (SHRINK_KERNELS=ref) and the AVX2 ones, then the CLI error and file tests;
 # prints one tally.
 build=${1:-build}
 pass=0
@@ -37,6 +37,9 @@ done
 [ -x "$build/test_gpt2" ] && tally "test_gpt2 [SHRINK_KERNELS=avx2]" env SHRINK_KERNELS=avx2 "$build/test_gpt2"
 if [ -f tests/cli_errors.sh ]; then
     tally "cli_errors.sh" sh tests/cli_errors.sh "$build/shrink"
+fi
+if [ -f tests/cli_files.sh ]; then
+    tally "cli_files.sh" sh tests/cli_files.sh "$build/shrink"
 fi
 echo "tests: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

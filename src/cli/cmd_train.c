@@ -174,6 +174,12 @@ int cmd_train(int argc, char **argv) {
             return cli_fail();
         }
     }
+    if (out) {  // checkpoints are built in a sibling directory of --out, then swapped in
+        char *parent = cli_parent_dir(out);
+        rc = dir_check_creatable(parent, "train --out's parent");
+        free(parent);
+        if (rc) return cli_fail();
+    }
     char *config_dir = NULL;
     if (config) {
         config_dir = xstrdup(config);
