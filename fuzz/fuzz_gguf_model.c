@@ -1,15 +1,34 @@
 // fuzz_gguf_model.c: the GGUF model loader and the tokenizer a GGUF carries.
 //
 // Invariants: a model that loads leaves no error recorded (issue 12, fault 1), runs a
-// forward pass when it is small, and its logits are finite or eval_check_logits says so by
-// name; a refusal is a negative ERR_* naming the file. A tokenizer that loads encodes and
-// decodes a fixed text and the input's tail back to the same bytes, every id in range.
+// forward pass, and its logits are finite or eval_check_logits says so by name; written back
+// with gpt2_model_save_gguf (in the types it is stored in) and loaded again it gives the same
+// logits bit for bit; a refusal is a negative ERR_* naming the file. A tokenizer that loads
+// encodes and decodes a fixed text and the input's tail back to the same bytes, ids in range.
 #include "eval/eval.h"
 #include "formats/gguf.h"
 #include "fuzz_util.h"
 #include "kernels/kernels.h"
 #include "model/gpt2.h"
 #include "tokenizer/bpe.h"
+
+// Logits of a few tokens (caller frees), or NULL with *T = 0.
+static float *logits_of(const gpt2_model *m, int *T) {
+    int V = m->cfg.vocab_size;
+    *T = m->cfg.n_ctx < 4 ? m->cfg.n_ctx : 4;
+    gpt2_state s;
+    if (*T < 1 || gpt2_state_init(&s, m, *T) != 0) {
+        *T = 0;
+        return NULL;
+    }
+    int ids[4];
+    for (int i = 0; i < *T; i++) ids[i] = (int)((unsigned)(i * 7919) % (unsigned)V);
+    gpt2_forward(m, &s, ids, *T, 1);
+    float *out = xmalloc((size_t)*T * (size_t)V * sizeof *out);
+    memcpy(out, s.logits, (size_t)*T * (size_t)V * sizeof *out);
+    gpt2_state_free(&s);
+    return out;
+}
 
 static void round_trip(const bpe *tok, const char *text, size_t n) {
     int *ids;
@@ -38,17 +57,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
     } else {
         EXPECT_NO_ERROR("gpt2_model_load_gguf");
         // A forward pass over a few tokens (the file bounds the model's size).
-        int V = m.cfg.vocab_size, T = m.cfg.n_ctx < 4 ? m.cfg.n_ctx : 4;
-        gpt2_state s;
-        if (T >= 1 && gpt2_state_init(&s, &m, T) == 0) {
-            int ids[4];
-            for (int i = 0; i < T; i++) ids[i] = (int)((unsigned)(i * 7919) % (unsigned)V);
-            gpt2_forward(&m, &s, ids, T, 1);
+        int V = m.cfg.vocab_size, T;
+        float *a = logits_of(&m, &T);
+        if (T) {
             err_clear();
-            int fin = eval_check_logits(&m, s.logits, (size_t)T, V, "position", 0);
+            int fin = eval_check_logits(&m, a, (size_t)T, V, "position", 0);
             INVARIANT(fin == 0 || (fin == ERR_RANGE && strstr(err_msg(), path)), "non-finite logits not reported by name");
-            gpt2_state_free(&s);
         }
+        // The writer and the reader agree: written as stored, loaded again, the same logits.
+        const char *again = fuzz_path("again.gguf");
+        err_clear();
+        rc = gpt2_model_save_gguf(&m, NULL, again, GPT2_GGUF_STORED);
+        INVARIANT(rc == 0, "writing a loaded model back failed: %s", err_msg());
+        gpt2_model m2;
+        rc = gpt2_model_load_gguf(&m2, again);
+        INVARIANT(rc == 0, "loading a model written back failed: %s", err_msg());
+        int T2;
+        float *b = logits_of(&m2, &T2);
+        INVARIANT(T == T2 && (T == 0 || memcmp(a, b, (size_t)T * (size_t)V * sizeof *a) == 0),
+                  "logits differ after writing the model back and loading it again");
+        free(a), free(b);
+        gpt2_model_free(&m2);
+        unlink(again);
         gpt2_model_free(&m);
     }
     bpe *tok = NULL;

@@ -66,9 +66,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
     uint32_t alignment = GGUF_DEFAULT_ALIGNMENT;
     err_clear();
     while (r.n && n_kv < MAX_KV && n_t < MAX_T) {
-        unsigned op = take(&r) % 6;
+        unsigned op = take(&r) % 7;
         int rc = 0;
-        if (op <= 1) {  // a fixed-size scalar or array
+        if (op == 6) {  // the typed helpers: u32, i32, u64, f32, bool, an i32 array
+            kv_rec *k = &kv[n_kv];
+            memset(k, 0, sizeof *k);
+            take_name(&r, k->key, sizeof k->key);
+            unsigned which = take(&r) % 6;
+            static const gguf_type types[6] = {GGUF_TYPE_UINT32, GGUF_TYPE_INT32, GGUF_TYPE_UINT64, GGUF_TYPE_FLOAT32,
+                                               GGUF_TYPE_BOOL, GGUF_TYPE_INT32};
+            k->type = types[which];
+            k->is_array = which == 5;
+            k->n = k->is_array ? take(&r) % 16 : 1;
+            take_bytes(&r, k->vals, k->n * gguf_type_size(k->type));
+            uint32_t u32;
+            int32_t i32;
+            uint64_t u64;
+            float f32;
+            memcpy(&u32, k->vals, 4), memcpy(&i32, k->vals, 4), memcpy(&u64, k->vals, 8), memcpy(&f32, k->vals, 4);
+            switch (which) {
+            case 0: rc = gguf_writer_add_u32(&w, k->key, u32); break;
+            case 1: rc = gguf_writer_add_i32(&w, k->key, i32); break;
+            case 2: rc = gguf_writer_add_u64(&w, k->key, u64); break;
+            case 3: rc = gguf_writer_add_f32(&w, k->key, f32); break;
+            case 4: k->vals[0] &= 1, rc = gguf_writer_add_bool(&w, k->key, k->vals[0]); break;
+            default: rc = gguf_writer_add_arr_i32(&w, k->key, (const int32_t *)(const void *)k->vals, k->n); break;
+            }
+            if (rc == 0 && which == 0 && strcmp(k->key, "general.alignment") == 0) alignment = u32;
+            if (rc == 0) n_kv++;
+        } else if (op <= 1) {  // a fixed-size scalar or array
             kv_rec *k = &kv[n_kv];
             memset(k, 0, sizeof *k);
             take_name(&r, k->key, sizeof k->key);

@@ -1,20 +1,25 @@
 // fuzz_hf_dir.c: the Hugging Face directory loader (config.json, model.safetensors or a
 // model.safetensors.index.json with its shards).
 //
-// The input is up to five files separated by FUZZ_SEP: config.json, the shard index,
-// model.safetensors, model-00001-of-00002.safetensors, model-00002-of-00002.safetensors;
-// an empty piece means the file is absent (an index or single file only when non-empty).
-// Invariants: a model that loads leaves no error recorded, runs a forward pass, and saved
-// back with gpt2_model_save_hf then loaded again gives bit-identical logits (the writer
-// and the reader agree); a refusal is a negative ERR_* whose message names a path in the
-// directory; nothing is ever written into the directory by loading.
+// The input is up to seven files separated by FUZZ_SEP: config.json, the shard index,
+// model.safetensors, model-00001-of-00002.safetensors, model-00002-of-00002.safetensors,
+// vocab.json, merges.txt; an empty piece means the file is absent (config.json is always
+// written). Invariants: a model that loads leaves no error recorded and runs a forward pass;
+// saved back with gpt2_model_save_hf and loaded again it gives bit-identical logits; exported
+// as an F32 GGUF (with the directory's vocab.json/merges.txt when there are any: the
+// exporter parses them) it either loads again with the same logits or was refused with a
+// clean error and no file; a refusal of the directory is a negative ERR_* naming a path in
+// it; loading never writes into the directory.
 #include "eval/eval.h"
 #include "fuzz_util.h"
 #include "kernels/kernels.h"
 #include "model/gpt2.h"
 
-static const char *const names[5] = {"config.json", "model.safetensors.index.json", "model.safetensors",
-                                     "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+#include "tokenizer/bpe.h"
+
+static const char *const names[7] = {"config.json", "model.safetensors.index.json", "model.safetensors",
+                                     "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                                     "vocab.json", "merges.txt"};
 
 // Logits of a few tokens, or NULL (with *T = 0) when the model cannot run them.
 static float *logits_of(const gpt2_model *m, int *T) {
@@ -39,10 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
     if (!init) kernels_init(), init = 1;
     const char *dir = fuzz_path("hf"), *dir2 = fuzz_path("hf-saved");
     mkdir(dir, 0755);
-    const uint8_t *piece[5];
-    size_t piece_len[5];
-    int n = fuzz_split(data, len, 5, piece, piece_len);
-    for (int i = 0; i < 5; i++) {
+    const uint8_t *piece[7];
+    size_t piece_len[7];
+    int n = fuzz_split(data, len, 7, piece, piece_len);
+    for (int i = 0; i < 7; i++) {
         char p[400];
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         unlink(p);
@@ -72,8 +77,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
     float *b = logits_of(&m2, &T2);
     INVARIANT(T == T2 && (T == 0 || memcmp(a, b, (size_t)T * (size_t)m.cfg.vocab_size * sizeof *a) == 0),
               "logits differ after a save and a load");
-    free(a), free(b);
+    free(b);
     gpt2_model_free(&m2);
+    // GGUF export (F32), with the tokenizer when the directory has one.
+    const char *gguf = fuzz_path("export.gguf");
+    int has_tok = n > 6 && piece_len[5] > 0 && piece_len[6] > 0;
+    err_clear();
+    rc = gpt2_model_save_gguf(&m, has_tok ? dir : NULL, gguf, 0);
+    if (rc) {
+        INVARIANT(rc == ERR_ARG || rc == ERR_FORMAT || rc == ERR_SHAPE, "export returned %d: %s", rc, err_msg());
+        INVARIANT(access(gguf, F_OK) != 0, "a refused export left a file");
+    } else {
+        EXPECT_NO_ERROR("gpt2_model_save_gguf");
+        gpt2_model m3;
+        rc = gpt2_model_load_gguf(&m3, gguf);
+        INVARIANT(rc == 0, "loading an export failed: %s", err_msg());
+        int T3;
+        float *c = logits_of(&m3, &T3);
+        INVARIANT(T == T3 && (T == 0 || memcmp(a, c, (size_t)T * (size_t)m.cfg.vocab_size * sizeof *a) == 0),
+                  "logits differ after a GGUF export and a load");
+        free(c);
+        gpt2_model_free(&m3);
+        bpe *tok = NULL;
+        if (has_tok && gpt2_tokenizer_load_gguf(gguf, &tok) == 0) {
+            static const char text[] = "The old house, caf\xc3\xa9 \xe2\x82\xac 5!";
+            int *ids;
+            size_t n_ids;
+            char *back;
+            size_t back_len;
+            INVARIANT(bpe_encode(tok, text, sizeof text - 1, &ids, &n_ids) == 0, "encode");
+            INVARIANT(bpe_decode(tok, ids, n_ids, &back, &back_len) == 0 && back_len == sizeof text - 1 &&
+                          memcmp(back, text, back_len) == 0, "the exported tokenizer does not round-trip");
+            free(ids), free(back);
+            bpe_free(tok);
+        }
+        unlink(gguf);
+    }
+    free(a);
     gpt2_model_free(&m);
     const char *files[] = {"config.json", "model.safetensors"};
     for (int i = 0; i < 2; i++) {

@@ -127,21 +127,37 @@ int main(int argc, char **argv) {
     char *cfg = slurp(cfg_p, &cl), *st32 = slurp(st32_p, &sl32), *st16 = slurp(st16_p, &sl16);
     char *vocab = slurp(vocab_p, &vl), *merges = slurp(merges_p, &ml);
     {
-        const char *p[3] = {cfg, "", st32};
-        size_t l[3] = {cl, 0, sl32};
-        seed("fuzz_hf_dir", "f32", 3, p, l);
+        const char *p[7] = {cfg, "", st32, "", "", vocab, merges};
+        size_t l[7] = {cl, 0, sl32, 0, 0, vl, ml};
+        seed("fuzz_hf_dir", "f32", 7, p, l);
         p[2] = st16, l[2] = sl16;
         seed("fuzz_hf_dir", "f16", 3, p, l);
     }
     safetensors st;
     if (safetensors_open(&st, st32_p)) die("open");
     {
-        st_write_tensor *ts = xcalloc((size_t)st.n_tensors, sizeof *ts);
+        st_write_tensor *ts = xcalloc((size_t)st.n_tensors + 2, sizeof *ts);
         for (int i = 0; i < st.n_tensors; i++) {
             const st_tensor *t = &st.tensors[i];
             ts[i] = (st_write_tensor){t->name, t->dtype, t->ndim, {0}, t->data};
             memcpy(ts[i].shape, t->shape, sizeof ts[i].shape);
         }
+        // An untied LM head (half of wte) and a causal-mask buffer, which the loader skips.
+        const st_tensor *wte = safetensors_find(&st, "transformer.wte.weight");
+        if (!wte) die("wte");
+        float *head = xmalloc(wte->nbytes), *mask = xcalloc(64, sizeof *mask);
+        memcpy(head, wte->data, wte->nbytes);
+        for (size_t i = 0; i < wte->nelem; i++) head[i] *= 0.5f;
+        ts[st.n_tensors] = (st_write_tensor){"lm_head.weight", DTYPE_F32, 2, {wte->shape[0], wte->shape[1]}, head};
+        ts[st.n_tensors + 1] = (st_write_tensor){"transformer.h.0.attn.bias", DTYPE_F32, 4, {1, 1, 8, 8}, mask};
+        char *un = path_join(tmp, "untied.safetensors");
+        if (safetensors_write(un, ts, st.n_tensors + 2, NULL)) die("untied");
+        size_t ul;
+        char *ub = slurp(un, &ul);
+        const char *pu[3] = {cfg, "", ub};
+        size_t lu[3] = {cl, 0, ul};
+        seed("fuzz_hf_dir", "untied-with-mask", 3, pu, lu);
+        free(ub), free(un), free(head), free(mask);
         int half = st.n_tensors / 2;
         char *s1 = path_join(tmp, "s1"), *s2 = path_join(tmp, "s2");
         if (safetensors_write(s1, ts, half, NULL) || safetensors_write(s2, ts + half, st.n_tensors - half, NULL)) die("shards");

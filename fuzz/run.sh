@@ -69,7 +69,7 @@ cov)
     done
     llvm-profdata merge -sparse "$cov"/*.profraw -o "$cov/all.profdata" || exit 1
     objs=""
-    for n in $names; do objs="$objs -object $cov/$n"; done
+    for n in $names; do objs="$objs${objs:+ -object }$cov/$n"; done
     # shellcheck disable=SC2086
     llvm-cov report $objs -instr-profile="$cov/all.profdata" \
         src/formats/json.c src/formats/safetensors_read.c src/formats/safetensors_write.c src/formats/gguf_read.c \
