@@ -121,6 +121,9 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 FUZZ_CFLAGS = -O1 -g -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc -Wno-unknown-pragmas
 FUZZ_NAMES := $(sort $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c)))
 FUZZ_KERNEL_CFLAGS = -O2 -g -std=c11 -D_GNU_SOURCE -Isrc -Wno-unknown-pragmas
+ifneq ($(WERROR),)
+  FUZZ_CFLAGS += -Werror
+endif
 
 define fuzz_lib_rules
 $(1)/src/kernels/%_avx2.o: FUZZ_KFLAGS = -mavx2 -mfma -mf16c -O3

@@ -187,6 +187,8 @@ expect_fail "fault 6: eval --json of NaN logits" "NaN" "$shrink" eval -m "$tmp/b
 [ -s "$tmp/out" ] && bad "fault 6: --json prints nothing on failure" "$(head -c 100 "$tmp/out")" || ok "fault 6: --json prints nothing on failure"
 expect_fail "fault 6: eval --base with NaN logits" "$tmp/broken.gguf" "$shrink" eval -m "$tmp/broken.gguf" --base "$mini" -f "$tmp/text.txt"
 expect_fail "fault 6: generate with NaN logits" "$tmp/broken.gguf" "$shrink" generate -m "$tmp/broken.gguf" -p "The old house" -n 4
+expect_fail "fault 6: report with a NaN model" "$tmp/broken.gguf" "$shrink" report -m "$mini" -c "$tmp/broken.gguf" -o "$tmp/rep" -f "$tmp/text.txt" -n 2 --pp 8 --tg 4 -r 1 -p hi -t 1
+[ ! -e "$tmp/rep" ] && ok "fault 6: no report written" || bad "fault 6: no report written" "$(ls "$tmp/rep")"
 
 # --- fault 9: SIGTERM while the output is being written
 mkdir "$tmp/sig"

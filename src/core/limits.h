@@ -4,7 +4,7 @@
 #pragma once
 #include <stddef.h>
 
-#define LIMIT_CONFIG_JSON_BYTES ((size_t)1 << 20)   // config.json (GPT-2's is under 1 KB)
+#define LIMIT_CONFIG_JSON_BYTES ((size_t)1 << 20)   // config.json
 #define LIMIT_SHARD_INDEX_BYTES ((size_t)32 << 20)  // model.safetensors.index.json
-#define LIMIT_VOCAB_JSON_BYTES ((size_t)64 << 20)   // vocab.json (GPT-2's 50,257 tokens: about 1 MB)
+#define LIMIT_VOCAB_JSON_BYTES ((size_t)64 << 20)   // vocab.json
 #define LIMIT_MERGES_TXT_BYTES ((size_t)64 << 20)   // merges.txt
