@@ -101,8 +101,8 @@ quality: shrink
 	sh bench/quality.sh
 
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	        LDFLAGS="-fsanitize=address,undefined" test
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer" \
+	        LDFLAGS="-fsanitize=address,undefined,float-cast-overflow" test
 
 debug:
 	$(MAKE) BUILD=build-debug CFLAGS="-O0 -g" shrink

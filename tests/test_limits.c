@@ -254,6 +254,8 @@ static void test_hostile_headers(void) {
         {"deep", "", "[", "", "", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        // 10 MB of minimal entries is fewer than ST_MAX_TENSORS: a valid file, not a hostile one.
+        if (UNDER_ASAN && strcmp(cases[i].name, "many-tensors") == 0) continue;
         char *p = hostile_file(cases[i].name, cases[i].pre, cases[i].unit, cases[i].sep, cases[i].post, bytes,
                                cases[i].numbered);
         outcome o;

@@ -303,6 +303,10 @@ int cmd_train(int argc, char **argv) {
         if (eval_now && n_val > (size_t)ctx) {
             double t1 = timer_now();
             double v = gpt2_train_eval(&tr, val_ids, n_val);
+            if (!isfinite(v)) {  // never a "nan" in the log or training_log.json
+                rc = err_set(ERR_RANGE, "train: the validation loss is %g at step %d; the weights have diverged", v, k - 1);
+                goto done;
+            }
             printf("eval  step %d | val loss %.4f | %zu windows of %d | %.1f s\n", k - 1, v, (n_val - 1) / (size_t)ctx,
                    ctx, timer_now() - t1);
             fflush(stdout);
