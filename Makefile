@@ -6,6 +6,8 @@
 #   make bench      speed figures (and llama.cpp beside them) into bench/results.md
 #   make debug      -O0 -g build
 #   make mutants    apply each dev/mutants/*.mut to a scratch copy, run the tests that must kill it
+#   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_TIME seconds
+#   make fuzz-cov   line coverage of the parsers by the fuzz corpora (llvm-cov)
 # Options: NO_OMP=1 builds without OpenMP; WERROR=1 adds -Werror (CI).
 CC ?= cc
 # CFLAGS/LDFLAGS are the user's (make asan overrides them); the project's own flags
@@ -37,7 +39,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench quality mutants
+.PHONY: all test demo clean asan debug bench quality mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -105,11 +107,60 @@ mutants: $(BUILD)/libshrink.a
 	sh dev/mutants/run.sh $(MUTANTS)
 
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	        LDFLAGS="-fsanitize=address,undefined" test
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer" \
+	        LDFLAGS="-fsanitize=address,undefined,float-cast-overflow" test
 
 debug:
 	$(MAKE) BUILD=build-debug CFLAGS="-O0 -g" shrink
 
+# --- fuzzing (docs/reliability.md): libFuzzer harnesses fuzz/fuzz_*.c, built with clang and
+# -fsanitize=fuzzer,address,undefined. The kernels are compiled by $(CC) without sanitizers:
+# they parse nothing, and clang refuses some of their target attributes. `make fuzz` runs
+# each harness for FUZZ_TIME seconds (one process at a time) from its committed seeds
+# (fuzz/corpus/NAME) and what earlier runs kept (FUZZ_BUILD/corpus/NAME); a finding stops
+# that harness and leaves the input in FUZZ_BUILD/crash-NAME-*. FUZZ=name1,name2 picks some.
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME ?= 60
+FUZZ ?=
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS = -O1 -g -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc -Wno-unknown-pragmas
+FUZZ_NAMES := $(sort $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c)))
+FUZZ_KERNEL_CFLAGS = -O2 -g -std=c11 -D_GNU_SOURCE -Isrc -Wno-unknown-pragmas
+ifneq ($(WERROR),)
+  FUZZ_CFLAGS += -Werror
+endif
+
+define fuzz_lib_rules
+$(1)/src/kernels/%_avx2.o: FUZZ_KFLAGS = -mavx2 -mfma -mf16c -O3
+$(1)/src/kernels/%_avx512.o: FUZZ_KFLAGS = -mavx512f -mavx2 -mfma -mf16c -O3
+$(1)/src/kernels/%.o: src/kernels/%.c $(wildcard src/*/*.h)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(FUZZ_KERNEL_CFLAGS) $$(FUZZ_KFLAGS) -c $$< -o $$@
+$(1)/src/%.o: src/%.c $(wildcard src/*/*.h)
+	@mkdir -p $$(dir $$@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(2) -c $$< -o $$@
+$(1)/libshrink.a: $(LIB_SRC:%.c=$(1)/%.o)
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h $(1)/libshrink.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(3) -Ifuzz $$< $(1)/libshrink.a -o $$@ -lm
+endef
+$(eval $(call fuzz_lib_rules,$(FUZZ_BUILD),$(FUZZ_SAN) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -fsanitize=fuzzer))
+$(eval $(call fuzz_lib_rules,$(FUZZ_BUILD)-cov,-fprofile-instr-generate -fcoverage-mapping,-fprofile-instr-generate -fcoverage-mapping -fsanitize=fuzzer))
+
+fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%)
+
+fuzz: fuzz-build
+	@sh fuzz/run.sh run $(FUZZ_BUILD) $(FUZZ_TIME) $(FUZZ)
+
+fuzz-cov: $(FUZZ_NAMES:%=$(FUZZ_BUILD)-cov/%)
+	@sh fuzz/run.sh cov $(FUZZ_BUILD) 0 $(FUZZ)
+
+# Regenerates the committed seed corpora from shrink's own writers (fuzz/make_seeds.c).
+fuzz-seeds: $(BUILD)/libshrink.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) fuzz/make_seeds.c $(BUILD)/libshrink.a -o $(BUILD)/make_seeds $(LDLIBS)
+	./$(BUILD)/make_seeds fuzz/corpus
+
 clean:
-	rm -rf build build-asan build-debug shrink
+	rm -rf build build-asan build-debug build-fuzz build-fuzz-cov shrink

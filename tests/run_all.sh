@@ -1,7 +1,7 @@
 #!/bin/sh
 # run_all.sh BUILD_DIR: runs every test binary, then the model, kernel and quantized-file
 # tests again with the reference kernels (SHRINK_KERNELS=ref) and the AVX2 ones, then the CLI
-# error tests; prints one tally.
+# error and file tests; prints one tally.
 build=${1:-build}
 pass=0
 fail=0
@@ -34,7 +34,7 @@ done
 # and on AVX2 (on AVX-512 machines the default run uses the AVX-512 kernels); the quantized
 # files' perplexity (slow, the same batch path) only in the default run.
 for k in ref avx2; do
-    for t in test_gpt2 test_shapes test_kernels test_gguf_reference; do
+    for t in test_gpt2 test_shapes test_kernels test_faults test_gguf_reference; do
         args=""
         [ "$t" = test_gguf_reference ] && args=--logits-only
         [ -x "$build/$t" ] && tally "$t [SHRINK_KERNELS=$k]" env SHRINK_KERNELS=$k "$build/$t" $args
@@ -42,6 +42,9 @@ for k in ref avx2; do
 done
 if [ -f tests/cli_errors.sh ]; then
     tally "cli_errors.sh" sh tests/cli_errors.sh "$build/shrink"
+fi
+if [ -f tests/cli_files.sh ]; then
+    tally "cli_files.sh" sh tests/cli_files.sh "$build/shrink"
 fi
 echo "tests: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

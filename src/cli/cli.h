@@ -22,6 +22,13 @@ int cli_is_gguf(const char *path);
 int cli_load_model(const char *path, gpt2_model *m);
 // The tokenizer: vocab.json + merges.txt in the directory, or the GGUF file's own.
 int cli_load_tokenizer(const char *path, bpe **tok);
+// 1 if the directory holds vocab.json and merges.txt.
+int cli_has_tokenizer_files(const char *dir);
+// The tokenizer a GGUF written from the HF directory model will carry, loaded (and so
+// checked) before any slow work: *tok and *tok_dir (= model). Without vocab.json and
+// merges.txt that is an error naming `cmd --no-tokenizer`, unless no_tokenizer (then both
+// stay NULL).
+int cli_output_tokenizer(const char *model, int no_tokenizer, const char *cmd, bpe **tok, const char **tok_dir);
 // A randomly initialised model of a named standard shape (gpt2, gpt2-medium, ..., mini).
 int cli_random_model(const char *name, unsigned long long seed, gpt2_model *m);
 // Applies -t: 0 means all cores.
@@ -29,6 +36,11 @@ void cli_set_threads(int threads);
 // The bundled data file data/NAME (found next to the binary, or under the working
 // directory); the caller frees it. The file may not exist.
 char *cli_data_path(const char *name);
+// The same for any path relative to the repository root ("models/mini").
+char *cli_repo_path(const char *rel);
+// The directory that holds dir ("a/b/" -> "a", "b" -> "."), as a new string: where a
+// directory written as a whole (a sibling temp directory, then a rename) needs room.
+char *cli_parent_dir(const char *dir);
 // Reads a file ("-" or NULL: stdin) whole.
 int cli_read_input(const char *path, char **data, size_t *len);
 // Writes s as a JSON string literal (with quotes).

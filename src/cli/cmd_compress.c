@@ -30,7 +30,7 @@ static void warn_if_eval_text(const char *calib) {
 
 int cmd_compress(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *type = NULL, *method = "rtn", *overrides = NULL, *calib = NULL, *bpw = NULL;
-    int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0;
+    int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0, no_tok = 0;
     float damp = 0.01f;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "DIR", "Hugging Face GPT-2 directory (fp32/f16/bf16 weights)", 0, 0, 1},
@@ -52,6 +52,8 @@ int cmd_compress(int argc, char **argv) {
         {"damp", 0, ARG_FLOAT, &damp, "D", "GPTQ dampening, fraction of the mean Hessian diagonal", 1e-6, 10, 0},
         {"act-order", 0, ARG_FLAG, &act_order, NULL, "GPTQ: round columns by decreasing activation energy", 0, 0, 0},
         {"verbose", 'v', ARG_FLAG, &verbose, NULL, "per-layer details", 0, 0, 0},
+        {"no-tokenizer", 0, ARG_FLAG, &no_tok, NULL, "write the GGUF without a tokenizer when DIR has no vocab.json/merges.txt "
+                                                    "(llama.cpp and shrink's eval/generate then cannot use it)", 0, 0, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
     int rc = args_parse("compress",
@@ -90,15 +92,19 @@ int cmd_compress(int argc, char **argv) {
         if ((rc = cli_load_tokenizer(model, &tok))) goto done;
         warn_if_eval_text(o.calib_path);
     }
+    // Before any slow work: the tokenizer the GGUF carries, and an output that can be
+    // written and is none of the inputs (the model's files, the tokenizer, the calibration text).
+    const char *tok_dir = NULL;
+    if (!tok && (rc = cli_output_tokenizer(model, no_tok, "compress", &tok, &tok_dir))) goto done;
+    if (tok && !no_tok) tok_dir = model;
+    file_note_input_path(o.calib_path);
+    if ((rc = file_check_output(out))) goto done;
     gpt2_plan plan = {0};
     char notes[8192];
     double t0 = timer_now();
     if ((rc = compress_model(&m, tok, &o, &plan, notes, sizeof notes))) goto done;
     double secs = timer_now() - t0;
     if (notes[0]) fprintf(stderr, "%s", notes);
-    char *vocab = path_join(model, "vocab.json");
-    const char *tok_dir = file_exists(vocab) ? model : NULL;
-    free(vocab);
     rc = gpt2_gguf_save(&m, tok_dir, out, GPT2_GGUF_STORED);
     if (!rc) {
         // What went where, counted by type (the LM head is stored separately: llama.cpp wants output.weight).

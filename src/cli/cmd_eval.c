@@ -3,6 +3,7 @@
 #include "args.h"
 #include "../core/err.h"
 #include "../core/hash.h"
+#include "../core/parallel.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../eval/eval.h"
@@ -145,7 +146,7 @@ int cmd_eval(int argc, char **argv) {
                        "\"kl_p99\": %.6g, \"kl_max\": %.6g, \"top1\": %.6f",
                        ag.base.ppl, ag.base.nll, ag.dppl_pct, ag.kl_mean, ag.kl_p99, ag.kl_max, ag.top1);
             }
-            printf(", \"seconds\": %.3f, \"threads\": %d, \"kernels\": \"%s\"", secs, threads, kern.isa);
+            printf(", \"seconds\": %.3f, \"threads\": %d, \"kernels\": \"%s\"", secs, par_max_threads(), kern.isa);
         } else {
             printf("{\"model\": ");
             cli_json_string(stdout, model, strlen(model));

@@ -8,12 +8,14 @@
 
 int cmd_export(int argc, char **argv) {
     const char *model = NULL, *type = "f16", *out = NULL;
-    int threads = 0;
+    int threads = 0, no_tok = 0;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "DIR", "Hugging Face GPT-2 directory (its vocab.json/merges.txt are embedded)", 0, 0, 1},
         {"type", 0, ARG_STR, &type, "T", "f32 or f16 (matrices; 1-D tensors stay f32, as llama.cpp's converter)", 0, 0, 0},
         {"output", 'o', ARG_STR, &out, "FILE", "GGUF file to write (atomically)", 0, 0, 1},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
+        {"no-tokenizer", 0, ARG_FLAG, &no_tok, NULL, "write the GGUF without a tokenizer when DIR has no vocab.json/merges.txt "
+                                                    "(llama.cpp then cannot run it)", 0, 0, 0},
     };
     int rc = args_parse("export", "export -m DIR --type f32|f16 -o FILE.gguf", specs,
                         (int)(sizeof specs / sizeof specs[0]), argc, argv);
@@ -30,12 +32,12 @@ int cmd_export(int argc, char **argv) {
     cli_set_threads(threads);
     gpt2_model m;
     if (cli_load_model(model, &m)) return cli_fail();
-    char *vocab = path_join(model, "vocab.json");
-    const char *tok_dir = file_exists(vocab) ? model : NULL;
-    free(vocab);
-    if (!tok_dir) fprintf(stderr, "shrink: warning: %s has no vocab.json/merges.txt; the GGUF will carry no tokenizer "
-                                  "(llama.cpp needs one)\n", model);
-    rc = gpt2_gguf_save(&m, tok_dir, out, f16);
+    bpe *tok = NULL;
+    const char *tok_dir = NULL;
+    rc = cli_output_tokenizer(model, no_tok, "export", &tok, &tok_dir);
+    if (!rc) rc = file_check_output(out);
+    if (!rc) rc = gpt2_gguf_save(&m, tok_dir, out, f16);
+    bpe_free(tok);
     gpt2_model_free(&m);
     if (rc) return cli_fail();
     fprintf(stderr, "wrote %s (%s)\n", out, f16 ? "F16" : "F32");

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "args.h"
 #include "../core/err.h"
+#include "../core/fileio.h"
 #include "../core/xalloc.h"
 #include "../train/train.h"
 #include <errno.h>
@@ -70,6 +71,8 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (decode && (out || eot)) {
         rc = err_set(ERR_ARG, "tokenize: --out and --eot encode text; they do not go with --decode");
+    } else if (out && (rc = file_check_output(out))) {
+        // checked before encoding: not the input text, and its directory takes a new file
     } else if (decode) {
         rc = decode_ids(tok, text, file ? file : "stdin");
     } else {

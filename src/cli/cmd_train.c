@@ -175,6 +175,12 @@ int cmd_train(int argc, char **argv) {
             return cli_fail();
         }
     }
+    if (out) {  // checkpoints are built in a sibling directory of --out, then swapped in
+        char *parent = cli_parent_dir(out);
+        rc = dir_check_creatable(parent, "train --out's parent");
+        free(parent);
+        if (rc) return cli_fail();
+    }
     char *config_dir = NULL;
     if (config) {
         config_dir = xstrdup(config);
@@ -296,6 +302,10 @@ int cmd_train(int argc, char **argv) {
         if (eval_now && n_val > (size_t)ctx) {
             double t1 = timer_now();
             double v = gpt2_train_eval(&tr, val_ids, n_val);
+            if (!isfinite(v)) {  // never a "nan" in the log or training_log.json
+                rc = err_set(ERR_RANGE, "train: the validation loss is %g at step %d; the weights have diverged", v, k - 1);
+                goto done;
+            }
             printf("eval  step %d | val loss %.4f | %zu windows of %d | %.1f s\n", k - 1, v, (n_val - 1) / (size_t)ctx,
                    ctx, timer_now() - t1);
             fflush(stdout);

@@ -25,6 +25,27 @@ int cli_load_model(const char *path, gpt2_model *m) {
     return cli_is_gguf(path) ? gpt2_gguf_load(m, path) : gpt2_hf_load(m, path);
 }
 
+int cli_has_tokenizer_files(const char *dir) {
+    char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
+    int have = file_exists(vocab) && file_exists(merges);
+    free(vocab);
+    free(merges);
+    return have;
+}
+
+int cli_output_tokenizer(const char *model, int no_tokenizer, const char *cmd, bpe **tok, const char **tok_dir) {
+    *tok = NULL;
+    *tok_dir = NULL;
+    if (no_tokenizer) return 0;
+    if (!cli_has_tokenizer_files(model))
+        return err_set(ERR_IO, "%s: no vocab.json and merges.txt here, so the GGUF would carry no tokenizer and neither "
+                               "llama.cpp nor shrink's tokenize/generate/eval could use it; give %s --no-tokenizer to "
+                               "write it anyway", model, cmd);
+    int rc = cli_load_tokenizer(model, tok);
+    if (!rc) *tok_dir = model;
+    return rc;
+}
+
 int cli_load_tokenizer(const char *dir, bpe **tok) {
     if (cli_is_gguf(dir)) return gpt2_gguf_load_tokenizer(dir, tok);
     char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
@@ -38,7 +59,7 @@ int cli_load_tokenizer(const char *dir, bpe **tok) {
     return rc;
 }
 
-char *cli_data_path(const char *name) {
+char *cli_repo_path(const char *rel) {
     // Next to the binary (./shrink), one level up (build/shrink), then the working directory.
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -46,15 +67,35 @@ char *cli_data_path(const char *name) {
         exe[n] = 0;
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
-        const char *rel[] = {"data", "../data"};
+        const char *up[] = {".", ".."};
         for (int i = 0; i < 2; i++) {
-            char *dir = path_join(exe, rel[i]), *p = path_join(dir, name);
+            char *dir = path_join(exe, up[i]), *p = path_join(dir, rel);
             free(dir);
             if (file_exists(p)) return p;
             free(p);
         }
     }
-    return path_join("data", name);
+    return xstrdup(rel);
+}
+
+char *cli_data_path(const char *name) {
+    char *rel = path_join("data", name), *p = cli_repo_path(rel);
+    free(rel);
+    return p;
+}
+
+char *cli_parent_dir(const char *dir) {
+    char *p = xstrdup(dir);
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/') p[--n] = 0;
+    char *slash = strrchr(p, '/');
+    if (!slash) {
+        free(p);
+        return xstrdup(".");
+    }
+    if (slash == p) slash[1] = 0;
+    else *slash = 0;
+    return p;
 }
 
 void cli_set_threads(int threads) {

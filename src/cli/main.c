@@ -1,5 +1,6 @@
 // main.c: the shrink command line: one binary, one table of subcommands.
 #include "cli.h"
+#include "../core/fileio.h"
 #include <string.h>
 
 typedef struct {
@@ -29,6 +30,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    // A command never replaces one of its own inputs, and an interrupted write leaves no
+    // temp file behind (docs/reliability.md).
+    file_protect_inputs();
+    file_cleanup_on_signals();
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -63,6 +63,10 @@ int eval_agreement(const gpt2_model *model, const gpt2_model *base, const int *i
         gpt2_forward(model, &sm, ids + b, (int)(e - b), 1);
         gpt2_forward(base, &sb, ids + b, (int)(e - b), 1);
         size_t p0 = next > b + 1 ? next : b + 1;
+        if (p0 < e &&
+            ((rc = eval_check_logits(base, sb.logits + (p0 - 1 - b) * (size_t)V, e - p0, V, "text position", p0 - 1)) ||
+             (rc = eval_check_logits(model, sm.logits + (p0 - 1 - b) * (size_t)V, e - p0, V, "text position", p0 - 1))))
+            break;
         double sm_nll = 0, sb_nll = 0, s_agree = 0;
 #pragma omp parallel for reduction(+ : sm_nll, sb_nll, s_agree) schedule(static)
         for (size_t p = p0; p < e; p++) {
@@ -84,6 +88,10 @@ int eval_agreement(const gpt2_model *model, const gpt2_model *base, const int *i
     }
     gpt2_state_free(&sm);
     gpt2_state_free(&sb);
+    if (rc) {
+        free(kls);
+        return rc;
+    }
     double kl_sum = 0;
     for (long i = 0; i < scored; i++) kl_sum += kls[i];
     qsort(kls, (size_t)scored, sizeof *kls, cmp_double);

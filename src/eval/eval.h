@@ -5,6 +5,12 @@
 #include "../model/gpt2.h"
 #include "../tokenizer/bpe.h"
 
+// --- non-finite output
+// Every eval_* function below that reads logits checks each row it uses: a NaN or an
+// infinity is an error (ERR_RANGE; the message names the model's file, m->source, and where),
+// never a number. rows rows of V logits; what and first say where ("position", 17).
+int eval_check_logits(const gpt2_model *m, const float *logits, size_t rows, int V, const char *what, size_t first);
+
 // --- perplexity
 // Protocol: windows of ctx tokens start at 0 and advance by stride (the last may be
 // shorter). Window [b, e) scores each position p, b < p < e, that no earlier window
@@ -24,7 +30,8 @@ typedef struct ppl_result {
 typedef void (*progress_fn)(int done, int total, void *user);
 
 // ids: n token ids; tok_bytes: UTF-8 byte length of each vocabulary id (V entries; may be NULL).
-// Returns 0, or ERR_ARG for ctx/stride out of range or fewer than 2 tokens.
+// Returns 0, ERR_ARG for ctx/stride out of range or fewer than 2 tokens, or ERR_RANGE for
+// non-finite logits.
 int eval_perplexity(const gpt2_model *m, const int *ids, size_t n, const int *tok_bytes, int ctx, int stride,
                     ppl_result *r, progress_fn progress, void *user);
 
@@ -52,7 +59,8 @@ typedef int (*token_fn)(int id, void *user);
 
 // Runs the prompt (1 ≤ n_prompt ≤ n_ctx) then samples up to n_new tokens. When the
 // context fills, the newest n_ctx/2 tokens are kept and re-run (a context shift).
-// out (optional, n_new ints) receives the new ids. Returns the number generated.
+// out (optional, n_new ints) receives the new ids. Returns the number generated, or a
+// negative ERR_* (ERR_RANGE: non-finite logits; ERR_ARG/ERR_RANGE from gpt2_state_init).
 int eval_generate(const gpt2_model *m, const int *prompt, int n_prompt, const gen_opts *o, token_fn cb, void *user,
                   int *out, gen_stats *st);
 

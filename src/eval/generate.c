@@ -28,6 +28,7 @@ int eval_generate(const gpt2_model *m, const int *prompt, int n_prompt, const ge
     t0 = timer_now();
     int produced = 0;
     while (produced < o->n_new) {
+        if ((rc = eval_check_logits(m, s.logits, 1, c->vocab_size, "generated token", (size_t)produced + 1))) break;
         int id = sampler_sample(&smp, s.logits);
         hist[n_hist++] = id;
         if (out) out[produced] = id;
@@ -49,5 +50,5 @@ int eval_generate(const gpt2_model *m, const int *prompt, int n_prompt, const ge
     free(hist);
     sampler_free(&smp);
     gpt2_state_free(&s);
-    return produced;
+    return rc ? rc : produced;
 }

@@ -192,6 +192,7 @@ int eval_lambada(const gpt2_model *m, const bpe *tok, const char *path, int limi
         if (nc > 1) gpt2_forward(m, &s, ids, nc - 1, 0);
         gpt2_forward(m, &s, ids + nc - 1, nt, 1);
         // Logits row j (position nc - 1 + j) predicts target token j, ids[nc + j].
+        if ((rc = eval_check_logits(m, s.logits, (size_t)nt, V, "document", (size_t)i + 1))) break;
         double ll = 0.0;
         int greedy = 1;
         for (int j = 0; j < nt; j++) {
@@ -205,6 +206,10 @@ int eval_lambada(const gpt2_model *m, const bpe *tok, const char *path, int limi
         if (progress) progress(i + 1, d.n, user);
     }
     gpt2_state_free(&s);
+    if (rc) {
+        docs_free(&d);
+        return rc;
+    }
     r->n = d.n;
     r->correct = correct;
     r->acc = (double)correct / d.n;

@@ -40,6 +40,8 @@ int eval_perplexity(const gpt2_model *m, const int *ids, size_t n, const int *to
         gpt2_state_reset(&s);
         gpt2_forward(m, &s, ids + b, (int)(e - b), 1);
         size_t p0 = next > b + 1 ? next : b + 1;
+        if (p0 < e && (rc = eval_check_logits(m, s.logits + (p0 - 1 - b) * (size_t)V, e - p0, V, "text position", p0 - 1)))
+            break;
         double wsum = 0.0;
 #pragma omp parallel for reduction(+ : wsum) schedule(static)
         for (size_t p = p0; p < e; p++) wsum += token_nll(s.logits + (p - 1 - b) * (size_t)V, V, ids[p]);
@@ -53,6 +55,7 @@ int eval_perplexity(const gpt2_model *m, const int *ids, size_t n, const int *to
         if (e == n) break;
     }
     gpt2_state_free(&s);
+    if (rc) return rc;
     r->tokens = scored;
     r->nll = nll_sum / (double)scored;
     r->ppl = exp(r->nll);

@@ -22,6 +22,11 @@
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_MAX_DIMS 4
 #define GGUF_MAX_NAME 63  // longest tensor name in bytes (ggml's GGML_MAX_NAME - 1)
+// Counts a file may declare: far above any real file (llama.cpp's have tens of KV pairs and
+// thousands of tensors), and what bounds the reader's tables. Each is also bounded by the
+// bytes the file has left.
+#define GGUF_MAX_KV (1 << 16)
+#define GGUF_MAX_TENSORS (1 << 20)
 
 // KV value types (ggml's enum gguf_type).
 typedef enum gguf_type {
@@ -151,6 +156,11 @@ int gguf_get_int(const gguf_file *g, const char *key, int64_t *out);
 int gguf_get_f32(const gguf_file *g, const char *key, float *out);
 int gguf_get_bool(const gguf_file *g, const char *key, int *out);
 int gguf_get_str(const gguf_file *g, const char *key, const char **out, size_t *len);
+// Optional keys: 1 (and the value) when key is present as a scalar of a matching type (an
+// integer that fits int64; a string), 0 otherwise. They never record an error, so an
+// absent optional key cannot become the message of a later, unrelated failure.
+int gguf_try_int(const gguf_file *g, const char *key, int64_t *out);
+int gguf_try_str(const gguf_file *g, const char *key, const char **out, size_t *len);
 
 // Element i (< kv->n) of a fixed-size integer value (scalar or array) widened to int64
 // (u64 above INT64_MAX saturates), and of a float value as double. The caller checks the type.

@@ -94,8 +94,7 @@ static int cur_string(cursor *c, char **out, uint64_t *len_out, const char *what
 
 static void kv_free(gguf_kv *kv) {
     free(kv->key);
-    if (kv->str)
-        for (uint64_t i = 0; i < kv->n; i++) free(kv->str[i]);
+    if (kv->str && kv->n) free(kv->str[0]);  // one block holds all the strings of a value
     free(kv->str);
     free(kv->str_len);
     memset(kv, 0, sizeof *kv);
@@ -130,14 +129,35 @@ static int read_kv(cursor *c, gguf_kv *kv, size_t index) {
         if (kv->n > cur_left(c) / 8)
             return err_set(ERR_FORMAT, "%s: key '%s' claims %llu strings, more than the %zu bytes left can hold", c->path,
                            kv->key, (unsigned long long)kv->n, cur_left(c));
-        kv->str = xcalloc((size_t)kv->n ? (size_t)kv->n : 1, sizeof *kv->str);
-        kv->str_len = xcalloc((size_t)kv->n ? (size_t)kv->n : 1, sizeof *kv->str_len);
+        // First pass: every length checked, the total measured; then one block for all of
+        // them (per string: its bytes, a NUL, a pointer and a length).
         snprintf(what, sizeof what, "a string value of key #%zu", index);
-        for (uint64_t i = 0; i < kv->n; i++)
-            if ((rc = cur_string(c, &kv->str[i], &kv->str_len[i], what))) {
-                kv->n = i;  // only the first i are allocated
-                return rc;
-            }
+        size_t start = c->pos, total = 0;
+        for (uint64_t i = 0; i < kv->n; i++) {
+            uint64_t len;
+            if ((rc = cur_read(c, &len, 8, what))) return rc;
+            if (len > cur_left(c))
+                return err_set(ERR_FORMAT, "%s: %s at byte %zu has length %llu, past the end of the file (%zu bytes left)",
+                               c->path, what, c->pos - 8, (unsigned long long)len, cur_left(c));
+            c->pos += (size_t)len;
+            total += (size_t)len + 1;
+        }
+        c->pos = start;
+        size_t n = (size_t)kv->n;
+        kv->str = xcalloc(n ? n : 1, sizeof *kv->str);
+        kv->str_len = xcalloc(n ? n : 1, sizeof *kv->str_len);
+        char *pool = n ? xmalloc(total) : NULL;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t len;
+            memcpy(&len, c->p + c->pos, 8);
+            c->pos += 8;
+            memcpy(pool, c->p + c->pos, (size_t)len);
+            pool[len] = 0;
+            kv->str[i] = pool;
+            kv->str_len[i] = len;
+            pool += len + 1;
+            c->pos += (size_t)len;
+        }
         return 0;
     }
     size_t es = kv_type_size[kv->type];
@@ -254,6 +274,16 @@ int gguf_open(gguf_file *g, const char *path) {
     cur_read(&c, &n_kv, 8, "KV count");
     // Smallest KV: 8-byte key length, 1-byte key, 4-byte type, 1-byte value. Smallest tensor
     // info: 8-byte name length, 1-byte name, 4-byte n_dims, 4-byte type, 8-byte offset.
+    if (n_kv > GGUF_MAX_KV) {
+        rc = err_set(ERR_FORMAT, "%s: header claims %llu KV pairs, more than the limit of %d", path, (unsigned long long)n_kv,
+                     GGUF_MAX_KV);
+        goto fail;
+    }
+    if (n_tensors > GGUF_MAX_TENSORS) {
+        rc = err_set(ERR_FORMAT, "%s: header claims %llu tensors, more than the limit of %d", path,
+                     (unsigned long long)n_tensors, GGUF_MAX_TENSORS);
+        goto fail;
+    }
     if (n_kv > cur_left(&c) / 14) {
         rc = err_set(ERR_FORMAT, "%s: header claims %llu KV pairs, more than the file's %zu bytes can hold", path,
                      (unsigned long long)n_kv, g->map.len);
@@ -452,6 +482,29 @@ int gguf_get_bool(const gguf_file *g, const char *key, int *out) {
     if (kv->type != GGUF_TYPE_BOOL) return type_error(g, kv, "bool");
     *out = kv->data[0] != 0;
     return 0;
+}
+
+int gguf_try_int(const gguf_file *g, const char *key, int64_t *out) {
+    const gguf_kv *kv = gguf_find_kv(g, key);
+    if (!kv || kv->is_array) return 0;
+    switch (kv->type) {
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16:
+    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64: case GGUF_TYPE_UINT64: {
+        uint64_t u;
+        if (kv->type == GGUF_TYPE_UINT64 && (memcpy(&u, kv->data, 8), u > (uint64_t)INT64_MAX)) return 0;
+        *out = gguf_kv_int(kv, 0);
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+int gguf_try_str(const gguf_file *g, const char *key, const char **out, size_t *len) {
+    const gguf_kv *kv = gguf_find_kv(g, key);
+    if (!kv || kv->is_array || kv->type != GGUF_TYPE_STRING) return 0;
+    *out = kv->str[0];
+    if (len) *len = (size_t)kv->str_len[0];
+    return 1;
 }
 
 int gguf_get_str(const gguf_file *g, const char *key, const char **out, size_t *len) {

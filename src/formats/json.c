@@ -1,4 +1,12 @@
 // json.c: strict recursive-descent JSON parser (RFC 8259) into json_value trees.
+//
+// Each tree is built in two passes over its text. count_value walks the value once without
+// allocating (beyond one count per container) to find where it ends, how many children
+// each container has and how many string bytes there are: that is the tree's exact size
+// (an upper bound for strings with escapes). The size is checked against the budget, one
+// block is allocated, and the recursive parse validates everything while carving each
+// container's array and each string from the block. So memory is known, and refused when
+// too much, before it is allocated; a tree is one allocation, freed at once.
 #include "json.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
@@ -6,12 +14,139 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_MAX_DEPTH 64
+// --- the parser and its arena
+
+// One exactly sized block per tree: the scan (count_value) measures what the tree needs, the
+// budget is checked, then the parse carves nodes, key tables and strings from the block.
+struct json_arena {
+    size_t cap, used;
+    unsigned char *base;  // cap bytes right after this header
+};
 
 typedef struct {
     const char *s, *end, *start;
     const char *what;
+    json_arena *arena;
+    size_t *counts;  // children of each container of the value being parsed, in opening order
+    size_t n_counts, next_count, counts_cap;
 } parser;
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+// n bytes (8-aligned, zeroed) from the block; NULL if the scan under-counted, which only a
+// malformed text can cause (the parse reports it).
+static void *arena_take(parser *p, size_t n) {
+    json_arena *a = p->arena;
+    n = align8(n);
+    if (a->cap - a->used < n) return NULL;
+    void *r = a->base + a->used;
+    a->used += n;
+    memset(r, 0, n);
+    return r;
+}
+
+// Gives back the unused tail of the last allocation (a decoded string shorter than its text).
+static void arena_trim(parser *p, void *last, size_t used_now) {
+    json_arena *a = p->arena;
+    a->used = (size_t)((unsigned char *)last - a->base) + align8(used_now);
+}
+
+static json_arena *arena_new(size_t cap) {
+    json_arena *a = xmalloc(sizeof *a + cap);
+    a->cap = cap;
+    a->used = 0;
+    a->base = (unsigned char *)(a + 1);
+    return a;
+}
+
+// --- the counting scan
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// From p->s (at the first byte of a value), finds the end of that value without moving p->s,
+// records the children of each container in p->counts (opening order) and returns the bytes
+// its tree needs below the root node: nodes, key tables, strings. Text that is not JSON is
+// counted as far as it goes; the parse that follows reports the error. Stops as soon as the
+// tree and the counts pass limit bytes (returning more than limit), so the counts too stay
+// within the budget.
+static size_t count_value(parser *p, size_t limit) {
+    typedef struct {
+        size_t idx, commas;
+        int nonempty, object;
+    } open_t;
+    open_t stack[JSON_MAX_DEPTH + 1];
+    int depth = 0;
+    size_t bytes = 0;
+    p->n_counts = p->next_count = 0;
+    const char *s = p->s, *end = p->end;
+    while (s < end) {
+        char c = *s;
+        if (is_ws(c) || c == ':') {
+            s++;
+            continue;
+        }
+        if (c == ',') {
+            if (depth == 0) break;
+            stack[depth - 1].commas++;
+            s++;
+            continue;
+        }
+        if (c == ']' || c == '}') {
+            if (depth == 0) break;
+            open_t *o = &stack[--depth];
+            size_t n = o->commas + (size_t)o->nonempty;
+            p->counts[o->idx] = n;
+            bytes += align8(n * sizeof(json_value));
+            if (o->object) bytes += align8(n * sizeof(char *)) + align8(n * sizeof(size_t));
+            if (bytes > limit) return limit + 1;
+            s++;
+            if (depth == 0) break;
+            continue;
+        }
+        if (depth > 0) {
+            stack[depth - 1].nonempty = 1;
+            // A container's children take a node each, counted when it closes: stop early on
+            // a huge container, one comma at a time.
+            if (stack[depth - 1].commas > limit / sizeof(json_value)) return limit + 1;
+        }
+        if (c == '[' || c == '{') {
+            if (depth == JSON_MAX_DEPTH) break;  // the parse refuses it before it needs more counts
+            // Every container takes at least its node and its count: stop once past the limit.
+            if (bytes > limit || (p->n_counts + 1) * (sizeof *p->counts + sizeof(json_value)) > limit - bytes)
+                return limit + 1;
+            if (p->n_counts == p->counts_cap) {
+                p->counts_cap = p->counts_cap ? 2 * p->counts_cap : 64;
+                p->counts = xrealloc(p->counts, p->counts_cap * sizeof *p->counts);
+            }
+            p->counts[p->n_counts] = 0;
+            stack[depth++] = (open_t){p->n_counts++, 0, 0, c == '{'};
+            s++;
+            continue;
+        }
+        if (c == '"') {
+            const char *q = s + 1;
+            while (q < end && *q != '"') q += (*q == '\\' && q + 1 < end) ? 2 : 1;
+            bytes += align8((size_t)(q - s - 1) + 1);
+            if (bytes > limit) return limit + 1;
+            s = q + 1;
+        } else {
+            while (s < end && !is_ws(*s) && *s != ',' && *s != ']' && *s != '}' && *s != ':' && *s != '"' &&
+                   *s != '[' && *s != '{')
+                s++;
+        }
+        if (depth == 0) break;
+    }
+    // Containers the text leaves open (it is not JSON): count them as if closed here, so the
+    // parse gets as far as the error it reports.
+    while (depth > 0) {
+        open_t *o = &stack[--depth];
+        size_t n = o->commas + (size_t)o->nonempty;
+        p->counts[o->idx] = n;
+        bytes += align8(n * sizeof(json_value));
+        if (o->object) bytes += align8(n * sizeof(char *)) + align8(n * sizeof(size_t));
+    }
+    return bytes;
+}
 
 // 1-based line number of position at.
 static int line_at(const parser *p, const char *at) {
@@ -80,21 +215,22 @@ static size_t utf8_seq_len(const unsigned char *s) {
     return k;
 }
 
-// Parses a string at p->s (which points at the opening quote).
+// Parses a string at p->s (which points at the opening quote) into the arena.
 static int parse_string(parser *p, char **out, size_t *out_len) {
     p->s++;
     // Decoded text is never longer than the escaped text.
     const char *q = p->s;
     while (q < p->end && *q != '"') q += (*q == '\\' && q + 1 < p->end) ? 2 : 1;
     if (q >= p->end) return fail(p, "unterminated string");
-    char *buf = xmalloc((size_t)(q - p->s) + 1);
+    char *buf = arena_take(p, (size_t)(q - p->s) + 1);
+    if (!buf) return fail(p, "unexpected structure");
     size_t n = 0;
     while (*p->s != '"') {
         unsigned char c = (unsigned char)*p->s;
-        if (c < 0x20) { free(buf); return fail(p, "control character in string"); }
+        if (c < 0x20) return fail(p, "control character in string");
         if (c >= 0x80) {  // raw UTF-8: copy one well-formed sequence (RFC 8259 section 8.1)
             size_t k = utf8_seq_len((const unsigned char *)p->s);
-            if (k == 0) { free(buf); return fail(p, "invalid UTF-8 in string"); }
+            if (k == 0) return fail(p, "invalid UTF-8 in string");
             memcpy(buf + n, p->s, k);
             n += k;
             p->s += k;
@@ -114,26 +250,26 @@ static int parse_string(parser *p, char **out, size_t *out_len) {
         case 't': buf[n++] = '\t'; break;
         case 'u': {
             unsigned cp;
-            if (hex4(p, &cp)) { free(buf); return ERR_FORMAT; }
+            if (hex4(p, &cp)) return ERR_FORMAT;
             if (cp >= 0xD800 && cp < 0xDC00) {
                 unsigned lo;
-                if (p->end - p->s < 6 || p->s[0] != '\\' || p->s[1] != 'u') { free(buf); return fail(p, "unpaired surrogate"); }
+                if (p->end - p->s < 6 || p->s[0] != '\\' || p->s[1] != 'u') return fail(p, "unpaired surrogate");
                 p->s += 2;
-                if (hex4(p, &lo)) { free(buf); return ERR_FORMAT; }
-                if (lo < 0xDC00 || lo > 0xDFFF) { free(buf); return fail(p, "unpaired surrogate"); }
+                if (hex4(p, &lo)) return ERR_FORMAT;
+                if (lo < 0xDC00 || lo > 0xDFFF) return fail(p, "unpaired surrogate");
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             } else if (cp >= 0xDC00 && cp < 0xE000) {
-                free(buf);
                 return fail(p, "unpaired surrogate");
             }
             n += put_utf8(buf + n, cp);
             break;
         }
-        default: free(buf); return fail(p, "bad escape in string");
+        default: return fail(p, "bad escape in string");
         }
     }
     p->s++;
     buf[n] = 0;
+    arena_trim(p, buf, n + 1);
     *out = buf;
     *out_len = n;
     return 0;
@@ -222,38 +358,34 @@ static int check_duplicate_keys(parser *p, const json_value *v, const char *cons
 
 static int parse_container(parser *p, json_value *v, int depth, int is_object) {
     if (depth >= JSON_MAX_DEPTH) return fail(p, "nested too deeply");
+    if (p->next_count >= p->n_counts) return fail(p, "unexpected structure");
+    size_t cap = p->counts[p->next_count++];  // the scan's count: exact for valid JSON
     v->type = is_object ? JSON_OBJECT : JSON_ARRAY;
     char close = is_object ? '}' : ']';
     p->s++;
     skip_ws(p);
     if (p->s < p->end && *p->s == close) { p->s++; return 0; }
-    size_t cap = 0;
-    const char **key_at = NULL;  // objects: where each key starts
+    v->items = arena_take(p, cap * sizeof *v->items);
+    if (is_object) {
+        v->keys = arena_take(p, cap * sizeof *v->keys);
+        v->key_lens = arena_take(p, cap * sizeof *v->key_lens);
+    }
+    if (!v->items || (is_object && (!v->keys || !v->key_lens))) return fail(p, "unexpected structure");
+    const char **key_at = is_object ? xmalloc(cap * sizeof *key_at) : NULL;  // where each key starts
     int rc = 0;
     for (;;) {
-        if (v->len == cap) {
-            cap = cap ? cap * 2 : 8;
-            v->items = xrealloc(v->items, cap * sizeof *v->items);
-            if (is_object) {
-                v->keys = xrealloc(v->keys, cap * sizeof *v->keys);
-                v->key_lens = xrealloc(v->key_lens, cap * sizeof *v->key_lens);
-                key_at = xrealloc(key_at, cap * sizeof *key_at);
-            }
-        }
-        json_value *item = &v->items[v->len];
-        memset(item, 0, sizeof *item);
         skip_ws(p);
+        if (v->len == cap) { rc = fail(p, "unexpected structure"); break; }
+        json_value *item = &v->items[v->len];
         if (is_object) {
             if (p->s >= p->end || *p->s != '"') { rc = fail(p, "expected a string key"); break; }
             key_at[v->len] = p->s;
             if ((rc = parse_string(p, &v->keys[v->len], &v->key_lens[v->len]))) break;
-            v->len++;  // count it now so json_free releases the key on any later failure
             skip_ws(p);
             if (p->s >= p->end || *p->s != ':') { rc = fail(p, "expected ':'"); break; }
             p->s++;
-        } else {
-            v->len++;
         }
+        v->len++;
         if ((rc = parse_value(p, item, depth + 1))) break;
         skip_ws(p);
         if (p->s < p->end && *p->s == ',') { p->s++; continue; }
@@ -289,34 +421,135 @@ static int parse_value(parser *p, json_value *v, int depth) {
     return fail(p, "unexpected character");
 }
 
+// --- trees
+
+// Parses the value at p->s into *v (a root: its tree gets its own arena), refusing a tree
+// that needs more than budget bytes (its nodes and strings, and the scan's counts).
+static int parse_tree(parser *p, json_value *v, size_t budget, int depth) {
+    skip_ws(p);
+    size_t need = count_value(p, budget);
+    size_t counts = p->n_counts * sizeof *p->counts;
+    if (need > budget || counts > budget - need) {
+        if (depth > 0)
+            return err_set(ERR_FORMAT, "%s: the member at line %d needs more than %zu bytes as a tree (the limit)", p->what,
+                           line_at(p, p->s), budget);
+        return err_set(ERR_FORMAT, "%s: a JSON tree of this %zu-byte text needs more memory than the limit of %zu bytes "
+                       "(%dx the text + %zu)", p->what, (size_t)(p->end - p->start), budget, JSON_TREE_FACTOR,
+                       JSON_TREE_SLACK);
+    }
+    if (!p->arena || p->arena->cap < need) {
+        free(p->arena);
+        p->arena = arena_new(need);
+    }
+    p->arena->used = 0;
+    return parse_value(p, v, depth);
+}
+
 int json_parse(json_value *out, const char *text, size_t len, const char *what) {
     memset(out, 0, sizeof *out);
-    parser p = {text, text + len, text, what};
-    if (parse_value(&p, out, 0)) {
-        json_free(out);
+    parser p = {text, text + len, text, what, NULL, NULL, 0, 0, 0};
+    size_t budget = len > (SIZE_MAX - JSON_TREE_SLACK) / JSON_TREE_FACTOR ? SIZE_MAX : JSON_TREE_FACTOR * len + JSON_TREE_SLACK;
+    int rc = parse_tree(&p, out, budget, 0);
+    free(p.counts);
+    if (rc == 0) {
+        skip_ws(&p);
+        if (p.s != p.end) rc = fail(&p, "trailing characters after the value");
+    }
+    if (rc) {
+        free(p.arena);
+        memset(out, 0, sizeof *out);
         return ERR_FORMAT;
     }
-    skip_ws(&p);
-    if (p.s != p.end) {
-        json_free(out);
-        return fail(&p, "trailing characters after the value");
-    }
+    if (out->type == JSON_STRING || out->type == JSON_ARRAY || out->type == JSON_OBJECT) out->arena = p.arena;
+    else free(p.arena);
     return 0;
 }
 
 void json_free(json_value *v) {
     if (!v) return;
-    if (v->type == JSON_ARRAY || v->type == JSON_OBJECT) {
-        for (size_t i = 0; i < v->len; i++) {
-            json_free(&v->items[i]);
-            if (v->keys) free(v->keys[i]);
+    free(v->arena);
+    memset(v, 0, sizeof *v);
+}
+
+size_t json_tree_bytes(const json_value *v) { return v && v->arena ? sizeof *v->arena + v->arena->cap : 0; }
+
+static json_type peek_type(char c) {
+    switch (c) {
+    case '{': return JSON_OBJECT;
+    case '[': return JSON_ARRAY;
+    case '"': return JSON_STRING;
+    case 't': case 'f': return JSON_BOOL;
+    case 'n': return JSON_NULL;
+    default: return JSON_NUMBER;
+    }
+}
+
+int json_parse_members(const char *text, size_t len, const char *what, size_t max_member_bytes, json_member_fn fn,
+                       void *ctx, json_type *top) {
+    parser p = {text, text + len, text, what, NULL, NULL, 0, 0, 0};
+    int rc = 0;
+    skip_ws(&p);
+    if (p.s >= p.end) return fail(&p, "unexpected end of input");
+    *top = peek_type(*p.s);
+    if (*top != JSON_OBJECT) {
+        if (*p.s != '-' && (*p.s < '0' || *p.s > '9') && !strchr("[\"tfn", *p.s)) return fail(&p, "unexpected character");
+        return 0;
+    }
+    p.s++;
+    skip_ws(&p);
+    if (p.s < p.end && *p.s == '}') {
+        p.s++;
+    } else {
+        for (;;) {
+            skip_ws(&p);
+            if (p.s >= p.end || *p.s != '"') { rc = fail(&p, "expected a string key"); break; }
+            // The key goes into a block of its own, reused member after member.
+            const char *q = p.s + 1;
+            while (q < p.end && *q != '"') q += (*q == '\\' && q + 1 < p.end) ? 2 : 1;
+            size_t key_need = align8((size_t)(q - p.s));
+            if (key_need > max_member_bytes) {
+                rc = err_set(ERR_FORMAT, "%s: a key at line %d is %zu bytes, more memory than the limit of %zu", what,
+                             line_at(&p, p.s), (size_t)(q - p.s - 1), max_member_bytes);
+                break;
+            }
+            if (!p.arena || p.arena->cap < key_need) {
+                free(p.arena);
+                p.arena = arena_new(key_need);
+            }
+            p.arena->used = 0;
+            char *key;
+            size_t key_len, at = (size_t)(p.s - text);
+            if ((rc = parse_string(&p, &key, &key_len))) break;
+            // Keep the key: copy it out of the block the value reuses.
+            char *key_copy = xmalloc(key_len + 1);
+            memcpy(key_copy, key, key_len + 1);
+            skip_ws(&p);
+            json_value v;
+            memset(&v, 0, sizeof v);
+            if (p.s >= p.end || *p.s != ':') rc = fail(&p, "expected ':'");
+            else p.s++, rc = parse_tree(&p, &v, max_member_bytes - key_need, 1);
+            if (!rc) rc = fn(ctx, key_copy, key_len, &v, at);
+            free(key_copy);
+            if (rc) break;
+            skip_ws(&p);
+            if (p.s < p.end && *p.s == ',') { p.s++; continue; }
+            if (p.s < p.end && *p.s == '}') { p.s++; break; }
+            rc = fail(&p, "expected ',' or '}'");
+            break;
         }
     }
-    free(v->items);
-    free(v->keys);
-    free(v->key_lens);
-    free(v->str);
-    memset(v, 0, sizeof *v);
+    if (!rc) {
+        skip_ws(&p);
+        if (p.s != p.end) rc = fail(&p, "trailing characters after the value");
+    }
+    free(p.arena);
+    free(p.counts);
+    return rc;
+}
+
+int json_line_at(const char *text, size_t len, size_t at) {
+    parser p = {text, text + len, text, NULL, NULL, NULL, 0, 0, 0};
+    return line_at(&p, text + (at < len ? at : len));
 }
 
 const json_value *json_get(const json_value *obj, const char *key) {

@@ -12,6 +12,7 @@
 #pragma once
 #include "../core/dtype.h"
 #include "../core/fileio.h"
+#include "../core/strmap.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,10 @@
 // Larger headers are refused as absurd before any parsing (the reference
 // implementation uses the same limit).
 #define ST_MAX_HEADER_BYTES 100000000ull
+// Tensors in one file, and the memory one header entry (its name and its JSON tree) may
+// take: both far above any real checkpoint, and what bounds the reader's memory.
+#define ST_MAX_TENSORS (1 << 20)
+#define ST_MAX_ENTRY_BYTES ((size_t)16 << 20)
 
 // --- reading
 
@@ -37,6 +42,7 @@ typedef struct safetensors {
     file_map map;        // the whole file, mapped read-only, never copied
     st_tensor *tensors;  // n_tensors entries, in header order
     int n_tensors;
+    strmap index;        // name -> position in tensors
 } safetensors;
 
 // Maps and validates the file at path: header length and size, strict JSON,

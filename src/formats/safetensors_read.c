@@ -2,11 +2,14 @@
 //
 // Every size and offset read from the file is checked (overflow included)
 // before it is used, so each st_tensor.data..data+nbytes lies inside the
-// mapping and no two tensors share a byte. Does not convert or copy tensor
+// mapping and no two tensors share a byte. The header is walked member by member, so
+// memory is the tensor table (bounded by ST_MAX_TENSORS) plus one entry's tree (bounded
+// by ST_MAX_ENTRY_BYTES), not a tree of the whole header. Does not convert or copy tensor
 // data (see dtype_to_f32), accept dtypes other than F32/F16/BF16, or follow
 // sharded checkpoints (model.safetensors.index.json).
 #include "safetensors.h"
 #include "../core/err.h"
+#include "../core/strmap.h"
 #include "../core/xalloc.h"
 #include "json.h"
 #include <inttypes.h>
@@ -129,6 +132,7 @@ static int byte_range_cmp(const void *a, const void *b) {
 // Sorted by begin, a non-empty range overlaps an earlier one exactly when it
 // starts before the furthest end seen so far.
 static int check_overlaps(const safetensors *st, byte_range *r, int n) {
+    if (n < 2) return 0;
     qsort(r, (size_t)n, sizeof *r, byte_range_cmp);
     size_t far_end = 0;
     int far = -1;
@@ -156,6 +160,47 @@ static int check_metadata(const safetensors *st, const json_value *m) {
     return 0;
 }
 
+// The header is read member by member (json_parse_members): memory is the tensor table
+// and one entry's tree, never a tree of the whole header.
+typedef struct {
+    safetensors *st;
+    const char *header;
+    size_t header_len;
+    const unsigned char *data;
+    size_t data_len;
+    byte_range *ranges;
+    size_t cap;
+    int seen_metadata;
+} header_walk;
+
+static int on_member(void *ctx, const char *key, size_t key_len, const json_value *v, size_t at) {
+    header_walk *w = ctx;
+    safetensors *st = w->st;
+    if (key_len != strlen(key)) return bad(st, "tensor name \"%s...\" contains a NUL byte", key);
+    int is_meta = strcmp(key, "__metadata__") == 0;
+    if (is_meta ? w->seen_metadata : strmap_get(&st->index, key, key_len) >= 0)
+        return err_set(ERR_FORMAT, "%s: header: invalid JSON at line %d: duplicate key \"%s\"", st->path,
+                       json_line_at(w->header, w->header_len, at), key);
+    if (is_meta) {
+        w->seen_metadata = 1;
+        return check_metadata(st, v);
+    }
+    if (st->n_tensors == ST_MAX_TENSORS)
+        return bad(st, "more than %d tensors in the header (the limit)", ST_MAX_TENSORS);
+    if ((size_t)st->n_tensors == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 64;
+        st->tensors = xrealloc(st->tensors, w->cap * sizeof *st->tensors);
+        w->ranges = xrealloc(w->ranges, w->cap * sizeof *w->ranges);
+    }
+    int k = st->n_tensors++;
+    st_tensor *t = &st->tensors[k];
+    memset(t, 0, sizeof *t);
+    t->name = xstrdup(key);
+    strmap_put(&st->index, t->name, key_len, k);
+    w->ranges[k].idx = k;
+    return parse_entry(st, t, v, w->data, w->data_len, &w->ranges[k].begin, &w->ranges[k].end);
+}
+
 static int parse_file(safetensors *st) {
     const unsigned char *b = st->map.data;
     size_t flen = st->map.len;
@@ -169,44 +214,18 @@ static int parse_file(safetensors *st) {
                    ST_MAX_HEADER_BYTES);
     if (n > flen - 8)
         return bad(st, "header length %" PRIu64 " runs past the end of the file (%zu bytes)", n, flen);
-    const unsigned char *data = b + 8 + n;
-    size_t data_len = flen - 8 - (size_t)n;
 
     size_t wlen = strlen(st->path) + sizeof ": header";
     char *what = xmalloc(wlen);
     snprintf(what, wlen, "%s: header", st->path);
-    json_value root;
-    int rc = json_parse(&root, (const char *)b + 8, (size_t)n, what);
-    free(what);
-    if (rc) return rc;  // "path: header: invalid JSON at line L: ..."
-
-    byte_range *ranges = NULL;
-    if (root.type != JSON_OBJECT) {
-        rc = bad(st, "header is a JSON %s, not an object", json_type_name(root.type));
-        goto out;
-    }
-    // Each entry takes well over one header byte, so the count fits an int.
-    size_t count = 0;
-    for (size_t i = 0; i < root.len; i++) count += strcmp(root.keys[i], "__metadata__") != 0;
-    st->tensors = xcalloc(count ? count : 1, sizeof *st->tensors);
-    ranges = xcalloc(count ? count : 1, sizeof *ranges);
-    for (size_t i = 0; i < root.len && rc == 0; i++) {
-        const char *key = root.keys[i];
-        if (root.key_lens[i] != strlen(key)) {
-            rc = bad(st, "tensor name \"%s...\" contains a NUL byte", key);
-        } else if (strcmp(key, "__metadata__") == 0) {
-            rc = check_metadata(st, &root.items[i]);
-        } else {
-            int k = st->n_tensors++;
-            st->tensors[k].name = xstrdup(key);
-            ranges[k].idx = k;
-            rc = parse_entry(st, &st->tensors[k], &root.items[i], data, data_len, &ranges[k].begin, &ranges[k].end);
-        }
-    }
-    if (rc == 0) rc = check_overlaps(st, ranges, st->n_tensors);
-out:
-    free(ranges);
-    json_free(&root);
+    header_walk w = {st, (const char *)b + 8, (size_t)n, b + 8 + n, flen - 8 - (size_t)n, NULL, 0, 0};
+    strmap_init(&st->index, 0);
+    json_type top;
+    int rc = json_parse_members((const char *)b + 8, (size_t)n, what, ST_MAX_ENTRY_BYTES, on_member, &w, &top);
+    free(what);  // "path: header: invalid JSON at line L: ..." when rc came from the JSON
+    if (rc == 0 && top != JSON_OBJECT) rc = bad(st, "header is a JSON %s, not an object", json_type_name(top));
+    if (rc == 0) rc = check_overlaps(st, w.ranges, st->n_tensors);
+    free(w.ranges);
     return rc;
 }
 
@@ -222,15 +241,15 @@ int safetensors_open(safetensors *st, const char *path) {
 }
 
 const st_tensor *safetensors_find(const safetensors *st, const char *name) {
-    for (int i = 0; i < st->n_tensors; i++)
-        if (strcmp(st->tensors[i].name, name) == 0) return &st->tensors[i];
-    return NULL;
+    int i = strmap_get(&st->index, name, strlen(name));
+    return i >= 0 ? &st->tensors[i] : NULL;
 }
 
 void safetensors_close(safetensors *st) {
     if (st->tensors)
         for (int i = 0; i < st->n_tensors; i++) free(st->tensors[i].name);
     free(st->tensors);
+    strmap_free(&st->index);
     file_map_close(&st->map);
     free(st->path);
     memset(st, 0, sizeof *st);

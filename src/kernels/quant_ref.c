@@ -118,10 +118,24 @@ void quantize_row_q5_1_ref(const float *x, void *vy, int64_t k) {
     }
 }
 
+// An activation block holding NaN or Inf (the weights upstream are broken) is stored with a
+// NaN scale: converting NaN to an integer is undefined behaviour, and the NaN must reach the
+// logits, where eval reports it, instead of turning into finite garbage.
+static int row_finite(const float *x, int n) {
+    int ok = 1;
+    for (int j = 0; j < n; j++) ok &= isfinite(x[j]) != 0;
+    return ok;
+}
+
 void quantize_row_q8_0_ref(const float *x, void *vy, int64_t k) {
     CHECK(k % QK8_0 == 0);
     block_q8_0 *y = vy;
     for (int64_t i = 0; i < k / QK8_0; i++, x += QK8_0) {
+        if (!row_finite(x, QK8_0)) {  // see row_finite
+            y[i].d = half(NAN);
+            memset(y[i].qs, 0, sizeof y[i].qs);
+            continue;
+        }
         float amax = 0;
         for (int j = 0; j < QK8_0; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
         const float d = amax / 127;
@@ -266,6 +280,11 @@ void quantize_row_q8_k_ref(const float *x, void *vy, int64_t k) {
     CHECK(k % QK_K == 0);
     block_q8_k *y = vy;
     for (int64_t i = 0; i < k / QK_K; i++, x += QK_K) {
+        if (!row_finite(x, QK_K)) {  // see row_finite
+            memset(&y[i], 0, sizeof y[i]);
+            y[i].d = NAN;
+            continue;
+        }
         float max = 0, amax = 0;
         for (int j = 0; j < QK_K; j++)
             if (fabsf(x[j]) > amax) {

@@ -182,8 +182,17 @@ int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const
     if ((rc = get_int(&root, "n_layer", &cfg->n_layer, path))) goto done;
     if ((rc = get_int(&root, "n_head", &n_head, path))) goto done;
     if ((rc = get_int(&root, "n_inner", &n_inner, path))) goto done;
-    if ((rc = get_int(&root, "bos_token_id", &cfg->bos_id, path))) goto done;
-    if ((rc = get_int(&root, "eos_token_id", &cfg->eos_id, path))) goto done;
+    const char *ids[2] = {"bos_token_id", "eos_token_id"};
+    int *id_out[2] = {&cfg->bos_id, &cfg->eos_id};
+    for (int i = 0; i < 2; i++) {  // absent or null: none (-1); a negative id is an error, not "none"
+        if ((rc = get_int(&root, ids[i], id_out[i], path))) goto done;
+        const json_value *id = json_get(&root, ids[i]);
+        if (id && id->type == JSON_NUMBER && *id_out[i] < 0) {
+            rc = err_set(ERR_SHAPE, "%s: \"%s\" = %d is negative (omit it or use null when there is none)", path, ids[i],
+                         *id_out[i]);
+            goto done;
+        }
+    }
     if ((rc = get_bool(&root, "scale_attn_weights", &cfg->scale_attn, path))) goto done;
     if ((rc = get_bool(&root, "scale_attn_by_inverse_layer_idx", &cfg->scale_by_layer, path))) goto done;
     const json_value *eps = json_get(&root, "layer_norm_epsilon");

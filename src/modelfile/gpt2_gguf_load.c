@@ -42,17 +42,10 @@ static void read_provenance(gpt2_model *m, const gguf_file *g) {
     const char *v;
     size_t n;  // the strings are NUL-terminated
     int64_t x;
-    if (gguf_find_kv(g, "shrink.quantize.method") && gguf_get_str(g, "shrink.quantize.method", &v, &n) == 0)
-        m->quant_method = xstrdup(v);
-    if (gguf_find_kv(g, "shrink.quantize.calibration.file") &&
-        gguf_get_str(g, "shrink.quantize.calibration.file", &v, &n) == 0)
-        m->calib_file = xstrdup(v);
-    if (gguf_find_kv(g, "shrink.quantize.calibration.fnv1a64") &&
-        gguf_get_int(g, "shrink.quantize.calibration.fnv1a64", &x) == 0)
-        m->calib_fnv = (uint64_t)x;
-    if (gguf_find_kv(g, "shrink.quantize.calibration.tokens") &&
-        gguf_get_int(g, "shrink.quantize.calibration.tokens", &x) == 0)
-        m->calib_tokens = (long)x;
+    if (gguf_try_str(g, "shrink.quantize.method", &v, &n)) m->quant_method = xstrdup(v);
+    if (gguf_try_str(g, "shrink.quantize.calibration.file", &v, &n)) m->calib_file = xstrdup(v);
+    if (gguf_try_int(g, "shrink.quantize.calibration.fnv1a64", &x)) m->calib_fnv = (uint64_t)x;
+    if (gguf_try_int(g, "shrink.quantize.calibration.tokens", &x)) m->calib_tokens = (long)x;
 }
 
 // Reads an integer array key of n elements, each in [lo, hi], into out.

@@ -8,6 +8,8 @@
 #include "modelfile.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
+#include "../core/limits.h"
+#include "../core/strmap.h"
 #include "../core/xalloc.h"
 #include "../formats/json.h"
 #include "../formats/safetensors.h"
@@ -55,7 +57,8 @@ static int weight_set_open(weight_set *ws, const char *dir) {
         char *text;
         size_t len;
         json_value root = {0};
-        if ((rc = file_read_all(index, &text, &len))) goto out;
+        strmap shards = {0};
+        if ((rc = file_read_max(index, LIMIT_SHARD_INDEX_BYTES, &text, &len))) goto out;
         rc = json_parse(&root, text, len, index);
         free(text);
         if (rc) goto out;
@@ -70,14 +73,13 @@ static int weight_set_open(weight_set *ws, const char *dir) {
                     rc = err_set(ERR_FORMAT, "%s: weight_map entry \"%s\" is not a plain file name", index, map->keys[i]);
                     break;
                 }
-                int seen = 0;
-                for (size_t j = 0; j < i; j++) seen |= strcmp(map->items[j].str, f->str) == 0;
-                if (seen) continue;
+                if (strmap_put(&shards, f->str, strlen(f->str), (int)i) >= 0) continue;  // seen
                 char *shard = path_join(dir, f->str);
                 rc = weight_set_add(ws, shard);
                 free(shard);
             }
         }
+        strmap_free(&shards);
         json_free(&root);
     } else {
         rc = err_set(ERR_IO, "%s: no model.safetensors or model.safetensors.index.json in this directory", dir);
@@ -156,7 +158,7 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
     char *text = NULL;
     size_t len;
     gpt2_config cfg;
-    int rc = file_read_all(cfg_path, &text, &len);
+    int rc = file_read_max(cfg_path, LIMIT_CONFIG_JSON_BYTES, &text, &len);
     if (!rc) rc = gpt2_config_parse(&cfg, text, len, cfg_path, &removed);
     free(text);
     if (!rc) rc = weight_set_open(&ws, dir);

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/hash.h"
+#include "core/limits.h"
 #include "core/xalloc.h"
 #include "formats/json.h"
 #include "pretokenize.h"
@@ -20,7 +21,7 @@
 #include <string.h>
 
 #define BPE_MAX_TEXT ((size_t)INT32_MAX)  // bpe_encode limit: positions and counts fit int32
-#define BPE_MAX_VOCAB (1 << 28)           // far above any real vocab; keeps table sizes in range
+#define BPE_MAX_VOCAB (1 << 24)           // tokens: the models' vocab_size limit, far above any real vocab
 #define BPE_ALPHABET 324                  // bytes_to_unicode uses code points below U+0144
 
 struct bpe {
@@ -135,21 +136,56 @@ void bpe_free(bpe *t) {
     free(t);
 }
 
+// vocab.json is read member by member (json_parse_members): memory is the token strings and
+// the tables, never a JSON tree of the whole file.
+typedef struct {
+    const char *path;
+    char *keys;        // every token's spelling back to back, each NUL-terminated (for messages)
+    size_t keys_len, keys_cap;
+    size_t *key_off;   // (n + 1): spelling i is keys[key_off[i] .. key_off[i+1] - 1)
+    int64_t *ids;      // (n): the id each spelling maps to, as written
+    size_t n, cap;
+} vocab_walk;
+
+static int on_vocab_member(void *ctx, const char *key, size_t key_len, const json_value *v, size_t at) {
+    (void)at;
+    vocab_walk *w = ctx;
+    if (v->type != JSON_NUMBER || !v->is_int)
+        return err_set(ERR_FORMAT, "%s: token '%.64s' has a value that is not an integer id", w->path, key);
+    if (w->n == BPE_MAX_VOCAB)
+        return err_set(ERR_FORMAT, "%s: more than %d tokens (the limit)", w->path, BPE_MAX_VOCAB);
+    if (w->n + 1 >= w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 1024;
+        w->key_off = xrealloc(w->key_off, w->cap * sizeof *w->key_off);
+        w->ids = xrealloc(w->ids, w->cap * sizeof *w->ids);
+    }
+    if (w->keys_len + key_len + 1 > w->keys_cap) {
+        w->keys_cap = 2 * (w->keys_len + key_len + 1);
+        w->keys = xrealloc(w->keys, w->keys_cap);
+    }
+    w->key_off[w->n] = w->keys_len;
+    memcpy(w->keys + w->keys_len, key, key_len + 1);
+    w->keys_len += key_len + 1;
+    w->ids[w->n++] = v->integer;
+    return 0;
+}
+
 // vocab.json's text (len bytes); path names it in messages.
 static int load_vocab(bpe *t, const char *text, size_t len, const char *path, const int dec[BPE_ALPHABET]) {
-    json_value root = {0};
-    int rc = json_parse(&root, text, len, path);
-    if (rc) return rc;
-    if (root.type != JSON_OBJECT || root.len == 0) {
-        json_free(&root);
-        return err_set(ERR_FORMAT, "%s: expected a non-empty JSON object of token -> id", path);
+    vocab_walk w = {path, NULL, 0, 0, NULL, NULL, 0, 0};
+    json_type top;
+    // A member is a token and a number: a larger one is not a vocabulary entry.
+    int rc = json_parse_members(text, len, path, (size_t)64 << 10, on_vocab_member, &w, &top);
+    if (!rc && (top != JSON_OBJECT || w.n == 0))
+        rc = err_set(ERR_FORMAT, "%s: expected a non-empty JSON object of token -> id", path);
+    if (rc) {
+        free(w.keys), free(w.key_off), free(w.ids);
+        return rc;
     }
-    if (root.len > BPE_MAX_VOCAB) {
-        json_free(&root);
-        return err_set(ERR_FORMAT, "%s: %zu tokens is more than the limit of %d", path, root.len, BPE_MAX_VOCAB);
-    }
-    size_t n = root.len, total = 0;
-    for (size_t i = 0; i < n; i++) total += root.key_lens[i];  // sum of sizes already in memory
+    size_t n = w.n, total = w.keys_len;  // the decoded bytes are never longer than the spellings
+    w.key_off[n] = w.keys_len;
+#define KEY(i) (w.keys + w.key_off[i])
+#define KEY_LEN(i) (w.key_off[(i) + 1] - w.key_off[i] - 1)
     t->n_vocab = (int)n;
     t->tok_off = xcalloc(n + 1, sizeof *t->tok_off);
     t->blob = xmalloc(total + 1);
@@ -162,29 +198,25 @@ static int load_vocab(bpe *t, const char *text, size_t len, const char *path, co
     // First pass: ids must be integers in [0, n), each used once (so none is missing).
     char *seen = xcalloc(n, 1);                   // id already used
     size_t *key_of = xcalloc(n, sizeof *key_of);  // member index of token id
-    rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        const json_value *v = &root.items[i];
-        const char *key = root.keys[i];
-        if (v->type != JSON_NUMBER || !v->is_int)
-            rc = err_set(ERR_FORMAT, "%s: token '%.64s' has a value that is not an integer id", path, key);
-        else if (v->integer < 0 || (uint64_t)v->integer >= n)
+        int64_t id = w.ids[i];
+        if (id < 0 || (uint64_t)id >= n)
             rc = err_set(ERR_FORMAT, "%s: token '%.64s' has id %lld, outside [0, %zu) (ids must be 0..%zu with no gaps)",
-                         path, key, (long long)v->integer, n, n - 1);
-        else if (seen[v->integer])
-            rc = err_set(ERR_FORMAT, "%s: id %lld is used by both '%.64s' and '%.64s'", path, (long long)v->integer,
-                         root.keys[key_of[v->integer]], key);
+                         path, KEY(i), (long long)id, n, n - 1);
+        else if (seen[id])
+            rc = err_set(ERR_FORMAT, "%s: id %lld is used by both '%.64s' and '%.64s'", path, (long long)id,
+                         KEY(key_of[id]), KEY(i));
         else {
-            seen[v->integer] = 1;
-            key_of[v->integer] = i;
+            seen[id] = 1;
+            key_of[id] = i;
         }
     }
     // Second pass, in id order: undo the bytes_to_unicode spelling and fill the table.
     size_t off = 0;
     for (size_t id = 0; id < n && !rc; id++) {
         size_t i = key_of[id];
-        const char *key = root.keys[i];
-        long nb = spelling_to_bytes(dec, key, root.key_lens[i], (uint8_t *)t->blob + off);
+        const char *key = KEY(i);
+        long nb = spelling_to_bytes(dec, key, KEY_LEN(i), (uint8_t *)t->blob + off);
         if (nb <= 0) {
             rc = err_set(ERR_FORMAT, "%s: token '%.64s' (id %zu) %s", path, key, id,
                          nb == 0 ? "is empty" : "has a character outside the GPT-2 byte alphabet (bytes_to_unicode)");
@@ -199,7 +231,7 @@ static int load_vocab(bpe *t, const char *text, size_t len, const char *path, co
             if (t->tok_off[other + 1] - t->tok_off[other] == (size_t)nb &&
                 memcmp(t->blob + t->tok_off[other], bytes, (size_t)nb) == 0) {
                 rc = err_set(ERR_FORMAT, "%s: tokens '%.64s' and '%.64s' spell the same bytes", path,
-                             root.keys[key_of[other]], key);
+                             KEY(key_of[other]), key);
                 break;
             }
         }
@@ -209,7 +241,9 @@ static int load_vocab(bpe *t, const char *text, size_t len, const char *path, co
     }
     free(seen);
     free(key_of);
-    json_free(&root);
+#undef KEY
+#undef KEY_LEN
+    free(w.keys), free(w.key_off), free(w.ids);
     if (rc) return rc;
 
     uint32_t enc[256];
@@ -322,8 +356,8 @@ int bpe_load(bpe **out, const char *vocab_path, const char *merges_path) {
     *out = NULL;
     char *vocab = NULL, *merges = NULL;
     size_t vl = 0, ml = 0;
-    int rc = file_read_all(vocab_path, &vocab, &vl);
-    if (!rc) rc = file_read_all(merges_path, &merges, &ml);
+    int rc = file_read_max(vocab_path, LIMIT_VOCAB_JSON_BYTES, &vocab, &vl);
+    if (!rc) rc = file_read_max(merges_path, LIMIT_MERGES_TXT_BYTES, &merges, &ml);
     if (!rc) rc = bpe_load_text(out, vocab, vl, vocab_path, merges, ml, merges_path);
     free(vocab);
     free(merges);
