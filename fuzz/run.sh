@@ -74,7 +74,7 @@ cov)
     llvm-cov report $objs -instr-profile="$cov/all.profdata" \
         src/formats/json.c src/formats/safetensors_read.c src/formats/safetensors_write.c src/formats/gguf_read.c \
         src/formats/gguf_write.c src/tokenizer/bpe.c src/tokenizer/pretokenize.c src/model/gpt2_config.c \
-        src/model/gpt2_load.c src/model/gpt2_gguf.c src/core/strmap.c
+        src/modelfile/gpt2_hf_load.c src/modelfile/gpt2_gguf_load.c src/core/strmap.c
     ;;
 *)
     echo "usage: sh fuzz/run.sh run|cov BUILD SECONDS [NAMES]" >&2
