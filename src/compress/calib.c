@@ -39,13 +39,14 @@ void calib_free(calib_set *cs) {
 void act_stats_init(act_stats *s, int cols, int want_h) {
     memset(s, 0, sizeof *s);
     s->cols = cols;
+    s->sum = xcalloc((size_t)cols, sizeof(double));
     s->sumsq = xcalloc((size_t)cols, sizeof(double));
     s->sumabs = xcalloc((size_t)cols, sizeof(double));
     if (want_h) s->H = xcalloc((size_t)cols * cols, sizeof(double));
 }
 
 void act_stats_free(act_stats *s) {
-    free(s->sumsq), free(s->sumabs), free(s->H);
+    free(s->sum), free(s->sumsq), free(s->sumabs), free(s->H);
     memset(s, 0, sizeof *s);
 }
 
@@ -62,6 +63,7 @@ static void collect_hook(void *user, int mat, const float *in, int T, int cols) 
     for (int t = 0; t < T; t++)
         for (int i = 0; i < cols; i++) {
             double x = in[(size_t)t * cols + i];
+            s->sum[i] += x;
             s->sumsq[i] += x * x;
             s->sumabs[i] += fabs(x);
         }

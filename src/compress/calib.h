@@ -4,7 +4,7 @@
 // that are run through the model one by one; a forward hook (gpt2_state.hook) sees
 // every linear layer's input and accumulates, per matrix, what the methods need:
 // the per-channel mean square (llama.cpp's importance matrix), mean magnitude (AWQ),
-// and H = Σ x xᵀ (GPTQ).
+// mean (pruning's bias fold) and H = Σ x xᵀ (GPTQ, pruning's refits).
 #pragma once
 #include "../model/gpt2.h"
 #include "../tokenizer/bpe.h"
@@ -24,6 +24,7 @@ void calib_free(calib_set *cs);
 typedef struct act_stats {
     int cols;
     long n;          // tokens seen
+    double *sum;     // (cols) Σ x
     double *sumsq;   // (cols) Σ x²
     double *sumabs;  // (cols) Σ |x|
     double *H;       // (cols, cols) Σ x xᵀ, only when asked for

@@ -10,6 +10,7 @@
 #include "gptq.h"
 #include "../kernels/qlevels.h"
 #include "../core/err.h"
+#include "../core/linalg.h"
 #include "../core/parallel.h"
 #include "../core/xalloc.h"
 #include <math.h>
@@ -18,27 +19,6 @@
 
 enum { TILE_ROWS = 8, BATCH_COLS = 128 };
 
-// A = L Lᵀ in place (lower triangle; the upper is left alone). Column by column, the
-// rows below the diagonal in parallel. Returns -1 when A is not positive definite.
-static int cholesky_lower(double *A, int n) {
-    for (int j = 0; j < n; j++) {
-        double *rj = A + (size_t)j * n, d = rj[j];
-        for (int k = 0; k < j; k++) d -= rj[k] * rj[k];
-        if (!(d > 0)) return -1;
-        rj[j] = sqrt(d);
-        double inv = 1.0 / rj[j];
-        // A parallel region per column only pays when the column's work is large: short
-        // regions spend their time in barriers (badly so when another process has a core).
-#pragma omp parallel for schedule(static) if ((double)(n - j) * j > 4e6)
-        for (int i = j + 1; i < n; i++) {
-            double *ri = A + (size_t)i * n, s = ri[j];
-            for (int k = 0; k < j; k++) s -= ri[k] * rj[k];
-            ri[j] = s * inv;
-        }
-    }
-    return 0;
-}
-
 // U (n, n) upper with H⁻¹ = Uᵀ U, from H (n, n) symmetric positive definite.
 // With J the index reversal: J H J = L Lᵀ (lower L) gives H = R Rᵀ with R = J L J
 // upper, so H⁻¹ = R⁻ᵀ R⁻¹ and U = R⁻¹ = J L⁻¹ J. Column k of L⁻¹ solves L x = e_k.
@@ -46,7 +26,7 @@ static int inverse_cholesky_upper(const double *H, int n, float *U) {
     double *A = xmalloc((size_t)n * n * sizeof *A);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) A[(size_t)i * n + j] = H[(size_t)(n - 1 - i) * n + (n - 1 - j)];
-    if (cholesky_lower(A, n)) {
+    if (linalg_cholesky(A, n)) {
         free(A);
         return -1;
     }
