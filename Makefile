@@ -4,6 +4,8 @@
 #   make demo       build, compress the bundled default model three ways, write a report on them (demo-report/)
 #   make asan       build and test with AddressSanitizer + UBSan
 #   make bench      speed figures (and llama.cpp beside them) into bench/results.md
+#   make quality    compression quality against llama.cpp's own files into bench/quality.md
+#   make pruning    one-shot structured pruning (cuts x scores x compensations) into bench/pruning.md
 #   make debug      -O0 -g build
 #   make mutants    apply each dev/mutants/*.mut to a scratch copy, run the tests that must kill it
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_TIME seconds
@@ -39,7 +41,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench quality mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: all test demo clean asan debug bench quality pruning mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -100,6 +102,10 @@ bench: shrink
 # writes bench/quality.md; results cached under build/quality.
 quality: shrink
 	sh bench/quality.sh
+
+# One-shot structured pruning at several cuts, scores and compensations: writes bench/pruning.md.
+pruning: shrink
+	sh bench/pruning.sh
 
 # Mutation checks (dev/mutants/run.sh): every mutant must be killed by the tests it names.
 # MUTANTS="dev/mutants/a.mut ..." runs a few.

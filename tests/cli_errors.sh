@@ -372,6 +372,41 @@ if expect_ok "sweep (one rtn point)" "$shrink" sweep -m "$mini" --grid type=Q8_0
 fi
 rm -rf "$sw" "$tmp/swfile" "$tmp/sample.txt"
 
+# --- prune: impossible cuts and unknown methods refused by name before any work; a cut
+# written as an HF directory and as a GGUF file, smaller, and runnable
+check_help prune --model --output --heads --ffn --drop-layers --ffn-multiple --score --compensate --damp --calib --calib-tokens --threads
+expect_fail "prune --heads 1" "--heads" "" "$shrink" prune -m "$mini" --heads 1 -o "$tmp/p"
+expect_fail "prune --drop-layers 6 of 6" "--drop-layers" "" "$shrink" prune -m "$mini" --drop-layers 6 -o "$tmp/p"
+expect_fail "prune --ffn leaving nothing" "--ffn-multiple" "" "$shrink" prune -m "$mini" --ffn 0.9 -o "$tmp/p"
+expect_fail "prune unknown --score" "--score" "" "$shrink" prune -m "$mini" --ffn 0.25 --score best -o "$tmp/p"
+expect_fail "prune unknown --compensate" "--compensate" "" "$shrink" prune -m "$mini" --ffn 0.25 --compensate all -o "$tmp/p"
+expect_fail "prune into a missing directory" "$tmp/no/such" "" "$shrink" prune -m "$mini" --ffn 0.25 --calib-tokens 512 -o "$tmp/no/such/p.gguf"
+[ ! -e "$tmp/p" ] && ok "failed prune leaves nothing" || bad "failed prune leaves nothing" "$tmp/p exists"
+cp -r "$mini" "$tmp/pm"
+expect_fail "prune into its own model directory" "$tmp/pm/config.json" "inputs" "$shrink" prune -m "$tmp/pm" --ffn 0.25 --calib-tokens 512 -o "$tmp/pm"
+expect_fail "bench --save into its own model directory" "$tmp/pm/config.json" "inputs" "$shrink" bench -m "$tmp/pm" -p 0 -n 0 --save "$tmp/pm"
+cmp -s "$tmp/pm/model.safetensors" "$mini/model.safetensors" && cmp -s "$tmp/pm/config.json" "$mini/config.json" &&
+    ok "the model directory is intact" || bad "the model directory is intact" "its files changed"
+rm -rf "$tmp/pm"
+if expect_ok "prune --heads 0.25 --ffn 0.25 --drop-layers 1 (HF)" "$shrink" prune -m "$mini" --heads 0.25 --ffn 0.25 --drop-layers 1 \
+    --calib-tokens 1024 -o "$tmp/p" -t 1; then
+    # By hand: wte 8192x256 + wpe 256x256 + ln_f 512, and 5 blocks of: LayerNorms 1024, qkv 576x256+576 (6 heads
+    # of 32), attn_output 256x192+256, ffn_up 768x256+768, ffn_down 256x768+256: 2,163,200 + 5 x 592,704.
+    grep -q -F -- '-> 5126720 parameters' "$tmp/err" && ok "prune counts the cut" || bad "prune counts the cut" "$(tail -n 2 "$tmp/err")"
+    if expect_ok "info on the pruned directory" "$shrink" info -m "$tmp/p" --json; then
+        grep -q -F '"n_layer": 5' "$tmp/out" && grep -q -F '"params": 5126720' "$tmp/out" && ok "pruned directory: 5 layers, 5,126,720 parameters" ||
+            bad "pruned directory: 5 layers, 5,126,720 parameters" "$(head -c 300 "$tmp/out")"
+    fi
+    grep -q -F '"pruned_heads"' "$tmp/p/config.json" && ok "pruned heads in config.json" || bad "pruned heads in config.json" "$(cat "$tmp/p/config.json")"
+    head -c 2000 data/heldout.txt >"$tmp/sample.txt"
+    expect_ok "eval the pruned directory against the original" "$shrink" eval -m "$tmp/p" --base "$mini" -f "$tmp/sample.txt" -t 1 &&
+        ok "pruned directory runs"
+fi
+if expect_ok "prune --ffn 0.5 (GGUF)" "$shrink" prune -m "$mini" --ffn 0.5 --calib-tokens 1024 -o "$tmp/p.gguf" -t 1; then
+    expect_ok "generate from the pruned GGUF" "$shrink" generate -m "$tmp/p.gguf" -p "The" -n 8 -t 1 && ok "pruned GGUF generates"
+fi
+rm -rf "$tmp/p" "$tmp/p.gguf" "$tmp/sample.txt"
+
 # --- nothing written next to the inputs
 ls "$tmp" >"$tmp/.after"
 for f in g0a g0b g7a g7b g8 ids.txt out err; do grep -v -x -F "$f" "$tmp/.after" >"$tmp/.a2"; mv "$tmp/.a2" "$tmp/.after"; done

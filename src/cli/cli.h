@@ -14,6 +14,7 @@ int cmd_export(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 // Prints "shrink: error: <recorded message>" and returns the exit status (1).
 int cli_fail(void);
@@ -41,6 +42,13 @@ char *cli_repo_path(const char *rel);
 // The directory that holds dir ("a/b/" -> "a", "b" -> "."), as a new string: where a
 // directory written as a whole (a sibling temp directory, then a rename) needs room.
 char *cli_parent_dir(const char *dir);
+// Writes m as an HF directory (gpt2_hf_save, with tok_dir's vocab.json and merges.txt when
+// given) built in a temp directory beside dir and moved into place whole, so a failure
+// leaves no half-written dir; an existing dir gets those four files replaced.
+int cli_save_hf_dir(const gpt2_model *m, const char *dir, const char *tok_dir);
+// Before slow work: an HF directory output would replace none of the inputs (each of its
+// files checked as file_check_output does); a directory not there yet is fine.
+int cli_check_hf_output(const char *dir);
 // Reads a file ("-" or NULL: stdin) whole.
 int cli_read_input(const char *path, char **data, size_t *len);
 // Writes s as a JSON string literal (with quotes).

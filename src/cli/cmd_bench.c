@@ -54,44 +54,6 @@ static int parse_threads(const char *s, int *threads, int max) {
     return n ? n : err_set(ERR_ARG, "bench: --threads is empty");
 }
 
-// --save DIR: the model as an HF directory with the tokenizer of its vocabulary size
-// (GPT-2's, or the bundled mini model's; found beside the binary, not via the working
-// directory), built in a temp directory beside DIR and moved into place whole, so a
-// failure leaves no half-written DIR. An existing DIR gets the four files replaced.
-static int save_hf_dir(const gpt2_model *m, const char *dir) {
-    static const char *const files[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt"};
-    const char *tok_rel = m->cfg.vocab_size == 50257 ? "data/gpt2-tokenizer" : m->cfg.vocab_size == 8192 ? "models/mini" : NULL;
-    char *tok = tok_rel ? cli_repo_path(tok_rel) : NULL;
-    char *parent = cli_parent_dir(dir);
-    int rc = dir_make_all(parent);
-    char *tmp = path_join(parent, ".shrink-save.XXXXXX");
-    if (!rc && !mkdtemp(tmp)) rc = err_set(ERR_IO, "%s: cannot create a temp directory: %s", parent, strerror(errno));
-    int made = rc == 0;
-    if (!rc) rc = gpt2_hf_save(m, tmp, tok, 0);
-    struct stat st;
-    if (!rc && stat(dir, &st) != 0) {
-        if (rename(tmp, dir) != 0) rc = err_set(ERR_IO, "%s: cannot move the saved model into place: %s", dir, strerror(errno));
-        else made = 0;
-    } else if (!rc) {
-        for (size_t i = 0; i < sizeof files / sizeof files[0] && !rc; i++) {
-            char *src = path_join(tmp, files[i]), *dst = path_join(dir, files[i]);
-            if (file_exists(src) && rename(src, dst) != 0)
-                rc = err_set(ERR_IO, "%s: cannot move into place: %s", dst, strerror(errno));
-            free(src), free(dst);
-        }
-    }
-    if (made) {  // what is left of the temp directory (all of it after a failure)
-        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-            char *p = path_join(tmp, files[i]);
-            unlink(p);
-            free(p);
-        }
-        rmdir(tmp);
-    }
-    free(tmp), free(parent), free(tok);
-    return rc;
-}
-
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *random = NULL, *save = NULL, *threads_s = "1,2", *type = "f32";
     int pp = 128, tg = 64, reps = 5, json = 0, machine = 0;
@@ -128,7 +90,13 @@ int cmd_bench(int argc, char **argv) {
     gpt2_model m;
     if (model ? cli_load_model(model, &m) : cli_random_model(random, seed, &m)) return cli_fail();
     if (save) {
-        if (save_hf_dir(&m, save)) {
+        // The tokenizer of its vocabulary size (GPT-2's, or the bundled mini model's; found
+        // beside the binary, not via the working directory).
+        const char *tok_rel = m.cfg.vocab_size == 50257 ? "data/gpt2-tokenizer" : m.cfg.vocab_size == 8192 ? "models/mini" : NULL;
+        char *tok = tok_rel ? cli_repo_path(tok_rel) : NULL;
+        int bad = cli_save_hf_dir(&m, save, tok);
+        free(tok);
+        if (bad) {
             gpt2_model_free(&m);
             return cli_fail();
         }

@@ -6,6 +6,8 @@
 #include "../core/xalloc.h"
 #include "../formats/json.h"
 #include "../kernels/kernels.h"
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -123,4 +125,53 @@ void cli_json_string(FILE *f, const char *s, size_t len) {
     json_put_string(&b, s, len);
     fputs(sbuf_str(&b), f);
     sbuf_free(&b);
+}
+
+static const char *const hf_files[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt"};
+
+int cli_check_hf_output(const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0) return 0;  // made when saved
+    if (!S_ISDIR(st.st_mode)) return err_set(ERR_ARG, "%s: exists and is not a directory", dir);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof hf_files / sizeof hf_files[0] && !rc; i++) {
+        char *p = path_join(dir, hf_files[i]);
+        rc = file_check_output(p);
+        free(p);
+    }
+    return rc;
+}
+
+int cli_save_hf_dir(const gpt2_model *m, const char *dir, const char *tok) {
+    const char *const *files = hf_files;
+    const size_t n_files = sizeof hf_files / sizeof hf_files[0];
+    if (cli_check_hf_output(dir)) return err_code();
+    char *parent = cli_parent_dir(dir);
+    int rc = dir_make_all(parent);
+    char *tmp = path_join(parent, ".shrink-save.XXXXXX");
+    if (!rc && !mkdtemp(tmp)) rc = err_set(ERR_IO, "%s: cannot create a temp directory: %s", parent, strerror(errno));
+    int made = rc == 0;
+    if (!rc) rc = gpt2_hf_save(m, tmp, tok, 0);
+    struct stat st;
+    if (!rc && stat(dir, &st) != 0) {
+        if (rename(tmp, dir) != 0) rc = err_set(ERR_IO, "%s: cannot move the saved model into place: %s", dir, strerror(errno));
+        else made = 0;
+    } else if (!rc) {
+        for (size_t i = 0; i < n_files && !rc; i++) {
+            char *src = path_join(tmp, files[i]), *dst = path_join(dir, files[i]);
+            if (file_exists(src) && rename(src, dst) != 0)
+                rc = err_set(ERR_IO, "%s: cannot move into place: %s", dst, strerror(errno));
+            free(src), free(dst);
+        }
+    }
+    if (made) {  // what is left of the temp directory (all of it after a failure)
+        for (size_t i = 0; i < n_files; i++) {
+            char *p = path_join(tmp, files[i]);
+            unlink(p);
+            free(p);
+        }
+        rmdir(tmp);
+    }
+    free(tmp), free(parent);
+    return rc;
 }

@@ -1,0 +1,82 @@
+// prune.h: structured pruning: whole attention heads, MLP neurons and blocks removed, so
+// the matrices they touch really shrink (the file, the parameter count, the matmuls).
+//
+// A cut is a keep mask over the model's units. The pipeline (prune_model) goes block by
+// block over calibration text, as GPTQ does: it measures the inputs of the matrix that
+// reads the units (attn_output for heads, ffn_down for neurons) on the stream the blocks
+// already pruned produce, scores the units, keeps the best, and compensates the removal
+// by refitting that matrix and its bias on the kept units (least squares; FLAP's bias
+// fold is the special case that only moves the bias). While it works, removed units sit
+// as zero columns in a full-shape copy; prune_apply then builds the smaller model.
+#pragma once
+#include "../compress/calib.h"
+
+typedef struct prune_mask {
+    int n_layer, max_head, max_ff;  // the model's L, largest NH_l and F_l
+    uint8_t *layer;                 // (L) 1 = kept
+    uint8_t *head;                  // (L, max_head): head h (its index in layer l now) kept
+    uint8_t *ff;                    // (L, max_ff): neuron j of layer l kept
+} prune_mask;
+
+// Everything kept.
+void prune_mask_init(prune_mask *pm, const gpt2_config *c);
+void prune_mask_free(prune_mask *pm);
+
+// out = m without what pm removes: fewer rows of attn_qkv and ffn_up (and their biases),
+// fewer columns of attn_output and ffn_down (of the first factor when low-rank), dropped
+// blocks gone (src_layer keeps where each remaining block came from). Removed heads are
+// recorded by their original index (out->removed_heads). m must be all fp32. Returns
+// ERR_ARG when nothing would be left.
+int prune_apply(const gpt2_model *m, const prune_mask *pm, gpt2_model *out);
+
+// How units are ranked (higher = more important).
+typedef enum {
+    PRUNE_SCORE_MAGNITUDE,  // weights only: ‖v rows‖·‖attn_output columns‖, ‖ffn_up row‖·‖ffn_down column‖
+    PRUNE_SCORE_ACT,        // activation norm: sqrt(E[x²])·‖column‖ of the matrix reading the unit
+    PRUNE_SCORE_FLUCT,      // FLAP's fluctuation: Var[x]·‖column‖², what a bias fold cannot restore
+    PRUNE_SCORE_COUNT
+} prune_score;
+
+// How a removal is compensated.
+typedef enum {
+    PRUNE_COMP_NONE,   // the units are simply gone
+    PRUNE_COMP_BIAS,   // FLAP: the bias takes the removed units' mean contribution
+    PRUNE_COMP_REFIT,  // least squares on the kept units' inputs, bias included
+    PRUNE_COMP_COUNT
+} prune_comp;
+
+int prune_score_parse(const char *s);  // -1 when unknown
+int prune_comp_parse(const char *s);
+const char *prune_score_name(prune_score s);
+const char *prune_comp_name(prune_comp c);
+
+// Scores of layer l's heads (NH_l) and neurons (F_l) from the statistics of attn_output's
+// and ffn_down's inputs (st may be NULL for PRUNE_SCORE_MAGNITUDE).
+void prune_score_heads(const gpt2_model *m, int l, const act_stats *st, prune_score s, double *score);
+void prune_score_neurons(const gpt2_model *m, int l, const act_stats *st, prune_score s, double *score);
+
+// Compensates removing the input columns of lin whose keep[c] is 0 (lin dense fp32; low-rank
+// linears take the bias fold), given the statistics of its inputs (H needed for refit), then
+// zeroes those columns. damp: the refit's ridge, a fraction of the kept inputs' mean square.
+// Returns ERR_ARG (naming --damp) when the kept inputs' statistics stay singular when damped.
+int prune_compensate(gpt2_linear *lin, const act_stats *st, const uint8_t *keep, prune_comp comp, double damp);
+
+// The mean KL(m ‖ m without block l) per token, for every block, on up to `windows` of the
+// calibration windows (how much each block matters: dropping the least costly first).
+void prune_layer_kl(const gpt2_model *m, const calib_set *cs, int windows, double *kl);
+
+typedef struct prune_opts {
+    double heads;       // fraction of each kept layer's heads removed
+    double ffn;         // fraction of each kept layer's MLP neurons removed
+    int drop_layers;    // blocks removed, those whose removal costs the least KL
+    int ffn_multiple;   // kept MLP widths rounded to a multiple of this (K-quants need 256)
+    prune_score score;
+    prune_comp comp;
+    double damp;        // the refit's ridge (prune_compensate)
+} prune_opts;
+
+// The whole cut on m (fp32; left as it was) calibrated on cs: out is the pruned model.
+// notes gets one line per block (kept heads and width) and the dropped blocks with their
+// KL. Errors (ERR_ARG) name the option that asks for the impossible.
+int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, gpt2_model *out, char *notes,
+                size_t notes_cap);
