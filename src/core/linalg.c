@@ -1,7 +1,9 @@
 // linalg.c: Cholesky factorization and solves (see linalg.h).
 #include "linalg.h"
 #include <math.h>
+#include "xalloc.h"
 #include <stddef.h>
+#include <stdlib.h>
 
 int linalg_cholesky(double *A, int n) {
     for (int j = 0; j < n; j++) {
@@ -22,20 +24,41 @@ int linalg_cholesky(double *A, int n) {
     return 0;
 }
 
+// Right-hand sides go in blocks of RHS_BLOCK, stored across (x[i][0..RHS_BLOCK)), so each
+// row of L read from memory serves the whole block and the innermost loop is over the
+// block (vectorizable without reassociating a sum). One RHS at a time streamed L, which
+// does not fit in cache for the sizes pruning solves, twice per right-hand side.
+enum { RHS_BLOCK = 8 };
+
 void linalg_cholesky_solve(const double *L, int n, double *B, int nrhs) {
-#pragma omp parallel for schedule(static) if ((double)nrhs * n * n > 1e6)
-    for (int r = 0; r < nrhs; r++) {
-        double *x = B + (size_t)r * n;
+    if (n <= 0 || nrhs <= 0) return;
+    double *U = xmalloc((size_t)n * n * sizeof *U);  // Lᵀ, so the backward pass reads rows too
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k <= i; k++) U[(size_t)k * n + i] = L[(size_t)i * n + k];
+    int nblocks = (nrhs + RHS_BLOCK - 1) / RHS_BLOCK;
+#pragma omp parallel for schedule(dynamic, 1) if ((double)nrhs * n * n > 1e6)
+    for (int blk = 0; blk < nblocks; blk++) {
+        int r0 = blk * RHS_BLOCK, nb = nrhs - r0 < RHS_BLOCK ? nrhs - r0 : RHS_BLOCK;
+        double *x = xcalloc((size_t)n * RHS_BLOCK, sizeof *x), s[RHS_BLOCK];
+        for (int j = 0; j < nb; j++)
+            for (int i = 0; i < n; i++) x[(size_t)i * RHS_BLOCK + j] = B[(size_t)(r0 + j) * n + i];
         for (int i = 0; i < n; i++) {  // L y = b
             const double *li = L + (size_t)i * n;
-            double s = x[i];
-            for (int k = 0; k < i; k++) s -= li[k] * x[k];
-            x[i] = s / li[i];
+            for (int j = 0; j < RHS_BLOCK; j++) s[j] = x[(size_t)i * RHS_BLOCK + j];
+            for (int k = 0; k < i; k++)
+                for (int j = 0; j < RHS_BLOCK; j++) s[j] -= li[k] * x[(size_t)k * RHS_BLOCK + j];
+            for (int j = 0; j < RHS_BLOCK; j++) x[(size_t)i * RHS_BLOCK + j] = s[j] / li[i];
         }
         for (int i = n - 1; i >= 0; i--) {  // Lᵀ x = y
-            double s = x[i];
-            for (int k = i + 1; k < n; k++) s -= L[(size_t)k * n + i] * x[k];
-            x[i] = s / L[(size_t)i * n + i];
+            const double *ui = U + (size_t)i * n;
+            for (int j = 0; j < RHS_BLOCK; j++) s[j] = x[(size_t)i * RHS_BLOCK + j];
+            for (int k = i + 1; k < n; k++)
+                for (int j = 0; j < RHS_BLOCK; j++) s[j] -= ui[k] * x[(size_t)k * RHS_BLOCK + j];
+            for (int j = 0; j < RHS_BLOCK; j++) x[(size_t)i * RHS_BLOCK + j] = s[j] / ui[i];
         }
+        for (int j = 0; j < nb; j++)
+            for (int i = 0; i < n; i++) B[(size_t)(r0 + j) * n + i] = x[(size_t)i * RHS_BLOCK + j];
+        free(x);
     }
+    free(U);
 }

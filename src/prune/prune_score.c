@@ -125,25 +125,42 @@ static int refit(gpt2_linear *lin, const act_stats *st, const int *K, int k, con
         free(G);
         return err_set(ERR_ARG, "prune: the kept inputs' statistics are singular (raise --damp)");
     }
+    // P = C G⁻¹ with C = Σ x_R zᵀ / n, and the update W_R P: either r right-hand sides (P's
+    // rows) or, when the matrix has fewer outputs than removed inputs, out of them ((W_R C) G⁻¹).
     P = xmalloc((size_t)r * n1 * sizeof *P);
     for (int j = 0; j < r; j++) {
         for (int i = 0; i < k; i++) P[(size_t)j * n1 + i] = st->H[(size_t)R[j] * cols + K[i]] * inv_n;
         P[(size_t)j * n1 + k] = st->sum[R[j]] * inv_n;
     }
-    linalg_cholesky_solve(G, n1, P, r);
     float *w = (float *)lin->w.data;
+    int by_rows = out < r;
+    double *D = by_rows ? xmalloc((size_t)out * n1 * sizeof *D) : NULL;
+    if (!by_rows) linalg_cholesky_solve(G, n1, P, r);
 #pragma omp parallel for schedule(static)
-    for (int o = 0; o < out; o++) {
+    for (int o = 0; o < out; o++) {  // (W_R P) row o, or (W_R C) row o
         float *wo = w + (size_t)o * cols;
-        double *acc = xcalloc((size_t)n1, sizeof *acc);
+        double *acc = by_rows ? D + (size_t)o * n1 : xmalloc((size_t)n1 * sizeof *acc);
+        for (int i = 0; i < n1; i++) acc[i] = 0;
         for (int j = 0; j < r; j++) {
             double wr = wo[R[j]];
             const double *pj = P + (size_t)j * n1;
             for (int i = 0; i < n1; i++) acc[i] += wr * pj[i];
         }
-        for (int i = 0; i < k; i++) wo[K[i]] = (float)(wo[K[i]] + acc[i]);
-        lin->bias[o] = (float)(lin->bias[o] + acc[k]);
-        free(acc);
+        if (!by_rows) {
+            for (int i = 0; i < k; i++) wo[K[i]] = (float)(wo[K[i]] + acc[i]);
+            lin->bias[o] = (float)(lin->bias[o] + acc[k]);
+            free(acc);
+        }
+    }
+    if (by_rows) {
+        linalg_cholesky_solve(G, n1, D, out);
+        for (int o = 0; o < out; o++) {
+            float *wo = w + (size_t)o * cols;
+            const double *d = D + (size_t)o * n1;
+            for (int i = 0; i < k; i++) wo[K[i]] = (float)(wo[K[i]] + d[i]);
+            lin->bias[o] = (float)(lin->bias[o] + d[k]);
+        }
+        free(D);
     }
     free(G), free(P);
     return 0;
