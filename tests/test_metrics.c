@@ -247,7 +247,7 @@ typedef struct direct_stats {
     const gpt2_config *cfg;
     int want_head;       // the head sees every position's input when all logits are computed
     long *n;             // per slot
-    double **sq, **ab, **H;
+    double **sq, **ab, **H, **sm;
 } direct_stats;
 
 static void direct_hook(void *user, int mat, const float *in, int T, int cols) {
@@ -257,6 +257,7 @@ static void direct_hook(void *user, int mat, const float *in, int T, int cols) {
     for (int t = 0; t < T; t++) {
         const float *x = in + (size_t)t * cols;
         for (int i = 0; i < cols; i++) {
+            d->sm[slot][i] += (double)x[i];
             d->sq[slot][i] += (double)x[i] * x[i];
             d->ab[slot][i] += fabs((double)x[i]);
             for (int k = 0; k < cols; k++) d->H[slot][(size_t)i * cols + k] += (double)x[i] * x[k];
@@ -277,17 +278,20 @@ static double rel_maxdiff(const double *a, const double *b, size_t n) {
 #define TOL_CALIB_REL 1e-5
 
 static void check_stats(const char *what, const act_stats *st, const direct_stats *d, int ns) {
-    double dq = 0, da = 0, dh = 0;
+    double dq = 0, da = 0, dh = 0, dm = 0;
     int n_ok = 1;
     for (int s = 0; s < ns; s++) {
         int cols = st[s].cols;
         n_ok &= st[s].n == d->n[s];
+        dm = fmax(dm, rel_maxdiff(st[s].sum, d->sm[s], (size_t)cols));
         dq = fmax(dq, rel_maxdiff(st[s].sumsq, d->sq[s], (size_t)cols));
         da = fmax(da, rel_maxdiff(st[s].sumabs, d->ab[s], (size_t)cols));
         dh = fmax(dh, rel_maxdiff(st[s].H, d->H[s], (size_t)cols * cols));
     }
     char label[160];
     EXPECT(n_ok, "%s: token counts differ from the inputs the matrices saw", what);
+    snprintf(label, sizeof label, "%s: sum of x per channel (relative to the largest)", what);
+    EXPECT_CLOSE(label, dm, TOL_CALIB_REL);
     snprintf(label, sizeof label, "%s: sum of x^2 per channel (relative to the largest)", what);
     EXPECT_CLOSE(label, dq, TOL_CALIB_REL);
     snprintf(label, sizeof label, "%s: sum of |x| per channel (relative to the largest)", what);
@@ -314,7 +318,8 @@ static void test_calib(void) {
     EXPECT(calib_load(&cs, tok, "data/calib.txt", 80, 32) == 0 && cs.n_windows == 2, "calib_load: %s", err_msg());
     int ns = gpt2_n_mats(c);  // plan order; token_embd's slot stays empty (a lookup)
     direct_stats d = {c, 1, xcalloc((size_t)ns, sizeof(long)), xcalloc((size_t)ns, sizeof(double *)),
-                      xcalloc((size_t)ns, sizeof(double *)), xcalloc((size_t)ns, sizeof(double *))};
+                      xcalloc((size_t)ns, sizeof(double *)), xcalloc((size_t)ns, sizeof(double *)),
+                      xcalloc((size_t)ns, sizeof(double *))};
     act_stats *st = xcalloc((size_t)ns, sizeof *st), *sb = xcalloc((size_t)ns, sizeof *sb);
     for (int s = 0; s < ns; s++) {
         int rows, cols;
@@ -324,6 +329,7 @@ static void test_calib(void) {
         act_stats_init(&sb[s], cols, 1);
         d.sq[s] = xcalloc((size_t)cols, sizeof(double));
         d.ab[s] = xcalloc((size_t)cols, sizeof(double));
+        d.sm[s] = xcalloc((size_t)cols, sizeof(double));
         d.H[s] = xcalloc((size_t)cols * cols, sizeof(double));
     }
     // The inputs every matrix sees, window by window, with all positions' logits (so the
@@ -351,9 +357,9 @@ static void test_calib(void) {
     for (int k = 0; k < ns; k++) {
         act_stats_free(&st[k]);
         act_stats_free(&sb[k]);
-        free(d.sq[k]), free(d.ab[k]), free(d.H[k]);
+        free(d.sq[k]), free(d.ab[k]), free(d.H[k]), free(d.sm[k]);
     }
-    free(st), free(sb), free(d.n), free(d.sq), free(d.ab), free(d.H);
+    free(st), free(sb), free(d.n), free(d.sq), free(d.ab), free(d.H), free(d.sm);
     calib_free(&cs);
     bpe_free(tok);
     gpt2_model_free(&m);
