@@ -35,6 +35,23 @@ static int harness_failed, harness_passed;
     (printf("%s: %d passed, %d failed\n", __FILE__, harness_passed, harness_failed), \
      harness_failed ? 1 : 0)
 
+// Largest |a[i] - b[i]| (NaN anywhere gives NaN, so a check against it fails), and largest |a[i]|.
+static inline double harness_maxdiff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (isnan(d)) return d;
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+static inline double harness_maxabs(const float *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
 // Where ../shared lives (tests only; the product never reads it).
 static inline const char *shared_dir(void) {
     const char *d = getenv("SHRINK_SHARED");

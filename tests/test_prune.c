@@ -32,21 +32,6 @@
 // largest coefficient or output: float storage of the result; measured 1.0e-8 and 1.9e-8.
 #define TOL_LSQ 1e-6
 
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
-static double maxabs(const float *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
 static float *logits_of(const gpt2_model *m, const int *ids, int T) {
     size_t V = (size_t)m->cfg.vocab_size;
     float *out = xmalloc((size_t)T * V * sizeof(float));
@@ -155,8 +140,8 @@ static void test_apply(int dense) {
     float *a = logits_of(&p, ids, T), *b = logits_of(&s, ids, T);
     char name[128];
     snprintf(name, sizeof name, "%s: pruned model vs silenced original (relative)", what);
-    EXPECT_CLOSE(name, maxdiff(a, b, n) / maxabs(b, n), TOL_SILENCED);
-    EXPECT(maxdiff(a, ref, n) / maxabs(ref, n) > 1e-2, "%s: the cut changes the logits (or the test is void)", what);
+    EXPECT_CLOSE(name, harness_maxdiff(a, b, n) / harness_maxabs(b, n), TOL_SILENCED);
+    EXPECT(harness_maxdiff(a, ref, n) / harness_maxabs(ref, n) > 1e-2, "%s: the cut changes the logits (or the test is void)", what);
 
     // Its shape and where its heads came from, counted from the mask here.
     EXPECT(p.cfg.n_layer == L - 1, "%s: %d layers", what, p.cfg.n_layer);

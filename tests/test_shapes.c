@@ -41,21 +41,6 @@
 // 6.7e-7 (ref).
 #define TOL_AWQ_FOLD 1e-6
 
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
-static double maxabs(const float *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
 static double nll(const float *x, int V, int y) {
     double mx = x[0], s = 0;
     for (int i = 1; i < V; i++) mx = fmax(mx, x[i]);
@@ -101,7 +86,7 @@ static void check_pruned(const gpt2_model *m, const char *dir, const char *what)
     EXPECT(n_lg == (size_t)B * T * V && n_tg == n_in, "%s: reference shapes", what);
     float *lg = logits_of(m, in, B, T);
     snprintf(label, sizeof label, "%s: logits [%dx%dx%d]", what, B, T, V);
-    EXPECT_CLOSE(label, maxdiff(lg, ref, (size_t)B * T * V), TOL_ORACLE_LOGITS);
+    EXPECT_CLOSE(label, harness_maxdiff(lg, ref, (size_t)B * T * V), TOL_ORACLE_LOGITS);
     double loss = 0;
     for (int i = 0; i < B * T; i++) loss += nll(lg + (size_t)i * V, V, tg[i]);
     loss /= B * T;
@@ -112,7 +97,7 @@ static void check_pruned(const gpt2_model *m, const char *dir, const char *what)
     EXPECT(gpt2_acts_init(&a, m, B, T, 1) == 0, "%s: acts: %s", what, err_msg());
     gpt2_train_forward(m, &a, in);
     snprintf(label, sizeof label, "%s: training forward logits", what);
-    EXPECT_CLOSE(label, maxdiff(a.logits, ref, (size_t)B * T * V), TOL_ORACLE_LOGITS);
+    EXPECT_CLOSE(label, harness_maxdiff(a.logits, ref, (size_t)B * T * V), TOL_ORACLE_LOGITS);
     double tloss = gpt2_train_ce(&a, V, tg, 0);
     snprintf(label, sizeof label, "%s: training loss %.6f", what, tloss);
     EXPECT_CLOSE(label, fabs(tloss - loss_ref[0]), TOL_ORACLE_LOSS);
@@ -341,9 +326,9 @@ static void test_twin(gpt2_model *m, const int *ids, int B, int T) {
     dense_twin(m, &d);
     size_t n = (size_t)B * T * V;
     float *a = logits_of(m, ids, B, T), *b = logits_of(&d, ids, B, T);
-    double scale = maxabs(b, n);
+    double scale = harness_maxabs(b, n);
     EXPECT(scale > 1, "the twin's logits are too small to test anything (max %g)", scale);
-    EXPECT_CLOSE("mixed shapes vs dense twin: logits (relative)", maxdiff(a, b, n) / scale, TOL_TWIN);
+    EXPECT_CLOSE("mixed shapes vs dense twin: logits (relative)", harness_maxdiff(a, b, n) / scale, TOL_TWIN);
     free(a), free(b);
     gpt2_model_free(&d);
 }
@@ -359,7 +344,7 @@ static void test_cache(const gpt2_model *m, const int *ids, int T) {
     }
     EXPECT(s.n_past == T, "cache holds %d positions", s.n_past);
     gpt2_state_free(&s);
-    EXPECT_CLOSE("mixed shapes: KV-cache steps vs batch (relative)", maxdiff(step, batch, (size_t)T * V) / maxabs(batch, (size_t)T * V),
+    EXPECT_CLOSE("mixed shapes: KV-cache steps vs batch (relative)", harness_maxdiff(step, batch, (size_t)T * V) / harness_maxabs(batch, (size_t)T * V),
                  TOL_CACHE);
     free(batch), free(step);
 }
@@ -373,7 +358,7 @@ static void test_train_forward(const gpt2_model *m, const int *ids, int B, int T
         gpt2_train_forward(m, &a, ids);
         EXPECT_CLOSE(backward ? "mixed shapes: training forward vs inference (relative)"
                               : "mixed shapes: forward-only plan vs inference (relative)",
-                     maxdiff(a.logits, ref, n) / maxabs(ref, n), TOL_TRAIN_FWD);
+                     harness_maxdiff(a.logits, ref, n) / harness_maxabs(ref, n), TOL_TRAIN_FWD);
         gpt2_acts_free(&a);
     }
     free(ref);
@@ -439,7 +424,7 @@ static void test_f16(const gpt2_model *m, const int *ids, int T) {
     memcpy(q.params, m->params, m->n_floats * sizeof(float));
     EXPECT(gpt2_model_convert(&q, QTYPE_F16) == 0, "convert: %s", err_msg());
     float *a = logits_of(m, ids, 1, T), *b = logits_of(&q, ids, 1, T);
-    double rel = maxdiff(a, b, (size_t)T * V) / maxabs(a, (size_t)T * V);
+    double rel = harness_maxdiff(a, b, (size_t)T * V) / harness_maxabs(a, (size_t)T * V);
     printf("mixed shapes in F16: logits within %.2e of fp32 (relative)\n", rel);
     EXPECT(rel > 0 && rel < 5e-3, "F16 logits %.3g from fp32 (relative)", rel);
     free(a), free(b);
@@ -504,7 +489,7 @@ static void test_awq_folds(const gpt2_model *m, const int *ids, int T) {
     float *a = logits_of(m, ids, 1, T), *b = logits_of(&q, ids, 1, T);
     char label[96];
     snprintf(label, sizeof label, "mixed shapes: %d AWQ folds leave the logits (relative)", folds);
-    EXPECT_CLOSE(label, maxdiff(a, b, (size_t)T * V) / maxabs(a, (size_t)T * V), TOL_AWQ_FOLD);
+    EXPECT_CLOSE(label, harness_maxdiff(a, b, (size_t)T * V) / harness_maxabs(a, (size_t)T * V), TOL_AWQ_FOLD);
     EXPECT(memcmp(q.params, m->params, m->n_floats * sizeof(float)) != 0, "the folds changed nothing");
     free(a), free(b);
     gpt2_model_free(&q);
