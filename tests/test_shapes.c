@@ -495,7 +495,8 @@ static void test_awq_folds(const gpt2_model *m, const int *ids, int T) {
     gpt2_model_free(&q);
 }
 
-// What the HF layout cannot hold is refused with a message naming it.
+// What the HF layout cannot hold is refused with a message naming it; per-layer widths use
+// shrink's config.json key.
 static void test_save_refused(const gpt2_model *m) {
     char tmp[] = "/tmp/shrink_test_shapes_XXXXXX";
     EXPECT(mkdtemp(tmp) != NULL, "mkdtemp");
@@ -510,9 +511,24 @@ static void test_save_refused(const gpt2_model *m) {
     gpt2_model d;
     gpt2_model_init_random(&d, &c, 1);
     err_clear();
-    EXPECT(gpt2_hf_save(&d, tmp, NULL, 0) == ERR_ARG && strstr(err_msg(), "MLP widths that differ per layer") &&
-               strstr(err_msg(), tmp),
-           "HF save of per-layer MLP widths: %s", err_msg());
+    // Per-layer MLP widths go into shrink_n_inner and come back the same.
+    EXPECT(gpt2_hf_save(&d, tmp, NULL, 0) == 0, "HF save of per-layer MLP widths: %s", err_msg());
+    gpt2_model e;
+    int loaded = gpt2_hf_load(&e, tmp) == 0;
+    EXPECT(loaded, "reload: %s", err_msg());
+    if (loaded) {
+        int same = e.cfg.n_layer == d.cfg.n_layer && e.n_floats == d.n_floats;
+        for (int l = 0; same && l < d.cfg.n_layer; l++)
+            same = gpt2_n_ff(&e.cfg, l) == gpt2_n_ff(&d.cfg, l) && gpt2_n_head(&e.cfg, l) == gpt2_n_head(&d.cfg, l);
+        EXPECT(same && memcmp(e.params, d.params, d.n_floats * sizeof(float)) == 0,
+               "per-layer widths through config.json shrink_n_inner: shapes or weights differ");
+        gpt2_model_free(&e);
+    }
+    char *files[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char *f = path_join(tmp, files[i]);
+        unlink(f), free(f);
+    }
     err_clear();
     gpt2_model_free(&d);
     rmdir(tmp);

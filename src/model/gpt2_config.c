@@ -110,6 +110,20 @@ static int check_size(const char *path, const char *name, int v, int limit, int 
     return 0;
 }
 
+// "shrink_n_inner": [w0, w1, ...]: each layer's MLP width (shrink's extension for pruned
+// models; transformers has one n_inner for every layer).
+static int parse_widths(const json_value *wl, gpt2_config *c, const char *path) {
+    if (wl->type != JSON_ARRAY || wl->len != (size_t)c->n_layer)
+        return err_set(ERR_FORMAT, "%s: \"shrink_n_inner\" must be a list of n_layer (%d) MLP widths", path, c->n_layer);
+    for (size_t l = 0; l < wl->len; l++) {
+        const json_value *w = &wl->items[l];
+        if (w->type != JSON_NUMBER || !w->is_int || w->integer < 0 || w->integer > MAX_FF)
+            return err_set(ERR_FORMAT, "%s: shrink_n_inner[%zu] is not an MLP width in 0..%d", path, l, MAX_FF);
+        c->n_ff_arr[l] = (int)w->integer;
+    }
+    return 0;
+}
+
 // "pruned_heads": {"1": [0, 3], ...}: marks removed[l * NH + h] and lowers n_head_arr[l].
 static int parse_pruned_heads(const json_value *ph, gpt2_config *c, int NH, const char *path, uint8_t **removed) {
     if (ph->type != JSON_OBJECT)
@@ -238,6 +252,8 @@ int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const
         goto done;
     }
     gpt2_config_set_uniform(cfg, n_head, n_inner);
+    const json_value *wl = json_get(&root, "shrink_n_inner");
+    if (wl && wl->type != JSON_NULL && (rc = parse_widths(wl, cfg, path))) goto done;
     const json_value *ph = json_get(&root, "pruned_heads");
     if (ph && ph->type != JSON_NULL && (rc = parse_pruned_heads(ph, cfg, n_head, path, removed))) goto done;
     rc = gpt2_config_validate(cfg, path);

@@ -2,8 +2,10 @@
 // model.safetensors in GPT2LMHeadModel names and Conv1D (in, out) layouts), so any
 // HF-compatible tool, and shrink itself, can load it. Each file is written atomically.
 // Pruned heads are written as transformers does (config.pruned_heads and the pruned
-// shapes); shapes transformers cannot express (per-layer MLP widths, low-rank linears,
-// reordered layers) are refused.
+// shapes). MLP widths that differ per layer go into shrink's own key "shrink_n_inner"
+// (docs/format.md): shrink and its training checkpoints read it; transformers builds one
+// n_inner for every layer and refuses the weights. Low-rank linears and layers whose
+// attention scale depends on a changed index are refused.
 #include "modelfile.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
@@ -36,6 +38,12 @@ static void write_pruned_heads(FILE *f, const gpt2_model *m) {
     fprintf(f, "},\n");
 }
 
+static int widths_differ(const gpt2_config *c) {
+    for (int l = 1; l < c->n_layer; l++)
+        if (gpt2_n_ff(c, l) != gpt2_n_ff(c, 0)) return 1;
+    return 0;
+}
+
 static int write_config(const gpt2_model *m, const char *dir) {
     const gpt2_config *c = &m->cfg;
     char *path = path_join(dir, "config.json");
@@ -51,6 +59,11 @@ static int write_config(const gpt2_model *m, const char *dir) {
                 act, c->ln_eps, c->vocab_size, c->n_ctx, c->n_ctx, c->n_embd, c->n_layer, c->n_embd / c->head_dim,
                 gpt2_n_ff(c, 0));
         write_pruned_heads(f.f, m);
+        if (widths_differ(c)) {
+            fprintf(f.f, "  \"shrink_n_inner\": [");
+            for (int l = 0; l < c->n_layer; l++) fprintf(f.f, "%s%d", l ? ", " : "", gpt2_n_ff(c, l));
+            fprintf(f.f, "],\n");
+        }
         if (c->bos_id >= 0) fprintf(f.f, "  \"bos_token_id\": %d,\n", c->bos_id);
         if (c->eos_id >= 0) fprintf(f.f, "  \"eos_token_id\": %d,\n", c->eos_id);
         fprintf(f.f, "  \"scale_attn_weights\": %s,\n  \"scale_attn_by_inverse_layer_idx\": %s,\n"
@@ -84,7 +97,6 @@ static int copy_file(const char *src, const char *dst) {
 // What transformers' GPT2Config cannot express, or NULL.
 static const char *inexpressible(const gpt2_config *c) {
     for (int l = 0; l < c->n_layer; l++) {
-        if (gpt2_n_ff(c, l) != gpt2_n_ff(c, 0)) return "MLP widths that differ per layer";
         if (c->src_layer[l] != l && c->scale_by_layer) return "attention scaled by a layer index that changed";
         for (int k = 0; k < GPT2_LINEARS; k++)
             if (gpt2_rank(c, l, k)) return "low-rank (factorized) linears";
