@@ -374,10 +374,17 @@ rm -rf "$sw" "$tmp/swfile" "$tmp/sample.txt"
 
 # --- prune: impossible cuts and unknown methods refused by name before any work; a cut
 # written as an HF directory and as a GGUF file, smaller, and runnable
-check_help prune --model --output --heads --ffn --drop-layers --ffn-multiple --score --compensate --damp --calib --calib-tokens --threads
+check_help prune --model --output --heads --ffn --drop-layers --target-params --layers --ffn-multiple --score --compensate --damp --calib --calib-tokens --threads
 expect_fail "prune --heads 1" "--heads" "" "$shrink" prune -m "$mini" --heads 1 -o "$tmp/p"
 expect_fail "prune --drop-layers 6 of 6" "--drop-layers" "" "$shrink" prune -m "$mini" --drop-layers 6 -o "$tmp/p"
 expect_fail "prune --ffn leaving nothing" "--ffn-multiple" "" "$shrink" prune -m "$mini" --ffn 0.9 -o "$tmp/p"
+expect_fail "prune --layers out of range" "--layers" "0..5" "$shrink" prune -m "$mini" --layers 0,6 -o "$tmp/p"
+expect_fail "prune --layers twice" "--layers" "twice" "$shrink" prune -m "$mini" --layers 0,2,2 -o "$tmp/p"
+expect_fail "prune --layers with --drop-layers" "--layers" "" "$shrink" prune -m "$mini" --layers 0,2 --drop-layers 1 -o "$tmp/p"
+expect_fail "prune --target-params 100%" "--target-params" "" "$shrink" prune -m "$mini" --target-params 100% -o "$tmp/p"
+expect_fail "prune --target-params above the model" "--target-params" "" "$shrink" prune -m "$mini" --target-params 9000000 -o "$tmp/p"
+expect_fail "prune --target-params unreachable" "--target-params" "smallest model" "$shrink" prune -m "$mini" --target-params 2000000 -o "$tmp/p"
+expect_fail "prune --target-params with --heads" "--target-params" "" "$shrink" prune -m "$mini" --target-params 80% --heads 0.25 -o "$tmp/p"
 expect_fail "prune unknown --score" "--score" "" "$shrink" prune -m "$mini" --ffn 0.25 --score best -o "$tmp/p"
 expect_fail "prune unknown --compensate" "--compensate" "" "$shrink" prune -m "$mini" --ffn 0.25 --compensate all -o "$tmp/p"
 expect_fail "prune into a missing directory" "$tmp/no/such" "" "$shrink" prune -m "$mini" --ffn 0.25 --calib-tokens 512 -o "$tmp/no/such/p.gguf"
@@ -405,7 +412,18 @@ fi
 if expect_ok "prune --ffn 0.5 (GGUF)" "$shrink" prune -m "$mini" --ffn 0.5 --calib-tokens 1024 -o "$tmp/p.gguf" -t 1; then
     expect_ok "generate from the pruned GGUF" "$shrink" generate -m "$tmp/p.gguf" -p "The" -n 8 -t 1 && ok "pruned GGUF generates"
 fi
-rm -rf "$tmp/p" "$tmp/p.gguf" "$tmp/sample.txt"
+# A budget: per-layer widths, written with config.json's shrink_n_inner, reloaded as they were.
+if expect_ok "prune --target-params 85% (HF)" "$shrink" prune -m "$mini" --target-params 85% --ffn-multiple 32 --calib-tokens 1024 \
+    -o "$tmp/pt" -t 1; then
+    grep -q -F '"shrink_n_inner"' "$tmp/pt/config.json" && ok "per-layer widths in config.json" ||
+        bad "per-layer widths in config.json" "$(cat "$tmp/pt/config.json")"
+    kept=$(sed -n 's/.*-> \([0-9]*\) parameters.*/\1/p' "$tmp/err")
+    [ -n "$kept" ] && [ "$kept" -le 5866496 ] && ok "85% of 6,901,760 parameters at most ($kept)" || bad "budget met" "$(tail -n 2 "$tmp/err")"
+    expect_ok "info on the budget-pruned directory" "$shrink" info -m "$tmp/pt" --json &&
+        grep -q -F "\"params\": $kept" "$tmp/out" && ok "reloaded with the same parameter count" ||
+        bad "reloaded with the same parameter count" "$(head -c 300 "$tmp/out")"
+fi
+rm -rf "$tmp/p" "$tmp/p.gguf" "$tmp/pt" "$tmp/sample.txt"
 
 # --- nothing written next to the inputs
 ls "$tmp" >"$tmp/.after"

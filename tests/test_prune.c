@@ -423,8 +423,8 @@ static void test_pipeline(void) {
     EXPECT(calib_load(&cs, tok, "data/calib.txt", 8192, 256) == 0, "calib: %s", err_msg());
     EXPECT(calib_load(&held, tok, "data/heldout.txt", 2048, 256) == 0, "held-out: %s", err_msg());
     char notes[4096];
-    prune_opts plain = {0, 0.25, 0, 256, PRUNE_SCORE_ACT, PRUNE_COMP_NONE, 0.01};
-    prune_opts best = {0, 0.25, 0, 256, PRUNE_SCORE_FLUCT, PRUNE_COMP_REFIT, 0.01};
+    prune_opts plain = {.ffn = 0.25, .ffn_multiple = 256, .score = PRUNE_SCORE_ACT, .comp = PRUNE_COMP_NONE, .damp = 0.01};
+    prune_opts best = {.ffn = 0.25, .ffn_multiple = 256, .score = PRUNE_SCORE_FLUCT, .comp = PRUNE_COMP_REFIT, .damp = 0.01};
     gpt2_model a, b;
     EXPECT(prune_model(&m, &cs, &plain, &a, notes, sizeof notes) == 0, "prune: %s", err_msg());
     EXPECT(prune_model(&m, &cs, &best, &b, notes, sizeof notes) == 0, "prune: %s", err_msg());
@@ -432,6 +432,25 @@ static void test_pipeline(void) {
     double ka = mean_kl(&m, &a, held.ids, held.n_windows, held.ctx), kb = mean_kl(&m, &b, held.ids, held.n_windows, held.ctx);
     printf("MLP -25%%, held-out KL: act scores, no compensation %.4f; fluct + refit %.4f (ratio %.2f)\n", ka, kb, kb / ka);
     EXPECT(kb <= 0.5 * ka && ka > 0.01, "calibrated + refit KL %.4f is not at most half of %.4f", kb, ka);
+    gpt2_model_free(&a), gpt2_model_free(&b);
+
+    // --target-params: the budget is met (not by far more than one option's step), and the
+    // allocation measured per layer costs less KL than a uniform cut of the same size.
+    prune_opts uni = {.heads = 0.25, .ffn = 0.4375, .ffn_multiple = 32, .score = PRUNE_SCORE_FLUCT,
+                      .comp = PRUNE_COMP_REFIT, .damp = 0.01};
+    EXPECT(prune_model(&m, &cs, &uni, &a, notes, sizeof notes) == 0, "uniform: %s", err_msg());
+    prune_opts bud = {.target_params = gpt2_param_count(&a.cfg), .ffn_multiple = 32, .score = PRUNE_SCORE_FLUCT,
+                      .comp = PRUNE_COMP_REFIT, .damp = 0.01};
+    EXPECT(prune_model(&m, &cs, &bud, &b, notes, sizeof notes) == 0, "--target-params: %s", err_msg());
+    size_t pb = gpt2_param_count(&b.cfg);
+    EXPECT(pb <= bud.target_params && pb >= bud.target_params - 50000, "budget %zu: the allocation keeps %zu",
+           bud.target_params, pb);
+    int differs = 0;
+    for (int l = 0; l < b.cfg.n_layer; l++) differs |= gpt2_n_ff(&b.cfg, l) != gpt2_n_ff(&b.cfg, 0);
+    ka = mean_kl(&m, &a, held.ids, held.n_windows, held.ctx), kb = mean_kl(&m, &b, held.ids, held.n_windows, held.ctx);
+    printf("%zu parameters, held-out KL: uniform (heads -25%%, MLP -43.75%%) %.4f; --target-params %.4f (ratio %.2f)\n%s",
+           pb, ka, kb, kb / ka, notes);
+    EXPECT(kb <= 0.85 * ka && differs, "the allocation's KL %.4f is not below 0.85 x the uniform cut's %.4f", kb, ka);
     gpt2_model_free(&a), gpt2_model_free(&b);
 
     // The KL of dropping a block alone, as prune_layer_kl measures it, equals the KL of the model built without it.
@@ -450,15 +469,20 @@ static void test_pipeline(void) {
     prune_mask_free(&pm);
 
     // Asking for the impossible: refused, naming the option.
+#define BAD(h, f, d, mult) {.heads = h, .ffn = f, .drop_layers = d, .ffn_multiple = mult, .score = PRUNE_SCORE_FLUCT, \
+                               .comp = PRUNE_COMP_REFIT, .damp = 0.01}
     struct {
         prune_opts o;
         const char *says;
     } bad[] = {
-        {{1.0, 0, 0, 256, PRUNE_SCORE_FLUCT, PRUNE_COMP_REFIT, 0.01}, "--heads"},
-        {{0.95, 0, 0, 256, PRUNE_SCORE_FLUCT, PRUNE_COMP_REFIT, 0.01}, "--heads"},
-        {{0, 0.9, 0, 256, PRUNE_SCORE_FLUCT, PRUNE_COMP_REFIT, 0.01}, "--ffn-multiple"},
-        {{0, 0, 6, 256, PRUNE_SCORE_FLUCT, PRUNE_COMP_REFIT, 0.01}, "--drop-layers"},
-        {{0, 0.25, 0, 0, PRUNE_SCORE_FLUCT, PRUNE_COMP_REFIT, 0.01}, "--ffn-multiple"},
+        {BAD(1.0, 0, 0, 256), "--heads"},
+        {BAD(0.95, 0, 0, 256), "--heads"},
+        {BAD(0, 0.9, 0, 256), "--ffn-multiple"},
+        {BAD(0, 0, 6, 256), "--drop-layers"},
+        {BAD(0, 0.25, 0, 0), "--ffn-multiple"},
+        {{.target_params = 100000000, .ffn_multiple = 32, .comp = PRUNE_COMP_REFIT}, "--target-params"},
+        {{.target_params = 1000, .ffn_multiple = 32, .comp = PRUNE_COMP_REFIT}, "--target-params"},
+        {{.target_params = 5000000, .heads = 0.25, .ffn_multiple = 32, .comp = PRUNE_COMP_REFIT}, "--target-params"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = prune_model(&m, &cs, &bad[i].o, &a, notes, sizeof notes);

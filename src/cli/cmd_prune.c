@@ -17,8 +17,38 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+// "0,2,4" -> keep[l] = 1 for those blocks of L, 0 for the others.
+static int parse_layers(const char *list, int L, uint8_t *keep) {
+    memset(keep, 0, (size_t)L);
+    const char *p = list;
+    for (;;) {
+        char *end;
+        long l = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ','))
+            return err_set(ERR_ARG, "prune: --layers '%s': expected comma-separated block indices", list);
+        if (l < 0 || l >= L) return err_set(ERR_ARG, "prune: --layers: block %ld is not in 0..%d", l, L - 1);
+        if (keep[l]) return err_set(ERR_ARG, "prune: --layers names block %ld twice", l);
+        keep[l] = 1;
+        if (!*end) return 0;
+        p = end + 1;
+    }
+}
+
+// "N" parameters, or "X%" of total; at least 1.
+static int parse_target(const char *s, size_t total, size_t *out) {
+    char *end;
+    double v = strtod(s, &end);
+    int pct = *end == '%';
+    if (end == s || (pct ? end[1] : *end) || !(v > 0) || (pct && v >= 100) || (!pct && v >= (double)total))
+        return err_set(ERR_ARG, "prune: --target-params '%s': give a parameter count below the model's %zu, or a "
+                                "percentage of it in (0, 100) such as 75%%", s, total);
+    *out = pct ? (size_t)(v / 100 * (double)total) : (size_t)v;
+    if (*out < 1) *out = 1;
+    return 0;
+}
+
 int cmd_prune(int argc, char **argv) {
-    const char *model = NULL, *out = NULL, *calib = NULL, *score = "fluct", *comp = "refit";
+    const char *model = NULL, *out = NULL, *calib = NULL, *score = "fluct", *comp = "refit", *layers = NULL, *target = NULL;
     int threads = 0, calib_tokens = 32768, drop = 0, multiple = 256;
     float heads = 0, ffn = 0, damp = 0.01f;
     arg_spec specs[] = {
@@ -28,6 +58,11 @@ int cmd_prune(int argc, char **argv) {
         {"ffn", 0, ARG_FLOAT, &ffn, "F", "fraction of each layer's MLP neurons to remove (default 0)", 0, 1, 0},
         {"drop-layers", 0, ARG_INT, &drop, "N", "blocks to remove: those whose removal alone costs the least KL (default 0)", 0,
          GPT2_MAX_LAYERS, 0},
+        {"target-params", 0, ARG_STR, &target, "N|X%",
+         "keep at most N parameters (or X% of the model's), removing heads, neurons and blocks where the measured KL "
+         "is least (instead of --heads/--ffn/--drop-layers/--layers)", 0, 0, 0},
+        {"layers", 0, ARG_STR, &layers, "LIST",
+         "keep exactly these blocks, comma-separated indices (e.g. 0,2,4: DistilGPT2's every other layer)", 0, 0, 0},
         {"ffn-multiple", 0, ARG_INT, &multiple, "N",
          "kept MLP widths are a multiple of N (default 256: K-quant blocks fit; 32 for the other types)", 1, 1 << 18, 0},
         {"score", 0, ARG_STR, &score, "S",
@@ -42,7 +77,8 @@ int cmd_prune(int argc, char **argv) {
         {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use (default 32768)", 256, 1 << 26, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
-    int rc = args_parse("prune", "prune -m DIR -o OUT [--heads F] [--ffn F] [--drop-layers N] [--score S] [--compensate C]",
+    int rc = args_parse("prune", "prune -m DIR -o OUT [--heads F] [--ffn F] [--drop-layers N | --layers LIST | --target-params N|X%]\n"
+                        "             [--score S] [--compensate C]",
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
     int sc = prune_score_parse(score), cp = prune_comp_parse(comp);
@@ -59,7 +95,8 @@ int cmd_prune(int argc, char **argv) {
         return cli_fail();
     }
     cli_set_threads(threads);
-    prune_opts o = {heads, ffn, drop, multiple, (prune_score)sc, (prune_comp)cp, damp};
+    prune_opts o = {.heads = heads, .ffn = ffn, .drop_layers = drop, .ffn_multiple = multiple, .score = (prune_score)sc,
+                    .comp = (prune_comp)cp, .damp = damp};
     char *calib_default = NULL;
     const char *calib_path = calib ? calib : (calib_default = cli_data_path("calib.txt"));
     bpe *tok = NULL;
@@ -69,6 +106,10 @@ int cmd_prune(int argc, char **argv) {
         free(calib_default);
         return cli_fail();
     }
+    if (target && (rc = parse_target(target, gpt2_param_count(&m.cfg), &o.target_params))) goto done;
+    uint8_t keep[GPT2_MAX_LAYERS];
+    if (layers && (rc = parse_layers(layers, m.cfg.n_layer, keep))) goto done;
+    o.keep_layers = layers ? keep : NULL;
     const char *tok_dir = cli_has_tokenizer_files(model) ? model : NULL;
     if (!file_exists(calib_path)) {
         rc = err_set(ERR_IO, "%s: calibration text not found (give --calib FILE)", calib_path);

@@ -65,14 +65,10 @@ void kl_probe_free(kl_probe *p) {
 }
 
 // KL = Σ P log P − Σ P log Q: the reference's part is cached; log Q = logits − log Σ exp.
-double kl_probe_matrix(kl_probe *p, int i, wmat as) {
+double kl_probe_from(kl_probe *p, int start) {
     gpt2_model *m = p->m;
-    int V = m->cfg.vocab_size, ctx = p->ctx, nw = p->nw, start, lin, f;
-    gpt2_mat_locate(&m->cfg, i, &start, &lin, &f);
-    if (i == gpt2_mat_embd(&m->cfg)) start = 0;  // the embedding: the whole pass
-    wmat *view = gpt2_mat(m, i), saved = *view;
-    CHECK(as.rows == saved.rows && as.cols == saved.cols);
-    *view = as;
+    int V = m->cfg.vocab_size, ctx = p->ctx, nw = p->nw;
+    CHECK(start >= 0 && start <= m->cfg.n_layer);
     size_t TC = (size_t)ctx * m->cfg.n_embd;
     const float *stream = p->streams + (size_t)start * nw * TC;
     double total = 0;
@@ -93,8 +89,20 @@ double kl_probe_matrix(kl_probe *p, int i, wmat as) {
             total += p->negent[pos] - (cross - lse * p->mass[pos]);
         }
     }
-    *view = saved;
     return total / ((double)nw * ctx);
+}
+
+double kl_probe_matrix(kl_probe *p, int i, wmat as) {
+    gpt2_model *m = p->m;
+    int start, lin, f;
+    gpt2_mat_locate(&m->cfg, i, &start, &lin, &f);
+    if (i == gpt2_mat_embd(&m->cfg)) start = 0;  // the embedding: the whole pass
+    wmat *view = gpt2_mat(m, i), saved = *view;
+    CHECK(as.rows == saved.rows && as.cols == saved.cols);
+    *view = as;
+    double kl = kl_probe_from(p, start);
+    *view = saved;
+    return kl;
 }
 
 void kl_probe_advance(kl_probe *p, int l) {

@@ -28,6 +28,10 @@ void kl_probe_free(kl_probe *p);
 // other matrix as it is now; the model is left as it was.
 double kl_probe_matrix(kl_probe *p, int i, wmat as);
 
+// Mean KL per token with the model as it is now, run from block `start`'s cached input
+// (0: the whole pass; whatever changed must lie in block start or later).
+double kl_probe_from(kl_probe *p, int start);
+
 // Recomputes block l's output (block l + 1's cached input) from its cached input with
 // the model as it is now: after block l's matrices have been changed for good, the
 // probes of later matrices see them (the reference stays the fp32 model's).

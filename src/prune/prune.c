@@ -92,7 +92,7 @@ void prune_layer_kl(const gpt2_model *m, const calib_set *cs, int windows, doubl
     gpt2_model_free(&c);
 }
 
-static void note(char *notes, size_t cap, const char *fmt, ...) {
+void prune_note(char *notes, size_t cap, const char *fmt, ...) {
     size_t n = strlen(notes);
     if (n + 1 >= cap) return;
     va_list ap;
@@ -142,6 +142,12 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
     if (!(o->ffn >= 0 && o->ffn < 1)) return err_set(ERR_ARG, "prune: --ffn %g: a fraction in [0, 1)", o->ffn);
     if (o->drop_layers < 0 || o->drop_layers >= L)
         return err_set(ERR_ARG, "prune: --drop-layers %d: the model has %d layers (at least one must stay)", o->drop_layers, L);
+    if (o->keep_layers) {
+        int kept = 0;
+        for (int l = 0; l < L; l++) kept += o->keep_layers[l] != 0;
+        if (!kept) return err_set(ERR_ARG, "prune: --layers keeps no block");
+        if (o->drop_layers) return err_set(ERR_ARG, "prune: give --layers or --drop-layers, not both");
+    }
     if (o->ffn_multiple < 1) return err_set(ERR_ARG, "prune: --ffn-multiple %d: must be positive", o->ffn_multiple);
     if (!gpt2_model_is_f32(m)) return err_set(ERR_ARG, "prune: the model's matrices must be fp32 (prune before quantizing)");
     // Each layer's kept counts, checked before any work.
@@ -154,10 +160,39 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
             return err_set(ERR_ARG, "prune: --ffn %g leaves layer %d (MLP width %d) fewer than --ffn-multiple %d neurons",
                            o->ffn, l, F, o->ffn_multiple);
     }
+    if (o->target_params && (o->heads > 0 || o->ffn > 0 || o->drop_layers || o->keep_layers))
+        return err_set(ERR_ARG, "prune: --target-params chooses the cut itself; give it without --heads, --ffn, "
+                                "--drop-layers and --layers");
+    // Each layer's kept heads and width: from the fractions, or from the allocation.
+    int *nh_arr = xmalloc((size_t)L * sizeof *nh_arr), *nf_arr = xmalloc((size_t)L * sizeof *nf_arr);
+    uint8_t *alloc_keep = NULL;
+    for (int l = 0; l < L; l++) {
+        int NH = gpt2_n_head(cfg, l), F = gpt2_n_ff(cfg, l);
+        nh_arr[l] = o->heads > 0 && NH > 0 ? NH - (int)lround(NH * o->heads) : NH;
+        nf_arr[l] = o->ffn > 0 && F > 0 ? (int)(lround(F * (1 - o->ffn) / o->ffn_multiple) * o->ffn_multiple) : F;
+        if (nf_arr[l] > F) nf_arr[l] = F;
+    }
+    if (o->target_params) {
+        alloc_keep = xmalloc((size_t)L);
+        if ((rc = prune_allocate(m, cs, o, nh_arr, nf_arr, alloc_keep, notes, notes_cap))) {
+            free(nh_arr), free(nf_arr), free(alloc_keep);
+            return rc;
+        }
+    }
+    const uint8_t *keep_layers = alloc_keep ? alloc_keep : o->keep_layers;
     gpt2_model c;
     clone(&c, m);
     prune_mask pm;
     prune_mask_init(&pm, cfg);
+    int dropped = 0;
+    for (int l = 0; keep_layers && l < L; l++)
+        if (!keep_layers[l]) pm.layer[l] = 0, block_branches(&c, l, NULL), dropped++;
+    if (dropped) {
+        prune_note(notes, notes_cap, "dropped blocks (%s):", alloc_keep ? "--target-params" : "--layers");
+        for (int l = 0; l < L; l++)
+            if (!pm.layer[l]) prune_note(notes, notes_cap, " %d", l);
+        prune_note(notes, notes_cap, "\n");
+    }
     if (o->drop_layers) {
         double *kl = xmalloc((size_t)L * sizeof *kl);
         prune_layer_kl(m, cs, 8, kl);
@@ -168,10 +203,10 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
             pm.layer[best] = 0;
             block_branches(&c, best, NULL);
         }
-        note(notes, notes_cap, "dropped blocks (KL of dropping each alone):");
+        prune_note(notes, notes_cap, "dropped blocks (KL of dropping each alone):");
         for (int l = 0; l < L; l++)
-            if (!pm.layer[l]) note(notes, notes_cap, " %d (%.4f)", l, kl[l]);
-        note(notes, notes_cap, "\n");
+            if (!pm.layer[l]) prune_note(notes, notes_cap, " %d (%.4f)", l, kl[l]);
+        prune_note(notes, notes_cap, "\n");
         free(kl);
     }
     act_stats *stats = xcalloc((size_t)gpt2_n_mats(cfg), sizeof *stats);
@@ -182,17 +217,14 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
             st.layer++;
             continue;
         }
-        int NH = gpt2_n_head(cfg, l), F = gpt2_n_ff(cfg, l);
-        int nh = o->heads > 0 && NH > 0 ? NH - (int)lround(NH * o->heads) : NH;
-        int nf = o->ffn > 0 && F > 0 ? (int)(lround(F * (1 - o->ffn) / o->ffn_multiple) * o->ffn_multiple) : F;
-        if (nf > F) nf = F;
+        int NH = gpt2_n_head(cfg, l), F = gpt2_n_ff(cfg, l), nh = nh_arr[l], nf = nf_arr[l];
         if (nh < NH) rc = cut_units(&c, cs, &st, GPT2_LIN_OUT, NH, nh, cfg->head_dim, o, pm.head + (size_t)l * pm.max_head, stats);
         if (!rc && nf < F) rc = cut_units(&c, cs, &st, GPT2_LIN_DOWN, F, nf, 1, o, pm.ff + (size_t)l * pm.max_ff, stats);
         if (!rc) calib_run_block(&c, cs, &st, NULL, 1, NULL);
-        note(notes, notes_cap, "block %d: heads %d of %d, MLP width %d of %d\n", l, nh, NH, nf, F);
+        prune_note(notes, notes_cap, "block %d: heads %d of %d, MLP width %d of %d\n", l, nh, NH, nf, F);
     }
     calib_stream_free(&st);
-    free(stats);
+    free(stats), free(nh_arr), free(nf_arr), free(alloc_keep);
     if (!rc) rc = prune_apply(&c, &pm, out);
     prune_mask_free(&pm);
     gpt2_model_free(&c);

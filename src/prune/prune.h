@@ -69,11 +69,25 @@ typedef struct prune_opts {
     double heads;       // fraction of each kept layer's heads removed
     double ffn;         // fraction of each kept layer's MLP neurons removed
     int drop_layers;    // blocks removed, those whose removal costs the least KL
+    const uint8_t *keep_layers;  // (L) or NULL: exactly these blocks stay (1 = kept); excludes drop_layers
+    size_t target_params;  // > 0: keep at most this many parameters, cut where the measured KL is least
+                           // (prune_allocate); excludes heads, ffn, drop_layers and keep_layers
     int ffn_multiple;   // kept MLP widths rounded to a multiple of this (K-quants need 256)
     prune_score score;
     prune_comp comp;
     double damp;        // the refit's ridge (prune_compensate)
 } prune_opts;
+
+// --target-params: each layer's options (k/8 of its heads or neurons removed, k = 1..7, or
+// the whole block) measured alone by the KL they cause on calibration windows, scored and
+// compensated as o says; then, per layer, the choice that meets o->target_params with the
+// least summed KL (a Lagrangian search). Writes n_head, n_ff and keep_layer (L each) and a
+// table of the choices into notes.
+int prune_allocate(const gpt2_model *m, const calib_set *cs, const prune_opts *o, int *n_head, int *n_ff,
+                   uint8_t *keep_layer, char *notes, size_t notes_cap);
+
+// Appends printf-style text to notes (cap bytes in all), silently cut when full.
+void prune_note(char *notes, size_t cap, const char *fmt, ...);
 
 // The whole cut on m (fp32; left as it was) calibrated on cs: out is the pruned model.
 // notes gets one line per block (kept heads and width) and the dropped blocks with their
