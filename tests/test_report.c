@@ -456,6 +456,9 @@ static void test_report_render(void) {
         m->ppl = (ppl_result){5.05, 156.8, 6785, 23000, 2.1, 256, 128, 53};
         if (i) m->dppl_pct = 0.36, m->kl_mean = 0.0046, m->kl_p99 = 0.02, m->kl_max = 0.2, m->top1 = 0.938;
         m->gen_text[0] = strdup(" text with ``` fences | pipes and <tags>");
+        static const int pruned_heads[6] = {4, 4, 6, 7, 8, 8}, pruned_ffn[6] = {896, 256, 512, 512, 640, 640};
+        m->n_layer = 6, m->n_head_full = 8;
+        for (int l = 0; l < 6; l++) m->heads[l] = i == 2 ? pruned_heads[l] : 8, m->ffn[l] = i == 2 ? pruned_ffn[l] : 1024;
         m->gen_tokens[0] = 9;
     }
     // the second compressed model is mixed precision: two types in one group, a 1-D group
@@ -476,6 +479,11 @@ static void test_report_render(void) {
     EXPECT(strstr(sbuf_str(&md), "## Summary") && strstr(sbuf_str(&md), "## Conclusions") && strstr(sbuf_str(&md), "R1 close") &&
                strstr(sbuf_str(&md), "````text") && !strstr(sbuf_str(&md), "nan"),
            "report.md sections, a longer fence around ```, no nan");
+    EXPECT(strstr(sbuf_str(&md), "| mini-Q4_K_M #2 | 6 | 4/4/6/7/8/8 | 896/256/512/512/640/640 | 0 |") &&
+               strstr(sbuf_str(&md), "| mini | 6 | 8 (every block) | 1024 (every block) | 0 |"),
+           "report.md's architecture table: per-block heads and widths");
+    EXPECT(strstr(sbuf_str(&js), "\"heads\": [4, 4, 6, 7, 8, 8], \"ffn\": [896, 256, 512, 512, 640, 640]") != NULL,
+           "report.json: per-block heads and widths");
     json_value v;
     memset(&v, 0, sizeof v);
     int rc = json_parse(&v, sbuf_str(&js), js.len, "report.json");

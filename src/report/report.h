@@ -48,6 +48,9 @@ typedef struct report_model {
     int n_groups;
     report_group groups[REPORT_MAX_GROUPS];
     int mixed;             // weight matrices stored in more than one type
+    // architecture: blocks, and per block the heads kept and the MLP width (pruning changes them)
+    int n_layer, n_head_full, lowrank;   // n_head_full: heads of an unpruned layer; lowrank: factorized linears
+    int heads[GPT2_MAX_LAYERS], ffn[GPT2_MAX_LAYERS];
     // speed (tokens/s over the repeats); forward_ms = pp tokens / pp tokens/s, in ms
     speed_stat pp, tg;
     double forward_ms_median, forward_ms_min, forward_ms_max;

@@ -49,6 +49,14 @@ static void model_json(const report *r, int i, sbuf *js) {
     num(js, "size_reduction_bytes", o->file_bytes - m->file_bytes, 0);
     num(js, "size_reduction_pct", 100 * (1 - m->file_bytes / o->file_bytes), 0);
     num(js, "params_reduction_pct", 100 * (1 - m->params / o->params), 0);
+    num(js, "n_layer", m->n_layer, 0);
+    key(js, "heads");
+    for (int l = 0; l < m->n_layer; l++) sbuf_printf(js, "%s%d", l ? ", " : "[", m->heads[l]);
+    sbuf_puts(js, m->n_layer ? "], " : "[], ");
+    key(js, "ffn");
+    for (int l = 0; l < m->n_layer; l++) sbuf_printf(js, "%s%d", l ? ", " : "[", m->ffn[l]);
+    sbuf_puts(js, m->n_layer ? "], " : "[], ");
+    num(js, "lowrank_linears", m->lowrank, 0);
     key(js, "mixed_precision");
     sbuf_puts(js, m->mixed ? "true, " : "false, ");
     key(js, "types");

@@ -102,6 +102,40 @@ static void conclusions(const report *r, sbuf *md) {
     sbuf_puts(md, "\n");
 }
 
+// "v (every block)" when all n are equal, else "v0/v1/...".
+static void per_block(sbuf *md, const int *v, int n) {
+    int same = 1;
+    for (int i = 1; i < n; i++) same &= v[i] == v[0];
+    if (same) {
+        sbuf_printf(md, " %d (every block) |", n ? v[0] : 0);
+        return;
+    }
+    for (int i = 0; i < n; i++) sbuf_printf(md, "%s%d", i ? "/" : " ", v[i]);
+    sbuf_puts(md, " |");
+}
+
+// Blocks, heads and MLP widths of every model: what pruning removed.
+static void arch_table(const report *r, sbuf *md) {
+    int differ = 0;
+    for (int i = 1; i < r->n_models; i++) {
+        const report_model *m = &r->models[i], *o = &r->models[0];
+        differ |= m->n_layer != o->n_layer || m->lowrank;
+        for (int l = 0; !differ && l < m->n_layer; l++) differ |= m->heads[l] != o->heads[l] || m->ffn[l] != o->ffn[l];
+    }
+    if (!differ) return;  // quantization alone keeps the architecture: nothing to show
+    sbuf_puts(md, "\nArchitecture (pruned models keep fewer blocks, heads or MLP neurons; per block in order):\n\n"
+                  "| model | blocks | heads per block | MLP width per block | low-rank linears |\n|---|---:|---|---|---:|\n");
+    for (int i = 0; i < r->n_models; i++) {
+        const report_model *m = &r->models[i];
+        sbuf_puts(md, "|");
+        cell(md, m->label);
+        sbuf_printf(md, " %d |", m->n_layer);
+        per_block(md, m->heads, m->n_layer);
+        per_block(md, m->ffn, m->n_layer);
+        sbuf_printf(md, " %d |\n", m->lowrank);
+    }
+}
+
 static void size_section(const report *r, sbuf *md) {
     char a[FMT_LEN], b[FMT_LEN], c[FMT_LEN];
     const report_model *o = &r->models[0];
@@ -135,6 +169,7 @@ static void size_section(const report *r, sbuf *md) {
         cell(md, fmt_mb(m->file_bytes - m->tensor_bytes, a));
         sbuf_puts(md, "\n");
     }
+    arch_table(r, md);
     sbuf_printf(md, "\n![Weights file by storage type](%s)\n\n", REPORT_SVG_BREAKDOWN);
     // per type, per model
     sbuf_puts(md, "Stored parameters per type (bits/weight of a type = its bytes × 8 / its parameters, block scales "

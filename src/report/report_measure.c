@@ -190,6 +190,12 @@ static void add_group(report_model *rm, const char *name, const char *type, int 
 static int measure_size(report_model *rm, const gpt2_model *m) {
     rm->file_bytes = (double)m->file_bytes;
     rm->params = (double)gpt2_param_count(&m->cfg);
+    const gpt2_config *c = &m->cfg;
+    rm->n_layer = c->n_layer, rm->n_head_full = c->n_embd / c->head_dim, rm->lowrank = 0;
+    for (int l = 0; l < c->n_layer; l++) {
+        rm->heads[l] = gpt2_n_head(c, l), rm->ffn[l] = gpt2_n_ff(c, l);
+        for (int k = 0; k < GPT2_LINEARS; k++) rm->lowrank += gpt2_rank(c, l, k) > 0;
+    }
     rm->bits_per_weight = rm->params > 0 ? 8.0 * rm->file_bytes / rm->params : NAN;
     rm->tensor_bytes = 0;
     if (!is_file(rm->path)) {  // HF directory: stored parameters per dtype
