@@ -8,7 +8,8 @@
 // 2. prune_compensate against least squares solved here another way (Gaussian elimination
 //    with pivoting on the data itself); exact recovery when the removed inputs are linear
 //    in the kept ones; the bias fold against its formula, low-rank included.
-// 3. Scores against their definitions computed from the inputs directly.
+// 3. Scores against their definitions computed from the inputs directly; Taylor scores
+//    against Σ |g·w| summed here over each unit's weights, and better than magnitude.
 // 4. The pipeline on the bundled model: calibrated scores + refit give at most half the KL
 //    of activation-norm scores without compensation (issue 13's one-shot target); the KL of
 //    dropping a block equals the KL of the model built without it; options that ask for
@@ -20,6 +21,7 @@
 #include "core/xalloc.h"
 #include "kernels/kernels.h"
 #include "modelfile/modelfile.h"
+#include "model/gpt2_acts.h"
 #include "prune/prune.h"
 #include <string.h>
 #include <sys/stat.h>
@@ -412,6 +414,78 @@ static double mean_kl(const gpt2_model *a, const gpt2_model *b, const int *ids, 
     return sum / ((double)nw * T);
 }
 
+// Taylor scores against Σ |g·w| computed here from the tensor table (gradient from the
+// training backward pass, which test_train checks against reference gradients) on a mixed
+// model; on the bundled model they rank neurons far better than weight magnitude.
+static void test_taylor(void) {
+    gpt2_model m;
+    bpe *tok = NULL;
+    if (gpt2_hf_load(&m, "models/mini") || bpe_load(&tok, "models/mini/vocab.json", "models/mini/merges.txt")) {
+        EXPECT(0, "models/mini: %s", err_msg());
+        return;
+    }
+    calib_set cs, held;
+    EXPECT(calib_load(&cs, tok, "data/calib.txt", 3 * 256, 256) == 0, "calib: %s", err_msg());
+    EXPECT(calib_load(&held, tok, "data/heldout.txt", 2048, 256) == 0, "held-out: %s", err_msg());
+    prune_taylor t;
+    EXPECT(prune_taylor_compute(&m, &cs, &t) == 0, "taylor: %s", err_msg());
+    // The gradient again: windows 0 and 1, each one's last target the next window's first token.
+    gpt2_acts a;
+    CHECK(gpt2_acts_init(&a, &m, 1, 256, 1) == 0);
+    gpt2_grads_zero(&m, &a);
+    int tg[256];
+    for (int w = 0; w < 2; w++) {
+        for (int i = 0; i < 256; i++) tg[i] = cs.ids[w * 256 + i + 1];
+        gpt2_train_forward(&m, &a, cs.ids + w * 256);
+        gpt2_train_ce(&a, m.cfg.vocab_size, tg, 1);
+        gpt2_backward(&m, &a);
+    }
+    const int E = 256, D = 32, W = 256, F = 1024;  // n_embd, head size, attention and MLP width
+    double worst = 0;
+    for (int l = 0; l < 6; l += 5) {
+        wmat *qkv = gpt2_tensor_mat(&m, GPT2_T_QKV, l), *out = gpt2_tensor_mat(&m, GPT2_T_OUT, l);
+        wmat *up = gpt2_tensor_mat(&m, GPT2_T_UP, l), *down = gpt2_tensor_mat(&m, GPT2_T_DOWN, l);
+        float *qb = *gpt2_tensor_vec(&m, GPT2_T_QKV_BIAS, l), *ub = *gpt2_tensor_vec(&m, GPT2_T_UP_BIAS, l);
+        const float *wq = qkv->data, *wo = out->data, *wu = up->data, *wd = down->data;
+        const float *gq = gpt2_grad(&m, &a, wq), *go = gpt2_grad(&m, &a, wo), *gu = gpt2_grad(&m, &a, wu);
+        const float *gd = gpt2_grad(&m, &a, wd), *gqb = gpt2_grad(&m, &a, qb), *gub = gpt2_grad(&m, &a, ub);
+        for (int h = 0; h < 8; h += 3) {
+            double s = 0;
+            for (int r = 0; r < 3 * W; r++) {
+                if ((r % W) / D != h) continue;  // q, k and v rows of head h
+                for (int c = 0; c < E; c++) s += fabs((double)gq[r * E + c] * wq[r * E + c]);
+                s += fabs((double)gqb[r] * qb[r]);
+            }
+            for (int r = 0; r < E; r++)
+                for (int e = h * D; e < (h + 1) * D; e++) s += fabs((double)go[r * W + e] * wo[r * W + e]);
+            worst = fmax(worst, fabs(t.head[l * t.max_head + h] - s) / s);
+        }
+        for (int j = 0; j < F; j += 101) {
+            double s = fabs((double)gub[j] * ub[j]);
+            for (int c = 0; c < E; c++) s += fabs((double)gu[j * E + c] * wu[j * E + c]) + fabs((double)gd[c * F + j] * wd[c * F + j]);
+            worst = fmax(worst, fabs(t.ff[l * t.max_ff + j] - s) / s);
+        }
+    }
+    EXPECT_CLOSE("taylor scores vs sum |g.w| over each unit's weights (relative)", worst, 1e-9);
+    gpt2_acts_free(&a);
+    prune_taylor_free(&t);
+
+    char notes[4096];
+    prune_opts mag = {.ffn = 0.25, .ffn_multiple = 256, .score = PRUNE_SCORE_MAGNITUDE, .comp = PRUNE_COMP_NONE, .damp = 0.01};
+    prune_opts tay = mag;
+    tay.score = PRUNE_SCORE_TAYLOR;
+    gpt2_model pm, pt;
+    EXPECT(prune_model(&m, &cs, &mag, &pm, notes, sizeof notes) == 0, "prune: %s", err_msg());
+    EXPECT(prune_model(&m, &cs, &tay, &pt, notes, sizeof notes) == 0, "prune: %s", err_msg());
+    double km = mean_kl(&m, &pm, held.ids, held.n_windows, held.ctx), kt = mean_kl(&m, &pt, held.ids, held.n_windows, held.ctx);
+    printf("MLP -25%%, no compensation, held-out KL: magnitude %.4f, taylor (%d calibration tokens) %.4f\n", km, 3 * 256, kt);
+    EXPECT(kt <= 0.5 * km, "taylor's KL %.4f is not at most half of magnitude's %.4f", kt, km);
+    gpt2_model_free(&pm), gpt2_model_free(&pt);
+    calib_free(&cs), calib_free(&held);
+    bpe_free(tok);
+    gpt2_model_free(&m);
+}
+
 static void test_pipeline(void) {
     gpt2_model m;
     bpe *tok = NULL;
@@ -507,6 +581,7 @@ int main(void) {
     test_apply(1);
     test_compensate();
     test_scores();
+    test_taylor();
     test_pipeline();
     return TEST_DONE();
 }

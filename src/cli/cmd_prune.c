@@ -67,7 +67,8 @@ int cmd_prune(int argc, char **argv) {
          "kept MLP widths are a multiple of N (default 256: K-quant blocks fit; 32 for the other types)", 1, 1 << 18, 0},
         {"score", 0, ARG_STR, &score, "S",
          "how units are ranked: magnitude (weights only), act (sqrt(E[x^2]) times the weight column's norm), fluct "
-         "(FLAP: Var[x] times its square; default)", 0, 0, 0},
+         "(FLAP: Var[x] times its square; default), taylor (LLM-Pruner: sum of |gradient x weight| over the unit's "
+         "weights, from a backward pass over the calibration text)", 0, 0, 0},
         {"compensate", 0, ARG_STR, &comp, "C",
          "none; bias (FLAP: the removed units' mean output goes into the bias); refit (least squares on the kept units, "
          "bias included; default)", 0, 0, 0},
@@ -83,7 +84,7 @@ int cmd_prune(int argc, char **argv) {
     if (rc) return rc > 0 ? 0 : cli_fail();
     int sc = prune_score_parse(score), cp = prune_comp_parse(comp);
     if (sc < 0) {
-        err_set(ERR_ARG, "prune: unknown --score '%s' (available: magnitude, act, fluct)", score);
+        err_set(ERR_ARG, "prune: unknown --score '%s' (available: magnitude, act, fluct, taylor)", score);
         return cli_fail();
     }
     if (cp < 0) {

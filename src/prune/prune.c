@@ -116,13 +116,12 @@ static void keep_top(const double *score, int n, int keep, uint8_t *mask) {
 // Collects the inputs of matrix `mat` over block st->layer, scores the units, keeps the best
 // `keep` of n (unit u owning `width` input columns), compensates and records the choice.
 static int cut_units(gpt2_model *c, const calib_set *cs, calib_stream *st, int k, int n, int keep, int width,
-                     const prune_opts *o, uint8_t *unit_keep, act_stats *stats) {
+                     const prune_opts *o, const prune_taylor *t, uint8_t *unit_keep, act_stats *stats) {
     int l = st->layer, mat = gpt2_mat_index(&c->cfg, l, k, 0), cols = n * width;
     act_stats_init(&stats[mat], cols, o->comp == PRUNE_COMP_REFIT);
     calib_run_block(c, cs, st, stats, 0, k == GPT2_LIN_OUT ? "prune: heads" : "prune: neurons");
     double *score = xmalloc(((size_t)n + 1) * sizeof *score);
-    if (k == GPT2_LIN_OUT) prune_score_heads(c, l, &stats[mat], o->score, score);
-    else prune_score_neurons(c, l, &stats[mat], o->score, score);
+    prune_unit_scores(c, l, k, &stats[mat], o->score, t, score);
     keep_top(score, n, keep, unit_keep);
     uint8_t *col_keep = xmalloc((size_t)cols + 1);
     for (int i = 0; i < cols; i++) col_keep[i] = unit_keep[i / width];
@@ -172,12 +171,17 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
         nf_arr[l] = o->ffn > 0 && F > 0 ? (int)(lround(F * (1 - o->ffn) / o->ffn_multiple) * o->ffn_multiple) : F;
         if (nf_arr[l] > F) nf_arr[l] = F;
     }
-    if (o->target_params) {
+    // Taylor scores come from the original model, once (the others from each block's inputs).
+    prune_taylor tay = {0};
+    if (o->score == PRUNE_SCORE_TAYLOR) rc = prune_taylor_compute(m, cs, &tay);
+    if (!rc && o->target_params) {
         alloc_keep = xmalloc((size_t)L);
-        if ((rc = prune_allocate(m, cs, o, nh_arr, nf_arr, alloc_keep, notes, notes_cap))) {
-            free(nh_arr), free(nf_arr), free(alloc_keep);
-            return rc;
-        }
+        rc = prune_allocate(m, cs, o, &tay, nh_arr, nf_arr, alloc_keep, notes, notes_cap);
+    }
+    if (rc) {
+        free(nh_arr), free(nf_arr), free(alloc_keep);
+        prune_taylor_free(&tay);
+        return rc;
     }
     const uint8_t *keep_layers = alloc_keep ? alloc_keep : o->keep_layers;
     gpt2_model c;
@@ -218,13 +222,15 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
             continue;
         }
         int NH = gpt2_n_head(cfg, l), F = gpt2_n_ff(cfg, l), nh = nh_arr[l], nf = nf_arr[l];
-        if (nh < NH) rc = cut_units(&c, cs, &st, GPT2_LIN_OUT, NH, nh, cfg->head_dim, o, pm.head + (size_t)l * pm.max_head, stats);
-        if (!rc && nf < F) rc = cut_units(&c, cs, &st, GPT2_LIN_DOWN, F, nf, 1, o, pm.ff + (size_t)l * pm.max_ff, stats);
+        uint8_t *head_keep = pm.head + (size_t)l * pm.max_head, *ff_keep = pm.ff + (size_t)l * pm.max_ff;
+        if (nh < NH) rc = cut_units(&c, cs, &st, GPT2_LIN_OUT, NH, nh, cfg->head_dim, o, &tay, head_keep, stats);
+        if (!rc && nf < F) rc = cut_units(&c, cs, &st, GPT2_LIN_DOWN, F, nf, 1, o, &tay, ff_keep, stats);
         if (!rc) calib_run_block(&c, cs, &st, NULL, 1, NULL);
         prune_note(notes, notes_cap, "block %d: heads %d of %d, MLP width %d of %d\n", l, nh, NH, nf, F);
     }
     calib_stream_free(&st);
     free(stats), free(nh_arr), free(nf_arr), free(alloc_keep);
+    prune_taylor_free(&tay);
     if (!rc) rc = prune_apply(&c, &pm, out);
     prune_mask_free(&pm);
     gpt2_model_free(&c);

@@ -34,6 +34,7 @@ typedef enum {
     PRUNE_SCORE_MAGNITUDE,  // weights only: ‖v rows‖·‖attn_output columns‖, ‖ffn_up row‖·‖ffn_down column‖
     PRUNE_SCORE_ACT,        // activation norm: sqrt(E[x²])·‖column‖ of the matrix reading the unit
     PRUNE_SCORE_FLUCT,      // FLAP's fluctuation: Var[x]·‖column‖², what a bias fold cannot restore
+    PRUNE_SCORE_TAYLOR,     // LLM-Pruner's first-order Taylor: Σ |g·w| over the unit's weights (prune_taylor)
     PRUNE_SCORE_COUNT
 } prune_score;
 
@@ -54,6 +55,23 @@ const char *prune_comp_name(prune_comp c);
 // and ffn_down's inputs (st may be NULL for PRUNE_SCORE_MAGNITUDE).
 void prune_score_heads(const gpt2_model *m, int l, const act_stats *st, prune_score s, double *score);
 void prune_score_neurons(const gpt2_model *m, int l, const act_stats *st, prune_score s, double *score);
+
+// First-order Taylor scores of every head and neuron of m (fp32, tied LM head, dense
+// linears), from the gradient g of the mean cross-entropy over the calibration windows
+// (one backward pass each, summed): a unit's score is Σ |g·w| over the weights and biases it
+// owns — its q, k, v rows and attn_output columns; its ffn_up row and bias and ffn_down
+// column. head (L, max_head) and ff (L, max_ff), by the units' indices in m.
+typedef struct prune_taylor {
+    int max_head, max_ff;
+    double *head, *ff;
+} prune_taylor;
+int prune_taylor_compute(const gpt2_model *m, const calib_set *cs, prune_taylor *t);
+void prune_taylor_free(prune_taylor *t);
+
+// Layer l's unit scores under s: its heads (k = GPT2_LIN_OUT) or neurons (GPT2_LIN_DOWN), from
+// st (the statistics of that linear's inputs) or, for PRUNE_SCORE_TAYLOR, from t.
+void prune_unit_scores(const gpt2_model *m, int l, int k, const act_stats *st, prune_score s, const prune_taylor *t,
+                       double *score);
 
 // Compensates removing the input columns of lin whose keep[c] is 0 (lin dense fp32; low-rank
 // linears take the bias fold), given the statistics of its inputs (H needed for refit), then
@@ -83,8 +101,8 @@ typedef struct prune_opts {
 // compensated as o says; then, per layer, the choice that meets o->target_params with the
 // least summed KL (a Lagrangian search). Writes n_head, n_ff and keep_layer (L each) and a
 // table of the choices into notes.
-int prune_allocate(const gpt2_model *m, const calib_set *cs, const prune_opts *o, int *n_head, int *n_ff,
-                   uint8_t *keep_layer, char *notes, size_t notes_cap);
+int prune_allocate(const gpt2_model *m, const calib_set *cs, const prune_opts *o, const prune_taylor *t, int *n_head,
+                   int *n_ff, uint8_t *keep_layer, char *notes, size_t notes_cap);
 
 // Appends printf-style text to notes (cap bytes in all), silently cut when full.
 void prune_note(char *notes, size_t cap, const char *fmt, ...);

@@ -94,7 +94,7 @@ static void grid(const gpt2_config *cfg, int l, int multiple, layer_opts *x) {
 
 // Measures every option of every layer of c (the original model, restored afterwards); an
 // option whose refit fails is given up (its KL is +inf).
-static void measure(gpt2_model *c, const calib_set *cs, const prune_opts *o, layer_opts *lo) {
+static void measure(gpt2_model *c, const calib_set *cs, const prune_opts *o, const prune_taylor *t, layer_opts *lo) {
     const gpt2_config *cfg = &c->cfg;
     int L = cfg->n_layer;
     kl_probe p;
@@ -120,10 +120,10 @@ static void measure(gpt2_model *c, const calib_set *cs, const prune_opts *o, lay
         if (F) act_stats_init(&stats[md], F, o->comp == PRUNE_COMP_REFIT);
         calib_run_block(c, cs, &st, stats, 0, "prune: measuring options");
         double *score = xmalloc((size_t)(NH > F ? NH : F) * sizeof *score + 1);
-        if (NH > 1) prune_score_heads(c, l, &stats[mo], o->score, score);
+        if (NH > 1) prune_unit_scores(c, l, GPT2_LIN_OUT, &stats[mo], o->score, t, score);
         for (int i = 1; i < x->n_h; i++)
             x->kh[i] = probe_cut(&p, c, l, GPT2_LIN_OUT, &stats[mo], score, NH, x->nh[i], HS, o, save_w, save_b);
-        if (F > 1) prune_score_neurons(c, l, &stats[md], o->score, score);
+        if (F > 1) prune_unit_scores(c, l, GPT2_LIN_DOWN, &stats[md], o->score, t, score);
         for (int j = 1; j < x->n_f; j++)
             x->kf[j] = probe_cut(&p, c, l, GPT2_LIN_DOWN, &stats[md], score, F, x->nf[j], 1, o, save_w, save_b);
         // A larger cut is never cheaper than a smaller one; what says otherwise is noise.
@@ -174,8 +174,8 @@ static size_t choose(const layer_opts *lo, int L, double lambda, const double *s
     return (size_t)total;
 }
 
-int prune_allocate(const gpt2_model *m, const calib_set *cs, const prune_opts *o, int *n_head, int *n_ff,
-                   uint8_t *keep_layer, char *notes, size_t notes_cap) {
+int prune_allocate(const gpt2_model *m, const calib_set *cs, const prune_opts *o, const prune_taylor *t, int *n_head,
+                   int *n_ff, uint8_t *keep_layer, char *notes, size_t notes_cap) {
     const gpt2_config *cfg = &m->cfg;
     int L = cfg->n_layer;
     size_t P = gpt2_param_count(cfg);
@@ -205,7 +205,7 @@ int prune_allocate(const gpt2_model *m, const calib_set *cs, const prune_opts *o
     gpt2_model c;
     gpt2_model_alloc(&c, cfg);
     memcpy(c.params, m->params, m->n_floats * sizeof(float));
-    measure(&c, cs, o, lo);
+    measure(&c, cs, o, t, lo);
     gpt2_model_free(&c);
     // KL per parameter is far below 1: λ from 1e-12 up, doubling, then bisected.
     double lo_l = 0, hi_l = 1e-12;

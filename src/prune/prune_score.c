@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const score_names[PRUNE_SCORE_COUNT] = {"magnitude", "act", "fluct"};
+static const char *const score_names[PRUNE_SCORE_COUNT] = {"magnitude", "act", "fluct", "taylor"};
 static const char *const comp_names[PRUNE_COMP_COUNT] = {"none", "bias", "refit"};
 
 int prune_score_parse(const char *s) {
@@ -197,4 +197,17 @@ int prune_compensate(gpt2_linear *lin, const act_stats *st, const uint8_t *keep,
             for (int j = 0; j < r; j++) a[(size_t)i * cols + R[j]] = 0;
     free(K), free(R);
     return rc;
+}
+
+void prune_unit_scores(const gpt2_model *m, int l, int k, const act_stats *st, prune_score s, const prune_taylor *t,
+                       double *score) {
+    int heads = k == GPT2_LIN_OUT, n = heads ? gpt2_n_head(&m->cfg, l) : gpt2_n_ff(&m->cfg, l);
+    if (s == PRUNE_SCORE_TAYLOR) {
+        CHECK(t && t->head);
+        memcpy(score, heads ? t->head + (size_t)l * t->max_head : t->ff + (size_t)l * t->max_ff, (size_t)n * sizeof *score);
+    } else if (heads) {
+        prune_score_heads(m, l, st, s, score);
+    } else {
+        prune_score_neurons(m, l, st, s, score);
+    }
 }
