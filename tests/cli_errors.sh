@@ -266,6 +266,13 @@ expect_fail "train without data" "--data" "" "$shrink" train --config "$mini/con
 expect_fail "train with missing data file" "$tmp/nodata.txt" "" "$shrink" train --config "$mini/config.json" -d "$tmp/nodata.txt" --steps 1
 expect_fail "train --batch 0" "--batch" "" "$shrink" train --config "$mini/config.json" -d data/heldout.txt --batch 0
 check_help train --model --config --data --out --steps --tokens --batch --ctx --lr --warmup --weight-decay --clip --seed --eval-every --val --teacher --kd-weight --kd-temp --resume
+# A teacher whose ids mean other strings (one token renamed), or of another vocabulary size, is refused by name.
+mkdir -p "$tmp/tt"
+cp "$mini/config.json" "$mini/model.safetensors" "$mini/merges.txt" "$tmp/tt/"
+sed 's/^{"!": 0, "\\"": 1,/{"!": 1, "\\"": 0,/' "$mini/vocab.json" > "$tmp/tt/vocab.json"  # ids 0 and 1 swapped
+expect_fail "train --teacher with another tokenizer" "--teacher" "token 0" "$shrink" train -m "$mini" --teacher "$tmp/tt" -d data/heldout.txt --steps 1
+expect_fail "train --teacher with another vocabulary" "--teacher" "vocabulary" "$shrink" train -m "$mini" --teacher "$shared/testdata/oracle/small-vocab50257" -d data/heldout.txt --steps 1
+rm -rf "$tmp/tt"
 
 # compress and eval --base
 head -c 3000 data/heldout.txt > "$tmp/sample.txt"
@@ -374,7 +381,7 @@ rm -rf "$sw" "$tmp/swfile" "$tmp/sample.txt"
 
 # --- prune: impossible cuts and unknown methods refused by name before any work; a cut
 # written as an HF directory and as a GGUF file, smaller, and runnable
-check_help prune --model --output --heads --ffn --drop-layers --target-params --layers --ffn-multiple --score --compensate --damp --calib --calib-tokens --threads
+check_help prune --model --output --heads --ffn --drop-layers --drop-by --target-params --layers --ffn-multiple --score --compensate --damp --calib --calib-tokens --threads
 expect_fail "prune --heads 1" "--heads" "" "$shrink" prune -m "$mini" --heads 1 -o "$tmp/p"
 expect_fail "prune --drop-layers 6 of 6" "--drop-layers" "" "$shrink" prune -m "$mini" --drop-layers 6 -o "$tmp/p"
 expect_fail "prune --ffn leaving nothing" "--ffn-multiple" "" "$shrink" prune -m "$mini" --ffn 0.9 -o "$tmp/p"
@@ -385,6 +392,7 @@ expect_fail "prune --target-params 100%" "--target-params" "" "$shrink" prune -m
 expect_fail "prune --target-params above the model" "--target-params" "" "$shrink" prune -m "$mini" --target-params 9000000 -o "$tmp/p"
 expect_fail "prune --target-params unreachable" "--target-params" "smallest model" "$shrink" prune -m "$mini" --target-params 2000000 -o "$tmp/p"
 expect_fail "prune --target-params with --heads" "--target-params" "" "$shrink" prune -m "$mini" --target-params 80% --heads 0.25 -o "$tmp/p"
+expect_fail "prune unknown --drop-by" "--drop-by" "" "$shrink" prune -m "$mini" --drop-layers 1 --drop-by cos -o "$tmp/p"
 expect_fail "prune unknown --score" "--score" "" "$shrink" prune -m "$mini" --ffn 0.25 --score best -o "$tmp/p"
 expect_fail "prune unknown --compensate" "--compensate" "" "$shrink" prune -m "$mini" --ffn 0.25 --compensate all -o "$tmp/p"
 expect_fail "prune into a missing directory" "$tmp/no/such" "" "$shrink" prune -m "$mini" --ffn 0.25 --calib-tokens 512 -o "$tmp/no/such/p.gguf"

@@ -542,6 +542,44 @@ static void test_pipeline(void) {
     gpt2_model_free(&a);
     prune_mask_free(&pm);
 
+    // Block influence against 1 - cos(x_l, x_l+1) from residual streams taken here (the forward
+    // pass stopped after l and l + 1 blocks; the embeddings summed by hand for block 0's input).
+    {
+        double bi[6], ref[6] = {0};
+        prune_block_influence(&m, &held, 2, bi);
+        int T = held.ctx, E = m.cfg.n_embd;
+        gpt2_state s;
+        CHECK(gpt2_state_init(&s, &m, T) == 0);
+        float *x = xmalloc((size_t)T * E * sizeof *x), *y = xmalloc((size_t)T * E * sizeof *y);
+        const float *wte = m.embd.data;
+        for (int w = 0; w < 2; w++) {
+            const int *ids = held.ids + w * T;
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < E; i++) x[t * E + i] = wte[(size_t)ids[t] * E + i] + m.wpe[(size_t)t * E + i];
+            for (int l = 0; l < 6; l++) {
+                gpt2_state_reset(&s);
+                s.stop_after = l + 1;
+                gpt2_forward(&m, &s, ids, T, 0);
+                memcpy(y, s.x, (size_t)T * E * sizeof *y);
+                for (int t = 0; t < T; t++) {
+                    double xy = 0, xx = 0, yy = 0;
+                    for (int i = 0; i < E; i++) {
+                        double u = x[t * E + i], v = y[t * E + i];
+                        xy += u * v, xx += u * u, yy += v * v;
+                    }
+                    ref[l] += (1 - xy / sqrt(xx * yy)) / (2.0 * T);
+                }
+                memcpy(x, y, (size_t)T * E * sizeof *x);
+            }
+        }
+        double worst = 0;
+        for (int l = 0; l < 6; l++) worst = fmax(worst, fabs(bi[l] - ref[l]) / ref[l]);
+        EXPECT_CLOSE("block influence vs 1 - cos of the residual streams (relative)", worst, 1e-6);
+        s.stop_after = 0;
+        gpt2_state_free(&s);
+        free(x), free(y);
+    }
+
     // Asking for the impossible: refused, naming the option.
 #define BAD(h, f, d, mult) {.heads = h, .ffn = f, .drop_layers = d, .ffn_multiple = mult, .score = PRUNE_SCORE_FLUCT, \
                                .comp = PRUNE_COMP_REFIT, .damp = 0.01}

@@ -48,7 +48,7 @@ static int parse_target(const char *s, size_t total, size_t *out) {
 }
 
 int cmd_prune(int argc, char **argv) {
-    const char *model = NULL, *out = NULL, *calib = NULL, *score = "fluct", *comp = "refit", *layers = NULL, *target = NULL;
+    const char *model = NULL, *out = NULL, *calib = NULL, *score = "fluct", *comp = "refit", *layers = NULL, *target = NULL, *drop_by = "kl";
     int threads = 0, calib_tokens = 32768, drop = 0, multiple = 256;
     float heads = 0, ffn = 0, damp = 0.01f;
     arg_spec specs[] = {
@@ -61,6 +61,9 @@ int cmd_prune(int argc, char **argv) {
         {"target-params", 0, ARG_STR, &target, "N|X%",
          "keep at most N parameters (or X% of the model's), removing heads, neurons and blocks where the measured KL "
          "is least (instead of --heads/--ffn/--drop-layers/--layers)", 0, 0, 0},
+        {"drop-by", 0, ARG_STR, &drop_by, "R",
+         "how --drop-layers ranks blocks: kl (the KL of dropping each alone; default) or bi (ShortGPT's block influence, "
+         "1 - cos(input, output))", 0, 0, 0},
         {"layers", 0, ARG_STR, &layers, "LIST",
          "keep exactly these blocks, comma-separated indices (e.g. 0,2,4: DistilGPT2's every other layer)", 0, 0, 0},
         {"ffn-multiple", 0, ARG_INT, &multiple, "N",
@@ -91,13 +94,17 @@ int cmd_prune(int argc, char **argv) {
         err_set(ERR_ARG, "prune: unknown --compensate '%s' (available: none, bias, refit)", comp);
         return cli_fail();
     }
+    if (strcmp(drop_by, "kl") && strcmp(drop_by, "bi")) {
+        err_set(ERR_ARG, "prune: unknown --drop-by '%s' (available: kl, bi)", drop_by);
+        return cli_fail();
+    }
     if (cli_is_gguf(model)) {
         err_set(ERR_ARG, "prune: %s is a GGUF file; prune reads the original Hugging Face directory", model);
         return cli_fail();
     }
     cli_set_threads(threads);
     prune_opts o = {.heads = heads, .ffn = ffn, .drop_layers = drop, .ffn_multiple = multiple, .score = (prune_score)sc,
-                    .comp = (prune_comp)cp, .damp = damp};
+                    .comp = (prune_comp)cp, .damp = damp, .drop_by_bi = !strcmp(drop_by, "bi")};
     char *calib_default = NULL;
     const char *calib_path = calib ? calib : (calib_default = cli_data_path("calib.txt"));
     bpe *tok = NULL;

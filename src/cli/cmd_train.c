@@ -94,6 +94,31 @@ static void print_breakdown(FILE *f, const gpt2_train *tr, double seconds) {
 
 // --- the command
 
+// Distillation compares distributions over token ids: the teacher's ids must mean what the
+// student's do. When the teacher's directory has a tokenizer, every id must decode to the
+// same bytes as in the student's (tok), and the merges must be as many.
+static int same_tokenizer(const bpe *tok, const char *teacher_dir) {
+    if (!cli_has_tokenizer_files(teacher_dir)) return 0;
+    bpe *t = NULL;
+    int rc = cli_load_tokenizer(teacher_dir, &t);
+    if (rc) return rc;
+    int V = bpe_vocab_size(tok), bad = -1;
+    if (bpe_vocab_size(t) != V || bpe_merge_count(t) != bpe_merge_count(tok)) bad = V;
+    for (int id = 0; id < V && bad < 0; id++) {
+        size_t na, nb;
+        const char *a = bpe_token_bytes(tok, id, &na), *b = bpe_token_bytes(t, id, &nb);
+        if (na != nb || memcmp(a, b, na) != 0) bad = id;
+    }
+    if (bad >= 0)
+        rc = bad < V ? err_set(ERR_ARG, "train: --teacher %s: token %d is another string in its tokenizer; distillation "
+                                        "needs the student's tokenizer", teacher_dir, bad)
+                     : err_set(ERR_ARG, "train: --teacher %s: its tokenizer (%d tokens, %d merges) is not the student's "
+                                        "(%d, %d); distillation needs the same one", teacher_dir, bpe_vocab_size(t),
+                                        bpe_merge_count(t), V, bpe_merge_count(tok));
+    bpe_free(t);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *model = NULL, *config = NULL, *data = NULL, *out = NULL, *val = NULL, *teacher_dir = NULL;
     const char *tok_dir = NULL;
@@ -222,6 +247,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (!rc && have_teacher) rc = gpt2_hf_load(&teacher, teacher_dir);
     if (!rc && have_tok) rc = cli_load_tokenizer(tok_dir, &tok);
+    if (!rc && have_teacher && tok) rc = same_tokenizer(tok, teacher_dir);
     int V = m.cfg.vocab_size;
     if (!rc) rc = load_data(data, tok, V, &ids, &n_ids);
     if (!rc && val) rc = load_data(val, tok, V, &vids, &n_val);

@@ -92,6 +92,32 @@ void prune_layer_kl(const gpt2_model *m, const calib_set *cs, int windows, doubl
     gpt2_model_free(&c);
 }
 
+void prune_block_influence(const gpt2_model *m, const calib_set *cs, int windows, double *bi) {
+    int L = m->cfg.n_layer, T = cs->ctx, C = m->cfg.n_embd;
+    int nw = windows < cs->n_windows ? windows : cs->n_windows;
+    size_t TC = (size_t)T * C;
+    gpt2_state s;
+    CHECK(gpt2_state_init(&s, m, T) == 0);
+    float *trace = xmalloc((size_t)(L + 2) * TC * sizeof *trace);
+    for (int l = 0; l < L; l++) bi[l] = 0;
+    for (int w = 0; w < nw; w++) {
+        gpt2_state_reset(&s);
+        s.trace = trace;
+        gpt2_forward(m, &s, cs->ids + (size_t)w * T, T, 0);
+        s.trace = NULL;
+        for (int l = 0; l < L; l++)
+            for (int t = 0; t < T; t++) {
+                const float *x = trace + (size_t)l * TC + (size_t)t * C, *y = x + TC;  // block l's input and output
+                double xy = 0, xx = 0, yy = 0;
+                for (int i = 0; i < C; i++) xy += (double)x[i] * y[i], xx += (double)x[i] * x[i], yy += (double)y[i] * y[i];
+                bi[l] += 1 - xy / sqrt(xx * yy + 1e-300);
+            }
+    }
+    for (int l = 0; l < L; l++) bi[l] /= (double)nw * T;
+    free(trace);
+    gpt2_state_free(&s);
+}
+
 void prune_note(char *notes, size_t cap, const char *fmt, ...) {
     size_t n = strlen(notes);
     if (n + 1 >= cap) return;
@@ -199,7 +225,8 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
     }
     if (o->drop_layers) {
         double *kl = xmalloc((size_t)L * sizeof *kl);
-        prune_layer_kl(m, cs, 8, kl);
+        if (o->drop_by_bi) prune_block_influence(m, cs, 8, kl);
+        else prune_layer_kl(m, cs, 8, kl);
         for (int d = 0; d < o->drop_layers; d++) {
             int best = -1;
             for (int l = 0; l < L; l++)
@@ -207,7 +234,7 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
             pm.layer[best] = 0;
             block_branches(&c, best, NULL);
         }
-        prune_note(notes, notes_cap, "dropped blocks (KL of dropping each alone):");
+        prune_note(notes, notes_cap, "dropped blocks (%s):", o->drop_by_bi ? "block influence 1 - cos(in, out)" : "KL of dropping each alone");
         for (int l = 0; l < L; l++)
             if (!pm.layer[l]) prune_note(notes, notes_cap, " %d (%.4f)", l, kl[l]);
         prune_note(notes, notes_cap, "\n");

@@ -83,10 +83,16 @@ int prune_compensate(gpt2_linear *lin, const act_stats *st, const uint8_t *keep,
 // calibration windows (how much each block matters: dropping the least costly first).
 void prune_layer_kl(const gpt2_model *m, const calib_set *cs, int windows, double *kl);
 
+// ShortGPT's block influence of every block: 1 − cos(its input, its output) of the residual
+// stream, averaged over the positions of up to `windows` calibration windows (low: the
+// block changes little; a cheap stand-in for the KL of dropping it).
+void prune_block_influence(const gpt2_model *m, const calib_set *cs, int windows, double *bi);
+
 typedef struct prune_opts {
     double heads;       // fraction of each kept layer's heads removed
     double ffn;         // fraction of each kept layer's MLP neurons removed
     int drop_layers;    // blocks removed, those whose removal costs the least KL
+    int drop_by_bi;     // rank blocks for drop_layers by block influence instead of KL
     const uint8_t *keep_layers;  // (L) or NULL: exactly these blocks stay (1 = kept); excludes drop_layers
     size_t target_params;  // > 0: keep at most this many parameters, cut where the measured KL is least
                            // (prune_allocate); excludes heads, ffn, drop_layers and keep_layers

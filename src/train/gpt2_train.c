@@ -40,10 +40,10 @@ int gpt2_train_init(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, co
         return err_set(ERR_ARG, "train: weight decay and clip must be >= 0");
     if (teacher) {
         if (teacher->cfg.vocab_size != m->cfg.vocab_size)
-            return err_set(ERR_ARG, "train: the teacher's vocabulary (%d) differs from the student's (%d)",
+            return err_set(ERR_ARG, "train: --teacher: its vocabulary (%d tokens) differs from the student's (%d)",
                            teacher->cfg.vocab_size, m->cfg.vocab_size);
         if (teacher->cfg.n_ctx < o->ctx)
-            return err_set(ERR_ARG, "train: the teacher's context (%d) is shorter than --ctx %d", teacher->cfg.n_ctx,
+            return err_set(ERR_ARG, "train: --teacher: its context (%d) is shorter than --ctx %d", teacher->cfg.n_ctx,
                            o->ctx);
         if (!(o->kd_weight >= 0 && o->kd_weight <= 1) || !(o->kd_temp > 0))
             return err_set(ERR_ARG, "train: need 0 <= kd weight <= 1 and kd temperature > 0");
