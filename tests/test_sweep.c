@@ -64,6 +64,17 @@ static void test_grid_good(const gpt2_config *c) {
         EXPECT(want > 0 && g.pts[3].target_bpw == want, "bpw=Q2_K is the preset's matrix bits: %g vs %g", g.pts[3].target_bpw, want);
     }
     grid_free(&g);
+
+    // prune=: the outermost axis; "none" keeps the unpruned names, a share prefixes them.
+    rc = grid_parse(&g, "prune=none,75%, 66.5% ;method=rtn,gptq;type=Q8_0", c);
+    EXPECT(rc == 0 && g.n == 6, "prune axis: rc %d, %d points (%s)", rc, g.n, err_msg());
+    if (rc == 0 && g.n == 6) {
+        EXPECT(strcmp(g.pts[0].name, "rtn-Q8_0") == 0 && g.pts[0].keep_pct == 0, "got %s", g.pts[0].name);
+        EXPECT(strcmp(g.pts[2].name, "p75-rtn-Q8_0") == 0 && g.pts[2].keep_pct == 75, "got %s", g.pts[2].name);
+        EXPECT(strcmp(g.pts[5].name, "p66.5-gptq-Q8_0") == 0 && g.pts[5].keep_pct == 66.5, "got %s", g.pts[5].name);
+        EXPECT(!grid_point_needs_calib(&g.pts[0]) && grid_point_needs_calib(&g.pts[2]), "pruning needs calibration");
+    }
+    grid_free(&g);
     printf("grid: good specs ... done\n");
 }
 
@@ -91,6 +102,10 @@ static void test_grid_bad(const gpt2_config *c) {
         {"method=gptq,GPTQ;type=Q8_0", "given twice"},
         {"method=gptq", "no type= and no bpw="},
         {"type=Q4_K_M_EXTRA_LONG_NAME", "too long"},
+        {"prune=75;type=Q8_0", "prune '75'"},
+        {"prune=100%;type=Q8_0", "prune '100%'"},
+        {"prune=0%;type=Q8_0", "prune '0%'"},
+        {"prune=75%,75.0%;type=Q8_0", "given twice"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         grid g;

@@ -11,10 +11,10 @@
 #include <strings.h>
 
 #define MAX_VALUES 64
-#define KEYS "keys: method, type, bpw"
+#define KEYS "keys: method, type, bpw, prune"
 
-enum { KEY_METHOD, KEY_TYPE, KEY_BPW, N_KEYS };
-static const char *KEY_NAMES[N_KEYS] = {"method", "type", "bpw"};
+enum { KEY_METHOD, KEY_TYPE, KEY_BPW, KEY_PRUNE, N_KEYS };
+static const char *KEY_NAMES[N_KEYS] = {"method", "type", "bpw", "prune"};
 
 typedef struct {
     const char *v[MAX_VALUES];
@@ -79,6 +79,19 @@ static int check_values(int k, const value_list *l, const gpt2_config *c, char c
             }
             gpt2_plan_free(&p);
             upper(canon[i], v, 16);
+        } else if (k == KEY_PRUNE) {
+            char *end;
+            double pct = strtod(v, &end);
+            if (strcasecmp(v, "none") == 0) {
+                bits[i] = 0;
+                snprintf(canon[i], 16, "none");
+            } else if (end == v || *end != '%' || end[1] || !(pct > 0 && pct < 100)) {
+                return err_set(ERR_ARG, "sweep: --grid prune '%s' is neither none nor a percentage of the parameters to "
+                                        "keep in (0, 100), such as 75%%", v);
+            } else {
+                bits[i] = pct;
+                snprintf(canon[i], 16, "p%g", pct);
+            }
         } else {
             int rc = plan_parse_target_bpw(v, c, "sweep: --grid bpw", &bits[i]);
             if (rc < 0) return rc;
@@ -113,33 +126,40 @@ int grid_parse(grid *g, const char *spec, const gpt2_config *c) {
         cl = semi ? semi + 1 : NULL;
     }
     char canon[N_KEYS][MAX_VALUES][16];
-    double bits[MAX_VALUES] = {0}, unused[MAX_VALUES];
+    double bits[MAX_VALUES] = {0}, keep[MAX_VALUES] = {0}, unused[MAX_VALUES];
     if (!rc && !keys[KEY_METHOD].given) keys[KEY_METHOD].v[keys[KEY_METHOD].n++] = "rtn";
-    for (int k = 0; k < N_KEYS && !rc; k++) rc = check_values(k, &keys[k], c, canon[k], k == KEY_BPW ? bits : unused);
+    if (!rc && !keys[KEY_PRUNE].given) keys[KEY_PRUNE].v[keys[KEY_PRUNE].n++] = "none";
+    for (int k = 0; k < N_KEYS && !rc; k++)
+        rc = check_values(k, &keys[k], c, canon[k], k == KEY_BPW ? bits : k == KEY_PRUNE ? keep : unused);
     int n_store = keys[KEY_TYPE].n + keys[KEY_BPW].n;
     if (!rc && n_store == 0)
         rc = err_set(ERR_ARG, "sweep: --grid gives no type= and no bpw= (what to store the weights as), e.g. "
                               "'method=rtn;type=Q4_K_M'");
-    long total = (long)keys[KEY_METHOD].n * n_store;
+    long total = (long)keys[KEY_PRUNE].n * keys[KEY_METHOD].n * n_store;
     if (!rc && total > GRID_MAX_POINTS)
         rc = err_set(ERR_ARG, "sweep: --grid makes %ld points; at most %d", total, GRID_MAX_POINTS);
     if (!rc) {
         g->pts = xcalloc((size_t)total, sizeof *g->pts);
-        for (int m = 0; m < keys[KEY_METHOD].n; m++)
-            for (int s = 0; s < n_store; s++) {
-                grid_point *p = &g->pts[g->n++];
-                p->method = (compress_method)compress_method_parse(canon[KEY_METHOD][m]);
-                if (s < keys[KEY_TYPE].n) {
-                    snprintf(p->type, sizeof p->type, "%s", canon[KEY_TYPE][s]);
-                    snprintf(p->name, sizeof p->name, "%.15s-%.15s", canon[KEY_METHOD][m], p->type);
-                } else {
-                    int b = s - keys[KEY_TYPE].n;
-                    snprintf(p->bpw, sizeof p->bpw, "%s", canon[KEY_BPW][b]);
-                    p->target_bpw = bits[b];
-                    snprintf(p->name, sizeof p->name, "%.15s-bpw%s%.15s", canon[KEY_METHOD][m],
-                             isdigit((unsigned char)p->bpw[0]) ? "" : "-", p->bpw);
+        for (int q = 0; q < keys[KEY_PRUNE].n; q++)
+            for (int m = 0; m < keys[KEY_METHOD].n; m++)
+                for (int s = 0; s < n_store; s++) {
+                    grid_point *p = &g->pts[g->n++];
+                    char name[48];
+                    p->method = (compress_method)compress_method_parse(canon[KEY_METHOD][m]);
+                    p->keep_pct = keep[q];
+                    if (s < keys[KEY_TYPE].n) {
+                        snprintf(p->type, sizeof p->type, "%s", canon[KEY_TYPE][s]);
+                        snprintf(name, sizeof name, "%.15s-%.15s", canon[KEY_METHOD][m], p->type);
+                    } else {
+                        int b = s - keys[KEY_TYPE].n;
+                        snprintf(p->bpw, sizeof p->bpw, "%s", canon[KEY_BPW][b]);
+                        p->target_bpw = bits[b];
+                        snprintf(name, sizeof name, "%.15s-bpw%s%.15s", canon[KEY_METHOD][m],
+                                 isdigit((unsigned char)p->bpw[0]) ? "" : "-", p->bpw);
+                    }
+                    if (p->keep_pct > 0) snprintf(p->name, sizeof p->name, "%.10s-%.36s", canon[KEY_PRUNE][q], name);
+                    else snprintf(p->name, sizeof p->name, "%s", name);
                 }
-            }
     }
     free(buf);
     return rc;

@@ -3,6 +3,7 @@
 // original, its numbers written to points/NAME.json; then the frontier, the choice and
 // the three summary files. Text formatting lives in sweep_report.c.
 #include "sweep.h"
+#include "../prune/prune.h"
 #include "pareto.h"
 #include "../compress/plan.h"
 #include "../core/err.h"
@@ -135,9 +136,13 @@ static int point_read(const sweep_opts *o, const char *path, double params, swee
     if (!rc && strcmp(str(set, "calib_fnv1a64"), ch) != 0)
         rc = err_set(ERR_ARG, "%s: made with other calibration text (fingerprint %s, this run's %s); use another -o DIR, "
                               "or delete the file to redo the point", path, str(set, "calib_fnv1a64"), ch[0] ? ch : "none");
-    if (!rc && num(&root, "params") != params)
+    double made_from = num(set, "original_params");  // files before pruning points: the point's own count
+    if (isnan(made_from)) made_from = num(&root, "params");
+    if (!rc && made_from != params)
         rc = err_set(ERR_ARG, "%s: made from a model with %.0f parameters, the original has %.0f; use another -o DIR", path,
-                     num(&root, "params"), params);
+                     made_from, params);
+    if (!rc && !(num(set, "prune_keep_pct") == row->pt.keep_pct || (isnan(num(set, "prune_keep_pct")) && !row->pt.keep_pct)))
+        rc = err_set(ERR_FORMAT, "%s: made with other pruning; delete it to redo the point", path);
     if (!rc) {
         row->file_bytes = num(&root, "file_bytes");
         row->params = num(&root, "params");
@@ -182,11 +187,21 @@ static int run_point(const sweep_opts *o, const gpt2_model *base, sweep_row *row
     gpt2_model m;
     int rc = gpt2_hf_load(&m, o->original);
     if (rc) return rc;
+    char notes[8192];
+    double t0 = timer_now();
+    if (pt->keep_pct > 0) {  // prune --target-params with prune's defaults, then compress the smaller model
+        prune_opts po = {.target_params = (size_t)((double)gpt2_param_count(&m.cfg) * pt->keep_pct / 100),
+                         .ffn_multiple = 32, .score = PRUNE_SCORE_FLUCT, .comp = PRUNE_COMP_REFIT, .damp = 0.01};
+        gpt2_model pm;
+        rc = prune_model(&m, o->calib, &po, &pm, notes, sizeof notes);
+        gpt2_model_free(&m);
+        if (rc) return rc;
+        m = pm;
+        say(o, "%s pruned to %zu parameters", tag, gpt2_param_count(&m.cfg));
+    }
     compress_opts co = {pt->type[0] ? pt->type : NULL, NULL, pt->method, pt->target_bpw, o->calib_path,
                         calib_tokens_used(o), GPTQ_DAMP, 0, 0};
     gpt2_plan plan = {0};
-    char notes[8192];
-    double t0 = timer_now();
     rc = compress_model_calibrated(&m, grid_point_needs_calib(pt) ? o->calib : NULL, &co, &plan, notes, sizeof notes);
     row->compress_s = timer_now() - t0;
     if (!rc) {
@@ -242,7 +257,7 @@ static int run_point(const sweep_opts *o, const gpt2_model *base, sweep_row *row
         sbuf_free(&b);
     }
     // The numbers as the json holds them, so that a resumed run reports exactly what this one does.
-    if (!rc) rc = point_read(o, json, row->params, row);
+    if (!rc) rc = point_read(o, json, (double)gpt2_param_count(&base->cfg), row);
     return rc;
 }
 
@@ -292,6 +307,9 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
     r->n = g->n;
     r->original.file_bytes = (double)base.file_bytes;
     r->original.params = (double)gpt2_param_count(&base.cfg);
+    sweep_opts with_params = *o;  // every point's json records what it was made from
+    with_params.original_params = r->original.params;
+    o = &with_params;
     r->original.bits_per_param = 8 * r->original.file_bytes / r->original.params;
     r->original.compress_s = r->original.eval_s = NAN;
     int main_dtype = 0;  // the stored dtype holding most parameters, for the original's row

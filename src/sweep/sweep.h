@@ -24,6 +24,7 @@ typedef void (*sweep_log_fn)(const char *msg, void *user);
 
 typedef struct sweep_opts {
     const char *original;       // HF directory of the original (fp32/f16/bf16), loaded fresh for every point
+    double original_params;     // its parameters (set by sweep_run itself, for the record)
     const char *dir;            // output directory (created with DIR/points when missing)
     const char *grid_spec;      // SPEC as given (for the record)
     const grid *g;

@@ -105,6 +105,8 @@ void sweep_row_json(const sweep_opts *o, const sweep_row *w, int with_settings, 
         sbuf_printf(b, ", \"heldout_fnv1a64\": \"%s\", \"calib_fnv1a64\": ", hh);
         if (ch[0]) sbuf_printf(b, "\"%s\"", ch);
         else sbuf_puts(b, "null");
+        sbuf_printf(b, ", \"original_params\": %.0f, \"prune_keep_pct\": ", o->original_params);
+        fmt_json_num(b, w->pt.keep_pct > 0 ? w->pt.keep_pct : NAN);  // null: not pruned
         sbuf_printf(b, ", \"damp\": 0.01, \"act_order\": false, \"threads\": %d, \"kernels\": ", o->threads);
         fmt_json_string(b, kern.isa ? kern.isa : "");
         sbuf_puts(b, "}");
