@@ -41,7 +41,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench quality pruning mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: all test demo clean asan debug bench quality pruning recovery prune-speed mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -106,6 +106,17 @@ quality: shrink
 # One-shot structured pruning at several cuts, scores and compensations: writes bench/pruning.md.
 pruning: shrink
 	sh bench/pruning.sh
+
+# Pruning to a budget, then recovery by distillation from the original, against a DistilGPT2-
+# style and a from-scratch baseline (needs ../shared's corpus; about an hour on 2 cores):
+# writes bench/recovery.md.
+recovery: shrink
+	sh bench/recovery.sh
+
+# Pruned models' pp/tg speed beside their originals against their FLOP ratio, and the cost of
+# pruning GPT-2-124M's shape: writes bench/prune_speed.md. Run on a quiet machine.
+prune-speed: shrink
+	sh bench/prune_speed.sh
 
 # Mutation checks (dev/mutants/run.sh): every mutant must be killed by the tests it names.
 # MUTANTS="dev/mutants/a.mut ..." runs a few.
