@@ -127,9 +127,7 @@ void prune_note(char *notes, size_t cap, const char *fmt, ...) {
     va_end(ap);
 }
 
-// Indices of the `keep` highest scores marked 1 in mask (n entries), the rest 0. Ties go to
-// the lower index, so a cut is deterministic.
-static void keep_top(const double *score, int n, int keep, uint8_t *mask) {
+void prune_keep_top(const double *score, int n, int keep, uint8_t *mask) {
     memset(mask, 0, (size_t)n);
     for (int k = 0; k < keep; k++) {
         int best = -1;
@@ -148,7 +146,7 @@ static int cut_units(gpt2_model *c, const calib_set *cs, calib_stream *st, int k
     calib_run_block(c, cs, st, stats, 0, k == GPT2_LIN_OUT ? "prune: heads" : "prune: neurons");
     double *score = xmalloc(((size_t)n + 1) * sizeof *score);
     prune_unit_scores(c, l, k, &stats[mat], o->score, t, score);
-    keep_top(score, n, keep, unit_keep);
+    prune_keep_top(score, n, keep, unit_keep);
     uint8_t *col_keep = xmalloc((size_t)cols + 1);
     for (int i = 0; i < cols; i++) col_keep[i] = unit_keep[i / width];
     int rc = prune_compensate(&c->layers[l].lin[k], &stats[mat], col_keep, o->comp, o->damp);

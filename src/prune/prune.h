@@ -110,6 +110,10 @@ typedef struct prune_opts {
 int prune_allocate(const gpt2_model *m, const calib_set *cs, const prune_opts *o, const prune_taylor *t, int *n_head,
                    int *n_ff, uint8_t *keep_layer, char *notes, size_t notes_cap);
 
+// mask[i] = 1 for the `keep` highest of n scores, 0 for the rest; ties go to the lower index,
+// so a cut is deterministic.
+void prune_keep_top(const double *score, int n, int keep, uint8_t *mask);
+
 // Appends printf-style text to notes (cap bytes in all), silently cut when full.
 void prune_note(char *notes, size_t cap, const char *fmt, ...);
 

@@ -44,17 +44,6 @@ static size_t params_with(const gpt2_config *cfg, int l, int nh, int nf) {
     return gpt2_param_count(&c);
 }
 
-// Keeps the `keep` best of n scored units (ties to the lower index), as prune_model does.
-static void top_units(const double *score, int n, int keep, uint8_t *mask) {
-    memset(mask, 0, (size_t)n);
-    for (int k = 0; k < keep; k++) {
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (!mask[i] && (best < 0 || score[i] > score[best])) best = i;
-        mask[best] = 1;
-    }
-}
-
 // KL of removing all but the best `keep` of n units (each `width` input columns of linear
 // k of layer l), compensated; the linear is restored afterwards. +inf when the refit fails.
 static double probe_cut(kl_probe *p, gpt2_model *c, int l, int k, const act_stats *st, const double *score, int n,
@@ -65,7 +54,7 @@ static double probe_cut(kl_probe *p, gpt2_model *c, int l, int k, const act_stat
     memcpy(save_w, lin->w.data, nw * sizeof(float));
     memcpy(save_b, lin->bias, (size_t)out * sizeof(float));
     uint8_t *unit = xmalloc((size_t)n), *col = xmalloc((size_t)n * width);
-    top_units(score, n, keep, unit);
+    prune_keep_top(score, n, keep, unit);
     for (int i = 0; i < n * width; i++) col[i] = unit[i / width];
     double kl = INFINITY;
     if (prune_compensate(lin, st, col, o->comp, o->damp) == 0) kl = kl_probe_from(p, l);
