@@ -414,19 +414,27 @@ static double mean_kl(const gpt2_model *a, const gpt2_model *b, const int *ids, 
     return sum / ((double)nw * T);
 }
 
+// The bundled model, its tokenizer, calib_tokens of data/calib.txt and 2,048 of the held-out
+// text in windows of 256. Returns nonzero (a failure recorded) when the model cannot be read.
+static int load_mini(gpt2_model *m, bpe **tok, calib_set *cs, long calib_tokens, calib_set *held) {
+    *tok = NULL;
+    if (gpt2_hf_load(m, "models/mini") || bpe_load(tok, "models/mini/vocab.json", "models/mini/merges.txt")) {
+        EXPECT(0, "models/mini: %s", err_msg());
+        return 1;
+    }
+    EXPECT(calib_load(cs, *tok, "data/calib.txt", calib_tokens, 256) == 0, "calib: %s", err_msg());
+    EXPECT(calib_load(held, *tok, "data/heldout.txt", 2048, 256) == 0, "held-out: %s", err_msg());
+    return 0;
+}
+
 // Taylor scores against Σ |g·w| computed here from the tensor table (gradient from the
 // training backward pass, which test_train checks against reference gradients) on a mixed
 // model; on the bundled model they rank neurons far better than weight magnitude.
 static void test_taylor(void) {
     gpt2_model m;
-    bpe *tok = NULL;
-    if (gpt2_hf_load(&m, "models/mini") || bpe_load(&tok, "models/mini/vocab.json", "models/mini/merges.txt")) {
-        EXPECT(0, "models/mini: %s", err_msg());
-        return;
-    }
+    bpe *tok;
     calib_set cs, held;
-    EXPECT(calib_load(&cs, tok, "data/calib.txt", 3 * 256, 256) == 0, "calib: %s", err_msg());
-    EXPECT(calib_load(&held, tok, "data/heldout.txt", 2048, 256) == 0, "held-out: %s", err_msg());
+    if (load_mini(&m, &tok, &cs, 3 * 256, &held)) return;
     prune_taylor t;
     EXPECT(prune_taylor_compute(&m, &cs, &t) == 0, "taylor: %s", err_msg());
     // The gradient again: windows 0 and 1, each one's last target the next window's first token.
@@ -488,14 +496,9 @@ static void test_taylor(void) {
 
 static void test_pipeline(void) {
     gpt2_model m;
-    bpe *tok = NULL;
-    if (gpt2_hf_load(&m, "models/mini") || bpe_load(&tok, "models/mini/vocab.json", "models/mini/merges.txt")) {
-        EXPECT(0, "models/mini: %s", err_msg());
-        return;
-    }
+    bpe *tok;
     calib_set cs, held;
-    EXPECT(calib_load(&cs, tok, "data/calib.txt", 8192, 256) == 0, "calib: %s", err_msg());
-    EXPECT(calib_load(&held, tok, "data/heldout.txt", 2048, 256) == 0, "held-out: %s", err_msg());
+    if (load_mini(&m, &tok, &cs, 8192, &held)) return;
     char notes[4096];
     prune_opts plain = {.ffn = 0.25, .ffn_multiple = 256, .score = PRUNE_SCORE_ACT, .comp = PRUNE_COMP_NONE, .damp = 0.01};
     prune_opts best = {.ffn = 0.25, .ffn_multiple = 256, .score = PRUNE_SCORE_FLUCT, .comp = PRUNE_COMP_REFIT, .damp = 0.01};
