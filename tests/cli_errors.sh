@@ -420,6 +420,25 @@ fi
 if expect_ok "prune --ffn 0.5 (GGUF)" "$shrink" prune -m "$mini" --ffn 0.5 --calib-tokens 1024 -o "$tmp/p.gguf" -t 1; then
     expect_ok "generate from the pruned GGUF" "$shrink" generate -m "$tmp/p.gguf" -p "The" -n 8 -t 1 && ok "pruned GGUF generates"
 fi
+# The pipeline in one command (compress --prune --recover) trains and writes exactly what the
+# steps do: prune --target-params, train --teacher with the recipe's options, compress.
+expect_fail "compress --recover without --prune" "--prune" "" "$shrink" compress -m "$mini" --type q8_0 --recover data/calib.txt -o "$tmp/pipe.gguf"
+expect_fail "compress --prune 100%" "--prune" "" "$shrink" compress -m "$mini" --type q8_0 --prune 100% -o "$tmp/pipe.gguf"
+expect_fail "compress --recover missing file" "$tmp/none.bin" "" "$shrink" compress -m "$mini" --type q8_0 --prune 85% \
+    --recover "$tmp/none.bin" -o "$tmp/pipe.gguf"
+[ ! -e "$tmp/pipe.gguf" ] && ok "failed pipeline leaves nothing" || bad "failed pipeline leaves nothing" "$tmp/pipe.gguf exists"
+check_help compress --prune --ffn-multiple --recover --recover-tokens --recover-lr
+mkdir -p "$tmp/steps"
+if expect_ok "compress --prune 85% --recover (one command)" "$shrink" compress -m "$mini" --prune 85% --ffn-multiple 32 \
+    --recover data/calib.txt --recover-tokens 16384 --calib-tokens 1024 --type q8_0 -o "$tmp/pipe.gguf" -t 1 &&
+    expect_ok "prune (steps)" "$shrink" prune -m "$mini" --target-params 85% --ffn-multiple 32 --calib-tokens 1024 -o "$tmp/steps/p" -t 1 &&
+    expect_ok "train --teacher (steps)" "$shrink" train -m "$tmp/steps/p" --teacher "$mini" --kd-weight 1 --lr 5e-4 --val-frac 0 \
+        --tokens 16384 -d data/calib.txt -o "$tmp/steps/mini" -t 1 &&
+    expect_ok "compress (steps)" "$shrink" compress -m "$tmp/steps/mini" --type q8_0 -o "$tmp/steps.gguf" -t 1; then
+    cmp -s "$tmp/pipe.gguf" "$tmp/steps.gguf" && ok "one command = the three steps, byte for byte" ||
+        bad "one command = the three steps, byte for byte" "$(cmp "$tmp/pipe.gguf" "$tmp/steps.gguf")"
+fi
+rm -rf "$tmp/steps" "$tmp/steps.gguf" "$tmp/pipe.gguf"
 # A budget: per-layer widths, written with config.json's shrink_n_inner, reloaded as they were.
 if expect_ok "prune --target-params 85% (HF)" "$shrink" prune -m "$mini" --target-params 85% --ffn-multiple 32 --calib-tokens 1024 \
     -o "$tmp/pt" -t 1; then

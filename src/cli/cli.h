@@ -53,3 +53,10 @@ int cli_check_hf_output(const char *dir);
 int cli_read_input(const char *path, char **data, size_t *len);
 // Writes s as a JSON string literal (with quotes).
 void cli_json_string(FILE *f, const char *s, size_t len);
+// Training data: list is comma-separated token files (`shrink tokenize -o`) or text files
+// (encoded whole with tok, then <|endoftext|>), concatenated in order into *ids (*n ids, each
+// below V). Errors name the file; "CMD: no tokens in LIST" when there are none.
+int cli_load_ids(const char *list, const bpe *tok, int V, const char *cmd, int **ids, size_t *n);
+// A parameter budget: "N" parameters, or "X%" of total; at least 1. ERR_ARG names `what`
+// (e.g. "prune: --target-params") when it is not below total.
+int cli_parse_target_params(const char *s, size_t total, const char *what, size_t *out);

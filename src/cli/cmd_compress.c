@@ -1,16 +1,22 @@
 // cmd_compress.c: `shrink compress`: store a model's weight matrices in ggml block
 // formats, in a GGUF file llama.cpp runs: per-tensor types from a type or preset
 // (plus overrides) or from a bits-per-weight target, by one of the methods in
-// compress/compress.h, calibrated on text.
+// compress/compress.h, calibrated on text. With --prune (and --recover) it is the whole
+// pipeline in one command: structured pruning to a parameter budget, distillation from the
+// original, then quantization, as `shrink prune`, `shrink train --teacher` and `compress`
+// would do one after the other.
 #include "cli.h"
 #include "args.h"
 #include "../compress/compress.h"
 #include "../compress/plan.h"
+#include "../prune/prune.h"
+#include "../train/train.h"
 #include <stdlib.h>
 #include "../core/err.h"
 #include "../core/hash.h"
 #include "../core/fileio.h"
 #include "../core/timer.h"
+#include "../core/xalloc.h"
 #include <string.h>
 #include <sys/stat.h>
 
@@ -28,9 +34,51 @@ static void warn_if_eval_text(const char *calib) {
     free(a), free(b), free(held);
 }
 
+// The pipeline's --recover progress: about twenty lines, with the KL to the original and an ETA.
+static void recover_line(void *user, int step, int steps, double kl, double secs) {
+    const recover_opts *r = user;
+    int every = steps / 20 > 0 ? steps / 20 : 1;
+    if (step % every && step != steps && step != 1) return;
+    double left = secs / step * (steps - step);
+    fprintf(stderr, "recover: step %d/%d | KL to the original %.4f | %.0f tok/s | %.0f s elapsed | ETA %.0f s\n", step,
+            steps, kl, (double)step * r->batch * r->ctx / secs, secs, left);
+}
+
+// --prune: *m (the original) becomes the pruned model (prune --target-params with prune's
+// defaults); with ids, then distilled from the original on them.
+static int prune_and_recover(gpt2_model *m, const bpe *tok, const char *calib_path, int calib_tokens, size_t target,
+                             int multiple, const int *ids, size_t n_ids, recover_opts *r) {
+    calib_set cs = {0};
+    int ctx = m->cfg.n_ctx < 256 ? m->cfg.n_ctx : 256;
+    int rc = calib_load(&cs, tok, calib_path, calib_tokens, ctx);
+    prune_opts po = {.target_params = target, .ffn_multiple = multiple, .score = PRUNE_SCORE_FLUCT,
+                     .comp = PRUNE_COMP_REFIT, .damp = 0.01f};
+    gpt2_model pruned = {0};
+    char notes[16384];
+    double t0 = timer_now();
+    if (!rc) rc = prune_model(m, &cs, &po, &pruned, notes, sizeof notes);
+    calib_free(&cs);
+    if (rc) return rc;
+    fprintf(stderr, "%sprune: %zu -> %zu parameters (-%.1f%%) in %.1f s\n", notes, gpt2_param_count(&m->cfg),
+            gpt2_param_count(&pruned.cfg), 100.0 * (1.0 - (double)gpt2_param_count(&pruned.cfg) / (double)gpt2_param_count(&m->cfg)),
+            timer_now() - t0);
+    if (ids) {
+        if (!r->ctx) r->ctx = pruned.cfg.n_ctx;
+        fprintf(stderr, "recover: distilling from the original on %llu of %zu tokens (batch %d x %d, lr %g)\n", r->tokens,
+                n_ids, r->batch, r->ctx, r->lr);
+        rc = train_recover(&pruned, m, ids, n_ids, r, recover_line, r);
+    }
+    if (!pruned.source && m->source) pruned.source = xstrdup(m->source);  // the GGUF's general.name stays the model's
+    gpt2_model_free(m);
+    *m = pruned;
+    return rc;
+}
+
 int cmd_compress(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *type = NULL, *method = "rtn", *overrides = NULL, *calib = NULL, *bpw = NULL;
-    int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0, no_tok = 0;
+    const char *prune = NULL, *recover = NULL;
+    int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0, no_tok = 0, multiple = 256;
+    recover_opts ro = recover_defaults();
     float damp = 0.01f;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "DIR", "Hugging Face GPT-2 directory (fp32/f16/bf16 weights)", 0, 0, 1},
@@ -54,11 +102,20 @@ int cmd_compress(int argc, char **argv) {
         {"verbose", 'v', ARG_FLAG, &verbose, NULL, "per-layer details", 0, 0, 0},
         {"no-tokenizer", 0, ARG_FLAG, &no_tok, NULL, "write the GGUF without a tokenizer when DIR has no vocab.json/merges.txt "
                                                     "(llama.cpp and shrink's eval/generate then cannot use it)", 0, 0, 0},
+        {"prune", 0, ARG_STR, &prune, "N|X%",
+         "first prune to at most N parameters (or X% of the model's), as `shrink prune --target-params` does", 0, 0, 0},
+        {"ffn-multiple", 0, ARG_INT, &multiple, "N", "--prune: kept MLP widths are a multiple of N (default 256: K-quant "
+                                                     "blocks fit)", 1, 1 << 18, 0},
+        {"recover", 0, ARG_STR, &recover, "FILES", "--prune: then distil the pruned model from the original on these "
+                                                   "token or text files (comma separated), as `shrink train --teacher`", 0, 0, 0},
+        {"recover-tokens", 0, ARG_U64, &ro.tokens, "N", "--recover: training tokens (default 2000000)", 1, 0, 0},
+        {"recover-lr", 0, ARG_FLOAT, &ro.lr, "LR", "--recover: peak learning rate (default 5e-4)", 1e-9, 10, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
     int rc = args_parse("compress",
                         "compress -m DIR -o OUT.gguf (--type TYPE | --target-bpw X) [--method rtn|imatrix|gptq|awq|awq+gptq] "
-                        "[--calib FILE] [--tensor-type LIST]",
+                        "[--calib FILE] [--tensor-type LIST]\n"
+                        "             [--prune N|X% [--recover FILES [--recover-tokens N]]]",
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
     int mth = compress_method_parse(method);
@@ -74,16 +131,23 @@ int cmd_compress(int argc, char **argv) {
         err_set(ERR_ARG, "compress: %s is a GGUF file; compress reads the original Hugging Face directory", model);
         return cli_fail();
     }
+    if (recover && !prune) {
+        err_set(ERR_ARG, "compress: --recover distils a pruned model from the original; give --prune too");
+        return cli_fail();
+    }
     cli_set_threads(threads);
     compress_opts o = {type, overrides, (compress_method)mth, 0, NULL, calib_tokens, damp, act_order, verbose};
     char *calib_default = NULL;
     bpe *tok = NULL;
+    int *ids = NULL;
+    size_t n_ids = 0, target = 0;
     gpt2_model m;
     if (cli_load_model(model, &m)) return cli_fail();
+    if (prune && (rc = cli_parse_target_params(prune, gpt2_param_count(&m.cfg), "compress: --prune", &target))) goto done;
     if (bpw && (rc = plan_parse_target_bpw(bpw, &m.cfg, "compress: --target-bpw", &o.target_bpw)) < 0) goto done;
     if (bpw && rc == 1) fprintf(stderr, "target-bpw %s: %.4f bits per weight (the preset's matrices)\n", bpw, o.target_bpw);
     rc = 0;
-    if (compress_needs_calib(&o)) {
+    if (compress_needs_calib(&o) || prune) {
         o.calib_path = calib ? calib : (calib_default = cli_data_path("calib.txt"));
         if (!file_exists(o.calib_path)) {
             rc = err_set(ERR_IO, "%s: calibration text not found (give --calib FILE)", o.calib_path);
@@ -99,9 +163,13 @@ int cmd_compress(int argc, char **argv) {
     if (tok && !no_tok) tok_dir = model;
     file_note_input_path(o.calib_path);
     if ((rc = file_check_output(out))) goto done;
+    if (recover && (rc = cli_load_ids(recover, tok, m.cfg.vocab_size, "compress: --recover", &ids, &n_ids))) goto done;
+    double t0 = timer_now();
+    if (prune && (rc = prune_and_recover(&m, tok, o.calib_path, calib_tokens, target, multiple, ids, n_ids, &ro))) goto done;
+    if (!compress_needs_calib(&o)) o.calib_path = NULL;  // rtn: the GGUF names no calibration text
     gpt2_plan plan = {0};
     char notes[8192];
-    double t0 = timer_now();
+    t0 = timer_now();
     if ((rc = compress_model(&m, tok, &o, &plan, notes, sizeof notes))) goto done;
     double secs = timer_now() - t0;
     if (notes[0]) fprintf(stderr, "%s", notes);
@@ -122,6 +190,7 @@ int cmd_compress(int argc, char **argv) {
     }
     gpt2_plan_free(&plan);
 done:
+    free(ids);
     free(calib_default);
     bpe_free(tok);
     gpt2_model_free(&m);

@@ -34,19 +34,6 @@ static int parse_layers(const char *list, int L, uint8_t *keep) {
     }
 }
 
-// "N" parameters, or "X%" of total; at least 1.
-static int parse_target(const char *s, size_t total, size_t *out) {
-    char *end;
-    double v = strtod(s, &end);
-    int pct = *end == '%';
-    if (end == s || (pct ? end[1] : *end) || !(v > 0) || (pct && v >= 100) || (!pct && v >= (double)total))
-        return err_set(ERR_ARG, "prune: --target-params '%s': give a parameter count below the model's %zu, or a "
-                                "percentage of it in (0, 100) such as 75%%", s, total);
-    *out = pct ? (size_t)(v / 100 * (double)total) : (size_t)v;
-    if (*out < 1) *out = 1;
-    return 0;
-}
-
 int cmd_prune(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *calib = NULL, *score = "fluct", *comp = "refit", *layers = NULL, *target = NULL, *drop_by = "kl";
     int threads = 0, calib_tokens = 32768, drop = 0, multiple = 256;
@@ -114,7 +101,7 @@ int cmd_prune(int argc, char **argv) {
         free(calib_default);
         return cli_fail();
     }
-    if (target && (rc = parse_target(target, gpt2_param_count(&m.cfg), &o.target_params))) goto done;
+    if (target && (rc = cli_parse_target_params(target, gpt2_param_count(&m.cfg), "prune: --target-params", &o.target_params))) goto done;
     uint8_t keep[GPT2_MAX_LAYERS];
     if (layers && (rc = parse_layers(layers, m.cfg.n_layer, keep))) goto done;
     o.keep_layers = layers ? keep : NULL;

@@ -103,3 +103,26 @@ int gpt2_train_save(const gpt2_train *tr, const char *dir, const char *tok_dir, 
 // gpt2_train_init with the model loaded from dir and the same options). Returns ERR_FORMAT
 // or ERR_ARG with a message when the file is bad or the options, model or data differ.
 int gpt2_train_resume(gpt2_train *tr, const char *dir);
+
+// --- recovery: distillation from the original in memory (recover.c)
+// The pipeline's recipe (bench/recovery.md): tokens, batch 16, ctx 0 (= the student's
+// n_ctx), lr 5e-4 (cosine to a tenth, 5% warmup), pure KD (weight 1, tau 2), seed 1337;
+// weight decay, clipping and AdamW as `shrink train`'s defaults, so that
+// `shrink train -m PRUNED --teacher ORIGINAL --kd-weight 1 --lr 5e-4 --val-frac 0 --tokens N`
+// on the same data trains the same weights.
+typedef struct recover_opts {
+    unsigned long long tokens;
+    int batch, ctx;
+    float lr, kd_weight, kd_temp;
+    uint64_t seed;
+} recover_opts;
+recover_opts recover_defaults(void);
+// The training options those stand for, at sequence length ctx.
+train_opts recover_train_opts(const recover_opts *r, int ctx);
+// Called after each step with the step count, the steps in all, the step's mean KL to the
+// teacher and the seconds since the start.
+typedef void (*recover_progress)(void *user, int step, int steps, double kl, double seconds);
+// Trains student in place on ids (n ≥ ctx+1) against teacher. ERR_ARG for options
+// gpt2_train_init refuses, ERR_RANGE when the loss diverges (the student is then garbage).
+int train_recover(gpt2_model *student, const gpt2_model *teacher, const int *ids, size_t n, const recover_opts *r,
+                  recover_progress progress, void *user);
