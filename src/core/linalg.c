@@ -1,64 +1,143 @@
 // linalg.c: Cholesky factorization and solves (see linalg.h).
+//
+// Both are blocked so that nearly all the work is one kernel, C -= A·Bᵀ over rows that
+// are contiguous in memory (gemm_nt_sub): the pruning refits factor and solve systems of
+// up to a few thousand unknowns, whose matrices do not fit in cache, and the unblocked
+// column-by-column loops were bound by memory (streaming the whole factor once per column).
 #include "linalg.h"
 #include <math.h>
 #include "xalloc.h"
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
-int linalg_cholesky(double *A, int n) {
-    for (int j = 0; j < n; j++) {
-        double *rj = A + (size_t)j * n, d = rj[j];
-        for (int k = 0; k < j; k++) d -= rj[k] * rj[k];
-        if (!(d > 0)) return -1;
-        rj[j] = sqrt(d);
-        double inv = 1.0 / rj[j];
-        // A parallel region per column only pays when the column's work is large: short
-        // regions spend their time in barriers (badly so when another process has a core).
-#pragma omp parallel for schedule(static) if ((double)(n - j) * j > 4e6)
-        for (int i = j + 1; i < n; i++) {
-            double *ri = A + (size_t)i * n, s = ri[j];
-            for (int k = 0; k < j; k++) s -= ri[k] * rj[k];
-            ri[j] = s * inv;
-        }
+enum { NB = 64, KC = 256 };  // block columns of the factorizations; inner-dimension panel of the kernel
+
+// 4 rows of A against 4 rows of B over k in [0, K): s[i][j] = Σ a_i[k]·b_j[k]. The simd
+// reduction lets the compiler split each sum into vector lanes (a fixed order per binary).
+static void dot4x4(const double *a, size_t lda, const double *b, size_t ldb, int K, double s[4][4]) {
+    const double *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+    const double *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
+    double s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+    double s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+#pragma omp simd reduction(+ : s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33)
+    for (int k = 0; k < K; k++) {
+        double x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k], y0 = b0[k], y1 = b1[k], y2 = b2[k], y3 = b3[k];
+        s00 += x0 * y0, s01 += x0 * y1, s02 += x0 * y2, s03 += x0 * y3;
+        s10 += x1 * y0, s11 += x1 * y1, s12 += x1 * y2, s13 += x1 * y3;
+        s20 += x2 * y0, s21 += x2 * y1, s22 += x2 * y2, s23 += x2 * y3;
+        s30 += x3 * y0, s31 += x3 * y1, s32 += x3 * y2, s33 += x3 * y3;
     }
-    return 0;
+    s[0][0] = s00, s[0][1] = s01, s[0][2] = s02, s[0][3] = s03, s[1][0] = s10, s[1][1] = s11, s[1][2] = s12, s[1][3] = s13;
+    s[2][0] = s20, s[2][1] = s21, s[2][2] = s22, s[2][3] = s23, s[3][0] = s30, s[3][1] = s31, s[3][2] = s32, s[3][3] = s33;
 }
 
-// Right-hand sides go in blocks of RHS_BLOCK, stored across (x[i][0..RHS_BLOCK)), so each
-// row of L read from memory serves the whole block and the innermost loop is over the
-// block (vectorizable without reassociating a sum). One RHS at a time streamed L, which
-// does not fit in cache for the sizes pruning solves, twice per right-hand side.
-enum { RHS_BLOCK = 8 };
+static double dot(const double *a, const double *b, int K) {
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int k = 0; k < K; k++) s += a[k] * b[k];
+    return s;
+}
 
+// Rows of C go to threads in blocks of four; K in panels of KC so the rows stay in cache.
+void linalg_gemm_nt_sub(double *C, size_t ldc, const double *A, size_t lda, const double *B, size_t ldb, int M, int N,
+                        int K) {
+    if (M <= 0 || N <= 0 || K <= 0) return;
+    int mb = (M + 3) / 4;
+#pragma omp parallel for schedule(static) if ((double)M * N * K > 2e6)
+    for (int ib = 0; ib < mb; ib++) {
+        int i0 = ib * 4, mi = M - i0 < 4 ? M - i0 : 4;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            for (int j0 = 0; j0 < N; j0 += 4) {
+                int nj = N - j0 < 4 ? N - j0 : 4;
+                double s[4][4];
+                if (mi == 4 && nj == 4) {
+                    dot4x4(A + (size_t)i0 * lda + k0, lda, B + (size_t)j0 * ldb + k0, ldb, kc, s);
+                } else {
+                    for (int i = 0; i < mi; i++)
+                        for (int j = 0; j < nj; j++)
+                            s[i][j] = dot(A + (size_t)(i0 + i) * lda + k0, B + (size_t)(j0 + j) * ldb + k0, kc);
+                }
+                for (int i = 0; i < mi; i++)
+                    for (int j = 0; j < nj; j++) C[(size_t)(i0 + i) * ldc + j0 + j] -= s[i][j];
+            }
+        }
+    }
+}
+
+// Left-looking by blocks of NB columns: the block column is updated by everything to its
+// left (one gemm), its diagonal block factored, and the rows below solved against it.
+int linalg_cholesky(double *A, int n) {
+    double *T = xmalloc((size_t)NB * NB * sizeof *T);
+    int rc = 0;
+    for (int j0 = 0; j0 < n && !rc; j0 += NB) {
+        int jb = n - j0 < NB ? n - j0 : NB, j1 = j0 + jb;
+        // The diagonal block through a scratch copy, so nothing above the diagonal is written.
+        memset(T, 0, (size_t)jb * jb * sizeof *T);
+        linalg_gemm_nt_sub(T, (size_t)jb, A + (size_t)j0 * n, (size_t)n, A + (size_t)j0 * n, (size_t)n, jb, jb, j0);
+        for (int i = 0; i < jb; i++)
+            for (int j = 0; j <= i; j++) A[(size_t)(j0 + i) * n + j0 + j] += T[(size_t)i * jb + j];
+        linalg_gemm_nt_sub(A + (size_t)j1 * n + j0, (size_t)n, A + (size_t)j1 * n, (size_t)n, A + (size_t)j0 * n, (size_t)n,
+                    n - j1, jb, j0);
+        for (int j = j0; j < j1; j++) {  // the diagonal block, unblocked
+            double *rj = A + (size_t)j * n;
+            double d = rj[j] - dot(rj + j0, rj + j0, j - j0);
+            if (!(d > 0)) {
+                rc = -1;
+                break;
+            }
+            rj[j] = sqrt(d);
+            for (int i = j + 1; i < j1; i++) {
+                double *ri = A + (size_t)i * n;
+                ri[j] = (ri[j] - dot(ri + j0, rj + j0, j - j0)) / rj[j];
+            }
+        }
+        if (rc) break;
+#pragma omp parallel for schedule(static) if ((double)(n - j1) * jb * jb > 1e6)
+        for (int i = j1; i < n; i++) {  // the rows below: x Lᵀ_block = a
+            double *ri = A + (size_t)i * n;
+            for (int j = j0; j < j1; j++) {
+                const double *rj = A + (size_t)j * n;
+                ri[j] = (ri[j] - dot(ri + j0, rj + j0, j - j0)) / rj[j];
+            }
+        }
+    }
+    free(T);
+    return rc;
+}
+
+// Every row b of B: L y = b, then Lᵀ x = y, by blocks of NB unknowns: the block's right-hand
+// sides lose what the solved unknowns contribute (one gemm over all rows of B), then each
+// row solves the small triangle.
 void linalg_cholesky_solve(const double *L, int n, double *B, int nrhs) {
     if (n <= 0 || nrhs <= 0) return;
     double *U = xmalloc((size_t)n * n * sizeof *U);  // Lᵀ, so the backward pass reads rows too
     for (int i = 0; i < n; i++)
         for (int k = 0; k <= i; k++) U[(size_t)k * n + i] = L[(size_t)i * n + k];
-    int nblocks = (nrhs + RHS_BLOCK - 1) / RHS_BLOCK;
-#pragma omp parallel for schedule(dynamic, 1) if ((double)nrhs * n * n > 1e6)
-    for (int blk = 0; blk < nblocks; blk++) {
-        int r0 = blk * RHS_BLOCK, nb = nrhs - r0 < RHS_BLOCK ? nrhs - r0 : RHS_BLOCK;
-        double *x = xcalloc((size_t)n * RHS_BLOCK, sizeof *x), s[RHS_BLOCK];
-        for (int j = 0; j < nb; j++)
-            for (int i = 0; i < n; i++) x[(size_t)i * RHS_BLOCK + j] = B[(size_t)(r0 + j) * n + i];
-        for (int i = 0; i < n; i++) {  // L y = b
-            const double *li = L + (size_t)i * n;
-            for (int j = 0; j < RHS_BLOCK; j++) s[j] = x[(size_t)i * RHS_BLOCK + j];
-            for (int k = 0; k < i; k++)
-                for (int j = 0; j < RHS_BLOCK; j++) s[j] -= li[k] * x[(size_t)k * RHS_BLOCK + j];
-            for (int j = 0; j < RHS_BLOCK; j++) x[(size_t)i * RHS_BLOCK + j] = s[j] / li[i];
+    for (int j0 = 0; j0 < n; j0 += NB) {  // L y = b
+        int j1 = j0 + NB < n ? j0 + NB : n;
+        linalg_gemm_nt_sub(B + j0, (size_t)n, B, (size_t)n, L + (size_t)j0 * n, (size_t)n, nrhs, j1 - j0, j0);
+#pragma omp parallel for schedule(static) if ((double)nrhs * NB * NB > 1e6)
+        for (int r = 0; r < nrhs; r++) {
+            double *y = B + (size_t)r * n;
+            for (int j = j0; j < j1; j++) {
+                const double *lj = L + (size_t)j * n;
+                y[j] = (y[j] - dot(lj + j0, y + j0, j - j0)) / lj[j];
+            }
         }
-        for (int i = n - 1; i >= 0; i--) {  // Lᵀ x = y
-            const double *ui = U + (size_t)i * n;
-            for (int j = 0; j < RHS_BLOCK; j++) s[j] = x[(size_t)i * RHS_BLOCK + j];
-            for (int k = i + 1; k < n; k++)
-                for (int j = 0; j < RHS_BLOCK; j++) s[j] -= ui[k] * x[(size_t)k * RHS_BLOCK + j];
-            for (int j = 0; j < RHS_BLOCK; j++) x[(size_t)i * RHS_BLOCK + j] = s[j] / ui[i];
+    }
+    for (int j1 = n; j1 > 0; j1 -= NB) {  // Lᵀ x = y, from the last block
+        int j0 = j1 - NB > 0 ? j1 - NB : 0;
+        linalg_gemm_nt_sub(B + j0, (size_t)n, B + j1, (size_t)n, U + (size_t)j0 * n + j1, (size_t)n, nrhs, j1 - j0, n - j1);
+#pragma omp parallel for schedule(static) if ((double)nrhs * NB * NB > 1e6)
+        for (int r = 0; r < nrhs; r++) {
+            double *x = B + (size_t)r * n;
+            for (int j = j1 - 1; j >= j0; j--) {
+                const double *uj = U + (size_t)j * n;
+                x[j] = (x[j] - dot(uj + j + 1, x + j + 1, j1 - 1 - j)) / uj[j];
+            }
         }
-        for (int j = 0; j < nb; j++)
-            for (int i = 0; i < n; i++) B[(size_t)(r0 + j) * n + i] = x[(size_t)i * RHS_BLOCK + j];
-        free(x);
     }
     free(U);
 }

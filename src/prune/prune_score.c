@@ -132,36 +132,26 @@ static int refit(gpt2_linear *lin, const act_stats *st, const int *K, int k, con
         for (int i = 0; i < k; i++) P[(size_t)j * n1 + i] = st->H[(size_t)R[j] * cols + K[i]] * inv_n;
         P[(size_t)j * n1 + k] = st->sum[R[j]] * inv_n;
     }
-    float *w = (float *)lin->w.data;
     int by_rows = out < r;
-    double *D = by_rows ? xmalloc((size_t)out * n1 * sizeof *D) : NULL;
     if (!by_rows) linalg_cholesky_solve(G, n1, P, r);
-#pragma omp parallel for schedule(static)
-    for (int o = 0; o < out; o++) {  // (W_R P) row o, or (W_R C) row o
+    // D = W_R P (or W_R C) as one product: -W_R (out, r) against Pᵀ (n1, r), subtracted from zero.
+    float *w = (float *)lin->w.data;
+    double *Wn = xmalloc((size_t)out * r * sizeof *Wn), *Pt = xmalloc((size_t)n1 * r * sizeof *Pt);
+    double *D = xcalloc((size_t)out * n1, sizeof *D);
+    for (int o = 0; o < out; o++)
+        for (int j = 0; j < r; j++) Wn[(size_t)o * r + j] = -(double)w[(size_t)o * cols + R[j]];
+    for (int j = 0; j < r; j++)
+        for (int i = 0; i < n1; i++) Pt[(size_t)i * r + j] = P[(size_t)j * n1 + i];
+    linalg_gemm_nt_sub(D, (size_t)n1, Wn, (size_t)r, Pt, (size_t)r, out, n1, r);
+    free(Wn), free(Pt);
+    if (by_rows) linalg_cholesky_solve(G, n1, D, out);
+    for (int o = 0; o < out; o++) {
         float *wo = w + (size_t)o * cols;
-        double *acc = by_rows ? D + (size_t)o * n1 : xmalloc((size_t)n1 * sizeof *acc);
-        for (int i = 0; i < n1; i++) acc[i] = 0;
-        for (int j = 0; j < r; j++) {
-            double wr = wo[R[j]];
-            const double *pj = P + (size_t)j * n1;
-            for (int i = 0; i < n1; i++) acc[i] += wr * pj[i];
-        }
-        if (!by_rows) {
-            for (int i = 0; i < k; i++) wo[K[i]] = (float)(wo[K[i]] + acc[i]);
-            lin->bias[o] = (float)(lin->bias[o] + acc[k]);
-            free(acc);
-        }
+        const double *d = D + (size_t)o * n1;
+        for (int i = 0; i < k; i++) wo[K[i]] = (float)(wo[K[i]] + d[i]);
+        lin->bias[o] = (float)(lin->bias[o] + d[k]);
     }
-    if (by_rows) {
-        linalg_cholesky_solve(G, n1, D, out);
-        for (int o = 0; o < out; o++) {
-            float *wo = w + (size_t)o * cols;
-            const double *d = D + (size_t)o * n1;
-            for (int i = 0; i < k; i++) wo[K[i]] = (float)(wo[K[i]] + d[i]);
-            lin->bias[o] = (float)(lin->bias[o] + d[k]);
-        }
-        free(D);
-    }
+    free(D);
     free(G), free(P);
     return 0;
 }
