@@ -358,6 +358,8 @@ expect_fail "sweep -m a file" "$tmp/swfile" "directory" "$shrink" sweep -m "$tmp
 expect_fail "sweep on tiny (no tokenizer)" "$tiny" "tokenizer" "$shrink" sweep -m "$tiny" --grid type=Q8_0 -o "$sw"
 expect_fail "sweep -f missing.txt" "$tmp/missing.txt" "" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" -f "$tmp/missing.txt"
 expect_fail "sweep --calib missing" "$tmp/missing.txt" "calibration" "$shrink" sweep -m "$mini" --grid 'method=gptq;type=Q8_0' -o "$sw" --calib "$tmp/missing.txt"
+expect_fail "sweep recover= without --recover-data" "--recover-data" "" "$shrink" sweep -m "$mini" --grid 'prune=80%;recover=2M;type=Q8_0' -o "$sw"
+expect_fail "sweep --recover-data missing" "$tmp/missing.bin" "" "$shrink" sweep -m "$mini" --grid 'prune=80%;recover=2M;type=Q8_0' -o "$sw" --recover-data "$tmp/missing.bin"
 expect_fail "sweep --max-dppl 2x" "--max-dppl" "'2x'" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" --max-dppl 2x
 expect_fail "sweep --max-dppl 0" "--max-dppl" "above 0" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" --max-dppl 0
 expect_fail "sweep --max-kl -1" "--max-kl" "'-1'" "$shrink" sweep -m "$mini" --grid type=Q8_0 -o "$sw" --max-kl -1
@@ -437,6 +439,18 @@ if expect_ok "compress --prune 85% --recover (one command)" "$shrink" compress -
     expect_ok "compress (steps)" "$shrink" compress -m "$tmp/steps/mini" --type q8_0 -o "$tmp/steps.gguf" -t 1; then
     cmp -s "$tmp/pipe.gguf" "$tmp/steps.gguf" && ok "one command = the three steps, byte for byte" ||
         bad "one command = the three steps, byte for byte" "$(cmp "$tmp/pipe.gguf" "$tmp/steps.gguf")"
+    # sweep's recover= axis makes the same model (its GGUF differs only in metadata): KL 0 between them.
+    head -c 3000 data/heldout.txt >"$tmp/sample.txt"
+    if expect_ok "sweep prune=85%;recover=16384" "$shrink" sweep -m "$mini" --grid 'prune=85%;recover=16384;type=Q8_0' \
+        --recover-data data/calib.txt --calib-tokens 1024 -f "$tmp/sample.txt" -o "$tmp/swr" -t 1 &&
+        expect_ok "eval the swept point against the pipeline's" "$shrink" eval -m "$tmp/swr/points/p85-r16384-rtn-Q8_0.gguf" \
+            --base "$tmp/pipe.gguf" -f "$tmp/sample.txt" --json -t 1; then
+        grep -q '"kl_max": 0[,}]' "$tmp/out" && grep -q '"top1": 1.000000' "$tmp/out" && ok "sweep recover= = compress --recover" ||
+            bad "sweep recover= = compress --recover" "$(cat "$tmp/out")"
+        grep -q '"recover_tokens": 16384' "$tmp/swr/points/p85-r16384-rtn-Q8_0.json" && ok "the point records its recovery" ||
+            bad "the point records its recovery" "$(cat "$tmp/swr/points/p85-r16384-rtn-Q8_0.json")"
+    fi
+    rm -rf "$tmp/swr"
 fi
 rm -rf "$tmp/steps" "$tmp/steps.gguf" "$tmp/pipe.gguf"
 # A budget: per-layer widths, written with config.json's shrink_n_inner, reloaded as they were.

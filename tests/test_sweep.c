@@ -75,6 +75,21 @@ static void test_grid_good(const gpt2_config *c) {
         EXPECT(!grid_point_needs_calib(&g.pts[0]) && grid_point_needs_calib(&g.pts[2]), "pruning needs calibration");
     }
     grid_free(&g);
+
+    // recover=: inside prune=; an unpruned point is made once, without recovery.
+    rc = grid_parse(&g, "prune=none,75%;recover=none,500k,2M;type=Q8_0", c);
+    EXPECT(rc == 0 && g.n == 4, "recover axis: rc %d, %d points (%s)", rc, g.n, err_msg());
+    if (rc == 0 && g.n == 4) {
+        EXPECT(strcmp(g.pts[0].name, "rtn-Q8_0") == 0 && g.pts[0].recover_tokens == 0, "got %s", g.pts[0].name);
+        EXPECT(strcmp(g.pts[1].name, "p75-rtn-Q8_0") == 0 && g.pts[1].recover_tokens == 0, "got %s", g.pts[1].name);
+        EXPECT(strcmp(g.pts[2].name, "p75-r500k-rtn-Q8_0") == 0 && g.pts[2].recover_tokens == 5e5, "got %s", g.pts[2].name);
+        EXPECT(strcmp(g.pts[3].name, "p75-r2M-rtn-Q8_0") == 0 && g.pts[3].recover_tokens == 2e6, "got %s", g.pts[3].name);
+    }
+    grid_free(&g);
+    rc = grid_parse(&g, "prune=80%;recover=1500;type=Q8_0", c);
+    EXPECT(rc == 0 && g.n == 1 && strcmp(g.pts[0].name, "p80-r1500-rtn-Q8_0") == 0 && g.pts[0].recover_tokens == 1500,
+           "recover=1500: rc %d (%s)", rc, rc ? err_msg() : g.pts[0].name);
+    grid_free(&g);
     printf("grid: good specs ... done\n");
 }
 
@@ -106,6 +121,12 @@ static void test_grid_bad(const gpt2_config *c) {
         {"prune=100%;type=Q8_0", "prune '100%'"},
         {"prune=0%;type=Q8_0", "prune '0%'"},
         {"prune=75%,75.0%;type=Q8_0", "given twice"},
+        {"recover=2M;type=Q8_0", "give prune="},
+        {"prune=none;recover=2M;type=Q8_0", "give prune="},
+        {"prune=75%;recover=-5;type=Q8_0", "recover '-5'"},
+        {"prune=75%;recover=2G;type=Q8_0", "recover '2G'"},
+        {"prune=75%;recover=1.5;type=Q8_0", "recover '1.5'"},
+        {"prune=75%;recover=2M,2000k;type=Q8_0", "given twice"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         grid g;

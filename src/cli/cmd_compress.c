@@ -51,8 +51,8 @@ static int prune_and_recover(gpt2_model *m, const bpe *tok, const char *calib_pa
     calib_set cs = {0};
     int ctx = m->cfg.n_ctx < 256 ? m->cfg.n_ctx : 256;
     int rc = calib_load(&cs, tok, calib_path, calib_tokens, ctx);
-    prune_opts po = {.target_params = target, .ffn_multiple = multiple, .score = PRUNE_SCORE_FLUCT,
-                     .comp = PRUNE_COMP_REFIT, .damp = 0.01f};
+    prune_opts po = prune_defaults();
+    po.target_params = target, po.ffn_multiple = multiple;
     gpt2_model pruned = {0};
     char notes[16384];
     double t0 = timer_now();

@@ -90,8 +90,9 @@ int cmd_prune(int argc, char **argv) {
         return cli_fail();
     }
     cli_set_threads(threads);
-    prune_opts o = {.heads = heads, .ffn = ffn, .drop_layers = drop, .ffn_multiple = multiple, .score = (prune_score)sc,
-                    .comp = (prune_comp)cp, .damp = damp, .drop_by_bi = !strcmp(drop_by, "bi")};
+    prune_opts o = prune_defaults();
+    o.heads = heads, o.ffn = ffn, o.drop_layers = drop, o.ffn_multiple = multiple, o.score = (prune_score)sc;
+    o.comp = (prune_comp)cp, o.damp = damp, o.drop_by_bi = !strcmp(drop_by, "bi");
     char *calib_default = NULL;
     const char *calib_path = calib ? calib : (calib_default = cli_data_path("calib.txt"));
     bpe *tok = NULL;

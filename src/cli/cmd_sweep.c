@@ -90,7 +90,9 @@ static int read_config(const char *dir, gpt2_config *c) {
 
 int cmd_sweep(int argc, char **argv) {
     const char *model = NULL, *spec = NULL, *out = NULL, *heldout = NULL, *calib = NULL, *max_dppl_s = "2%", *max_kl_s = "none";
+    const char *recover = NULL;
     int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS;
+    float recover_lr = 0;
     arg_spec specs[] = {
         {"model", 'm', ARG_STR, &model, "DIR", "the original: Hugging Face GPT-2 directory (what compress reads)", 0, 0, 1},
         {"grid", 0, ARG_STR, &spec, "SPEC",
@@ -105,6 +107,9 @@ int cmd_sweep(int argc, char **argv) {
         {"calib", 0, ARG_STR, &calib, "FILE", "calibration text for methods other than rtn and for bpw targets (default: the "
                                              "bundled data/calib.txt); never the held-out text", 0, 0, 0},
         {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use", 256, 1 << 26, 0},
+        {"recover-data", 0, ARG_STR, &recover, "FILES", "training data of recover= points: token or text files, comma "
+                                                        "separated (as compress --recover); never the held-out text", 0, 0, 0},
+        {"recover-lr", 0, ARG_FLOAT, &recover_lr, "LR", "peak learning rate of recover= points (default 5e-4)", 1e-9, 10, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
     int rc = args_parse("sweep",
@@ -129,10 +134,16 @@ int cmd_sweep(int argc, char **argv) {
     if (read_config(model, &cfg)) return cli_fail();
     grid g;
     if (grid_parse(&g, spec, &cfg)) return cli_fail();
-    int need_calib = 0;
-    for (int i = 0; i < g.n; i++) need_calib |= grid_point_needs_calib(&g.pts[i]);
+    int need_calib = 0, need_recover = 0;
+    for (int i = 0; i < g.n; i++) need_calib |= grid_point_needs_calib(&g.pts[i]), need_recover |= g.pts[i].recover_tokens > 0;
+    if (need_recover && !recover) {
+        err_set(ERR_ARG, "sweep: --grid recover= distils pruned models on training tokens; give --recover-data FILES");
+        grid_free(&g);
+        return cli_fail();
+    }
     char *heldout_default = NULL, *calib_default = NULL, *text = NULL, *cmd = NULL;
-    int *ids = NULL, *tok_bytes = NULL;
+    int *ids = NULL, *tok_bytes = NULL, *rids = NULL;
+    size_t n_rids = 0;
     size_t len = 0, n = 0;
     bpe *tok = NULL;
     calib_set cs = {0};
@@ -168,6 +179,11 @@ int cmd_sweep(int argc, char **argv) {
     if (n < 2) {
         rc = err_set(ERR_ARG, "%s: the text is %zu token(s); perplexity needs at least 2", heldout, n);
         goto done;
+    }
+    if (need_recover) {
+        if ((rc = cli_load_ids(recover, tok, cfg.vocab_size, "sweep: --recover-data", &rids, &n_rids))) goto done;
+        o.recover_ids = rids, o.n_recover = n_rids, o.recover_path = recover, o.recover_lr = recover_lr;
+        o.recover_fnv = fnv1a64(rids, n_rids * sizeof *rids);
     }
     tok_bytes = xmalloc((size_t)cfg.vocab_size * sizeof(int));
     for (int i = 0; i < cfg.vocab_size; i++) {
@@ -221,6 +237,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     sweep_result_free(&r);
 done:
+    free(rids);
     free(cmd);
     calib_free(&cs);
     free(tok_bytes);

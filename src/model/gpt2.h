@@ -187,6 +187,9 @@ int gpt2_model_is_f32(const gpt2_model *m);
 // scaled by 1/sqrt(2·L), zero biases, LayerNorm 1/0.
 void gpt2_model_init_random(gpt2_model *m, const gpt2_config *cfg, uint64_t seed);
 void gpt2_model_free(gpt2_model *m);
+// dst = an fp32 model's copy: shape, weights, removed heads and source (the file facts are
+// not copied).
+void gpt2_model_clone(gpt2_model *dst, const gpt2_model *m);
 
 // --- the matrices, in plan order
 // Every stored matrix has an index: each layer's linears in order, each linear's w then

@@ -70,6 +70,18 @@ void gpt2_model_free(gpt2_model *m) {
     memset(m, 0, sizeof *m);
 }
 
+void gpt2_model_clone(gpt2_model *dst, const gpt2_model *m) {
+    CHECK(gpt2_model_is_f32(m));
+    gpt2_model_alloc(dst, &m->cfg);
+    memcpy(dst->params, m->params, m->n_floats * sizeof(float));
+    if (m->removed_heads) {
+        size_t n = (size_t)m->cfg.n_layer * (m->cfg.n_embd / m->cfg.head_dim);
+        dst->removed_heads = xmalloc(n);
+        memcpy(dst->removed_heads, m->removed_heads, n);
+    }
+    if (m->source) dst->source = xstrdup(m->source);
+}
+
 // Standard normal by Box-Muller (two uniforms per draw keeps it simple and deterministic).
 static float normal(rng *r) {
     float u1 = rng_f32(r), u2 = rng_f32(r);

@@ -10,16 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void clone(gpt2_model *dst, const gpt2_model *m) {
-    gpt2_model_alloc(dst, &m->cfg);
-    memcpy(dst->params, m->params, m->n_floats * sizeof(float));
-    if (m->removed_heads) {
-        size_t n = (size_t)m->cfg.n_layer * (m->cfg.n_embd / m->cfg.head_dim);
-        dst->removed_heads = xmalloc(n);
-        memcpy(dst->removed_heads, m->removed_heads, n);
-    }
-}
-
 // A linear's matrices and bias as floats (fp32 model): for saving, zeroing, restoring.
 static void linear_set(gpt2_linear *dst, const gpt2_linear *src) {
     const wmat *d[2] = {&dst->w, &dst->w2}, *s[2] = {src ? &src->w : NULL, src ? &src->w2 : NULL};
@@ -59,7 +49,7 @@ void prune_layer_kl(const gpt2_model *m, const calib_set *cs, int windows, doubl
     int nw = windows < cs->n_windows ? windows : cs->n_windows;
     if (nw > cap) nw = cap > 0 ? (int)cap : 1;
     gpt2_model c;
-    clone(&c, m);
+    gpt2_model_clone(&c, m);
     gpt2_state s;
     CHECK(gpt2_state_init(&s, m, T) == 0);
     float *ref = xmalloc((size_t)nw * T * V * sizeof *ref);
@@ -155,6 +145,10 @@ static int cut_units(gpt2_model *c, const calib_set *cs, calib_stream *st, int k
     return rc;
 }
 
+prune_opts prune_defaults(void) {
+    return (prune_opts){.ffn_multiple = 256, .score = PRUNE_SCORE_FLUCT, .comp = PRUNE_COMP_REFIT, .damp = 0.01f};
+}
+
 int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, gpt2_model *out, char *notes,
                 size_t notes_cap) {
     const gpt2_config *cfg = &m->cfg;
@@ -209,7 +203,7 @@ int prune_model(const gpt2_model *m, const calib_set *cs, const prune_opts *o, g
     }
     const uint8_t *keep_layers = alloc_keep ? alloc_keep : o->keep_layers;
     gpt2_model c;
-    clone(&c, m);
+    gpt2_model_clone(&c, m);
     prune_mask pm;
     prune_mask_init(&pm, cfg);
     int dropped = 0;

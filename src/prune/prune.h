@@ -102,6 +102,11 @@ typedef struct prune_opts {
     double damp;        // the refit's ridge (prune_compensate)
 } prune_opts;
 
+// `shrink prune`'s defaults: nothing removed, fluct scores, refit with damp 0.01 (as the
+// command line's float holds it), MLP widths multiples of 256. compress --prune and sweep's
+// prune= start from these, so one budget gives one model whichever command makes it.
+prune_opts prune_defaults(void);
+
 // --target-params: each layer's options (k/8 of its heads or neurons removed, k = 1..7, or
 // the whole block) measured alone by the KL they cause on calibration windows, scored and
 // compensated as o says; then, per layer, the choice that meets o->target_params with the

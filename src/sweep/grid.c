@@ -5,16 +5,17 @@
 #include "../core/err.h"
 #include "../core/xalloc.h"
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define MAX_VALUES 64
-#define KEYS "keys: method, type, bpw, prune"
+#define KEYS "keys: method, type, bpw, prune, recover"
 
-enum { KEY_METHOD, KEY_TYPE, KEY_BPW, KEY_PRUNE, N_KEYS };
-static const char *KEY_NAMES[N_KEYS] = {"method", "type", "bpw", "prune"};
+enum { KEY_METHOD, KEY_TYPE, KEY_BPW, KEY_PRUNE, KEY_RECOVER, N_KEYS };
+static const char *KEY_NAMES[N_KEYS] = {"method", "type", "bpw", "prune", "recover"};
 
 typedef struct {
     const char *v[MAX_VALUES];
@@ -92,6 +93,20 @@ static int check_values(int k, const value_list *l, const gpt2_config *c, char c
                 bits[i] = pct;
                 snprintf(canon[i], 16, "p%g", pct);
             }
+        } else if (k == KEY_RECOVER) {  // training tokens: none, 0, 500000, 500k, 2M
+            char *end;
+            double t = strtod(v, &end);
+            if (strcasecmp(v, "none") == 0) t = 0, end = (char *)v + strlen(v);
+            else if (end != v && (*end == 'k' || *end == 'K')) t *= 1e3, end++;
+            else if (end != v && (*end == 'm' || *end == 'M')) t *= 1e6, end++;
+            if (end == v || *end || !(t >= 0 && t <= 1e12) || t != floor(t))
+                return err_set(ERR_ARG, "sweep: --grid recover '%s' is not a number of training tokens (none, 0, "
+                                        "500000, 500k, 2M)", v);
+            bits[i] = t;
+            if (t == 0) snprintf(canon[i], 16, "none");
+            else if (fmod(t, 1e6) == 0) snprintf(canon[i], 16, "r%.0fM", t / 1e6);
+            else if (fmod(t, 1e3) == 0) snprintf(canon[i], 16, "r%.0fk", t / 1e3);
+            else snprintf(canon[i], 16, "r%.0f", t);
         } else {
             int rc = plan_parse_target_bpw(v, c, "sweep: --grid bpw", &bits[i]);
             if (rc < 0) return rc;
@@ -126,27 +141,37 @@ int grid_parse(grid *g, const char *spec, const gpt2_config *c) {
         cl = semi ? semi + 1 : NULL;
     }
     char canon[N_KEYS][MAX_VALUES][16];
-    double bits[MAX_VALUES] = {0}, keep[MAX_VALUES] = {0}, unused[MAX_VALUES];
+    double bits[MAX_VALUES] = {0}, keep[MAX_VALUES] = {0}, rec[MAX_VALUES] = {0}, unused[MAX_VALUES];
     if (!rc && !keys[KEY_METHOD].given) keys[KEY_METHOD].v[keys[KEY_METHOD].n++] = "rtn";
     if (!rc && !keys[KEY_PRUNE].given) keys[KEY_PRUNE].v[keys[KEY_PRUNE].n++] = "none";
+    if (!rc && !keys[KEY_RECOVER].given) keys[KEY_RECOVER].v[keys[KEY_RECOVER].n++] = "none";
     for (int k = 0; k < N_KEYS && !rc; k++)
-        rc = check_values(k, &keys[k], c, canon[k], k == KEY_BPW ? bits : k == KEY_PRUNE ? keep : unused);
+        rc = check_values(k, &keys[k], c, canon[k], k == KEY_BPW ? bits : k == KEY_PRUNE ? keep : k == KEY_RECOVER ? rec : unused);
     int n_store = keys[KEY_TYPE].n + keys[KEY_BPW].n;
     if (!rc && n_store == 0)
         rc = err_set(ERR_ARG, "sweep: --grid gives no type= and no bpw= (what to store the weights as), e.g. "
                               "'method=rtn;type=Q4_K_M'");
-    long total = (long)keys[KEY_PRUNE].n * keys[KEY_METHOD].n * n_store;
+    // Recovery distils a pruned model: an unpruned point is made once, without it.
+    int n_pruned = 0, n_recover = 0;
+    for (int q = 0; q < keys[KEY_PRUNE].n; q++) n_pruned += keep[q] > 0;
+    for (int q = 0; q < keys[KEY_RECOVER].n; q++) n_recover += rec[q] > 0;
+    if (!rc && n_recover && !n_pruned)
+        rc = err_set(ERR_ARG, "sweep: --grid recover= distils pruned models; give prune= with a percentage too");
+    long models = (long)(keys[KEY_PRUNE].n - n_pruned) + (long)n_pruned * keys[KEY_RECOVER].n;
+    long total = models * keys[KEY_METHOD].n * n_store;
     if (!rc && total > GRID_MAX_POINTS)
         rc = err_set(ERR_ARG, "sweep: --grid makes %ld points; at most %d", total, GRID_MAX_POINTS);
     if (!rc) {
         g->pts = xcalloc((size_t)total, sizeof *g->pts);
         for (int q = 0; q < keys[KEY_PRUNE].n; q++)
-            for (int m = 0; m < keys[KEY_METHOD].n; m++)
+            for (int v = 0; v < keys[KEY_RECOVER].n; v++)
+                for (int m = 0; m < keys[KEY_METHOD].n && (keep[q] > 0 || v == 0); m++)
                 for (int s = 0; s < n_store; s++) {
                     grid_point *p = &g->pts[g->n++];
-                    char name[48];
+                    char name[48], model[24];
                     p->method = (compress_method)compress_method_parse(canon[KEY_METHOD][m]);
                     p->keep_pct = keep[q];
+                    p->recover_tokens = keep[q] > 0 ? rec[v] : 0;
                     if (s < keys[KEY_TYPE].n) {
                         snprintf(p->type, sizeof p->type, "%s", canon[KEY_TYPE][s]);
                         snprintf(name, sizeof name, "%.15s-%.15s", canon[KEY_METHOD][m], p->type);
@@ -157,7 +182,9 @@ int grid_parse(grid *g, const char *spec, const gpt2_config *c) {
                         snprintf(name, sizeof name, "%.15s-bpw%s%.15s", canon[KEY_METHOD][m],
                                  isdigit((unsigned char)p->bpw[0]) ? "" : "-", p->bpw);
                     }
-                    if (p->keep_pct > 0) snprintf(p->name, sizeof p->name, "%.10s-%.36s", canon[KEY_PRUNE][q], name);
+                    if (p->recover_tokens > 0) snprintf(model, sizeof model, "%.10s-%.10s", canon[KEY_PRUNE][q], canon[KEY_RECOVER][v]);
+                    else snprintf(model, sizeof model, "%.10s", canon[KEY_PRUNE][q]);
+                    if (p->keep_pct > 0) snprintf(p->name, sizeof p->name, "%.21s-%.25s", model, name);
                     else snprintf(p->name, sizeof p->name, "%s", name);
                 }
     }

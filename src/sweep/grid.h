@@ -5,7 +5,10 @@
 //   type=Q4_K_M,q4_k,...                     (types or presets plan_build accepts)
 //   bpw=3.0,Q2_K,...                         (bits-per-weight targets: a number in 1.5-16 or a preset)
 //   prune=none,75%,66%                       (prune to that share of the parameters first: prune --target-params)
-// The points are the cross product prune × method × (each type, then each bpw), in SPEC order;
+//   recover=none,500k,2M                     (then distil the pruned model from the original on that many
+//                                             training tokens: compress --recover; needs pruned points)
+// The points are the cross product prune × recover × method × (each type, then each bpw), in
+// SPEC order, unpruned points once (without recovery);
 // a point has one type OR one bpw target. Names and values are case-insensitive.
 #pragma once
 #include "../compress/compress.h"
@@ -13,12 +16,13 @@
 #define GRID_MAX_POINTS 256
 
 typedef struct grid_point {
-    char name[48];          // unique and file-safe: "gptq-Q4_K_M", "rtn-bpw3.0", "gptq-bpw-Q2_K", "p75-gptq-Q4_K_M"
+    char name[48];          // unique and file-safe: "gptq-Q4_K_M", "rtn-bpw3.0", "p75-gptq-Q4_K_M", "p75-r2M-gptq-Q4_K_M"
     compress_method method;
     char type[16];          // type or preset in upper case ("Q4_K_M", "F16"); "" for a bpw point
     char bpw[16];           // the bpw item, canonical ("3.0", "2.75", "Q2_K"); "" for a type point
     double target_bpw;      // what bpw means on the model's shape (a preset: its matrices' bits); 0 for a type point
     double keep_pct;        // prune to this percentage of the parameters before compressing; 0: no pruning
+    double recover_tokens;  // then distil from the original on this many tokens; 0: no recovery
 } grid_point;
 
 typedef struct grid {

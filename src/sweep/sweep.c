@@ -4,6 +4,7 @@
 // the three summary files. Text formatting lives in sweep_report.c.
 #include "sweep.h"
 #include "../prune/prune.h"
+#include "../train/train.h"
 #include "pareto.h"
 #include "../compress/plan.h"
 #include "../core/err.h"
@@ -23,7 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define GPTQ_DAMP 0.01  // compress's --damp default; sweep uses compress's defaults throughout
+#define GPTQ_DAMP 0.01f  // compress's --damp default, as its float option holds it: a point = `shrink compress`
 
 static void say(const sweep_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const sweep_opts *o, const char *fmt, ...) {
@@ -143,6 +144,18 @@ static int point_read(const sweep_opts *o, const char *path, double params, swee
                      made_from, params);
     if (!rc && !(num(set, "prune_keep_pct") == row->pt.keep_pct || (isnan(num(set, "prune_keep_pct")) && !row->pt.keep_pct)))
         rc = err_set(ERR_FORMAT, "%s: made with other pruning; delete it to redo the point", path);
+    double rt = num(set, "recover_tokens");  // absent or null: not distilled
+    if (!rc && !(rt == row->pt.recover_tokens || (isnan(rt) && !row->pt.recover_tokens)))
+        rc = err_set(ERR_FORMAT, "%s: made with other recovery; delete it to redo the point", path);
+    char rh[24];
+    snprintf(rh, sizeof rh, "%016llx", (unsigned long long)o->recover_fnv);
+    if (!rc && row->pt.recover_tokens > 0 && strcmp(str(set, "recover_fnv1a64"), rh) != 0)
+        rc = err_set(ERR_ARG, "%s: distilled on other training tokens (fingerprint %s, this run's %s); use another -o DIR, "
+                              "or delete the file to redo the point", path, str(set, "recover_fnv1a64"), rh);
+    double lr = o->recover_lr > 0 ? o->recover_lr : recover_defaults().lr;
+    if (!rc && row->pt.recover_tokens > 0 && (float)num(set, "recover_lr") != (float)lr)
+        rc = err_set(ERR_ARG, "%s: distilled at learning rate %g, this run's is %g; use another -o DIR, or delete the file "
+                              "to redo the point", path, num(set, "recover_lr"), lr);
     if (!rc) {
         row->file_bytes = num(&root, "file_bytes");
         row->params = num(&root, "params");
@@ -181,24 +194,83 @@ static void types_text(const gpt2_plan *plan, const gpt2_config *c, char *out, s
                  qtype_get((int)plan->types[gpt2_mat_head(c)])->name);
 }
 
-static int run_point(const sweep_opts *o, const gpt2_model *base, sweep_row *row, const char *gguf, const char *json,
-                     const char *tag) {
+// The last pruned model, and the last one distilled, for the next points of the same
+// prune= (and recover=) value.
+typedef struct pruned_cache {
+    int have_pruned, have_recovered;
+    double keep_pct, rec_keep_pct, rec_tokens;
+    gpt2_model pruned, recovered;
+} pruned_cache;
+
+static void pruned_cache_free(pruned_cache *pc) {
+    if (pc->have_pruned) gpt2_model_free(&pc->pruned);
+    if (pc->have_recovered) gpt2_model_free(&pc->recovered);
+    memset(pc, 0, sizeof *pc);
+}
+
+static void recover_line(void *user, int step, int steps, double kl, double secs) {
+    const sweep_opts *o = user;
+    int every = steps / 10 > 0 ? steps / 10 : 1;
+    if (step % every == 0 || step == steps) {
+        char a[FMT_LEN], b[FMT_LEN];
+        say(o, "  recover: step %d/%d, KL to the original %.4f (%s elapsed, about %s left)", step, steps, kl,
+            fmt_secs(secs, a), fmt_secs(secs / step * (steps - step), b));
+    }
+}
+
+// The model a point compresses: the original, or the original pruned to keep_pct of its
+// parameters (prune --target-params with prune's defaults, MLP widths multiples of 32),
+// then distilled from it on recover_tokens tokens (compress --recover's recipe).
+static int start_model(const sweep_opts *o, const gpt2_model *base, const grid_point *pt, pruned_cache *pc,
+                       gpt2_model *m, const char *tag) {
+    if (pt->keep_pct <= 0) return gpt2_hf_load(m, o->original);
+    if (pt->recover_tokens > 0 && !o->recover_ids)
+        return err_set(ERR_ARG, "sweep: point %s distils on training tokens and none were given (--recover-data)", pt->name);
+    int rc = 0;
+    if (!pc->have_pruned || pc->keep_pct != pt->keep_pct) {
+        if (pc->have_pruned) gpt2_model_free(&pc->pruned);
+        pc->have_pruned = 0;
+        char notes[16384];
+        prune_opts po = prune_defaults();
+        po.target_params = (size_t)((double)gpt2_param_count(&base->cfg) * pt->keep_pct / 100);
+        po.ffn_multiple = 32;
+        if ((rc = prune_model(base, o->calib, &po, &pc->pruned, notes, sizeof notes))) return rc;
+        if (base->source) pc->pruned.source = xstrdup(base->source);  // the GGUF's general.name stays the original's
+        pc->have_pruned = 1, pc->keep_pct = pt->keep_pct;
+        say(o, "%s pruned to %zu parameters", tag, gpt2_param_count(&pc->pruned.cfg));
+    }
+    if (pt->recover_tokens <= 0) {
+        gpt2_model_clone(m, &pc->pruned);
+        return 0;
+    }
+    if (pc->have_recovered && pc->rec_keep_pct == pt->keep_pct && pc->rec_tokens == pt->recover_tokens) {
+        gpt2_model_clone(m, &pc->recovered);
+        return 0;
+    }
+    if (pc->have_recovered) gpt2_model_free(&pc->recovered);
+    pc->have_recovered = 0;
+    recover_opts ro = recover_defaults();
+    ro.tokens = (unsigned long long)pt->recover_tokens;
+    if (o->recover_lr > 0) ro.lr = o->recover_lr;
+    say(o, "%s distilling from the original on %.0f tokens of %s", tag, pt->recover_tokens, o->recover_path);
+    gpt2_model_clone(m, &pc->pruned);
+    if ((rc = train_recover(m, base, o->recover_ids, o->n_recover, &ro, recover_line, (void *)o))) {
+        gpt2_model_free(m);
+        return rc;
+    }
+    gpt2_model_clone(&pc->recovered, m);
+    pc->have_recovered = 1, pc->rec_keep_pct = pt->keep_pct, pc->rec_tokens = pt->recover_tokens;
+    return 0;
+}
+
+static int run_point(const sweep_opts *o, const gpt2_model *base, pruned_cache *pc, sweep_row *row, const char *gguf,
+                     const char *json, const char *tag) {
     const grid_point *pt = &row->pt;
     gpt2_model m;
-    int rc = gpt2_hf_load(&m, o->original);
+    double t0 = timer_now();
+    int rc = start_model(o, base, pt, pc, &m, tag);
     if (rc) return rc;
     char notes[8192];
-    double t0 = timer_now();
-    if (pt->keep_pct > 0) {  // prune --target-params with prune's defaults, then compress the smaller model
-        prune_opts po = {.target_params = (size_t)((double)gpt2_param_count(&m.cfg) * pt->keep_pct / 100),
-                         .ffn_multiple = 32, .score = PRUNE_SCORE_FLUCT, .comp = PRUNE_COMP_REFIT, .damp = 0.01};
-        gpt2_model pm;
-        rc = prune_model(&m, o->calib, &po, &pm, notes, sizeof notes);
-        gpt2_model_free(&m);
-        if (rc) return rc;
-        m = pm;
-        say(o, "%s pruned to %zu parameters", tag, gpt2_param_count(&m.cfg));
-    }
     compress_opts co = {pt->type[0] ? pt->type : NULL, NULL, pt->method, pt->target_bpw, o->calib_path,
                         calib_tokens_used(o), GPTQ_DAMP, 0, 0};
     gpt2_plan plan = {0};
@@ -332,6 +404,7 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
         free(gguf), free(json);
     }
     double t_runs = 0;
+    pruned_cache pc = {0};
     for (int i = 0; i < g->n && !rc; i++) {
         sweep_row *w = &r->rows[i];
         char tag[96], a[FMT_LEN], b[FMT_LEN], c[FMT_LEN], d[FMT_LEN], e[FMT_LEN], f[FMT_LEN], h[FMT_LEN];
@@ -352,7 +425,7 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
         }
         char *gguf = point_path(o, &w->pt, "gguf"), *json = point_path(o, &w->pt, "json");
         double t0 = timer_now();
-        rc = run_point(o, &base, w, gguf, json, tag);
+        rc = run_point(o, &base, &pc, w, gguf, json, tag);
         t_runs += timer_now() - t0;
         free(gguf), free(json);
         if (rc) break;
@@ -361,6 +434,7 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
             fmt_sig(w->bits_per_param, 3, b), fmt_pct_signed(w->dppl_pct, c), fmt_sig(w->kl_mean, 3, d),
             fmt_pct(100 * w->top1, 1, e), fmt_secs(w->compress_s, f), fmt_secs(w->eval_s, h));
     }
+    pruned_cache_free(&pc);
     gpt2_model_free(&base);
     if (rc) return rc;
     r->original.ppl = r->original.base_ppl = r->rows[0].base_ppl;

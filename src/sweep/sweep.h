@@ -9,7 +9,8 @@
 //   DIR/pareto.svg         Δppl (or KL) against size, frontier joined, bound drawn
 //   DIR/sweep.json         every number
 //
-// Each file is written atomically. A point whose json and gguf exist is not redone (a
+// Pruned (and recovered) models are made once per prune= and recover= value and shared by
+// the points that compress them. Each file is written atomically. A point whose json and gguf exist is not redone (a
 // stopped sweep resumes where it stopped); its json must have been made with the same
 // held-out tokens (count and fingerprint), windows and calibration text and tokens, else
 // the run stops and says so.
@@ -37,6 +38,11 @@ typedef struct sweep_opts {
     const int *tok_bytes;       // UTF-8 bytes of each vocabulary id (may be NULL: no bits per byte)
     int ctx, stride;            // perplexity windows (eval.h's protocol)
     double max_dppl, max_kl;    // quality bounds: Δppl in percent, mean KL in nats; NaN: none
+    const int *recover_ids;     // training tokens for recover= points (NULL when none is given)
+    size_t n_recover;
+    const char *recover_path;   // for the record
+    uint64_t recover_fnv;       // FNV-1a 64 of the recover ids, for the record and resume checks
+    float recover_lr;           // peak learning rate of the distillation (0: the recipe's, 5e-4)
     const char *tok_dir;        // directory whose vocab.json and merges.txt each GGUF carries (NULL: none)
     int threads;                // for the record
     const char *command;        // the command line, for the record (may be NULL)

@@ -2,6 +2,7 @@
 // frontier marked, the bounds and the choice), sweep.json (every number), pareto.svg
 // (quality loss against size, drawn by report/svg.c) and each point's json. No I/O.
 #include "sweep.h"
+#include "../train/train.h"
 #include "pareto.h"
 #include "../report/fmt.h"
 #include "../report/svg.h"
@@ -107,6 +108,14 @@ void sweep_row_json(const sweep_opts *o, const sweep_row *w, int with_settings, 
         else sbuf_puts(b, "null");
         sbuf_printf(b, ", \"original_params\": %.0f, \"prune_keep_pct\": ", o->original_params);
         fmt_json_num(b, w->pt.keep_pct > 0 ? w->pt.keep_pct : NAN);  // null: not pruned
+        sbuf_puts(b, ", \"recover_tokens\": ");
+        fmt_json_num(b, w->pt.recover_tokens > 0 ? w->pt.recover_tokens : NAN);  // null: not distilled
+        if (w->pt.recover_tokens > 0) {
+            sbuf_puts(b, ", \"recover_data\": ");
+            fmt_json_string(b, o->recover_path ? o->recover_path : "");
+            sbuf_printf(b, ", \"recover_fnv1a64\": \"%016llx\", \"recover_lr\": %g", (unsigned long long)o->recover_fnv,
+                        o->recover_lr > 0 ? o->recover_lr : recover_defaults().lr);
+        }
         sbuf_printf(b, ", \"damp\": 0.01, \"act_order\": false, \"threads\": %d, \"kernels\": ", o->threads);
         fmt_json_string(b, kern.isa ? kern.isa : "");
         sbuf_puts(b, "}");
