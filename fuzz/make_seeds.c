@@ -96,15 +96,29 @@ static void tiny_tokenizer(const char *dir) {
     free(out), free(v), free(m);
 }
 
+static void model_from(gpt2_model *m, const char *cfg_text, uint64_t seed_v) {
+    gpt2_config cfg;
+    uint8_t *removed = NULL;
+    if (gpt2_config_parse(&cfg, cfg_text, strlen(cfg_text), "config", &removed)) die("config");
+    gpt2_model_init_random(m, &cfg, seed_v);
+    m->removed_heads = removed;
+}
+
 static void tiny_model(gpt2_model *m, int n_embd, uint64_t seed_v) {
     char cfg_text[512];
     snprintf(cfg_text, sizeof cfg_text,
              "{\"model_type\": \"gpt2\", \"vocab_size\": 260, \"n_positions\": 8, \"n_embd\": %d, \"n_layer\": 1, "
              "\"n_head\": 2, \"n_inner\": 32, \"bos_token_id\": 0, \"eos_token_id\": 1}",
              n_embd);
-    gpt2_config cfg;
-    if (gpt2_config_parse(&cfg, cfg_text, strlen(cfg_text), "config")) die("config");
-    gpt2_model_init_random(m, &cfg, seed_v);
+    model_from(m, cfg_text, seed_v);
+}
+
+// Two blocks of other shapes: a head pruned from block 1 (pruned_heads) and MLP widths 32 and 16
+// (shrink_n_inner): HF directories and GGUF files in shrink's own shrink-gpt2 layout.
+static void pruned_model(gpt2_model *m) {
+    model_from(m, "{\"model_type\": \"gpt2\", \"vocab_size\": 260, \"n_positions\": 8, \"n_embd\": 16, \"n_layer\": 2, "
+                  "\"n_head\": 2, \"n_inner\": 32, \"pruned_heads\": {\"1\": [0]}, \"shrink_n_inner\": [32, 16], "
+                  "\"bos_token_id\": 0, \"eos_token_id\": 1}", 3);
 }
 
 int main(int argc, char **argv) {
@@ -198,6 +212,25 @@ int main(int argc, char **argv) {
                         "[1, -0, 2.5e-3, 1e400, \"\\ud83d\\ude00\\u0000\", true, false, null, {\"a\": []}]"};
     seed1("fuzz_json", "lambada-line.json", js[0], strlen(js[0]));
     seed1("fuzz_json", "values.json", js[1], strlen(js[1]));
+
+    // --- a pruned model: HF directory (config.json keys, pruned tensor shapes) and GGUF (shrink-gpt2)
+    {
+        gpt2_model pm;
+        pruned_model(&pm);
+        char *hfp = path_join(tmp, "hfp"), *gp = path_join(tmp, "pruned.gguf");
+        if (gpt2_hf_save(&pm, hfp, tok, 0) || gpt2_gguf_save(&pm, tok, gp, 0)) die("save pruned");
+        char *pc_p = path_join(hfp, "config.json"), *ps_p = path_join(hfp, "model.safetensors");
+        size_t pcl, psl;
+        char *pc = slurp(pc_p, &pcl), *ps = slurp(ps_p, &psl);
+        const char *p[3] = {pc, "", ps};
+        size_t l[3] = {pcl, 0, psl};
+        seed("fuzz_hf_dir", "pruned", 3, p, l);
+        seed1("fuzz_json", "pruned-config.json", pc, pcl);
+        seed_file("fuzz_gguf", "shrink-gpt2", gp);
+        seed_file("fuzz_gguf_model", "shrink-gpt2", gp);
+        free(pc), free(ps), free(pc_p), free(ps_p), free(hfp), free(gp);
+        gpt2_model_free(&pm);
+    }
 
     // --- GGUF: F32 and F16 with the tokenizer, Q8_0 (32 wide), and every KV type
     char *g32 = path_join(tmp, "f32.gguf"), *g16 = path_join(tmp, "f16.gguf"), *gq = path_join(tmp, "q8.gguf");
