@@ -428,6 +428,8 @@ expect_fail "compress --recover without --prune" "--prune" "" "$shrink" compress
 expect_fail "compress --prune 100%" "--prune" "" "$shrink" compress -m "$mini" --type q8_0 --prune 100% -o "$tmp/pipe.gguf"
 expect_fail "compress --recover missing file" "$tmp/none.bin" "" "$shrink" compress -m "$mini" --type q8_0 --prune 85% \
     --recover "$tmp/none.bin" -o "$tmp/pipe.gguf"
+expect_fail "compress --recover-tokens 0" "--recover-tokens" "" "$shrink" compress -m "$mini" --type q8_0 --prune 85% \
+    --recover data/calib.txt --recover-tokens 0 -o "$tmp/pipe.gguf"
 [ ! -e "$tmp/pipe.gguf" ] && ok "failed pipeline leaves nothing" || bad "failed pipeline leaves nothing" "$tmp/pipe.gguf exists"
 check_help compress --prune --ffn-multiple --recover --recover-tokens --recover-lr
 mkdir -p "$tmp/steps"

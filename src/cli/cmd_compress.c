@@ -135,6 +135,10 @@ int cmd_compress(int argc, char **argv) {
         err_set(ERR_ARG, "compress: --recover distils a pruned model from the original; give --prune too");
         return cli_fail();
     }
+    if (ro.tokens < 1 || ro.tokens > 1000000000000ull) {
+        err_set(ERR_ARG, "compress: --recover-tokens %llu: give a number of training tokens from 1 to 10^12", ro.tokens);
+        return cli_fail();
+    }
     cli_set_threads(threads);
     compress_opts o = {type, overrides, (compress_method)mth, 0, NULL, calib_tokens, damp, act_order, verbose};
     char *calib_default = NULL;
