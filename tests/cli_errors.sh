@@ -436,7 +436,7 @@ mkdir -p "$tmp/steps"
 if expect_ok "compress --prune 85% --recover (one command)" "$shrink" compress -m "$mini" --prune 85% --ffn-multiple 32 \
     --recover data/calib.txt --recover-tokens 16384 --calib-tokens 1024 --type q8_0 -o "$tmp/pipe.gguf" -t 1 &&
     expect_ok "prune (steps)" "$shrink" prune -m "$mini" --target-params 85% --ffn-multiple 32 --calib-tokens 1024 -o "$tmp/steps/p" -t 1 &&
-    expect_ok "train --teacher (steps)" "$shrink" train -m "$tmp/steps/p" --teacher "$mini" --kd-weight 1 --lr 5e-4 --val-frac 0 \
+    expect_ok "train --teacher (steps)" "$shrink" train -m "$tmp/steps/p" --teacher "$mini" --kd-weight 1 --lr 1e-3 --val-frac 0 \
         --tokens 16384 -d data/calib.txt -o "$tmp/steps/mini" -t 1 &&
     expect_ok "compress (steps)" "$shrink" compress -m "$tmp/steps/mini" --type q8_0 -o "$tmp/steps.gguf" -t 1; then
     cmp -s "$tmp/pipe.gguf" "$tmp/steps.gguf" && ok "one command = the three steps, byte for byte" ||

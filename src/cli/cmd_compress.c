@@ -109,7 +109,7 @@ int cmd_compress(int argc, char **argv) {
         {"recover", 0, ARG_STR, &recover, "FILES", "--prune: then distil the pruned model from the original on these "
                                                    "token or text files (comma separated), as `shrink train --teacher`", 0, 0, 0},
         {"recover-tokens", 0, ARG_U64, &ro.tokens, "N", "--recover: training tokens (default 2000000)", 1, 0, 0},
-        {"recover-lr", 0, ARG_FLOAT, &ro.lr, "LR", "--recover: peak learning rate (default 5e-4)", 1e-9, 10, 0},
+        {"recover-lr", 0, ARG_FLOAT, &ro.lr, "LR", "--recover: peak learning rate (default 1e-3)", 1e-9, 10, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
     int rc = args_parse("compress",

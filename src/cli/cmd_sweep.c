@@ -109,7 +109,7 @@ int cmd_sweep(int argc, char **argv) {
         {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use", 256, 1 << 26, 0},
         {"recover-data", 0, ARG_STR, &recover, "FILES", "training data of recover= points: token or text files, comma "
                                                         "separated (as compress --recover); never the held-out text", 0, 0, 0},
-        {"recover-lr", 0, ARG_FLOAT, &recover_lr, "LR", "peak learning rate of recover= points (default 5e-4)", 1e-9, 10, 0},
+        {"recover-lr", 0, ARG_FLOAT, &recover_lr, "LR", "peak learning rate of recover= points (default 1e-3)", 1e-9, 10, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
     int rc = args_parse("sweep",

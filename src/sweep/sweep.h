@@ -42,7 +42,7 @@ typedef struct sweep_opts {
     size_t n_recover;
     const char *recover_path;   // for the record
     uint64_t recover_fnv;       // FNV-1a 64 of the recover ids, for the record and resume checks
-    float recover_lr;           // peak learning rate of the distillation (0: the recipe's, 5e-4)
+    float recover_lr;           // peak learning rate of the distillation (0: the recipe's, 1e-3)
     const char *tok_dir;        // directory whose vocab.json and merges.txt each GGUF carries (NULL: none)
     int threads;                // for the record
     const char *command;        // the command line, for the record (may be NULL)

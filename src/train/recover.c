@@ -7,9 +7,10 @@
 #include <math.h>
 
 recover_opts recover_defaults(void) {
-    // The recipe bench/recovery.md measured: pure distillation at a tenth of the
-    // from-scratch learning rate, batch 16, the rest `shrink train`'s defaults.
-    return (recover_opts){.tokens = 2000000, .batch = 16, .ctx = 0, .lr = 5e-4f, .kd_weight = 1.0f, .kd_temp = 2.0f,
+    // The recipe bench/recovery.md measured: pure distillation at two thirds of the
+    // from-scratch learning rate (1e-3 beat 5e-4 on every measure there), batch 16, the
+    // rest `shrink train`'s defaults.
+    return (recover_opts){.tokens = 2000000, .batch = 16, .ctx = 0, .lr = 1e-3f, .kd_weight = 1.0f, .kd_temp = 2.0f,
                           .seed = 1337};
 }
 

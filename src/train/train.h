@@ -106,9 +106,9 @@ int gpt2_train_resume(gpt2_train *tr, const char *dir);
 
 // --- recovery: distillation from the original in memory (recover.c)
 // The pipeline's recipe (bench/recovery.md): tokens, batch 16, ctx 0 (= the student's
-// n_ctx), lr 5e-4 (cosine to a tenth, 5% warmup), pure KD (weight 1, tau 2), seed 1337;
+// n_ctx), lr 1e-3 (cosine to a tenth, 5% warmup), pure KD (weight 1, tau 2), seed 1337;
 // weight decay, clipping and AdamW as `shrink train`'s defaults, so that
-// `shrink train -m PRUNED --teacher ORIGINAL --kd-weight 1 --lr 5e-4 --val-frac 0 --tokens N`
+// `shrink train -m PRUNED --teacher ORIGINAL --kd-weight 1 --lr 1e-3 --val-frac 0 --tokens N`
 // on the same data trains the same weights.
 typedef struct recover_opts {
     unsigned long long tokens;
