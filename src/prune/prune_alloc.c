@@ -206,8 +206,7 @@ int prune_allocate(const gpt2_model *m, const calib_set *cs, const prune_opts *o
         goto done;
     }
     gpt2_model c;
-    gpt2_model_alloc(&c, cfg);
-    memcpy(c.params, m->params, m->n_floats * sizeof(float));
+    gpt2_model_clone(&c, m);
     measure(&c, cs, o, t, lo);
     gpt2_model_free(&c);
     // KL per parameter is far below 1: λ from 1e-12 up, doubling, then bisected.
