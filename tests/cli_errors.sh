@@ -422,6 +422,31 @@ fi
 if expect_ok "prune --ffn 0.5 (GGUF)" "$shrink" prune -m "$mini" --ffn 0.5 --calib-tokens 1024 -o "$tmp/p.gguf" -t 1; then
     expect_ok "generate from the pruned GGUF" "$shrink" generate -m "$tmp/p.gguf" -p "The" -n 8 -t 1 && ok "pruned GGUF generates"
 fi
+# --- lowrank: ranks that cannot factorize or save nothing, placements naming nothing, refused
+# by name before any work and nothing written; a factorized model as HF directory and GGUF.
+check_help lowrank --model --output --linears --layers --rank --ratio --energy --target-params --method --rank-multiple --force --damp --calib --calib-tokens --threads
+expect_fail "lowrank --rank = the dimension" "--rank" "not below" "$shrink" lowrank -m "$mini" --rank 256 -o "$tmp/lr"
+expect_fail "lowrank --rank that saves nothing" "--rank" "--force" "$shrink" lowrank -m "$mini" --rank 200 -o "$tmp/lr"
+expect_fail "lowrank --ratio that saves nothing" "--ratio" "saves nothing" "$shrink" lowrank -m "$mini" --ratio 0.9 --linears mlp -o "$tmp/lr"
+expect_fail "lowrank --linears naming nothing" "--linears" "" "$shrink" lowrank -m "$mini" --rank 32 --linears ffn_gate -o "$tmp/lr"
+expect_fail "lowrank --layers out of range" "--layers" "0..5" "$shrink" lowrank -m "$mini" --rank 32 --layers 0,6 -o "$tmp/lr"
+expect_fail "lowrank --layers last:0" "--layers" "" "$shrink" lowrank -m "$mini" --rank 32 --layers last:0 -o "$tmp/lr"
+expect_fail "lowrank two rank options" "exactly one" "" "$shrink" lowrank -m "$mini" --rank 32 --energy 0.9 -o "$tmp/lr"
+expect_fail "lowrank no rank option" "exactly one" "" "$shrink" lowrank -m "$mini" -o "$tmp/lr"
+expect_fail "lowrank unknown --method" "--method" "" "$shrink" lowrank -m "$mini" --rank 32 --method qr -o "$tmp/lr"
+expect_fail "lowrank --method all without --target-params" "--target-params" "" "$shrink" lowrank -m "$mini" --rank 32 --method all -o "$tmp/lr"
+expect_fail "lowrank --target-params 100%" "--target-params" "" "$shrink" lowrank -m "$mini" --target-params 100% -o "$tmp/lr"
+expect_fail "lowrank --target-params unreachable" "--target-params" "place more" "$shrink" lowrank -m "$mini" --target-params 50% --linears out -o "$tmp/lr"
+[ ! -e "$tmp/lr" ] && ok "failed lowrank leaves nothing" || bad "failed lowrank leaves nothing" "$tmp/lr exists"
+if expect_ok "lowrank --rank 64 --linears mlp --layers last:2 (HF)" "$shrink" lowrank -m "$mini" --rank 64 --linears mlp --layers last:2 -o "$tmp/lr" -t 1; then
+    # By hand: 6,901,760 - 2 layers x 2 matrices x (1024x256 - 64x(1024+256)) = 6,901,760 - 4 x 180,224.
+    grep -q -F -- '-> 6180864 parameters' "$tmp/err" && ok "lowrank counts the factors" || bad "lowrank counts the factors" "$(tail -n 2 "$tmp/err")"
+    grep -q -F '"shrink_rank": [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 64, 64], [0, 0, 64, 64]]' "$tmp/lr/config.json" &&
+        ok "ranks in config.json" || bad "ranks in config.json" "$(cat "$tmp/lr/config.json")"
+    expect_ok "export the factorized directory to GGUF" "$shrink" export -m "$tmp/lr" --type f32 -o "$tmp/lr.gguf" &&
+        expect_ok "eval factorized HF vs its GGUF" "$shrink" eval -m "$tmp/lr.gguf" --base "$tmp/lr" -f "$tmp/sample.txt" -t 1 --json &&
+        grep -q '"kl_mean": 0,' "$tmp/out" && ok "factorized GGUF = HF directory" || bad "factorized GGUF = HF directory" "$(cat "$tmp/out")"
+fi
 # The pipeline in one command (compress --prune --recover) trains and writes exactly what the
 # steps do: prune --target-params, train --teacher with the recipe's options, compress.
 expect_fail "compress --recover without --prune" "--prune" "" "$shrink" compress -m "$mini" --type q8_0 --recover data/calib.txt -o "$tmp/pipe.gguf"
@@ -466,7 +491,7 @@ if expect_ok "prune --target-params 85% (HF)" "$shrink" prune -m "$mini" --targe
         grep -q -F "\"params\": $kept" "$tmp/out" && ok "reloaded with the same parameter count" ||
         bad "reloaded with the same parameter count" "$(head -c 300 "$tmp/out")"
 fi
-rm -rf "$tmp/p" "$tmp/p.gguf" "$tmp/pt" "$tmp/sample.txt"
+rm -rf "$tmp/p" "$tmp/p.gguf" "$tmp/pt" "$tmp/lr" "$tmp/lr.gguf" "$tmp/sample.txt"
 
 # --- nothing written next to the inputs
 ls "$tmp" >"$tmp/.after"

@@ -495,17 +495,29 @@ static void test_awq_folds(const gpt2_model *m, const int *ids, int T) {
     gpt2_model_free(&q);
 }
 
-// What the HF layout cannot hold is refused with a message naming it; per-layer widths use
-// shrink's config.json key.
-static void test_save_refused(const gpt2_model *m) {
+// Shapes transformers cannot hold go through shrink's config.json keys: ranks (shrink_rank),
+// per-layer widths (shrink_n_inner).
+static void test_hf_shapes(const gpt2_model *m) {
     char tmp[] = "/tmp/shrink_test_shapes_XXXXXX";
     EXPECT(mkdtemp(tmp) != NULL, "mkdtemp");
     char *gg = path_join(tmp, "mixed.gguf");  // while here: every shape through a GGUF
     gguf_roundtrip(m, gg, "mixed shapes");
     unlink(gg), free(gg);
     err_clear();
-    EXPECT(gpt2_hf_save(m, tmp, NULL, 0) == ERR_ARG && strstr(err_msg(), "low-rank"), "HF save of low-rank linears: %s",
-           err_msg());
+    // Every shape, low-rank linears included (config.json shrink_rank), through an HF directory.
+    EXPECT(gpt2_hf_save(m, tmp, NULL, 0) == 0, "HF save of mixed shapes: %s", err_msg());
+    gpt2_model h;
+    int hl = gpt2_hf_load(&h, tmp) == 0;
+    EXPECT(hl, "HF reload of mixed shapes: %s", err_msg());
+    if (hl) {
+        int same = h.cfg.n_layer == m->cfg.n_layer && h.n_floats == m->n_floats;
+        for (int l = 0; same && l < m->cfg.n_layer; l++)
+            same = !memcmp(h.cfg.rank_arr[l], m->cfg.rank_arr[l], sizeof h.cfg.rank_arr[l]) &&
+                   gpt2_n_ff(&h.cfg, l) == gpt2_n_ff(&m->cfg, l) && gpt2_n_head(&h.cfg, l) == gpt2_n_head(&m->cfg, l);
+        EXPECT(same && memcmp(h.params, m->params, m->n_floats * sizeof(float)) == 0,
+               "mixed shapes through config.json shrink_rank: shapes or weights differ");
+        gpt2_model_free(&h);
+    }
     gpt2_config c = m->cfg;  // the same widths, all linears dense
     memset(c.rank_arr, 0, sizeof c.rank_arr);
     gpt2_model d;
@@ -550,7 +562,7 @@ static void test_mixed(void) {
     test_f16(&m, ids, T);
     test_awq_folds(&m, ids, T);
     test_compress(&m, ids, n);
-    test_save_refused(&m);
+    test_hf_shapes(&m);
     free(ids), free(tg);
     gpt2_model_free(&m);
 }

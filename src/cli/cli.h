@@ -15,6 +15,7 @@ int cmd_compress(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_lowrank(int argc, char **argv);
 
 // Prints "shrink: error: <recorded message>" and returns the exit status (1).
 int cli_fail(void);

@@ -16,6 +16,7 @@ static const subcommand commands[] = {
     {"eval", cmd_eval, "perplexity of a text file under a stated sliding-window protocol"},
     {"compress", cmd_compress, "quantize a model into a GGUF file llama.cpp runs (types, presets, overrides)"},
     {"prune", cmd_prune, "remove attention heads, MLP neurons and blocks chosen on calibration text; the matrices shrink"},
+    {"lowrank", cmd_lowrank, "replace linears by low-rank factors (compression layers): SVD, ASVD or whitened, rank by KL"},
     {"export", cmd_export, "write a model as a GGUF file llama.cpp runs (f32 or f16)"},
     {"bench", cmd_bench, "prompt and generation speed (tokens/s), median of repeats"},
     {"sweep", cmd_sweep, "compress with every setting of a grid; Pareto frontier, plot, smallest model within a bound"},

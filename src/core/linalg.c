@@ -5,6 +5,7 @@
 // up to a few thousand unknowns, whose matrices do not fit in cache, and the unblocked
 // column-by-column loops were bound by memory (streaming the whole factor once per column).
 #include "linalg.h"
+#include <float.h>
 #include <math.h>
 #include "xalloc.h"
 #include <stddef.h>
@@ -140,4 +141,125 @@ void linalg_cholesky_solve(const double *L, int n, double *B, int nrhs) {
         }
     }
     free(U);
+}
+
+// Householder reduction to tridiagonal form, T = Qᵀ A Q, then the implicit QL algorithm
+// with Wilkinson's shift on T (Golub & Van Loan 8.3), the rotations applied to Qᵀ's rows
+// so that the eigenvectors come out as rows (the layout every caller here wants).
+int linalg_sym_eig(double *A, int n, double *w) {
+    if (n <= 0) return 0;
+    double *Z = xcalloc((size_t)n * n, sizeof *Z);  // Qᵀ, then the eigenvectors as rows
+    double *e = xcalloc((size_t)n, sizeof *e), *v = xmalloc((size_t)n * sizeof *v), *p = xmalloc((size_t)n * sizeof *p);
+    double *zrow = xmalloc((size_t)n * sizeof *zrow);
+    for (int i = 0; i < n; i++) Z[(size_t)i * n + i] = 1.0;
+    for (int k = 0; k + 2 < n; k++) {
+        // v zeroes A[k+2.., k]: H = I − β v vᵀ on indices k+1..n-1.
+        int m = n - k - 1;
+        double *x = v + k + 1, norm = 0;
+        for (int i = 0; i < m; i++) x[i] = A[(size_t)(k + 1 + i) * n + k], norm += x[i] * x[i];
+        norm = sqrt(norm);
+        if (norm == 0.0) {
+            e[k] = 0.0;
+            continue;
+        }
+        double alpha = x[0] > 0 ? -norm : norm;  // the sign that avoids cancellation
+        x[0] -= alpha;
+        double vv = 0;
+        for (int i = 0; i < m; i++) vv += x[i] * x[i];
+        double beta = 2.0 / vv;
+        e[k] = alpha;
+        // Trailing block A22 ← H A22 H = A22 − v qᵀ − q vᵀ, q = p − (β/2)(pᵀv) v, p = β A22 v.
+        double pv = 0;
+#pragma omp parallel for reduction(+ : pv) if (m > 256)
+        for (int i = 0; i < m; i++) {
+            const double *row = A + (size_t)(k + 1 + i) * n + k + 1;
+            double s = 0;
+            for (int j = 0; j < m; j++) s += row[j] * x[j];
+            p[i] = beta * s;
+            pv += p[i] * x[i];
+        }
+        double K = 0.5 * beta * pv;
+        for (int i = 0; i < m; i++) p[i] -= K * x[i];
+#pragma omp parallel for if (m > 256)
+        for (int i = 0; i < m; i++) {
+            double *row = A + (size_t)(k + 1 + i) * n + k + 1;
+            for (int j = 0; j < m; j++) row[j] -= x[i] * p[j] + p[i] * x[j];
+        }
+        // Qᵀ ← H Qᵀ on rows k+1..n-1: Z −= β v (vᵀ Z).
+        memset(zrow, 0, (size_t)n * sizeof *zrow);
+        for (int i = 0; i < m; i++) {
+            const double *zr = Z + (size_t)(k + 1 + i) * n;
+            for (int j = 0; j < n; j++) zrow[j] += x[i] * zr[j];
+        }
+        for (int i = 0; i < m; i++) {
+            double *zr = Z + (size_t)(k + 1 + i) * n, f = beta * x[i];
+            for (int j = 0; j < n; j++) zr[j] -= f * zrow[j];
+        }
+    }
+    if (n >= 2) e[n - 2] = A[(size_t)(n - 1) * n + n - 2];
+    for (int i = 0; i < n; i++) w[i] = A[(size_t)i * n + i];
+    e[n - 1] = 0.0;
+    // QL on (w, e): e[i] couples i and i+1. An e below rounding of the whole matrix's norm
+    // splits it (relative to |w[m]| + |w[m+1]| alone, a cluster of zero eigenvalues never would).
+    double anorm = 0;
+    for (int i = 0; i < n; i++) anorm = fmax(anorm, fabs(w[i]) + fabs(e[i]) + (i ? fabs(e[i - 1]) : 0));
+    int rc = 0;
+    for (int l = 0; l < n && !rc; l++) {
+        for (int iter = 0;; iter++) {
+            int m = l;
+            for (; m < n - 1; m++) {
+                if (fabs(e[m]) <= DBL_EPSILON * anorm) break;
+            }
+            if (m == l) break;
+            if (iter == 60) {
+                rc = -1;
+                break;
+            }
+            double g = (w[l + 1] - w[l]) / (2.0 * e[l]), r = hypot(g, 1.0);
+            g = w[m] - w[l] + e[l] / (g + (g >= 0 ? r : -r));
+            double s = 1.0, c = 1.0, pp = 0.0;
+            int i = m - 1;
+            for (; i >= l; i--) {
+                double f = s * e[i], b = c * e[i];
+                r = hypot(f, g);
+                e[i + 1] = r;
+                if (r == 0.0) {  // underflow: split here and go again
+                    w[i + 1] -= pp;
+                    e[m] = 0.0;
+                    break;
+                }
+                s = f / r, c = g / r;
+                g = w[i + 1] - pp;
+                r = (w[i] - g) * s + 2.0 * c * b;
+                pp = s * r;
+                w[i + 1] = g + pp;
+                g = c * r - b;
+                double *z0 = Z + (size_t)i * n, *z1 = z0 + n;
+                for (int j = 0; j < n; j++) {
+                    double a0 = z0[j], a1 = z1[j];
+                    z1[j] = s * a0 + c * a1;
+                    z0[j] = c * a0 - s * a1;
+                }
+            }
+            if (r == 0.0 && i >= l) continue;
+            w[l] -= pp;
+            e[l] = g;
+            e[m] = 0.0;
+        }
+    }
+    // Descending order (selection: n swaps of rows at most).
+    for (int i = 0; i < n && !rc; i++) {
+        int b = i;
+        for (int j = i + 1; j < n; j++)
+            if (w[j] > w[b]) b = j;
+        if (b == i) continue;
+        double t = w[i];
+        w[i] = w[b], w[b] = t;
+        memcpy(zrow, Z + (size_t)i * n, (size_t)n * sizeof *zrow);
+        memcpy(Z + (size_t)i * n, Z + (size_t)b * n, (size_t)n * sizeof *zrow);
+        memcpy(Z + (size_t)b * n, zrow, (size_t)n * sizeof *zrow);
+    }
+    memcpy(A, Z, (size_t)n * n * sizeof *A);
+    free(Z), free(e), free(v), free(p), free(zrow);
+    return rc;
 }

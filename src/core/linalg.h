@@ -1,6 +1,7 @@
 // linalg.h: the dense double-precision linear algebra the compressors share (GPTQ's
-// inverse Hessian, pruning's least-squares refits): Cholesky factorization and solves,
-// and the matrix product they are built on.
+// inverse Hessian, pruning's least-squares refits, low-rank factorizations): Cholesky
+// factorization and solves, the symmetric eigendecomposition, and the matrix product
+// they are built on.
 #pragma once
 #include <stddef.h>
 
@@ -16,3 +17,8 @@ int linalg_cholesky(double *A, int n);
 // Solves (L Lᵀ) x = b for each of the nrhs rows of B (nrhs, n), in place, with L from
 // linalg_cholesky. Rows are independent (solved in parallel).
 void linalg_cholesky_solve(const double *L, int n, double *B, int nrhs);
+
+// Eigendecomposition of the symmetric A (n, n; both triangles read): on return w holds the
+// eigenvalues in descending order and row i of A the unit eigenvector of w[i]. Returns -1
+// (A then undefined) if the iteration does not converge, which for finite input it does.
+int linalg_sym_eig(double *A, int n, double *w);

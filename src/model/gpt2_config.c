@@ -124,6 +124,26 @@ static int parse_widths(const json_value *wl, gpt2_config *c, const char *path) 
     return 0;
 }
 
+// "shrink_rank": [[r_qkv, r_out, r_up, r_down], ...]: each layer's factorized linears (shrink's
+// extension for low-rank compression layers; 0 = dense). Ranks are checked by validate.
+static int parse_ranks(const json_value *rl, gpt2_config *c, const char *path) {
+    if (rl->type != JSON_ARRAY || rl->len != (size_t)c->n_layer)
+        return err_set(ERR_FORMAT, "%s: \"shrink_rank\" must be a list of n_layer (%d) lists of 4 ranks", path, c->n_layer);
+    for (size_t l = 0; l < rl->len; l++) {
+        const json_value *r = &rl->items[l];
+        if (r->type != JSON_ARRAY || r->len != GPT2_LINEARS)
+            return err_set(ERR_FORMAT, "%s: shrink_rank[%zu] must list 4 ranks (attn_qkv, attn_output, ffn_up, ffn_down)",
+                           path, l);
+        for (int k = 0; k < GPT2_LINEARS; k++) {
+            const json_value *v = &r->items[k];
+            if (v->type != JSON_NUMBER || !v->is_int || v->integer < 0 || v->integer > MAX_FF)
+                return err_set(ERR_FORMAT, "%s: shrink_rank[%zu][%d] is not a rank in 0..%d", path, l, k, MAX_FF);
+            c->rank_arr[l][k] = (int)v->integer;
+        }
+    }
+    return 0;
+}
+
 // "pruned_heads": {"1": [0, 3], ...}: marks removed[l * NH + h] and lowers n_head_arr[l].
 static int parse_pruned_heads(const json_value *ph, gpt2_config *c, int NH, const char *path, uint8_t **removed) {
     if (ph->type != JSON_OBJECT)
@@ -256,6 +276,8 @@ int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const
     if (wl && wl->type != JSON_NULL && (rc = parse_widths(wl, cfg, path))) goto done;
     const json_value *ph = json_get(&root, "pruned_heads");
     if (ph && ph->type != JSON_NULL && (rc = parse_pruned_heads(ph, cfg, n_head, path, removed))) goto done;
+    const json_value *rl = json_get(&root, "shrink_rank");
+    if (rl && rl->type != JSON_NULL && (rc = parse_ranks(rl, cfg, path))) goto done;
     rc = gpt2_config_validate(cfg, path);
 done:
     if (rc && removed) {

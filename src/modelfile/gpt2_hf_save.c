@@ -4,8 +4,9 @@
 // Pruned heads are written as transformers does (config.pruned_heads and the pruned
 // shapes). MLP widths that differ per layer go into shrink's own key "shrink_n_inner"
 // (docs/format.md): shrink and its training checkpoints read it; transformers builds one
-// n_inner for every layer and refuses the weights. Low-rank linears and layers whose
-// attention scale depends on a changed index are refused.
+// n_inner for every layer and refuses the weights; low-rank linears ("compression layers")
+// go into "shrink_rank" with factor tensors c_attn_a/c_attn_b etc., which only shrink reads.
+// Layers whose attention scale depends on a changed index are refused.
 #include "modelfile.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
@@ -64,6 +65,13 @@ static int write_config(const gpt2_model *m, const char *dir) {
             for (int l = 0; l < c->n_layer; l++) fprintf(f.f, "%s%d", l ? ", " : "", gpt2_n_ff(c, l));
             fprintf(f.f, "],\n");
         }
+        if (gpt2_max_rank(c)) {
+            fprintf(f.f, "  \"shrink_rank\": [");
+            for (int l = 0; l < c->n_layer; l++)
+                fprintf(f.f, "%s[%d, %d, %d, %d]", l ? ", " : "", gpt2_rank(c, l, 0), gpt2_rank(c, l, 1), gpt2_rank(c, l, 2),
+                        gpt2_rank(c, l, 3));
+            fprintf(f.f, "],\n");
+        }
         if (c->bos_id >= 0) fprintf(f.f, "  \"bos_token_id\": %d,\n", c->bos_id);
         if (c->eos_id >= 0) fprintf(f.f, "  \"eos_token_id\": %d,\n", c->eos_id);
         fprintf(f.f, "  \"scale_attn_weights\": %s,\n  \"scale_attn_by_inverse_layer_idx\": %s,\n"
@@ -98,8 +106,6 @@ static int copy_file(const char *src, const char *dst) {
 static const char *inexpressible(const gpt2_config *c) {
     for (int l = 0; l < c->n_layer; l++) {
         if (c->src_layer[l] != l && c->scale_by_layer) return "attention scaled by a layer index that changed";
-        for (int k = 0; k < GPT2_LINEARS; k++)
-            if (gpt2_rank(c, l, k)) return "low-rank (factorized) linears";
     }
     return NULL;
 }
