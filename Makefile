@@ -6,6 +6,7 @@
 #   make bench      speed figures (and llama.cpp beside them) into bench/results.md
 #   make quality    compression quality against llama.cpp's own files into bench/quality.md
 #   make pruning    one-shot structured pruning (cuts x scores x compensations) into bench/pruning.md
+#   make lowrank    low-rank compression layers, one-shot and distilled, into bench/lowrank.md
 #   make debug      -O0 -g build
 #   make mutants    apply each dev/mutants/*.mut to a scratch copy, run the tests that must kill it
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_TIME seconds
@@ -41,7 +42,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench quality pruning recovery prune-speed mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: all test demo clean asan debug bench quality pruning recovery lowrank prune-speed mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -112,6 +113,12 @@ pruning: shrink
 # writes bench/recovery.md.
 recovery: shrink
 	sh bench/recovery.sh
+
+# Low-rank compression layers on the bundled model: one-shot (uniform MLP ranks against ranks and
+# methods chosen per matrix by measured KL) and recovered by distillation, beside pruning at the
+# same cuts: writes bench/lowrank.md (about an hour on 2 cores).
+lowrank: shrink
+	sh bench/lowrank.sh
 
 # Pruned models' pp/tg speed beside their originals against their FLOP ratio, and the cost of
 # pruning GPT-2-124M's shape: writes bench/prune_speed.md. Run on a quiet machine.

@@ -28,18 +28,7 @@ out=${RECOVERY_OUT:-bench/recovery.md}
 mkdir -p "$work/tok"
 [ -f "$SHARED/data/corpus/brown.txt" ] || { echo "recovery.sh: needs $SHARED/data/corpus" >&2; exit 1; }
 
-# Data: token files of the training side, the held-out text as text (eval) and tokens (curves).
-if [ ! -s "$work/train_files" ]; then
-    head -n 33100 "$SHARED/data/corpus/brown.txt" > "$work/brown_train.txt"
-    tail -n +33101 "$SHARED/data/corpus/brown.txt" > "$work/val.txt"
-    $SHRINK tokenize -m $TEACHER -f "$work/val.txt" -o "$work/val.bin"
-    $SHRINK tokenize -m $TEACHER -f "$work/brown_train.txt" --eot -o "$work/tok/brown_train.bin"
-    for f in "$SHARED"/data/corpus/gutenberg/*.txt "$SHARED"/data/corpus-extra/gutenberg/*.txt; do
-        $SHRINK tokenize -m $TEACHER -f "$f" --eot -o "$work/tok/$(basename "$f" .txt).bin"
-    done
-    ls "$PWD/$work"/tok/*.bin | LC_ALL=C sort | tr '\n' , | sed 's/,$//' > "$work/train_files.tmp"
-    mv "$work/train_files.tmp" "$work/train_files"
-fi
+. bench/recovery_data.sh  # $work/val.txt, val.bin, train_files
 FILES=$(cat "$work/train_files")
 
 stamp() {  # NAME: the commit whose code made this step's output (the report lists them)

@@ -318,17 +318,17 @@ expect_fail "report -c a file that is not GGUF" "$tmp/notmodel.gguf" "" "$shrink
 expect_fail "report --reps 0" "--reps" "" "$shrink" report -m "$mini" -c "$mini" -o "$rep" --reps 0
 expect_fail "report --pp beyond the context" "--pp" "256" "$shrink" report -m "$mini" -c "$mini" -o "$rep" -f "$tmp/sample.txt" --pp 300 -n 2
 [ ! -e "$rep" ] && ok "failed reports leave no directory" || bad "failed reports leave no directory" "$rep exists"
-check_help report --model --compressed --output --file --lambada --prompt --n --seed --threads
+check_help report --model --compressed --output --file --lambada --prompt --n --seed --collapse-samples --collapse-tokens --threads
 if expect_ok "compress Q4_K_M for report" "$shrink" compress -m "$mini" --type Q4_K_M -o "$tmp/r4.gguf" &&
     expect_ok "report (small settings)" "$shrink" report -m "$mini" -c "$tmp/r4.gguf" -c "$tmp/r4.gguf" -o "$rep/sub" \
-        -f "$tmp/sample.txt" -p "Once upon" -p "It was" -n 4 --pp 16 --tg 8 -r 1 --seed 3 -t 1; then
+        -f "$tmp/sample.txt" -p "Once upon" -p "It was" -n 4 --pp 16 --tg 8 -r 1 --seed 3 --collapse-samples 4 --collapse-tokens 16 -t 1; then
     missing=""
     for f in report.md report.json quality_vs_size.svg speed_vs_size.svg size_breakdown.svg; do
         [ -s "$rep/sub/$f" ] || missing="$missing $f"
     done
     if [ -z "$missing" ] && [ -z "$(find "$rep" -name '*.tmp')" ]; then ok "report writes its five files, no temp files"
     else bad "report writes its five files, no temp files" "missing:$missing"; fi
-    for k in '"file_bytes"' '"peak_rss_bytes"' '"dppl_pct"' '"kl_mean"' '"top1"' '"speedup_tg"' '"generations"' '"conclusions"'; do
+    for k in '"file_bytes"' '"peak_rss_bytes"' '"dppl_pct"' '"kl_mean"' '"top1"' '"speedup_tg"' '"generations"' '"text_collapse"' '"conclusions"'; do
         grep -q -F "$k" "$rep/sub/report.json" || bad "report.json has $k" "$(head -c 300 "$rep/sub/report.json")"
     done
     grep -q -F 'r4 #2' "$rep/sub/report.md" && grep -q -F '## Conclusions' "$rep/sub/report.md" && grep -q -F 'Once upon' "$rep/sub/report.md" &&

@@ -16,6 +16,7 @@
 #include "compress/calib.h"
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/rng.h"
 #include "core/xalloc.h"
 #include "eval/eval.h"
 #include "formats/json.h"
@@ -365,6 +366,70 @@ static void test_calib(void) {
     gpt2_model_free(&m);
 }
 
+// Repetition measures: a hand-counted loop and a text without repeats, then random texts over
+// a small vocabulary against brute-force definitions; the collapse rule at its edges.
+static void naive_rep(const int *t, int len, double *rep4, double *d1, double *d2, int *longest) {
+    int rep = 0, u1 = 0, u2 = 0;
+    for (int i = 0; i + 4 <= len; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = !memcmp(t + i, t + j, 4 * sizeof(int));
+        rep += seen;
+    }
+    for (int i = 0; i < len; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = t[i] == t[j];
+        u1 += !seen;
+    }
+    for (int i = 0; i + 2 <= len; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = !memcmp(t + i, t + j, 2 * sizeof(int));
+        u2 += !seen;
+    }
+    *longest = 0;
+    for (int i = 0; i < len; i++)
+        for (int j = i + 1; j < len; j++) {
+            int k = 0;
+            while (j + k < len && t[i + k] == t[j + k]) k++;
+            if (k > *longest) *longest = k;
+        }
+    *rep4 = len >= 4 ? (double)rep / (len - 3) : 0;
+    *d1 = (double)u1 / len, *d2 = len >= 2 ? (double)u2 / (len - 1) : 0;
+}
+
+static void test_repetition(void) {
+    int loop[12] = {1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4}, plain[5] = {5, 6, 7, 8, 9};
+    const int *texts[2] = {loop, plain};
+    int lens[2] = {12, 5};
+    rep_stats r;
+    eval_repetition(texts, lens, 2, &r);
+    // loop: 9 4-grams, 4 distinct (5 repeats); 4 of 12 tokens, 4 of 11 bigrams distinct; "1 2 3 4 1 2 3 4" twice.
+    EXPECT_CLOSE("rep4 of a loop and a plain text", fabs(r.rep4 - (5.0 / 9) / 2), 1e-12);
+    EXPECT_CLOSE("distinct-1", fabs(r.distinct1 - (4.0 / 12 + 1) / 2), 1e-12);
+    EXPECT_CLOSE("distinct-2", fabs(r.distinct2 - (4.0 / 11 + 1) / 2), 1e-12);
+    EXPECT(r.longest_max == 8 && fabs(r.longest - 4.0) < 1e-12, "longest repeat: max %d, mean %g (expected 8, 4)",
+           r.longest_max, r.longest);
+    rng g;
+    rng_init(&g, 5);
+    double worst = 0;
+    int longest_ok = 1;
+    for (int trial = 0; trial < 40; trial++) {
+        int len = 1 + trial * 3, t[128];
+        for (int i = 0; i < len; i++) t[i] = (int)(rng_f32(&g) * (2 + trial % 5));
+        const int *tp = t;
+        eval_repetition(&tp, &len, 1, &r);
+        double rep4, d1, d2;
+        int lg;
+        naive_rep(t, len, &rep4, &d1, &d2, &lg);
+        worst = fmax(worst, fmax(fabs(r.rep4 - rep4), fmax(fabs(r.distinct1 - d1), fabs(r.distinct2 - d2))));
+        longest_ok &= r.longest_max == lg;
+    }
+    EXPECT_CLOSE("repetition measures vs brute force on random texts", worst, 1e-12);
+    EXPECT(longest_ok, "longest repeat differs from brute force");
+    rep_stats o = {.rep4 = 0.05}, m1 = {.rep4 = 0.5}, m2 = {.rep4 = 0.14}, o2 = {.rep4 = 0.35}, m3 = {.rep4 = 0.5};
+    EXPECT(eval_collapsed(&m1, &o) && !eval_collapsed(&m2, &o) && !eval_collapsed(&m3, &o2) && !eval_collapsed(&o, &o),
+           "collapse rule: margin %.2f and ratio %.1f", REP_COLLAPSE_MARGIN, REP_COLLAPSE_RATIO);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char self[1024], shrink[1100];
@@ -373,5 +438,6 @@ int main(int argc, char **argv) {
     EXPECT(access(shrink, X_OK) == 0, "%s is not built (make test builds it first)", shrink);
     test_agreement(shrink);
     test_calib();
+    test_repetition();
     return TEST_DONE();
 }

@@ -47,6 +47,7 @@ int cmd_report(int argc, char **argv) {
     const char *comp_v[MAX_COMPRESSED], *prompt_v[REPORT_MAX_PROMPTS];
     arg_strs comp = {comp_v, 0, MAX_COMPRESSED}, prompts = {prompt_v, 0, REPORT_MAX_PROMPTS};
     int n_new = 40, top_k = 40, pp = 128, tg = 64, reps = 5, threads = 0, ctx = 0, stride = 0, lambada_limit = 0;
+    int collapse_n = 32, collapse_tokens = 128;
     float temp = 0.8f, top_p = 0.95f;
     unsigned long long seed = 42;
     arg_spec specs[] = {
@@ -63,6 +64,11 @@ int cmd_report(int argc, char **argv) {
         {"top-k", 0, ARG_INT, &top_k, "K", "sample among the K most likely tokens; 0 = off", 0, 1 << 24, 0},
         {"top-p", 0, ARG_FLOAT, &top_p, "P", "nucleus sampling; 1 = off", 1e-6, 1, 0},
         {"seed", 's', ARG_U64, &seed, "S", "sampling seed (the same for every model)", 0, 0, 0},
+        {"collapse-samples", 0, ARG_INT, &collapse_n, "N",
+         "text collapse: continue N passages of the held-out text and measure their repetition (default 32; 0 = off)", 0,
+         4096, 0},
+        {"collapse-tokens", 0, ARG_INT, &collapse_tokens, "N", "text collapse: tokens per continuation (default 128)", 1,
+         1 << 16, 0},
         {"pp", 0, ARG_INT, &pp, "N", "speed: tokens in the one-batch forward pass (prompt processing)", 1, 1 << 20, 0},
         {"tg", 0, ARG_INT, &tg, "N", "speed: tokens generated one at a time", 1, 1 << 20, 0},
         {"reps", 'r', ARG_INT, &reps, "N", "speed: timed repeats per test (after one warm-up)", 1, 1000, 0},
@@ -115,6 +121,8 @@ int cmd_report(int argc, char **argv) {
     s->top_k = top_k;
     s->top_p = top_p;
     s->seed = seed;
+    s->collapse_prompts = collapse_n;
+    s->collapse_tokens = collapse_tokens;
     if (prompts.n) {
         for (int i = 0; i < prompts.n; i++) s->prompts[i] = prompts.v[i];
         s->n_prompts = prompts.n;

@@ -117,3 +117,22 @@ typedef struct lambada_result {
 // (tokenizer larger than the model's vocabulary). progress (optional) gets documents done/total.
 int eval_lambada(const gpt2_model *m, const bpe *tok, const char *path, int limit, lambada_result *r,
                  progress_fn progress, void *user);
+
+// --- repetition of generated text (repetition.c): what collapsed text looks like
+typedef struct rep_stats {
+    double rep4;       // share of each text's 4-grams that repeat an earlier one of the same text (mean over texts)
+    double longest;    // longest span (tokens) occurring twice in one text, mean over texts
+    int longest_max;   // ... its largest
+    double distinct1;  // distinct tokens / tokens, mean over texts
+    double distinct2;  // distinct bigrams / bigrams, mean over texts
+    int n_texts;
+} rep_stats;
+void eval_repetition(const int *const *texts, const int *lens, int n, rep_stats *r);
+
+// The rule that calls a model's text collapsed against the original's on the same prompts and
+// seed: its repeated-4-gram share is more than REP_COLLAPSE_MARGIN above the original's and
+// more than REP_COLLAPSE_RATIO times it (a loop repeats most of its 4-grams; sampled text from
+// a good model repeats few).
+#define REP_COLLAPSE_MARGIN 0.10
+#define REP_COLLAPSE_RATIO 2.0
+int eval_collapsed(const rep_stats *model, const rep_stats *original);

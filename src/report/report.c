@@ -25,6 +25,8 @@ void report_init(report *r, const char *original, const char *const *compressed,
     s->top_k = 40;
     s->top_p = 0.95f;
     s->seed = 42;
+    s->collapse_prompts = 32;
+    s->collapse_tokens = 128;
     s->prompts[0] = "Artificial intelligence will";
     s->prompts[1] = "The future of technology is";
     s->n_prompts = 2;

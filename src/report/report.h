@@ -65,6 +65,10 @@ typedef struct report_model {
     // generations, one per prompt: decoded continuation (owned) and its token count
     char *gen_text[REPORT_MAX_PROMPTS];
     int gen_tokens[REPORT_MAX_PROMPTS];
+    // text collapse: repetition of collapse_prompts sampled continuations (eval_repetition), and
+    // whether eval_collapsed calls it collapsed against the original's (0 for the original)
+    rep_stats rep;
+    int collapsed;
 } report_model;
 
 typedef struct report_settings {
@@ -78,6 +82,8 @@ typedef struct report_settings {
     unsigned long long seed;
     const char *prompts[REPORT_MAX_PROMPTS];
     int n_prompts;
+    int collapse_prompts;          // text collapse: continuations of this many held-out passages (0: off)
+    int collapse_tokens;           // ... of this many tokens each, sampled as the generations are
     const char *lambada;           // NULL: not measured
     int lambada_limit;             // 0: every passage
 } report_settings;

@@ -122,6 +122,18 @@ static void model_json(const report *r, int i, sbuf *js) {
         sbuf_puts(js, r->rsum.best == i - 1 ? "true, " : "false, ");
         str(js, "dominated_by", x->dominated_by >= 0 ? r->models[x->dominated_by + 1].label : NULL, 0);
     }
+    if (s->collapse_prompts > 0) {
+        key(js, "text_collapse");
+        sbuf_puts(js, "{");
+        num(js, "texts", m->rep.n_texts, 0);
+        num(js, "rep4", m->rep.rep4, 0);
+        num(js, "longest_repeat_mean", m->rep.longest, 0);
+        num(js, "longest_repeat_max", m->rep.longest_max, 0);
+        num(js, "distinct1", m->rep.distinct1, 0);
+        num(js, "distinct2", m->rep.distinct2, 0);
+        key(js, "collapsed");
+        sbuf_puts(js, m->collapsed ? "true}, " : "false}, ");
+    }
     sbuf_puts(js, "\n     ");
     key(js, "generations");
     sbuf_puts(js, "[");

@@ -350,6 +350,27 @@ static void quality_section(const report *r, sbuf *md) {
     }
 }
 
+// Repetition of many sampled continuations per model, and the rule that calls text collapsed.
+static void collapse_section(const report *r, sbuf *md) {
+    const report_settings *s = &r->set;
+    if (s->collapse_prompts <= 0) return;
+    sbuf_puts(md, "## Text collapse\n\n");
+    sbuf_printf(md, "Every model continues the same %d passages of the held-out text (%d tokens each, evenly spaced) by "
+                    "%d tokens, sampled as the generations below (passage k with seed %llu + k). Per continuation: the share "
+                    "of its 4-grams that repeat an earlier one (*rep-4*), its longest span that occurs twice, and the share of "
+                    "its tokens and bigrams that are distinct (*distinct-1/2*); means over the continuations. **Collapsed** means rep-4 "
+                    "more than %.2f above the original's and more than %.0f× it: the looping text a reader sees at once.\n\n",
+                s->collapse_prompts, 16, s->collapse_tokens, s->seed, REP_COLLAPSE_MARGIN, REP_COLLAPSE_RATIO);
+    sbuf_puts(md, "| model | rep-4 | longest repeat (mean / max tokens) | distinct-1 | distinct-2 | collapsed |\n"
+                  "|---|---:|---:|---:|---:|---|\n");
+    for (int i = 0; i < r->n_models; i++) {
+        const report_model *m = &r->models[i];
+        sbuf_printf(md, "| %s | %.3f | %.1f / %d | %.3f | %.3f | %s |\n", m->label, m->rep.rep4, m->rep.longest,
+                    m->rep.longest_max, m->rep.distinct1, m->rep.distinct2, i == 0 ? "(original)" : m->collapsed ? "**yes**" : "no");
+    }
+    sbuf_puts(md, "\n");
+}
+
 static void generation_section(const report *r, sbuf *md) {
     const report_settings *s = &r->set;
     sbuf_puts(md, "## Text generation\n\n");
@@ -382,5 +403,6 @@ void report_markdown(const report *r, sbuf *md) {
     speed_section(r, md);
     memory_section(r, md);
     quality_section(r, md);
+    collapse_section(r, md);
     generation_section(r, md);
 }

@@ -260,6 +260,32 @@ static int generate_all(report_model *rm, const gpt2_model *m, const bpe *tok, c
     return rc;
 }
 
+// Text collapse: continuations of set->collapse_prompts passages of the held-out text (16
+// tokens each, evenly spaced), sampled with the generations' settings, prompt k with seed + k
+// for every model, then their repetition (eval_repetition).
+#define COLLAPSE_PROMPT_TOKENS 16
+static int measure_collapse(report_model *rm, const gpt2_model *m, const bpe *tok, const report_settings *set,
+                            const int *ids, size_t n_ids) {
+    int n = set->collapse_prompts, T = set->collapse_tokens, rc = 0;
+    memset(&rm->rep, 0, sizeof rm->rep);
+    if (n <= 0 || T <= 0 || n_ids < COLLAPSE_PROMPT_TOKENS) return 0;
+    int *buf = xmalloc((size_t)n * T * sizeof *buf), *lens = xmalloc((size_t)n * sizeof *lens);
+    const int **texts = xmalloc((size_t)n * sizeof *texts);
+    int eot = bpe_eot(tok);
+    for (int k = 0; k < n && !rc; k++) {
+        size_t off = (size_t)k * (n_ids - COLLAPSE_PROMPT_TOKENS) / (size_t)n;
+        gen_opts o = {T, set->temp, set->top_k, set->top_p, set->seed + (uint64_t)k, eot};
+        gen_stats st;
+        int got = eval_generate(m, ids + off, COLLAPSE_PROMPT_TOKENS, &o, NULL, NULL, buf + (size_t)k * T, &st);
+        if (got < 0) rc = got;
+        lens[k] = got > 0 && buf[(size_t)k * T + got - 1] == eot ? got - 1 : got;
+        texts[k] = buf + (size_t)k * T;
+    }
+    if (!rc) eval_repetition(texts, lens, n, &rm->rep);
+    free(buf), free(lens), free(texts);
+    return rc;
+}
+
 // --- speed
 
 static int measure_speed(report_model *rm, const gpt2_model *m, const report_settings *set) {
@@ -458,6 +484,8 @@ int report_measure(report *r, const bpe *tok, report_log_fn log, void *user) {
     }
     logf_(log, user, "%s: %d generations", ro->label, set->n_prompts);
     if ((rc = generate_all(ro, &orig, tok, set))) goto out;
+    logf_(log, user, "%s: text collapse (%d continuations of %d tokens)", ro->label, set->collapse_prompts, set->collapse_tokens);
+    if ((rc = measure_collapse(ro, &orig, tok, set, ids, n_ids))) goto out;
 
     // 3. each compressed model against the original
     for (int i = 1; i < r->n_models; i++) {
@@ -485,6 +513,9 @@ int report_measure(report *r, const bpe *tok, report_log_fn log, void *user) {
         }
         logf_(log, user, "%s: %d generations", rm->label, set->n_prompts);
         if ((rc = generate_all(rm, &cm, tok, set))) goto out;
+        logf_(log, user, "%s: text collapse (%d continuations of %d tokens)", rm->label, set->collapse_prompts, set->collapse_tokens);
+        if ((rc = measure_collapse(rm, &cm, tok, set, ids, n_ids))) goto out;
+        rm->collapsed = set->collapse_prompts > 0 && eval_collapsed(&rm->rep, &ro->rep);
         gpt2_model_free(&cm);
     }
     r->load_end = load_average();
