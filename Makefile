@@ -116,7 +116,7 @@ recovery: shrink
 
 # Low-rank compression layers on the bundled model: one-shot (uniform MLP ranks against ranks and
 # methods chosen per matrix by measured KL) and recovered by distillation, beside pruning at the
-# same cuts: writes bench/lowrank.md (about an hour on 2 cores).
+# same cuts: writes bench/lowrank.md (each of the three distillations takes about 11 minutes on 2 cores).
 lowrank: shrink
 	sh bench/lowrank.sh
 
