@@ -24,6 +24,20 @@ void gelu_f32_avx2(float *x, size_t n, int exact) {
     if (i < n) gelu_f32_ref(x + i, n - i, exact);
 }
 
+// out (8·nv) = inv · Σ_j p_j · v_j, accumulated in registers.
+static inline __attribute__((always_inline)) void weighted_values(float *out, const float *v, const float *p, int n_keys,
+                                                                  int ld, int nv, float inv) {
+    __m256 o[32];
+    for (int i = 0; i < nv; i++) o[i] = _mm256_setzero_ps();
+    for (int j = 0; j < n_keys; j++) {
+        const float *vj = v + (size_t)j * ld;
+        __m256 pj = _mm256_set1_ps(p[j]);
+        for (int i = 0; i < nv; i++) o[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * i), o[i]);
+    }
+    __m256 s = _mm256_set1_ps(inv);
+    for (int i = 0; i < nv; i++) _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(o[i], s));
+}
+
 void attn_head_f32_avx2(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
                         float scale, float *scores) {
     if (HS % 8 != 0 || HS > 256) {
@@ -36,6 +50,28 @@ void attn_head_f32_avx2(float *out, const float *q, const float *k, const float 
     // scores = q·k_j, four keys at a time so the horizontal sums are shared
     float maxv = -INFINITY;
     int j = 0;
+    // eight keys per step as two independent groups of four: twice the FMAs in flight
+    // (one group's chain is latency-bound), each key's sum formed exactly as below
+    for (; j + 8 <= n_keys; j += 8) {
+        const float *k0 = k + (size_t)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+        const float *k4 = k3 + ld, *k5 = k4 + ld, *k6 = k5 + ld, *k7 = k6 + ld;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int i = 0; i < nv; i++) {
+            a0 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k0 + 8 * i), a0);
+            a1 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k1 + 8 * i), a1);
+            a2 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k2 + 8 * i), a2);
+            a3 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k3 + 8 * i), a3);
+            a4 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k4 + 8 * i), a4);
+            a5 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k5 + 8 * i), a5);
+            a6 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k6 + 8 * i), a6);
+            a7 = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k7 + 8 * i), a7);
+        }
+        __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        _mm_storeu_ps(scores + j, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+        h = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+        _mm_storeu_ps(scores + j + 4, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+        for (int u = 0; u < 8; u++) maxv = scores[j + u] > maxv ? scores[j + u] : maxv;
+    }
     for (; j + 4 <= n_keys; j += 4) {
         const float *k0 = k + (size_t)j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -72,16 +108,10 @@ void attn_head_f32_avx2(float *out, const float *q, const float *k, const float 
         scores[j] = expf(scores[j] - maxv);
         sum += scores[j];
     }
-    // out = Σ_j p_j · v_j, accumulated in registers
-    __m256 o[32];
-    for (int i = 0; i < nv; i++) o[i] = _mm256_setzero_ps();
-    for (j = 0; j < n_keys; j++) {
-        const float *vj = v + (size_t)j * ld;
-        __m256 p = _mm256_set1_ps(scores[j]);
-        for (int i = 0; i < nv; i++) o[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * i), o[i]);
-    }
-    __m256 inv = _mm256_set1_ps(1.0f / sum);
-    for (int i = 0; i < nv; i++) _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(o[i], inv));
+    // GPT-2's heads (64) get a copy whose accumulators stay in registers (with a run-time
+    // count the compiler keeps them on the stack: a store and a load per multiply-add)
+    if (nv == 8) weighted_values(out, v, scores, n_keys, ld, 8, 1.0f / sum);
+    else weighted_values(out, v, scores, n_keys, ld, nv, 1.0f / sum);
 }
 
 float logsumexp_f32_avx2(const float *x, int n) {

@@ -65,25 +65,54 @@ void gpt2_state_free(gpt2_state *s) {
 
 // --- layers
 
+static void layernorm_row(float *y, const float *x, const float *w, const float *b, int C, float eps) {
+    float mean = 0.0f;
+    for (int i = 0; i < C; i++) mean += x[i];
+    mean /= (float)C;
+    float var = 0.0f;
+    for (int i = 0; i < C; i++) {
+        float d = x[i] - mean;
+        var += d * d;
+    }
+    var /= (float)C;
+    float rstd = 1.0f / sqrtf(var + eps);
+    for (int i = 0; i < C; i++) y[i] = (x[i] - mean) * rstd * w[i] + b[i];
+}
+
+// LN_ROWS rows at once, each row's sums in the same order as layernorm_row: the in-order
+// sums are one chain of dependent adds per row, so interleaving rows fills the adder.
+enum { LN_ROWS = 8 };
+static void layernorm_rows(float *y, const float *x, const float *w, const float *b, int C, float eps) {
+    float mean[LN_ROWS] = {0}, var[LN_ROWS] = {0}, rstd[LN_ROWS];
+    for (int i = 0; i < C; i++)
+        for (int r = 0; r < LN_ROWS; r++) mean[r] += x[(size_t)r * C + i];
+    for (int r = 0; r < LN_ROWS; r++) mean[r] /= (float)C;
+    for (int i = 0; i < C; i++)
+        for (int r = 0; r < LN_ROWS; r++) {
+            float d = x[(size_t)r * C + i] - mean[r];
+            var[r] += d * d;
+        }
+    for (int r = 0; r < LN_ROWS; r++) rstd[r] = 1.0f / sqrtf(var[r] / (float)C + eps);
+    for (int r = 0; r < LN_ROWS; r++)
+        for (int i = 0; i < C; i++) y[(size_t)r * C + i] = (x[(size_t)r * C + i] - mean[r]) * rstd[r] * w[i] + b[i];
+}
+
 // out (T, C) = (in - mean) / sqrt(var + eps) * w + b, per row; variance divides by C. The
 // training forward's twin (gpt2_train_forward.c) sums in SIMD lanes; this one sums in order.
 // Each order is pinned by files shrink writes (compressed models here, trained weights
-// there), so the two stay apart rather than one changing the other's results.
+// there), so the two stay apart rather than one changing the other's results. Rows are
+// independent, so a batch splits across threads without changing a bit.
 static void layernorm(float *out, const float *in, const float *w, const float *b, int T, int C, float eps) {
-    for (int t = 0; t < T; t++) {
-        const float *x = in + (size_t)t * C;
-        float *y = out + (size_t)t * C;
-        float mean = 0.0f;
-        for (int i = 0; i < C; i++) mean += x[i];
-        mean /= (float)C;
-        float var = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float d = x[i] - mean;
-            var += d * d;
+    int blocks = T / LN_ROWS;
+#pragma omp parallel for if (T > 1)
+    for (int k = 0; k < blocks + T % LN_ROWS; k++) {
+        if (k < blocks) {
+            size_t o = (size_t)k * LN_ROWS * C;
+            layernorm_rows(out + o, in + o, w, b, C, eps);
+        } else {
+            size_t o = (size_t)(blocks * LN_ROWS + k - blocks) * C;
+            layernorm_row(out + o, in + o, w, b, C, eps);
         }
-        var /= (float)C;
-        float rstd = 1.0f / sqrtf(var + eps);
-        for (int i = 0; i < C; i++) y[i] = (x[i] - mean) * rstd * w[i] + b[i];
     }
 }
 
@@ -170,6 +199,7 @@ static void linear(const gpt2_model *m, gpt2_state *s, float *out, const float *
 }
 
 static void residual_add(float *x, const float *y, size_t n) {
+#pragma omp parallel for if (n >= 16384)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
