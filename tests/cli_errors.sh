@@ -319,8 +319,11 @@ expect_fail "report --reps 0" "--reps" "" "$shrink" report -m "$mini" -c "$mini"
 expect_fail "report --pp beyond the context" "--pp" "256" "$shrink" report -m "$mini" -c "$mini" -o "$rep" -f "$tmp/sample.txt" --pp 300 -n 2
 [ ! -e "$rep" ] && ok "failed reports leave no directory" || bad "failed reports leave no directory" "$rep exists"
 check_help report --model --compressed --output --file --lambada --prompt --n --seed --collapse-samples --collapse-tokens --threads
+# A pruned model's GGUF is shrink-gpt2, not gpt2: the report must take it too.
 if expect_ok "compress Q4_K_M for report" "$shrink" compress -m "$mini" --type Q4_K_M -o "$tmp/r4.gguf" &&
-    expect_ok "report (small settings)" "$shrink" report -m "$mini" -c "$tmp/r4.gguf" -c "$tmp/r4.gguf" -o "$rep/sub" \
+    expect_ok "prune for report" "$shrink" prune -m "$mini" --drop-layers 1 --calib-tokens 512 -o "$tmp/rp" -t 1 &&
+    expect_ok "compress the pruned model for report" "$shrink" compress -m "$tmp/rp" --type Q8_0 -o "$tmp/rp.gguf" &&
+    expect_ok "report (small settings)" "$shrink" report -m "$mini" -c "$tmp/r4.gguf" -c "$tmp/r4.gguf" -c "$tmp/rp.gguf" -o "$rep/sub" \
         -f "$tmp/sample.txt" -p "Once upon" -p "It was" -n 4 --pp 16 --tg 8 -r 1 --seed 3 --collapse-samples 4 --collapse-tokens 16 -t 1; then
     missing=""
     for f in report.md report.json quality_vs_size.svg speed_vs_size.svg size_breakdown.svg; do
@@ -331,10 +334,12 @@ if expect_ok "compress Q4_K_M for report" "$shrink" compress -m "$mini" --type Q
     for k in '"file_bytes"' '"peak_rss_bytes"' '"dppl_pct"' '"kl_mean"' '"top1"' '"speedup_tg"' '"generations"' '"text_collapse"' '"conclusions"'; do
         grep -q -F "$k" "$rep/sub/report.json" || bad "report.json has $k" "$(head -c 300 "$rep/sub/report.json")"
     done
-    grep -q -F 'r4 #2' "$rep/sub/report.md" && grep -q -F '## Conclusions' "$rep/sub/report.md" && grep -q -F 'Once upon' "$rep/sub/report.md" &&
-        ok "report.md: both models, conclusions, prompts" || bad "report.md: both models, conclusions, prompts" "$(head -c 300 "$rep/sub/report.md")"
+    grep -q -F 'r4 #2' "$rep/sub/report.md" && grep -q -F '| rp ' "$rep/sub/report.md" && grep -q -F '## Conclusions' "$rep/sub/report.md" &&
+        grep -q -F 'Once upon' "$rep/sub/report.md" &&
+        ok "report.md: every model (a pruned GGUF too), conclusions, prompts" ||
+        bad "report.md: every model (a pruned GGUF too), conclusions, prompts" "$(head -c 300 "$rep/sub/report.md")"
 fi
-rm -rf "$rep" "$tmp/r4.gguf" "$tmp/notmodel.gguf" "$tmp/afile" "$tmp/sample.txt"
+rm -rf "$rep" "$tmp/r4.gguf" "$tmp/rp" "$tmp/rp.gguf" "$tmp/notmodel.gguf" "$tmp/afile" "$tmp/sample.txt"
 
 # --- sweep: bad inputs fail before anything is compressed or written
 sw=$tmp/sw

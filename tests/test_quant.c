@@ -460,11 +460,12 @@ static void test_dequant_avx2(void) {
         printf("dequantize_row_avx2 skipped: no AVX2\n");
         return;
     }
-    qtype types[] = {QTYPE_Q4_K, QTYPE_Q5_K, QTYPE_Q6_K, QTYPE_Q8_0, QTYPE_Q4_0, QTYPE_Q3_K, QTYPE_Q2_K};
+    qtype types[] = {QTYPE_Q4_K, QTYPE_Q5_K, QTYPE_Q6_K, QTYPE_Q8_0, QTYPE_Q4_0, QTYPE_Q5_0, QTYPE_Q5_1, QTYPE_Q3_K, QTYPE_Q2_K};
+    enum { NT = sizeof types / sizeof types[0] };
     int n = 1024, bad = 0;
     float *x = xmalloc((size_t)n * sizeof(float)), *a = xmalloc((size_t)n * sizeof(float)), *b = xmalloc((size_t)n * sizeof(float));
     void *q = xmalloc((size_t)n * 2);
-    for (int ti = 0; ti < 7; ti++)
+    for (int ti = 0; ti < NT; ti++)
         for (int rep = 0; rep < 4; rep++) {
             for (int i = 0; i < n; i++) x[i] = (float)sin(0.37 * i + rep) * (rep == 3 ? 1e-3f : 1.0f + (float)(i % 97));
             quantize_rows(types[ti], x, q, 1, n, NULL);
@@ -473,8 +474,8 @@ static void test_dequant_avx2(void) {
             dequantize_row_avx2(types[ti], q, b, (size_t)n);
             bad += memcmp(a, b, (size_t)n * sizeof(float)) != 0;
         }
-    EXPECT(bad == 0, "dequantize_row_avx2 differs from the reference in %d of 28 rows", bad);
-    if (!bad) printf("dequantize_row_avx2 bit-identical to the reference (7 types) ... ok\n");
+    EXPECT(bad == 0, "dequantize_row_avx2 differs from the reference in %d of %d rows", bad, 4 * NT);
+    if (!bad) printf("dequantize_row_avx2 bit-identical to the reference (%d types) ... ok\n", NT);
     free(x);
     free(a);
     free(b);

@@ -96,7 +96,7 @@ int cmd_compress(int argc, char **argv) {
          "(1.5-16), or as many as a preset's (e.g. Q2_K: the same size as llama.cpp's Q2_K, spent where it matters)", 0, 0, 0},
         {"calib", 0, ARG_STR, &calib, "FILE", "calibration text (default: the bundled data/calib.txt, training-side text); "
                                              "never the text you evaluate on", 0, 0, 0},
-        {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use (default 32768)", 256, 1 << 26, 0},
+        {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use", 256, 1 << 26, 0},
         {"damp", 0, ARG_FLOAT, &damp, "D", "GPTQ dampening, fraction of the mean Hessian diagonal", 1e-6, 10, 0},
         {"act-order", 0, ARG_FLAG, &act_order, NULL, "GPTQ: round columns by decreasing activation energy", 0, 0, 0},
         {"verbose", 'v', ARG_FLAG, &verbose, NULL, "per-layer details", 0, 0, 0},

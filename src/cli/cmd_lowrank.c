@@ -48,7 +48,7 @@ int cmd_lowrank(int argc, char **argv) {
          10, 0},
         {"calib", 0, ARG_STR, &calib, "FILE", "calibration text (default: the bundled data/calib.txt); never the text you "
                                              "evaluate on", 0, 0, 0},
-        {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use (default 32768)", 256, 1 << 26, 0},
+        {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use", 256, 1 << 26, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
     int rc = args_parse("lowrank", "lowrank -m DIR -o OUT (--rank R | --ratio X | --energy E | --target-params N|X%)\n"

@@ -1,5 +1,6 @@
 // dequant_avx2.c: AVX2 row dequantizers for the formats generation reads most
-// (Q4_K, Q5_K, Q6_K, Q8_0, Q4_0), bit-identical to quant_ref.c's (same products in
+// (Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, and Q5_0/Q5_1, the K-quants' fallbacks for rows that are
+// not a multiple of 256, as low-rank factors are), bit-identical to quant_ref.c's (same products in
 // the same order, no contraction); other types go to the reference. Used by the
 // AVX2/AVX-512 matmuls to widen quantized weights block by block.
 #include "kernels.h"
@@ -98,6 +99,40 @@ static void deq_q4_0(const block_q4_0 *x, float *y, int64_t nb) {
     }
 }
 
+// Byte k of the result is 0xFF where bit k of x is set: each byte takes x's byte k/8, then
+// every bit but bit k%8 is forced on, so the byte is all ones only when bit k%8 was.
+static inline __m256i bits_to_bytes(uint32_t x) {
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x),
+                                    _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    v = _mm256_or_si256(v, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(v, _mm256_set1_epi64x(-1));
+}
+
+// The 32 five-bit values of a Q5_0/Q5_1 block as bytes 0..31: low nibbles are elements
+// 0..15, high nibbles 16..31, and bit k of qh is element k's fifth bit.
+static inline __m256i q5_values(const uint8_t *qs, const uint8_t *qh) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(15));
+    uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    return _mm256_or_si256(v, _mm256_and_si256(bits_to_bytes(h), _mm256_set1_epi8(16)));
+}
+
+static void deq_q5_0(const block_q5_0 *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        __m256 f[4], dv = _mm256_set1_ps(unhalf(x[i].d));
+        i8x32_to_f32(_mm256_sub_epi8(q5_values(x[i].qs, x[i].qh), _mm256_set1_epi8(16)), f);
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(f[k], dv));
+    }
+}
+
+static void deq_q5_1(const block_q5_1 *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        __m256 f[4], dv = _mm256_set1_ps(unhalf(x[i].d)), mv = _mm256_set1_ps(unhalf(x[i].m));
+        u8x32_to_f32(q5_values(x[i].qs, x[i].qh), f);
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + 8 * k, _mm256_add_ps(_mm256_mul_ps(f[k], dv), mv));
+    }
+}
+
 void dequantize_row_avx2(qtype t, const void *src, float *dst, size_t n) {
     switch (t) {
     case QTYPE_Q4_K: deq_q4_k(src, dst, (int64_t)(n / QK_K), 0); break;
@@ -105,6 +140,8 @@ void dequantize_row_avx2(qtype t, const void *src, float *dst, size_t n) {
     case QTYPE_Q6_K: deq_q6_k(src, dst, (int64_t)(n / QK_K)); break;
     case QTYPE_Q8_0: deq_q8_0(src, dst, (int64_t)(n / 32)); break;
     case QTYPE_Q4_0: deq_q4_0(src, dst, (int64_t)(n / 32)); break;
+    case QTYPE_Q5_0: deq_q5_0(src, dst, (int64_t)(n / 32)); break;
+    case QTYPE_Q5_1: deq_q5_1(src, dst, (int64_t)(n / 32)); break;
     default: dequantize_row(t, src, dst, n);
     }
 }

@@ -374,8 +374,16 @@ static int model_context(const char *path, int *n_ctx) {
     if (is_file(path)) {
         gguf_file g;
         int64_t v = 0;
+        const char *arch = NULL;
+        char key[64];
         int rc = gguf_open(&g, path);
-        if (!rc) rc = gguf_get_int(&g, "gpt2.context_length", &v);
+        if (!rc) rc = gguf_get_str(&g, "general.architecture", &arch, NULL);
+        if (!rc && strcmp(arch, "gpt2") != 0 && strcmp(arch, "shrink-gpt2") != 0)  // the loader's two
+            rc = err_set(ERR_FORMAT, "%s: general.architecture is \"%s\", expected \"gpt2\" or \"shrink-gpt2\"", path, arch);
+        if (!rc) {
+            snprintf(key, sizeof key, "%s.context_length", arch);  // pruned or factorized: shrink-gpt2
+            rc = gguf_get_int(&g, key, &v);
+        }
         gguf_close(&g);
         *n_ctx = (int)v;
         return rc;
