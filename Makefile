@@ -42,7 +42,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench quality pruning recovery lowrank prune-speed mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: all test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -120,7 +120,13 @@ recovery: shrink
 lowrank: shrink
 	sh bench/lowrank.sh
 
-# Pruned models' pp/tg speed beside their originals against their FLOP ratio, and the cost of
+# The experiment this project started from (compression layers at a 4.7% cut, trained to adapt),
+# run again on the bundled model beside shrink's answers, in one report: writes seed-report/
+# (docs/seed.md; about 5 minutes on 2 cores; bundled files only).
+seed: shrink
+	sh bench/seed.sh
+
+# Pruned and factorized models' pp/tg speed beside their originals against their FLOP ratio, and the cost of
 # pruning GPT-2-124M's shape: writes bench/prune_speed.md. Run on a quiet machine.
 prune-speed: shrink
 	sh bench/prune_speed.sh

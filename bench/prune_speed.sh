@@ -1,11 +1,13 @@
 #!/bin/sh
-# bench/prune_speed.sh (make prune-speed): do pruned models run as much faster as they compute
-# less? For each pruned model beside its original: pp128 and tg64 tokens/s (`shrink bench`,
-# the two models taking turns ROUNDS times, REPS repeats each, medians), the measured speedup,
-# and the FLOP ratio (original / pruned multiply-adds of the same test, from each layer's
-# heads and MLP width: the linears, attention over the cache, one LM-head row per forward).
+# bench/prune_speed.sh (make prune-speed): do pruned and factorized models run as much faster
+# as they compute less? For each such model beside its original: pp128 and tg64 tokens/s
+# (`shrink bench`, the two models taking turns ROUNDS times, REPS repeats each, medians), the
+# measured speedup, and the FLOP ratio (original / compressed multiply-adds of the same test,
+# from each layer's heads, MLP width and ranks: the linears, attention over the cache, one
+# LM-head row per forward).
 # Also what pruning a GPT-2-124M-shaped model costs: seconds and peak memory (RSS).
-# Writes bench/prune_speed.md. Nothing is asserted. Run it on a quiet machine.
+# Writes bench/prune_speed.md (or PRUNE_SPEED_OUT; ONLY keeps some pairs, below). Nothing is
+# asserted. Run it on a quiet machine.
 # The GPT-2-shaped model has random weights: its --target-params shape says nothing about
 # which units matter, only how fast such a shape runs.
 set -eu
@@ -49,8 +51,11 @@ PAIRS="$PAIRS $work/gpt2:$work/gpt2-lr-mlp256 $work/gpt2:$work/gpt2-lr-all192 mo
 for t in t25 t34; do  # bench/lowrank.sh's budget-placed factorizations, when it has run
     [ -f "build/lowrank/$t/config.json" ] && PAIRS="$PAIRS models/mini:build/lowrank/$t"
 done
-# ONLY=PATTERN keeps the pairs whose text contains it (ONLY=lr: the factorized ones).
-[ -z "${ONLY:-}" ] || PAIRS=$(for p in $PAIRS; do case $p in *"$ONLY"*) echo "$p" ;; esac; done)
+# ONLY="PATTERN ..." keeps the pairs whose text contains one of them (ONLY="lr- lowrank": the
+# factorized ones).
+if [ -n "${ONLY:-}" ]; then
+    PAIRS=$(for p in $PAIRS; do for o in $ONLY; do case $p in *"$o"*) echo "$p"; break ;; esac; done; done)
+fi
 
 # Multiply-adds of a test (pp: T tokens in one forward; tg: T tokens one by one), from `shrink info`.
 flops() {  # MODEL pp|tg T
@@ -86,16 +91,17 @@ params() { $SHRINK info -m "$1" | sed -n 's/^parameters *\([0-9,]*\).*/\1/p'; }
 tmp="$out.tmp"
 trap 'rm -f "$tmp"' EXIT
 {
-    echo "# Speed of pruned models"
+    echo "# Speed of pruned and factorized models"
     echo
     echo "Written by \`bench/prune_speed.sh\` on $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'),"
     echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))."
-    echo "Each pruned model beside its original, fp32: \`shrink bench\` pp128 (one batched forward of 128 tokens)"
+    echo "Each pruned or factorized model beside its original, fp32: \`shrink bench\` pp128 (one batched forward of 128 tokens)"
     echo "and tg64 (64 tokens one by one), the two taking turns $ROUNDS times with $REPS repeats each; medians."
-    echo "FLOP ratio: the original's multiply-adds for the test over the pruned model's (linears, attention over"
-    echo "the cache, the LM head once per forward). Speedup target (issue 13): at least 0.9 × the FLOP ratio."
+    echo "FLOP ratio: the original's multiply-adds for the test over the compressed model's (linears, attention over"
+    echo "the cache, the LM head once per forward; a factorized linear of rank r costs r·(in + out)). Target (issues 13, 14):"
+    echo "a speedup of at least 0.9 × the FLOP ratio."
     echo
-    echo "| original | pruned | parameters | threads | test | original tok/s | pruned tok/s | speedup | FLOP ratio | speedup / FLOP ratio |"
+    echo "| original | compressed | parameters | threads | test | original tok/s | compressed tok/s | speedup | FLOP ratio | speedup / FLOP ratio |"
     echo "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"
     for pair in $PAIRS; do
         a=${pair%%:*} b=${pair#*:}
