@@ -461,7 +461,7 @@ expect_fail "compress --recover missing file" "$tmp/none.bin" "" "$shrink" compr
 expect_fail "compress --recover-tokens 0" "--recover-tokens" "" "$shrink" compress -m "$mini" --type q8_0 --prune 85% \
     --recover data/calib.txt --recover-tokens 0 -o "$tmp/pipe.gguf"
 [ ! -e "$tmp/pipe.gguf" ] && ok "failed pipeline leaves nothing" || bad "failed pipeline leaves nothing" "$tmp/pipe.gguf exists"
-check_help compress --prune --ffn-multiple --recover --recover-tokens --recover-lr
+check_help compress --prune --lowrank --ffn-multiple --recover --recover-tokens --recover-lr
 mkdir -p "$tmp/steps"
 if expect_ok "compress --prune 85% --recover (one command)" "$shrink" compress -m "$mini" --prune 85% --ffn-multiple 32 \
     --recover data/calib.txt --recover-tokens 16384 --calib-tokens 1024 --type q8_0 -o "$tmp/pipe.gguf" -t 1 &&
@@ -483,6 +483,40 @@ if expect_ok "compress --prune 85% --recover (one command)" "$shrink" compress -
             bad "the point records its recovery" "$(cat "$tmp/swr/points/p85-r16384-rtn-Q8_0.json")"
     fi
     rm -rf "$tmp/swr"
+fi
+rm -rf "$tmp/steps" "$tmp/steps.gguf" "$tmp/pipe.gguf"
+# compress --lowrank: the same pipeline with compression layers (lowrank --target-params
+# --method all) instead of pruning; sweep's lowrank= axis makes the same model.
+expect_fail "compress --prune with --lowrank" "--lowrank" "one of" "$shrink" compress -m "$mini" --type q8_0 --prune 90% --lowrank 90% \
+    -o "$tmp/pipe.gguf"
+expect_fail "compress --lowrank 100%" "--lowrank" "" "$shrink" compress -m "$mini" --type q8_0 --lowrank 100% -o "$tmp/pipe.gguf"
+[ ! -e "$tmp/pipe.gguf" ] && ok "failed lowrank pipeline leaves nothing" || bad "failed lowrank pipeline leaves nothing" "$tmp/pipe.gguf exists"
+mkdir -p "$tmp/steps"
+if expect_ok "compress --lowrank 97% (one command)" "$shrink" compress -m "$mini" --lowrank 97% --calib-tokens 512 --type q8_0 \
+    -o "$tmp/pipe.gguf" -t 1 &&
+    expect_ok "lowrank --target-params 97% --method all (steps)" "$shrink" lowrank -m "$mini" --target-params 97% --method all \
+        --calib-tokens 512 -o "$tmp/steps/mini" -t 1 &&
+    expect_ok "compress (steps)" "$shrink" compress -m "$tmp/steps/mini" --type q8_0 -o "$tmp/steps.gguf" -t 1; then
+    cmp -s "$tmp/pipe.gguf" "$tmp/steps.gguf" && ok "compress --lowrank = lowrank + compress, byte for byte" ||
+        bad "compress --lowrank = lowrank + compress, byte for byte" "$(cmp "$tmp/pipe.gguf" "$tmp/steps.gguf")"
+    head -c 3000 data/heldout.txt >"$tmp/sample.txt"
+    if expect_ok "sweep lowrank=97%" "$shrink" sweep -m "$mini" --grid 'lowrank=97%;type=Q8_0' --calib-tokens 512 \
+        -f "$tmp/sample.txt" -o "$tmp/swl" -t 1 &&
+        expect_ok "eval the swept point against the pipeline's" "$shrink" eval -m "$tmp/swl/points/l97-rtn-Q8_0.gguf" \
+            --base "$tmp/pipe.gguf" -f "$tmp/sample.txt" --json -t 1; then
+        grep -q '"kl_max": 0[,}]' "$tmp/out" && grep -q '"top1": 1.000000' "$tmp/out" && ok "sweep lowrank= = compress --lowrank" ||
+            bad "sweep lowrank= = compress --lowrank" "$(cat "$tmp/out")"
+        grep -q '"lowrank_keep_pct": 97' "$tmp/swl/points/l97-rtn-Q8_0.json" && grep -q '"prune_keep_pct": null' "$tmp/swl/points/l97-rtn-Q8_0.json" &&
+            ok "the point records its compression layers" || bad "the point records its compression layers" "$(cat "$tmp/swl/points/l97-rtn-Q8_0.json")"
+        # resuming reads the point back; a point made with pruning is not taken for it
+        expect_ok "sweep lowrank=97% again (resumed)" "$shrink" sweep -m "$mini" --grid 'lowrank=97%;type=Q8_0' --calib-tokens 512 \
+            -f "$tmp/sample.txt" -o "$tmp/swl" -t 1
+        sed 's/"lowrank_keep_pct": 97/"lowrank_keep_pct": null/; s/"prune_keep_pct": null/"prune_keep_pct": 97/' \
+            "$tmp/swl/points/l97-rtn-Q8_0.json" >"$tmp/swl/p.json" && mv "$tmp/swl/p.json" "$tmp/swl/points/l97-rtn-Q8_0.json"
+        expect_fail "sweep: a point file made with pruning" "l97-rtn-Q8_0.json" "pruning" "$shrink" sweep -m "$mini" \
+            --grid 'lowrank=97%;type=Q8_0' --calib-tokens 512 -f "$tmp/sample.txt" -o "$tmp/swl" -t 1
+    fi
+    rm -rf "$tmp/swl"
 fi
 rm -rf "$tmp/steps" "$tmp/steps.gguf" "$tmp/pipe.gguf"
 # A budget: per-layer widths, written with config.json's shrink_n_inner, reloaded as they were.

@@ -86,6 +86,23 @@ static void test_grid_good(const gpt2_config *c) {
         EXPECT(strcmp(g.pts[3].name, "p75-r2M-rtn-Q8_0") == 0 && g.pts[3].recover_tokens == 2e6, "got %s", g.pts[3].name);
     }
     grid_free(&g);
+    // lowrank=: shapes after prune='s; "none" once; recovery applies to factorized models too.
+    rc = grid_parse(&g, "prune=none,75%;lowrank=none,83%;recover=none,1M;type=Q8_0", c);
+    EXPECT(rc == 0 && g.n == 5, "lowrank axis: rc %d, %d points (%s)", rc, g.n, err_msg());
+    if (rc == 0 && g.n == 5) {
+        EXPECT(strcmp(g.pts[0].name, "rtn-Q8_0") == 0 && !g.pts[0].lowrank, "got %s", g.pts[0].name);
+        EXPECT(strcmp(g.pts[2].name, "p75-r1M-rtn-Q8_0") == 0 && !g.pts[2].lowrank, "got %s", g.pts[2].name);
+        EXPECT(strcmp(g.pts[3].name, "l83-rtn-Q8_0") == 0 && g.pts[3].lowrank && g.pts[3].keep_pct == 83 &&
+                   g.pts[3].recover_tokens == 0 && grid_point_needs_calib(&g.pts[3]),
+               "got %s", g.pts[3].name);
+        EXPECT(strcmp(g.pts[4].name, "l83-r1M-rtn-Q8_0") == 0 && g.pts[4].lowrank && g.pts[4].recover_tokens == 1e6,
+               "got %s", g.pts[4].name);
+    }
+    grid_free(&g);
+    rc = grid_parse(&g, "lowrank=90%,80%;type=Q8_0", c);  // given alone, like prune=: no unreduced point
+    EXPECT(rc == 0 && g.n == 2 && strcmp(g.pts[0].name, "l90-rtn-Q8_0") == 0 && strcmp(g.pts[1].name, "l80-rtn-Q8_0") == 0,
+           "lowrank alone: rc %d, %d points (%s)", rc, g.n, rc ? err_msg() : g.pts[0].name);
+    grid_free(&g);
     rc = grid_parse(&g, "prune=80%;recover=1500;type=Q8_0", c);
     EXPECT(rc == 0 && g.n == 1 && strcmp(g.pts[0].name, "p80-r1500-rtn-Q8_0") == 0 && g.pts[0].recover_tokens == 1500,
            "recover=1500: rc %d (%s)", rc, rc ? err_msg() : g.pts[0].name);
@@ -122,6 +139,10 @@ static void test_grid_bad(const gpt2_config *c) {
         {"prune=0%;type=Q8_0", "prune '0%'"},
         {"prune=75%,75.0%;type=Q8_0", "given twice"},
         {"recover=2M;type=Q8_0", "give prune="},
+        {"lowrank=none;recover=2M;type=Q8_0", "lowrank="},
+        {"lowrank=120%;type=Q8_0", "lowrank '120%'"},
+        {"lowrank=80%,80.0%;type=Q8_0", "given twice"},
+        {"lowrank=80%;lowrank=70%;type=Q8_0", "twice"},
         {"prune=none;recover=2M;type=Q8_0", "give prune="},
         {"prune=75%;recover=-5;type=Q8_0", "recover '-5'"},
         {"prune=75%;recover=2G;type=Q8_0", "recover '2G'"},

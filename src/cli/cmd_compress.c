@@ -1,14 +1,16 @@
 // cmd_compress.c: `shrink compress`: store a model's weight matrices in ggml block
 // formats, in a GGUF file llama.cpp runs: per-tensor types from a type or preset
 // (plus overrides) or from a bits-per-weight target, by one of the methods in
-// compress/compress.h, calibrated on text. With --prune (and --recover) it is the whole
-// pipeline in one command: structured pruning to a parameter budget, distillation from the
-// original, then quantization, as `shrink prune`, `shrink train --teacher` and `compress`
-// would do one after the other.
+// compress/compress.h, calibrated on text. With --prune or --lowrank (and --recover) it is
+// the whole pipeline in one command: structured pruning or compression layers to a parameter
+// budget, distillation from the original, then quantization, as `shrink prune` (or `shrink
+// lowrank --target-params --method all`), `shrink train --teacher` and `compress` would do
+// one after the other.
 #include "cli.h"
 #include "args.h"
 #include "../compress/compress.h"
 #include "../compress/plan.h"
+#include "../lowrank/lowrank.h"
 #include "../prune/prune.h"
 #include "../train/train.h"
 #include <stdlib.h>
@@ -44,39 +46,46 @@ static void recover_line(void *user, int step, int steps, double kl, double secs
             steps, kl, (double)step * r->batch * r->ctx / secs, secs, left);
 }
 
-// --prune: *m (the original) becomes the pruned model (prune --target-params with prune's
-// defaults); with ids, then distilled from the original on them.
-static int prune_and_recover(gpt2_model *m, const bpe *tok, const char *calib_path, int calib_tokens, size_t target,
-                             int multiple, const int *ids, size_t n_ids, recover_opts *r) {
+// --prune / --lowrank: *m (the original) becomes the smaller model (prune --target-params
+// with prune's defaults, or lowrank --target-params with every method a candidate); with
+// ids, then distilled from the original on them.
+static int reduce_and_recover(gpt2_model *m, const bpe *tok, const char *calib_path, int calib_tokens, size_t target,
+                              int lowrank, int multiple, const int *ids, size_t n_ids, recover_opts *r) {
     calib_set cs = {0};
     int ctx = m->cfg.n_ctx < 256 ? m->cfg.n_ctx : 256;
     int rc = calib_load(&cs, tok, calib_path, calib_tokens, ctx);
-    prune_opts po = prune_defaults();
-    po.target_params = target, po.ffn_multiple = multiple;
-    gpt2_model pruned = {0};
+    gpt2_model small = {0};
     char notes[16384];
     double t0 = timer_now();
-    if (!rc) rc = prune_model(m, &cs, &po, &pruned, notes, sizeof notes);
+    if (!rc && lowrank) {
+        lowrank_opts lo = lowrank_defaults();
+        lo.target_params = target, lo.all_methods = 1;
+        rc = lowrank_model(m, &cs, &lo, &small, notes, sizeof notes);
+    } else if (!rc) {
+        prune_opts po = prune_defaults();
+        po.target_params = target, po.ffn_multiple = multiple;
+        rc = prune_model(m, &cs, &po, &small, notes, sizeof notes);
+    }
     calib_free(&cs);
     if (rc) return rc;
-    fprintf(stderr, "%sprune: %zu -> %zu parameters (-%.1f%%) in %.1f s\n", notes, gpt2_param_count(&m->cfg),
-            gpt2_param_count(&pruned.cfg), 100.0 * (1.0 - (double)gpt2_param_count(&pruned.cfg) / (double)gpt2_param_count(&m->cfg)),
-            timer_now() - t0);
+    fprintf(stderr, "%s%s: %zu -> %zu parameters (-%.1f%%) in %.1f s\n", notes, lowrank ? "lowrank" : "prune",
+            gpt2_param_count(&m->cfg), gpt2_param_count(&small.cfg),
+            100.0 * (1.0 - (double)gpt2_param_count(&small.cfg) / (double)gpt2_param_count(&m->cfg)), timer_now() - t0);
     if (ids) {
-        if (!r->ctx) r->ctx = pruned.cfg.n_ctx;
+        if (!r->ctx) r->ctx = small.cfg.n_ctx;
         fprintf(stderr, "recover: distilling from the original on %llu of %zu tokens (batch %d x %d, lr %g)\n", r->tokens,
                 n_ids, r->batch, r->ctx, r->lr);
-        rc = train_recover(&pruned, m, ids, n_ids, r, recover_line, r);
+        rc = train_recover(&small, m, ids, n_ids, r, recover_line, r);
     }
-    if (!pruned.source && m->source) pruned.source = xstrdup(m->source);  // the GGUF's general.name stays the model's
+    if (!small.source && m->source) small.source = xstrdup(m->source);  // the GGUF's general.name stays the model's
     gpt2_model_free(m);
-    *m = pruned;
+    *m = small;
     return rc;
 }
 
 int cmd_compress(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *type = NULL, *method = "rtn", *overrides = NULL, *calib = NULL, *bpw = NULL;
-    const char *prune = NULL, *recover = NULL;
+    const char *prune = NULL, *lowrank = NULL, *recover = NULL;
     int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0, no_tok = 0, multiple = 256;
     recover_opts ro = recover_defaults();
     float damp = 0.01f;
@@ -104,9 +113,12 @@ int cmd_compress(int argc, char **argv) {
                                                     "(llama.cpp and shrink's eval/generate then cannot use it)", 0, 0, 0},
         {"prune", 0, ARG_STR, &prune, "N|X%",
          "first prune to at most N parameters (or X% of the model's), as `shrink prune --target-params` does", 0, 0, 0},
+        {"lowrank", 0, ARG_STR, &lowrank, "N|X%",
+         "or first replace linears by compression layers to at most N parameters (or X%), ranks, places and "
+         "methods chosen by measured KL, as `shrink lowrank --target-params N --method all` does", 0, 0, 0},
         {"ffn-multiple", 0, ARG_INT, &multiple, "N", "--prune: kept MLP widths are a multiple of N (default 256: K-quant "
                                                      "blocks fit)", 1, 1 << 18, 0},
-        {"recover", 0, ARG_STR, &recover, "FILES", "--prune: then distil the pruned model from the original on these "
+        {"recover", 0, ARG_STR, &recover, "FILES", "--prune/--lowrank: then distil the smaller model from the original on these "
                                                    "token or text files (comma separated), as `shrink train --teacher`", 0, 0, 0},
         {"recover-tokens", 0, ARG_U64, &ro.tokens, "N", "--recover: training tokens (default 2000000)", 1, 0, 0},
         {"recover-lr", 0, ARG_FLOAT, &ro.lr, "LR", "--recover: peak learning rate (default 1e-3)", 1e-9, 10, 0},
@@ -115,7 +127,7 @@ int cmd_compress(int argc, char **argv) {
     int rc = args_parse("compress",
                         "compress -m DIR -o OUT.gguf (--type TYPE | --target-bpw X) [--method rtn|imatrix|gptq|awq|awq+gptq] "
                         "[--calib FILE] [--tensor-type LIST]\n"
-                        "             [--prune N|X% [--recover FILES [--recover-tokens N]]]",
+                        "             [--prune N|X% | --lowrank N|X% [--recover FILES [--recover-tokens N]]]",
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
     int mth = compress_method_parse(method);
@@ -131,8 +143,13 @@ int cmd_compress(int argc, char **argv) {
         err_set(ERR_ARG, "compress: %s is a GGUF file; compress reads the original Hugging Face directory", model);
         return cli_fail();
     }
-    if (recover && !prune) {
-        err_set(ERR_ARG, "compress: --recover distils a pruned model from the original; give --prune too");
+    if (prune && lowrank) {
+        err_set(ERR_ARG, "compress: give one of --prune and --lowrank");
+        return cli_fail();
+    }
+    if (recover && !prune && !lowrank) {
+        err_set(ERR_ARG, "compress: --recover distils a pruned or factorized model from the original; give --prune or "
+                         "--lowrank too");
         return cli_fail();
     }
     if (ro.tokens < 1 || ro.tokens > 1000000000000ull) {
@@ -147,11 +164,14 @@ int cmd_compress(int argc, char **argv) {
     size_t n_ids = 0, target = 0;
     gpt2_model m;
     if (cli_load_model(model, &m)) return cli_fail();
-    if (prune && (rc = cli_parse_target_params(prune, gpt2_param_count(&m.cfg), "compress: --prune", &target))) goto done;
+    const char *reduce = prune ? prune : lowrank;
+    if (reduce && (rc = cli_parse_target_params(reduce, gpt2_param_count(&m.cfg), prune ? "compress: --prune" : "compress: --lowrank",
+                                                &target)))
+        goto done;
     if (bpw && (rc = plan_parse_target_bpw(bpw, &m.cfg, "compress: --target-bpw", &o.target_bpw)) < 0) goto done;
     if (bpw && rc == 1) fprintf(stderr, "target-bpw %s: %.4f bits per weight (the preset's matrices)\n", bpw, o.target_bpw);
     rc = 0;
-    if (compress_needs_calib(&o) || prune) {
+    if (compress_needs_calib(&o) || reduce) {
         o.calib_path = calib ? calib : (calib_default = cli_data_path("calib.txt"));
         if (!file_exists(o.calib_path)) {
             rc = err_set(ERR_IO, "%s: calibration text not found (give --calib FILE)", o.calib_path);
@@ -169,7 +189,9 @@ int cmd_compress(int argc, char **argv) {
     if ((rc = file_check_output(out))) goto done;
     if (recover && (rc = cli_load_ids(recover, tok, m.cfg.vocab_size, "compress: --recover", &ids, &n_ids))) goto done;
     double t0 = timer_now();
-    if (prune && (rc = prune_and_recover(&m, tok, o.calib_path, calib_tokens, target, multiple, ids, n_ids, &ro))) goto done;
+    if (reduce && (rc = reduce_and_recover(&m, tok, o.calib_path, calib_tokens, target, lowrank != NULL, multiple, ids, n_ids,
+                                           &ro)))
+        goto done;
     if (!compress_needs_calib(&o)) o.calib_path = NULL;  // rtn: the GGUF names no calibration text
     gpt2_plan plan = {0};
     char notes[8192];

@@ -137,7 +137,7 @@ int cmd_sweep(int argc, char **argv) {
     int need_calib = 0, need_recover = 0;
     for (int i = 0; i < g.n; i++) need_calib |= grid_point_needs_calib(&g.pts[i]), need_recover |= g.pts[i].recover_tokens > 0;
     if (need_recover && !recover) {
-        err_set(ERR_ARG, "sweep: --grid recover= distils pruned models on training tokens; give --recover-data FILES");
+        err_set(ERR_ARG, "sweep: --grid recover= distils pruned or factorized models on training tokens; give --recover-data FILES");
         grid_free(&g);
         return cli_fail();
     }

@@ -12,10 +12,10 @@
 #include <strings.h>
 
 #define MAX_VALUES 64
-#define KEYS "keys: method, type, bpw, prune, recover"
+#define KEYS "keys: method, type, bpw, prune, lowrank, recover"
 
-enum { KEY_METHOD, KEY_TYPE, KEY_BPW, KEY_PRUNE, KEY_RECOVER, N_KEYS };
-static const char *KEY_NAMES[N_KEYS] = {"method", "type", "bpw", "prune", "recover"};
+enum { KEY_METHOD, KEY_TYPE, KEY_BPW, KEY_PRUNE, KEY_LOWRANK, KEY_RECOVER, N_KEYS };
+static const char *KEY_NAMES[N_KEYS] = {"method", "type", "bpw", "prune", "lowrank", "recover"};
 
 typedef struct {
     const char *v[MAX_VALUES];
@@ -80,18 +80,18 @@ static int check_values(int k, const value_list *l, const gpt2_config *c, char c
             }
             gpt2_plan_free(&p);
             upper(canon[i], v, 16);
-        } else if (k == KEY_PRUNE) {
+        } else if (k == KEY_PRUNE || k == KEY_LOWRANK) {
             char *end;
             double pct = strtod(v, &end);
             if (strcasecmp(v, "none") == 0) {
                 bits[i] = 0;
                 snprintf(canon[i], 16, "none");
             } else if (end == v || *end != '%' || end[1] || !(pct > 0 && pct < 100)) {
-                return err_set(ERR_ARG, "sweep: --grid prune '%s' is neither none nor a percentage of the parameters to "
-                                        "keep in (0, 100), such as 75%%", v);
+                return err_set(ERR_ARG, "sweep: --grid %s '%s' is neither none nor a percentage of the parameters to "
+                                        "keep in (0, 100), such as 75%%", KEY_NAMES[k], v);
             } else {
                 bits[i] = pct;
-                snprintf(canon[i], 16, "p%g", pct);
+                snprintf(canon[i], 16, "%c%g", k == KEY_PRUNE ? 'p' : 'l', pct);
             }
         } else if (k == KEY_RECOVER) {  // training tokens: none, 0, 500000, 500k, 2M
             char *end;
@@ -141,37 +141,56 @@ int grid_parse(grid *g, const char *spec, const gpt2_config *c) {
         cl = semi ? semi + 1 : NULL;
     }
     char canon[N_KEYS][MAX_VALUES][16];
-    double bits[MAX_VALUES] = {0}, keep[MAX_VALUES] = {0}, rec[MAX_VALUES] = {0}, unused[MAX_VALUES];
+    double bits[MAX_VALUES] = {0}, keep[MAX_VALUES] = {0}, lr_keep[MAX_VALUES] = {0}, rec[MAX_VALUES] = {0},
+           unused[MAX_VALUES];
     if (!rc && !keys[KEY_METHOD].given) keys[KEY_METHOD].v[keys[KEY_METHOD].n++] = "rtn";
-    if (!rc && !keys[KEY_PRUNE].given) keys[KEY_PRUNE].v[keys[KEY_PRUNE].n++] = "none";
+    if (!rc && !keys[KEY_PRUNE].given && !keys[KEY_LOWRANK].given) keys[KEY_PRUNE].v[keys[KEY_PRUNE].n++] = "none";
     if (!rc && !keys[KEY_RECOVER].given) keys[KEY_RECOVER].v[keys[KEY_RECOVER].n++] = "none";
     for (int k = 0; k < N_KEYS && !rc; k++)
-        rc = check_values(k, &keys[k], c, canon[k], k == KEY_BPW ? bits : k == KEY_PRUNE ? keep : k == KEY_RECOVER ? rec : unused);
+        rc = check_values(k, &keys[k], c, canon[k],
+                          k == KEY_BPW       ? bits
+                          : k == KEY_PRUNE   ? keep
+                          : k == KEY_LOWRANK ? lr_keep
+                          : k == KEY_RECOVER ? rec
+                                             : unused);
     int n_store = keys[KEY_TYPE].n + keys[KEY_BPW].n;
     if (!rc && n_store == 0)
         rc = err_set(ERR_ARG, "sweep: --grid gives no type= and no bpw= (what to store the weights as), e.g. "
                               "'method=rtn;type=Q4_K_M'");
-    // Recovery distils a pruned model: an unpruned point is made once, without it.
-    int n_pruned = 0, n_recover = 0;
-    for (int q = 0; q < keys[KEY_PRUNE].n; q++) n_pruned += keep[q] > 0;
+    // The models' shapes: the prune= values, then the lowrank= ones (a point is pruned or
+    // factorized, not both; "none" once).
+    double shape_keep[2 * MAX_VALUES];
+    int shape_lr[2 * MAX_VALUES], n_shapes = 0, have_none = 0;
+    const char *shape_canon[2 * MAX_VALUES];
+    for (int k = KEY_PRUNE; k <= KEY_LOWRANK && !rc; k++)
+        for (int q = 0; q < keys[k].n; q++) {
+            double kp = k == KEY_PRUNE ? keep[q] : lr_keep[q];
+            if (kp <= 0 && have_none++) continue;
+            shape_keep[n_shapes] = kp, shape_lr[n_shapes] = k == KEY_LOWRANK && kp > 0, shape_canon[n_shapes++] = canon[k][q];
+        }
+    // Recovery distils a pruned or factorized model: an unreduced point is made once, without it.
+    int n_reduced = 0, n_recover = 0;
+    for (int q = 0; q < n_shapes; q++) n_reduced += shape_keep[q] > 0;
     for (int q = 0; q < keys[KEY_RECOVER].n; q++) n_recover += rec[q] > 0;
-    if (!rc && n_recover && !n_pruned)
-        rc = err_set(ERR_ARG, "sweep: --grid recover= distils pruned models; give prune= with a percentage too");
-    long models = (long)(keys[KEY_PRUNE].n - n_pruned) + (long)n_pruned * keys[KEY_RECOVER].n;
+    if (!rc && n_recover && !n_reduced)
+        rc = err_set(ERR_ARG, "sweep: --grid recover= distils pruned or factorized models; give prune= or lowrank= with a "
+                              "percentage too");
+    long models = (long)(n_shapes - n_reduced) + (long)n_reduced * keys[KEY_RECOVER].n;
     long total = models * keys[KEY_METHOD].n * n_store;
     if (!rc && total > GRID_MAX_POINTS)
         rc = err_set(ERR_ARG, "sweep: --grid makes %ld points; at most %d", total, GRID_MAX_POINTS);
     if (!rc) {
         g->pts = xcalloc((size_t)total, sizeof *g->pts);
-        for (int q = 0; q < keys[KEY_PRUNE].n; q++)
+        for (int q = 0; q < n_shapes; q++)
             for (int v = 0; v < keys[KEY_RECOVER].n; v++)
-                for (int m = 0; m < keys[KEY_METHOD].n && (keep[q] > 0 || v == 0); m++)
+                for (int m = 0; m < keys[KEY_METHOD].n && (shape_keep[q] > 0 || v == 0); m++)
                 for (int s = 0; s < n_store; s++) {
                     grid_point *p = &g->pts[g->n++];
                     char name[48], model[24];
                     p->method = (compress_method)compress_method_parse(canon[KEY_METHOD][m]);
-                    p->keep_pct = keep[q];
-                    p->recover_tokens = keep[q] > 0 ? rec[v] : 0;
+                    p->keep_pct = shape_keep[q];
+                    p->lowrank = shape_lr[q];
+                    p->recover_tokens = shape_keep[q] > 0 ? rec[v] : 0;
                     if (s < keys[KEY_TYPE].n) {
                         snprintf(p->type, sizeof p->type, "%s", canon[KEY_TYPE][s]);
                         snprintf(name, sizeof name, "%.15s-%.15s", canon[KEY_METHOD][m], p->type);
@@ -182,8 +201,8 @@ int grid_parse(grid *g, const char *spec, const gpt2_config *c) {
                         snprintf(name, sizeof name, "%.15s-bpw%s%.15s", canon[KEY_METHOD][m],
                                  isdigit((unsigned char)p->bpw[0]) ? "" : "-", p->bpw);
                     }
-                    if (p->recover_tokens > 0) snprintf(model, sizeof model, "%.10s-%.10s", canon[KEY_PRUNE][q], canon[KEY_RECOVER][v]);
-                    else snprintf(model, sizeof model, "%.10s", canon[KEY_PRUNE][q]);
+                    if (p->recover_tokens > 0) snprintf(model, sizeof model, "%.10s-%.10s", shape_canon[q], canon[KEY_RECOVER][v]);
+                    else snprintf(model, sizeof model, "%.10s", shape_canon[q]);
                     if (p->keep_pct > 0) snprintf(p->name, sizeof p->name, "%.21s-%.25s", model, name);
                     else snprintf(p->name, sizeof p->name, "%s", name);
                 }

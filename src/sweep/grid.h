@@ -5,10 +5,12 @@
 //   type=Q4_K_M,q4_k,...                     (types or presets plan_build accepts)
 //   bpw=3.0,Q2_K,...                         (bits-per-weight targets: a number in 1.5-16 or a preset)
 //   prune=none,75%,66%                       (prune to that share of the parameters first: prune --target-params)
+//   lowrank=none,83%                         (or factorize to it: lowrank --target-params --method all)
 //   recover=none,500k,2M                     (then distil the pruned model from the original on that many
 //                                             training tokens: compress --recover; needs pruned points)
-// The points are the cross product prune × recover × method × (each type, then each bpw), in
-// SPEC order, unpruned points once (without recovery);
+// The points are the cross product shape × recover × method × (each type, then each bpw), in
+// SPEC order, where the shapes are the prune= values then the lowrank= ones (a point is pruned
+// or factorized, not both), the unreduced points once (without recovery);
 // a point has one type OR one bpw target. Names and values are case-insensitive.
 #pragma once
 #include "../compress/compress.h"
@@ -21,7 +23,8 @@ typedef struct grid_point {
     char type[16];          // type or preset in upper case ("Q4_K_M", "F16"); "" for a bpw point
     char bpw[16];           // the bpw item, canonical ("3.0", "2.75", "Q2_K"); "" for a type point
     double target_bpw;      // what bpw means on the model's shape (a preset: its matrices' bits); 0 for a type point
-    double keep_pct;        // prune to this percentage of the parameters before compressing; 0: no pruning
+    double keep_pct;        // prune (or factorize) to this percentage of the parameters before compressing; 0: neither
+    int lowrank;            // 1: keep_pct is reached by compression layers (names "l83-..."), 0: by pruning ("p75-...")
     double recover_tokens;  // then distil from the original on this many tokens; 0: no recovery
 } grid_point;
 
@@ -42,7 +45,7 @@ void grid_free(grid *g);  // safe on a zeroed struct; idempotent
 
 // Whether the point's compression reads calibration text (methods other than rtn, and
 // bpw targets, whose allocation measures each matrix's sensitivity).
-// Pruning reads it too.
+// Pruning and factorizing read it too.
 static inline int grid_point_needs_calib(const grid_point *p) {
     return p->method != METHOD_RTN || p->target_bpw > 0 || p->keep_pct > 0;
 }

@@ -3,6 +3,7 @@
 // original, its numbers written to points/NAME.json; then the frontier, the choice and
 // the three summary files. Text formatting lives in sweep_report.c.
 #include "sweep.h"
+#include "../lowrank/lowrank.h"
 #include "../prune/prune.h"
 #include "../train/train.h"
 #include "pareto.h"
@@ -142,8 +143,12 @@ static int point_read(const sweep_opts *o, const char *path, double params, swee
     if (!rc && made_from != params)
         rc = err_set(ERR_ARG, "%s: made from a model with %.0f parameters, the original has %.0f; use another -o DIR", path,
                      made_from, params);
-    if (!rc && !(num(set, "prune_keep_pct") == row->pt.keep_pct || (isnan(num(set, "prune_keep_pct")) && !row->pt.keep_pct)))
+    double want_prune = row->pt.lowrank ? 0 : row->pt.keep_pct, want_lr = row->pt.lowrank ? row->pt.keep_pct : 0;
+    double have_prune = num(set, "prune_keep_pct"), have_lr = num(set, "lowrank_keep_pct");  // absent or null: neither
+    if (!rc && !(have_prune == want_prune || (isnan(have_prune) && !want_prune)))
         rc = err_set(ERR_FORMAT, "%s: made with other pruning; delete it to redo the point", path);
+    if (!rc && !(have_lr == want_lr || (isnan(have_lr) && !want_lr)))
+        rc = err_set(ERR_FORMAT, "%s: made with other compression layers; delete it to redo the point", path);
     double rt = num(set, "recover_tokens");  // absent or null: not distilled
     if (!rc && !(rt == row->pt.recover_tokens || (isnan(rt) && !row->pt.recover_tokens)))
         rc = err_set(ERR_FORMAT, "%s: made with other recovery; delete it to redo the point", path);
@@ -194,10 +199,10 @@ static void types_text(const gpt2_plan *plan, const gpt2_config *c, char *out, s
                  qtype_get((int)plan->types[gpt2_mat_head(c)])->name);
 }
 
-// The last pruned model, and the last one distilled, for the next points of the same
-// prune= (and recover=) value.
+// The last pruned (or factorized) model, and the last one distilled, for the next points of
+// the same prune= or lowrank= (and recover=) value.
 typedef struct pruned_cache {
-    int have_pruned, have_recovered;
+    int have_pruned, have_recovered, lowrank, rec_lowrank;
     double keep_pct, rec_keep_pct, rec_tokens;
     gpt2_model pruned, recovered;
 } pruned_cache;
@@ -219,31 +224,40 @@ static void recover_line(void *user, int step, int steps, double kl, double secs
 }
 
 // The model a point compresses: the original, or the original pruned to keep_pct of its
-// parameters (prune --target-params with prune's defaults, MLP widths multiples of 32),
-// then distilled from it on recover_tokens tokens (compress --recover's recipe).
+// parameters (prune --target-params with prune's defaults, MLP widths multiples of 32) or
+// factorized to it (lowrank --target-params --method all, compress --lowrank's), then
+// distilled from it on recover_tokens tokens (compress --recover's recipe).
 static int start_model(const sweep_opts *o, const gpt2_model *base, const grid_point *pt, pruned_cache *pc,
                        gpt2_model *m, const char *tag) {
     if (pt->keep_pct <= 0) return gpt2_hf_load(m, o->original);
     if (pt->recover_tokens > 0 && !o->recover_ids)
         return err_set(ERR_ARG, "sweep: point %s distils on training tokens and none were given (--recover-data)", pt->name);
     int rc = 0;
-    if (!pc->have_pruned || pc->keep_pct != pt->keep_pct) {
+    if (!pc->have_pruned || pc->keep_pct != pt->keep_pct || pc->lowrank != pt->lowrank) {
         if (pc->have_pruned) gpt2_model_free(&pc->pruned);
         pc->have_pruned = 0;
         char notes[16384];
-        prune_opts po = prune_defaults();
-        po.target_params = (size_t)((double)gpt2_param_count(&base->cfg) * pt->keep_pct / 100);
-        po.ffn_multiple = 32;
-        if ((rc = prune_model(base, o->calib, &po, &pc->pruned, notes, sizeof notes))) return rc;
+        size_t target = (size_t)((double)gpt2_param_count(&base->cfg) * pt->keep_pct / 100);
+        if (pt->lowrank) {
+            lowrank_opts lo = lowrank_defaults();
+            lo.target_params = target, lo.all_methods = 1;
+            rc = lowrank_model(base, o->calib, &lo, &pc->pruned, notes, sizeof notes);
+        } else {
+            prune_opts po = prune_defaults();
+            po.target_params = target, po.ffn_multiple = 32;
+            rc = prune_model(base, o->calib, &po, &pc->pruned, notes, sizeof notes);
+        }
+        if (rc) return rc;
         if (base->source) pc->pruned.source = xstrdup(base->source);  // the GGUF's general.name stays the original's
-        pc->have_pruned = 1, pc->keep_pct = pt->keep_pct;
-        say(o, "%s pruned to %zu parameters", tag, gpt2_param_count(&pc->pruned.cfg));
+        pc->have_pruned = 1, pc->keep_pct = pt->keep_pct, pc->lowrank = pt->lowrank;
+        say(o, "%s %s to %zu parameters", tag, pt->lowrank ? "factorized" : "pruned", gpt2_param_count(&pc->pruned.cfg));
     }
     if (pt->recover_tokens <= 0) {
         gpt2_model_clone(m, &pc->pruned);
         return 0;
     }
-    if (pc->have_recovered && pc->rec_keep_pct == pt->keep_pct && pc->rec_tokens == pt->recover_tokens) {
+    if (pc->have_recovered && pc->rec_keep_pct == pt->keep_pct && pc->rec_lowrank == pt->lowrank &&
+        pc->rec_tokens == pt->recover_tokens) {
         gpt2_model_clone(m, &pc->recovered);
         return 0;
     }
@@ -259,7 +273,7 @@ static int start_model(const sweep_opts *o, const gpt2_model *base, const grid_p
         return rc;
     }
     gpt2_model_clone(&pc->recovered, m);
-    pc->have_recovered = 1, pc->rec_keep_pct = pt->keep_pct, pc->rec_tokens = pt->recover_tokens;
+    pc->have_recovered = 1, pc->rec_keep_pct = pt->keep_pct, pc->rec_lowrank = pt->lowrank, pc->rec_tokens = pt->recover_tokens;
     return 0;
 }
 

@@ -107,7 +107,9 @@ void sweep_row_json(const sweep_opts *o, const sweep_row *w, int with_settings, 
         if (ch[0]) sbuf_printf(b, "\"%s\"", ch);
         else sbuf_puts(b, "null");
         sbuf_printf(b, ", \"original_params\": %.0f, \"prune_keep_pct\": ", o->original_params);
-        fmt_json_num(b, w->pt.keep_pct > 0 ? w->pt.keep_pct : NAN);  // null: not pruned
+        fmt_json_num(b, w->pt.keep_pct > 0 && !w->pt.lowrank ? w->pt.keep_pct : NAN);  // null: not pruned
+        sbuf_puts(b, ", \"lowrank_keep_pct\": ");
+        fmt_json_num(b, w->pt.keep_pct > 0 && w->pt.lowrank ? w->pt.keep_pct : NAN);  // null: not factorized
         sbuf_puts(b, ", \"recover_tokens\": ");
         fmt_json_num(b, w->pt.recover_tokens > 0 ? w->pt.recover_tokens : NAN);  // null: not distilled
         if (w->pt.recover_tokens > 0) {
