@@ -408,6 +408,19 @@ static void test_rules_summary(void) {
     sbuf_reset(&out);
     rules_explain(&rules_default, &o, m, r, 4, &s, 0, &out);
     EXPECT(!strstr(sbuf_str(&out), "**") && !strstr(sbuf_str(&out), "- "), "plain conclusions have no markdown");
+    // R8 for models stored unquantized (pruned or factorized, 32 bits/weight): the advice is
+    // about the cut or quantizing, never "more bits per weight than 32"
+    rules_input fp[2] = {model("p90", 24.8, 0.5, 0.004, 0.95, 32), model("p50", 13.8, 15.0, 0.2, 0.6, 32)};
+    const char *want[3] = {"quantize it (shrink compress)", "try sizes between the two", "cut fewer parameters"};
+    for (int k = 0; k < 3; k++) {
+        int first = k == 2, n = k == 1 ? 2 : 1;
+        rules_apply(&rules_default, &o, fp + first, n, r, &s);
+        sbuf_reset(&out);
+        rules_explain(&rules_default, &o, fp + first, r, n, &s, 1, &out);
+        t = sbuf_str(&out);
+        EXPECT(strstr(t, want[k]) && !strstr(t, "bits per weight") && !strstr(t, "bits/weight, or"),
+               "R8 for unquantized models (%d): wants '%s' in\n%s", k, want[k], t);
+    }
     rules_input nn = model("unmeasured", 10, NAN, NAN, NAN, NAN);
     nn.peak_rss_bytes = NAN;
     rules_apply(&rules_default, &o, &nn, 1, r, &s);

@@ -13,6 +13,9 @@ typedef struct {
     int md;
 } out_t;
 
+// Stored at 16 bits per weight or more: not quantized (pruned or factorized, or f16/f32 as is).
+static int unquantized(const rules_input *m) { return m->bits_per_weight >= 16; }
+
 static void line_start(out_t *o) { sbuf_puts(o->o, o->md ? "- " : ""); }
 static void line_end(out_t *o) { sbuf_puts(o->o, "\n"); }
 static void label(out_t *o, const char *s) { sbuf_printf(o->o, o->md ? "**%s**" : "%s", s && *s ? s : "?"); }
@@ -202,15 +205,25 @@ void rules_explain(const rules_thresholds *t, const rules_original *og, const ru
             line_end(&o);
         }
     }
-    // R8
+    // R8. Bits per weight are the knob of quantized models; a model stored at 16 bits or more
+    // (pruned or factorized, not quantized) is made smaller or better by its cut instead.
     line_start(&o);
     sbuf_puts(sb, "Next (R8): ");
     if (s->next == RULES_NEXT_GO_LOWER) {
         const rules_input *m = &in[s->best];
         sbuf_puts(sb, "even the smallest setting tested, ");
         label(&o, m->label);
-        sbuf_printf(sb, " (%s, %s bits/weight), passes R1: try fewer bits per weight, or pruning, to find where quality breaks.",
-                    fmt_mb(m->file_bytes, a), fmt_sig(m->bits_per_weight, 3, b));
+        sbuf_printf(sb, " (%s, %s bits/weight), passes R1: %s to find where quality breaks.", fmt_mb(m->file_bytes, a),
+                    fmt_sig(m->bits_per_weight, 3, b),
+                    unquantized(m) ? "quantize it (shrink compress), or cut more parameters," : "try fewer bits per weight, or pruning,");
+    } else if (s->next == RULES_NEXT_BETWEEN && (unquantized(&in[s->best]) || unquantized(&in[s->below_best]))) {
+        const rules_input *hi = &in[s->best], *lo = &in[s->below_best];
+        sbuf_puts(sb, "quality goes from close at ");
+        label(&o, hi->label);
+        sbuf_printf(sb, " (%s, Δppl %s) to %s at ", fmt_mb(hi->file_bytes, a), fmt_pct_signed(hi->dppl_pct, b),
+                    r[s->below_best].verdict == RULES_BROKE ? "broken" : "costly");
+        label(&o, lo->label);
+        sbuf_printf(sb, " (%s, Δppl %s): try sizes between the two.", fmt_mb(lo->file_bytes, c), fmt_pct_signed(lo->dppl_pct, d));
     } else if (s->next == RULES_NEXT_BETWEEN) {
         const rules_input *hi = &in[s->best], *lo = &in[s->below_best];
         sbuf_puts(sb, "quality goes from close at ");
@@ -222,6 +235,13 @@ void rules_explain(const rules_thresholds *t, const rules_original *og, const ru
                         "most sensitive tensors kept at more bits (compress --tensor-type).",
                     fmt_sig(lo->bits_per_weight, 3, c), fmt_pct_signed(lo->dppl_pct, d), fmt_sig(lo->bits_per_weight, 3, e),
                     fmt_sig(hi->bits_per_weight, 3, a));
+    } else if (s->next == RULES_NEXT_MORE_BITS && unquantized(&in[s->mildest])) {
+        const rules_input *m = &in[s->mildest];
+        sbuf_puts(sb, "no setting passes R1; the mildest, ");
+        label(&o, m->label);
+        sbuf_printf(sb, " (%s bits/weight, Δppl %s, top-1 %s), still misses it: cut fewer parameters, or recover it by "
+                        "distillation from the original (shrink train --teacher).",
+                    fmt_sig(m->bits_per_weight, 3, a), fmt_pct_signed(m->dppl_pct, b), fmt_pct(100 * m->top1, 1, c));
     } else if (s->next == RULES_NEXT_MORE_BITS) {
         const rules_input *m = &in[s->mildest];
         sbuf_puts(sb, "no setting passes R1; the mildest, ");
@@ -234,9 +254,14 @@ void rules_explain(const rules_thresholds *t, const rules_original *og, const ru
         const rules_input *m = &in[s->largest];
         sbuf_puts(sb, "every setting broke quality, even the largest, ");
         label(&o, m->label);
-        sbuf_printf(sb, " (%s bits/weight, Δppl %s, mean KL %s): use more bits per weight than %s before anything else.",
-                    fmt_sig(m->bits_per_weight, 3, a), fmt_pct_signed(m->dppl_pct, b), fmt_sig(m->kl_mean, 3, c),
-                    fmt_sig(m->bits_per_weight, 3, d));
+        if (unquantized(m))
+            sbuf_printf(sb, " (%s bits/weight, Δppl %s, mean KL %s): cut fewer parameters, or recover by distillation, before "
+                            "anything else.",
+                        fmt_sig(m->bits_per_weight, 3, a), fmt_pct_signed(m->dppl_pct, b), fmt_sig(m->kl_mean, 3, c));
+        else
+            sbuf_printf(sb, " (%s bits/weight, Δppl %s, mean KL %s): use more bits per weight than %s before anything else.",
+                        fmt_sig(m->bits_per_weight, 3, a), fmt_pct_signed(m->dppl_pct, b), fmt_sig(m->kl_mean, 3, c),
+                        fmt_sig(m->bits_per_weight, 3, d));
     }
     line_end(&o);
 }
