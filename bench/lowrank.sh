@@ -14,6 +14,7 @@
 #   t<N>       --target-params: N% of the parameters removed, every matrix kind and layer placed,
 #              every method a candidate
 #   t*-kd      t05, t25, t34 distilled from the teacher on TOKENS tokens (default 2 M)
+#   ref-*      the same one-shot comparison on the reference model, ../shared/models/mini
 set -eu
 SHARED=${SHRINK_SHARED:-../shared}
 THREADS=${THREADS:-2}
@@ -76,6 +77,23 @@ factor t09 --target-params $((P * 909 / 1000)) --method all
 factor t17 --target-params $((P * 829 / 1000)) --method all
 factor t24 --target-params $((P * 758 / 1000)) --method all
 factor t31 --target-params $((P * 687 / 1000)) --method all
+# The reference model (../shared/models/mini, trained by the PyTorch reference script): the same
+# one-shot comparison at -17% and -24%, against the uniform MLP ranks 128 and 96.
+REF=$SHARED/models/mini
+refactor() {  # NAME ARGS...
+    name=$1
+    shift
+    [ -d "$work/$name" ] || { $SHRINK lowrank -m "$REF" -o "$work/$name" -t "$THREADS" "$@" > "$work/$name.log" 2>&1 &&
+        stamp "$name"; }
+    [ -s "$work/$name.eval.json" ] && return 0
+    $SHRINK eval -m "$work/$name" --base "$REF" -f "$VAL" --json -t "$THREADS" > "$work/$name.eval.json.tmp"
+    mv "$work/$name.eval.json.tmp" "$work/$name.eval.json"
+}
+for r in 128 96; do
+    for m in svd whiten; do refactor "ref-u$r-$m" --linears mlp --rank $r --method $m; done
+done
+refactor ref-t17 --target-params $((P * 829 / 1000)) --method all
+refactor ref-t24 --target-params $((P * 758 / 1000)) --method all
 # Quantized on top: GPTQ Q4_K_M of the distilled -25% model (factors whose rank is not a
 # multiple of 256 fall back as llama.cpp's rules do).
 [ -f "$work/t25-kd-q4.gguf" ] || { $SHRINK compress -m "$work/t25-kd" --method gptq --type Q4_K_M -o "$work/t25-kd-q4.gguf" \
@@ -116,6 +134,19 @@ trap 'rm -f "$tmp"' EXIT
         done
     done
     for t in t05 t09 t17 t24 t25 t31 t34; do
+        echo "| --target-params, method all | $(params "$work/$t") | $(cut "$work/$t") | $(q "$work/$t.eval.json") |"
+    done
+    echo
+    echo "The reference model (\`../shared/models/mini\`, the PyTorch reference script's; every figure against it):"
+    echo
+    echo "| model | parameters | cut | Δppl | KL | top-1 |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for r in 128 96; do
+        for m in svd whiten; do
+            echo "| ffn_up + ffn_down rank $r, $m | $(params "$work/ref-u$r-$m") | $(cut "$work/ref-u$r-$m") | $(q "$work/ref-u$r-$m.eval.json") |"
+        done
+    done
+    for t in ref-t17 ref-t24; do
         echo "| --target-params, method all | $(params "$work/$t") | $(cut "$work/$t") | $(q "$work/$t.eval.json") |"
     done
     echo
