@@ -105,7 +105,7 @@ field() { sed -n "s/.*\"$1\": \\([-0-9.e]*\\).*/\\1/p" "$2"; }
 params() { $SHRINK info -m "$1" | sed -n 's/^parameters *\([0-9,]*\).*/\1/p'; }
 cut() { awk -v p="$(params "$1" | tr -d ,)" -v P="$P" 'BEGIN{printf "%.1f%%", 100 * (p / P - 1)}'; }
 q() {  # EVALJSON -> "Δppl | KL | top-1"
-    printf '%+.2f%% | %.4f | %.1f%%' "$(field dppl_pct "$1")" "$(field kl_mean "$1")" "$(awk -v t="$(field top1 "$1")" 'BEGIN{print 100*t}')"
+    printf '%+.2f%% | %.3g | %.1f%%' "$(field dppl_pct "$1")" "$(field kl_mean "$1")" "$(awk -v t="$(field top1 "$1")" 'BEGIN{print 100*t}')"
 }
 ranks() {  # MODEL -> the factorized matrices, "kind: ranks by layer"
     sed -n 's/.*"shrink_rank": \[\(.*\)\],*/\1/p' "$1/config.json" | tr -d '[] ' | awk -F, '
