@@ -224,6 +224,52 @@ static void test_attention(const char *name, attn_head_f32_fn fn) {
     EXPECT_CLOSE(label, worst, TOL_ATTN);
 }
 
+// Layer norm: the reference within TOL_LN of a double-precision computation, and every
+// twin bit-identical to the reference (its sums run in the same order). Rows sit far from
+// zero (mean 1000) so that sums in another order round differently; row counts around 8
+// and widths that are not multiples of 8 take the tails.
+#define TOL_LN 1e-3
+static void test_layernorm(const char *name, layernorm_f32_fn fn) {
+    static const int ns[] = {1, 7, 8, 9, 16, 17}, cs[] = {8, 12, 64, 768, 1600};
+    rng r;
+    rng_init(&r, 91);
+    double worst = 0;
+    int differ = 0;
+    for (int a = 0; a < 6; a++)
+        for (int c = 0; c < 5; c++) {
+            int n = ns[a], C = cs[c];
+            size_t nc = (size_t)n * C;
+            float *x = xmalloc(nc * sizeof(float)), *y1 = xmalloc(nc * sizeof(float)), *y2 = xmalloc(nc * sizeof(float));
+            float *w = xmalloc((size_t)C * sizeof(float)), *b = xmalloc((size_t)C * sizeof(float));
+            fill(x, nc, &r);
+            for (size_t i = 0; i < nc; i++) x[i] = 1000.0f + 3.0f * x[i] * (float)(1 + i / C);
+            fill(w, (size_t)C, &r);
+            fill(b, (size_t)C, &r);
+            for (size_t i = 0; i < nc; i++) y2[i] = NAN;
+            layernorm_f32_ref(y1, x, w, b, n, C, 1e-5f);
+            fn(y2, x, w, b, n, C, 1e-5f);
+            differ += memcmp(y1, y2, nc * sizeof(float)) != 0;
+            for (int t = 0; t < n; t++) {
+                const float *xt = x + (size_t)t * C;
+                double mean = 0, var = 0;
+                for (int i = 0; i < C; i++) mean += xt[i];
+                mean /= C;
+                for (int i = 0; i < C; i++) var += (xt[i] - mean) * (xt[i] - mean);
+                double rstd = 1.0 / sqrt(var / C + 1e-5);
+                for (int i = 0; i < C; i++) {
+                    double e = fabs((xt[i] - mean) * rstd * w[i] + b[i] - y1[(size_t)t * C + i]);
+                    if (!(e <= worst)) worst = e;
+                }
+            }
+            free(x), free(y1), free(y2), free(w), free(b);
+        }
+    char label[96];
+    snprintf(label, sizeof label, "layernorm_f32_ref vs double (30 shapes)");
+    EXPECT_CLOSE(label, worst, TOL_LN);
+    EXPECT(differ == 0, "layernorm_f32_%s differs from the reference in %d of 30 shapes", name, differ);
+    if (differ == 0) printf("layernorm_f32_%s bit-identical to ref (30 shapes) ... ok\n", name);
+}
+
 // logsumexp: within TOL_LSE of a double-precision computation, lengths around 8.
 #define TOL_LSE 2e-6
 static void test_logsumexp(const char *name, logsumexp_f32_fn fn) {
@@ -363,7 +409,7 @@ static void test_qmatmul(const char *name, qmatmul_fn fn) {
 static void test_dispatch(const char *isa) {
     const char *want = getenv("SHRINK_KERNELS");
     struct kernels e = {.matmul_f32 = matmul_f32_generic, .matmul = matmul_generic, .gelu_f32 = gelu_f32_ref,
-                        .attn_head_f32 = attn_head_f32_ref, .logsumexp_f32 = logsumexp_f32_ref, .qdot_q8 = qdot_q8_ref,
+                        .attn_head_f32 = attn_head_f32_ref, .layernorm_f32 = layernorm_f32_ref, .logsumexp_f32 = logsumexp_f32_ref, .qdot_q8 = qdot_q8_ref,
                         .qdot_k = qdot_k_ref, .qmatmul_q8 = qmatmul_q8_ref, .gemm_f32 = gemm_f32_ref,
                         .softmax_f32 = softmax_f32_ref, .gelu_backward_f32 = gelu_backward_f32_ref, .isa = "generic"};
     if (want && strcmp(want, "ref") == 0) {
@@ -371,13 +417,14 @@ static void test_dispatch(const char *isa) {
     } else if (!(want && strcmp(want, "generic") == 0) && kernels_have_avx2()) {
         int wide = kernels_have_avx512() && !(want && strcmp(want, "avx2") == 0), vnni = wide && kernels_have_avx512_vnni();
         e = (struct kernels){wide ? matmul_f32_avx512 : matmul_f32_avx2, wide ? matmul_avx512 : matmul_avx2, gelu_f32_avx2,
-                             attn_head_f32_avx2, logsumexp_f32_avx2, vnni ? qdot_q8_avx512 : qdot_q8_avx2,
+                             attn_head_f32_avx2, layernorm_f32_avx2, logsumexp_f32_avx2, vnni ? qdot_q8_avx512 : qdot_q8_avx2,
                              vnni ? qdot_k_avx512 : qdot_k_avx2, vnni ? qmatmul_q8_avx512 : qmatmul_q8_avx2, vnni,
                              wide ? gemm_f32_avx512 : gemm_f32_avx2, 1, softmax_f32_avx2, gelu_backward_f32_avx2,
                              wide ? "avx512" : "avx2"};
     }
     int same = kern.matmul_f32 == e.matmul_f32 && kern.matmul == e.matmul && kern.gelu_f32 == e.gelu_f32 &&
-               kern.attn_head_f32 == e.attn_head_f32 && kern.logsumexp_f32 == e.logsumexp_f32 && kern.qdot_q8 == e.qdot_q8 &&
+               kern.attn_head_f32 == e.attn_head_f32 && kern.layernorm_f32 == e.layernorm_f32 &&
+               kern.logsumexp_f32 == e.logsumexp_f32 && kern.qdot_q8 == e.qdot_q8 &&
                kern.qdot_k == e.qdot_k && kern.qmatmul_q8 == e.qmatmul_q8 && kern.qmatmul_fast == e.qmatmul_fast &&
                kern.gemm_f32 == e.gemm_f32 && kern.gemm_packed == e.gemm_packed && kern.softmax_f32 == e.softmax_f32 &&
                kern.gelu_backward_f32 == e.gelu_backward_f32 &&
@@ -404,6 +451,7 @@ int main(void) {
         test_qdot("avx2", qdot_q8_avx2);
         test_qmatmul("avx2", qmatmul_q8_avx2);
         test_attention("avx2", attn_head_f32_avx2);
+        test_layernorm("avx2", layernorm_f32_avx2);
     } else {
         printf("avx2 kernels skipped: this CPU lacks AVX2/FMA\n");
     }
@@ -425,5 +473,6 @@ int main(void) {
     test_matmul("dispatched", kern.matmul_f32);
     test_gelu("dispatched", kern.gelu_f32);
     test_attention("dispatched", kern.attn_head_f32);
+    test_layernorm("dispatched", kern.layernorm_f32);
     return TEST_DONE();
 }

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, logsumexp_f32_ref,
+struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_head_f32_ref, layernorm_f32_ref,
+                       logsumexp_f32_ref,
                        qdot_q8_ref, qdot_k_ref, qmatmul_q8_ref, 0, gemm_f32_ref, 0, softmax_f32_ref,
                        gelu_backward_f32_ref, "generic"};
 
@@ -29,6 +30,7 @@ const char *kernels_init(void) {
         kern.matmul = wide ? matmul_avx512 : matmul_avx2;
         kern.gelu_f32 = gelu_f32_avx2;
         kern.attn_head_f32 = attn_head_f32_avx2;
+        kern.layernorm_f32 = layernorm_f32_avx2;
         kern.logsumexp_f32 = logsumexp_f32_avx2;
         kern.gemm_f32 = wide ? gemm_f32_avx512 : gemm_f32_avx2;  // the same bits either way
         kern.gemm_packed = 1;

@@ -26,6 +26,11 @@ typedef void (*gelu_f32_fn)(float *x, size_t n, int exact);
 typedef void (*attn_head_f32_fn)(float *out, const float *q, const float *k, const float *v, int n_keys, int HS,
                                  int ld, float scale, float *scores);
 
+// y (n, C) = (x - mean) / sqrt(var + eps) · w + b for each of n rows; var divides by C.
+// Each row's mean and variance are sums in index order, so every twin gives the same
+// bits (compressed models' files depend on them).
+typedef void (*layernorm_f32_fn)(float *y, const float *x, const float *w, const float *b, int n, int C, float eps);
+
 // log Σ exp(x_i) over n floats (max-shifted): the normalizer of a log-softmax.
 typedef float (*logsumexp_f32_fn)(const float *x, int n);
 
@@ -50,6 +55,7 @@ struct kernels {
     matmul_fn matmul;
     gelu_f32_fn gelu_f32;
     attn_head_f32_fn attn_head_f32;
+    layernorm_f32_fn layernorm_f32;
     logsumexp_f32_fn logsumexp_f32;
     qdot_fn qdot_q8;  // Q8_0 / Q4_0 weights, activation in Q8_0
     qdot_fn qdot_k;   // Q2_K / Q3_K / Q4_K / Q5_K / Q6_K weights, activation in Q8_K (qdot_k.h)
@@ -75,6 +81,8 @@ void matmul_ref(float *out, const float *in, const void *w, qtype t, const float
 void matmul_generic(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
 void matmul_avx2(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC);
 
+void layernorm_f32_ref(float *y, const float *x, const float *w, const float *b, int n, int C, float eps);
+void layernorm_f32_avx2(float *y, const float *x, const float *w, const float *b, int n, int C, float eps);
 float logsumexp_f32_ref(const float *x, int n);
 float logsumexp_f32_avx2(const float *x, int n);
 void gelu_f32_ref(float *x, size_t n, int exact);

@@ -35,6 +35,22 @@ void attn_head_f32_ref(float *out, const float *q, const float *k, const float *
     }
 }
 
+void layernorm_f32_ref(float *y, const float *x, const float *w, const float *b, int n, int C, float eps) {
+    for (int r = 0; r < n; r++, x += C, y += C) {
+        float mean = 0.0f;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= (float)C;
+        float var = 0.0f;
+        for (int i = 0; i < C; i++) {
+            float d = x[i] - mean;
+            var += d * d;
+        }
+        var /= (float)C;
+        float rstd = 1.0f / sqrtf(var + eps);
+        for (int i = 0; i < C; i++) y[i] = (x[i] - mean) * rstd * w[i] + b[i];
+    }
+}
+
 float logsumexp_f32_ref(const float *x, int n) {
     float maxv = x[0];
     for (int i = 1; i < n; i++) maxv = x[i] > maxv ? x[i] : maxv;
