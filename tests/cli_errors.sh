@@ -461,18 +461,28 @@ expect_fail "compress --recover missing file" "$tmp/none.bin" "" "$shrink" compr
 expect_fail "compress --recover-tokens 0" "--recover-tokens" "" "$shrink" compress -m "$mini" --type q8_0 --prune 85% \
     --recover data/calib.txt --recover-tokens 0 -o "$tmp/pipe.gguf"
 [ ! -e "$tmp/pipe.gguf" ] && ok "failed pipeline leaves nothing" || bad "failed pipeline leaves nothing" "$tmp/pipe.gguf exists"
-check_help compress --prune --lowrank --ffn-multiple --recover --recover-tokens --recover-lr
+check_help compress --prune --lowrank --ffn-multiple --recover --recover-tokens --recover-lr --recover-val-frac
+expect_fail "compress --recover-val-frac 0.9" "--recover-val-frac" "" "$shrink" compress -m "$mini" --type q8_0 --prune 85% \
+    --recover data/calib.txt --recover-val-frac 0.9 -o "$tmp/pipe.gguf"
 mkdir -p "$tmp/steps"
-if expect_ok "compress --prune 85% --recover (one command)" "$shrink" compress -m "$mini" --prune 85% --ffn-multiple 32 \
-    --recover data/calib.txt --recover-tokens 16384 --calib-tokens 1024 --type q8_0 -o "$tmp/pipe.gguf" -t 1 &&
+if expect_ok "compress --prune 85% --recover --recover-val-frac 0 (one command)" "$shrink" compress -m "$mini" --prune 85% \
+    --ffn-multiple 32 --recover data/calib.txt --recover-tokens 16384 --recover-val-frac 0 --calib-tokens 1024 --type q8_0 \
+    -o "$tmp/pipe.gguf" -t 1 &&
     expect_ok "prune (steps)" "$shrink" prune -m "$mini" --target-params 85% --ffn-multiple 32 --calib-tokens 1024 -o "$tmp/steps/p" -t 1 &&
     expect_ok "train --teacher (steps)" "$shrink" train -m "$tmp/steps/p" --teacher "$mini" --kd-weight 1 --lr 1e-3 --val-frac 0 \
         --tokens 16384 -d data/calib.txt -o "$tmp/steps/mini" -t 1 &&
     expect_ok "compress (steps)" "$shrink" compress -m "$tmp/steps/mini" --type q8_0 -o "$tmp/steps.gguf" -t 1; then
     cmp -s "$tmp/pipe.gguf" "$tmp/steps.gguf" && ok "one command = the three steps, byte for byte" ||
         bad "one command = the three steps, byte for byte" "$(cmp "$tmp/pipe.gguf" "$tmp/steps.gguf")"
-    # sweep's recover= axis makes the same model (its GGUF differs only in metadata): KL 0 between them.
+    # By default the pipeline holds out the stream's last 2% and keeps the step closest to the
+    # original there; sweep's recover= axis makes the same model (its GGUF differs only in
+    # metadata): KL 0 between them.
     head -c 3000 data/heldout.txt >"$tmp/sample.txt"
+    if expect_ok "compress --prune 85% --recover (held-out choice)" "$shrink" compress -m "$mini" --prune 85% --ffn-multiple 32 \
+        --recover data/calib.txt --recover-tokens 16384 --calib-tokens 1024 --type q8_0 -o "$tmp/pipe.gguf" -t 1; then
+        grep -q "^recover: kept step [0-9]* of 4: KL to the original" "$tmp/err" && ok "the pipeline says which step it kept" ||
+            bad "the pipeline says which step it kept" "$(tail -3 "$tmp/err")"
+    fi
     if expect_ok "sweep prune=85%;recover=16384" "$shrink" sweep -m "$mini" --grid 'prune=85%;recover=16384;type=Q8_0' \
         --recover-data data/calib.txt --calib-tokens 1024 -f "$tmp/sample.txt" -o "$tmp/swr" -t 1 &&
         expect_ok "eval the swept point against the pipeline's" "$shrink" eval -m "$tmp/swr/points/p85-r16384-rtn-Q8_0.gguf" \

@@ -14,8 +14,10 @@
 #include "core/xalloc.h"
 #include "kernels/backward.h"
 #include "kernels/kernels.h"
+#include "eval/eval.h"
 #include "modelfile/modelfile.h"
 #include "train/train.h"
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -707,6 +709,55 @@ static void test_kd_step(void) {
     gpt2_model_free(&te);
 }
 
+// The pipeline's recovery keeps the weights closest to the teacher on the held-out end of
+// the stream. A student unlike its teacher (tiny, 2 layers; tiny-hot, 3) gets closer, and
+// the weights kept are those the held-out KL reported; a student identical to its teacher
+// (KL 0) can only move away, so it comes back unchanged, bit for bit.
+static void test_recover_keeps_best(void) {
+    char sdir[512], tdir[512];
+    snprintf(sdir, sizeof sdir, "%s/testdata/oracle/tiny", shared_dir());
+    snprintf(tdir, sizeof tdir, "%s/testdata/oracle/tiny-hot", shared_dir());
+    gpt2_model st, te, same;
+    if (gpt2_hf_load(&st, sdir) || gpt2_hf_load(&te, tdir) || gpt2_hf_load(&same, tdir)) {
+        EXPECT(0, "load: %s", err_msg());
+        return;
+    }
+    size_t n = 12000;
+    int *data = make_stream(st.cfg.vocab_size, n);
+    recover_opts r = recover_defaults();
+    r.batch = 4, r.ctx = 16, r.tokens = 40 * 4 * 16, r.lr = 1e-2f, r.val_frac = 0.05f;
+    recover_result res;
+    int rc = train_recover(&st, &te, data, n, &r, NULL, NULL, &res);
+    EXPECT(rc == 0, "recover: %s", err_msg());
+    size_t n_val = (size_t)floor(n * 0.05), n_judge = n_val < 16 * 16 + 1 ? n_val : 16 * 16 + 1;
+    agree_result a = {0};
+    EXPECT(eval_agreement(&st, &te, data + n - n_val, n_judge, NULL, 16, 16, &a, NULL, NULL) == 0, "agreement");
+    char label[200];
+    snprintf(label, sizeof label, "recover tiny from tiny-hot: kept step %d of %d, held-out KL %.4f -> %.4f (%d evaluations)",
+             res.best_step, res.steps, res.kl_first, res.kl_best, res.evals);
+    int ok = rc == 0 && res.steps == 40 && res.evals == 9 && res.best_step > 0 && res.kl_best < 0.8 * res.kl_first &&
+             res.val_tokens == (int)n_judge && a.kl_mean == res.kl_best;
+    EXPECT(ok, "%s; the kept weights' KL recomputed: %.6f", label, a.kl_mean);
+    if (ok) printf("%s; the kept weights give that KL again ... ok\n", label);
+
+    rc = train_recover(&same, &te, data, n, &r, NULL, NULL, &res);
+    ok = rc == 0 && res.best_step == 0 && res.kl_first == 0 && res.kl_last > 0 &&
+         memcmp(same.params, te.params, te.n_floats * sizeof(float)) == 0;
+    EXPECT(ok, "recover a copy of the teacher: kept step %d, KL first %g, last %g; weights %s", res.best_step, res.kl_first,
+           res.kl_last, memcmp(same.params, te.params, te.n_floats * sizeof(float)) ? "changed" : "unchanged");
+    if (ok) printf("recover a copy of the teacher: training moves it away (KL %.2g), the untrained weights are kept ... ok\n", res.kl_last);
+
+    r.val_frac = 0;
+    rc = train_recover(&same, &te, data, n, &r, NULL, NULL, &res);
+    EXPECT(rc == 0 && res.evals == 0 && res.best_step == res.steps &&
+               memcmp(same.params, te.params, te.n_floats * sizeof(float)) != 0,
+           "val_frac 0: %d evaluations, kept step %d of %d", res.evals, res.best_step, res.steps);
+    free(data);
+    gpt2_model_free(&st);
+    gpt2_model_free(&te);
+    gpt2_model_free(&same);
+}
+
 // Stop after half the steps, checkpoint, reload everything from the directory, finish:
 // the weights must equal an uninterrupted run's bit for bit.
 static void test_resume(void) {
@@ -805,5 +856,6 @@ int main(void) {
     PHASE(test_training_run);
     PHASE(test_kd_step);
     PHASE(test_resume);
+    PHASE(test_recover_keeps_best);
     return TEST_DONE();
 }

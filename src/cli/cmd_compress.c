@@ -75,7 +75,12 @@ static int reduce_and_recover(gpt2_model *m, const bpe *tok, const char *calib_p
         if (!r->ctx) r->ctx = small.cfg.n_ctx;
         fprintf(stderr, "recover: distilling from the original on %llu of %zu tokens (batch %d x %d, lr %g)\n", r->tokens,
                 n_ids, r->batch, r->ctx, r->lr);
-        rc = train_recover(&small, m, ids, n_ids, r, recover_line, r);
+        recover_result res;
+        rc = train_recover(&small, m, ids, n_ids, r, recover_line, r, &res);
+        if (!rc && res.evals)
+            fprintf(stderr, "recover: kept step %d of %d: KL to the original %.6f on %d held-out tokens (before training "
+                            "%.6f, last step %.6f)\n", res.best_step, res.steps, res.kl_best, res.val_tokens, res.kl_first,
+                    res.kl_last);
     }
     if (!small.source && m->source) small.source = xstrdup(m->source);  // the GGUF's general.name stays the model's
     gpt2_model_free(m);
@@ -122,6 +127,9 @@ int cmd_compress(int argc, char **argv) {
                                                    "token or text files (comma separated), as `shrink train --teacher`", 0, 0, 0},
         {"recover-tokens", 0, ARG_U64, &ro.tokens, "N", "--recover: training tokens (default 2000000)", 1, 0, 0},
         {"recover-lr", 0, ARG_FLOAT, &ro.lr, "LR", "--recover: peak learning rate (default 1e-3)", 1e-9, 10, 0},
+        {"recover-val-frac", 0, ARG_FLOAT, &ro.val_frac, "F",
+         "--recover: hold out the last F of the tokens and keep the weights (the untrained ones included) with the "
+         "least KL to the original on them (default 0.02; 0: train on all, keep the last)", 0, 0.5, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
     int rc = args_parse("compress",

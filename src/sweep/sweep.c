@@ -268,10 +268,14 @@ static int start_model(const sweep_opts *o, const gpt2_model *base, const grid_p
     if (o->recover_lr > 0) ro.lr = o->recover_lr;
     say(o, "%s distilling from the original on %.0f tokens of %s", tag, pt->recover_tokens, o->recover_path);
     gpt2_model_clone(m, &pc->pruned);
-    if ((rc = train_recover(m, base, o->recover_ids, o->n_recover, &ro, recover_line, (void *)o))) {
+    recover_result res;
+    if ((rc = train_recover(m, base, o->recover_ids, o->n_recover, &ro, recover_line, (void *)o, &res))) {
         gpt2_model_free(m);
         return rc;
     }
+    if (res.evals)
+        say(o, "%s kept step %d of %d: KL to the original %.6f on %d held-out tokens (before training %.6f)", tag,
+            res.best_step, res.steps, res.kl_best, res.val_tokens, res.kl_first);
     gpt2_model_clone(&pc->recovered, m);
     pc->have_recovered = 1, pc->rec_keep_pct = pt->keep_pct, pc->rec_lowrank = pt->lowrank, pc->rec_tokens = pt->recover_tokens;
     return 0;

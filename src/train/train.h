@@ -107,14 +107,20 @@ int gpt2_train_resume(gpt2_train *tr, const char *dir);
 // --- recovery: distillation from the original in memory (recover.c)
 // The pipeline's recipe (bench/recovery.md): tokens, batch 16, ctx 0 (= the student's
 // n_ctx), lr 1e-3 (cosine to a tenth, 5% warmup), pure KD (weight 1, tau 2), seed 1337;
-// weight decay, clipping and AdamW as `shrink train`'s defaults, so that
-// `shrink train -m PRUNED --teacher ORIGINAL --kd-weight 1 --lr 1e-3 --val-frac 0 --tokens N`
+// weight decay, clipping and AdamW as `shrink train`'s defaults. The last val_frac of the
+// stream is held out as `shrink train --val-frac` holds it out, and the weights with the
+// least KL to the teacher on it (the first RECOVER_VAL_WINDOWS windows) are kept, the
+// untrained ones included: distillation can move a nearly exact model away from its
+// teacher (bench/lowrank.md, the -4.7% cut). With val_frac 0,
+// `shrink train -m SMALL --teacher ORIGINAL --kd-weight 1 --lr 1e-3 --val-frac 0 --tokens N`
 // on the same data trains the same weights.
+enum { RECOVER_VAL_WINDOWS = 16 };
 typedef struct recover_opts {
     unsigned long long tokens;
     int batch, ctx;
     float lr, kd_weight, kd_temp;
     uint64_t seed;
+    float val_frac;  // held out to choose the weights kept; 0: none, the last weights are kept
 } recover_opts;
 recover_opts recover_defaults(void);
 // The training options those stand for, at sequence length ctx.
@@ -122,7 +128,15 @@ train_opts recover_train_opts(const recover_opts *r, int ctx);
 // Called after each step with the step count, the steps in all, the step's mean KL to the
 // teacher and the seconds since the start.
 typedef void (*recover_progress)(void *user, int step, int steps, double kl, double seconds);
-// Trains student in place on ids (n ≥ ctx+1) against teacher. ERR_ARG for options
-// gpt2_train_init refuses, ERR_RANGE when the loss diverges (the student is then garbage).
+// What the held-out text said: mean KL(teacher || student) before training, at the step
+// kept and at the last step; evals = 0 when nothing was held out (val_frac 0, or fewer
+// than ctx+1 tokens held out) and the last weights were kept.
+typedef struct recover_result {
+    int steps, evals, best_step, val_tokens;
+    double kl_first, kl_best, kl_last;
+} recover_result;
+// Trains student in place on ids (n ≥ ctx+1) against teacher; res (may be NULL) gets the
+// choice. ERR_ARG for options gpt2_train_init refuses, ERR_RANGE when the loss diverges
+// (the student is then garbage).
 int train_recover(gpt2_model *student, const gpt2_model *teacher, const int *ids, size_t n, const recover_opts *r,
-                  recover_progress progress, void *user);
+                  recover_progress progress, void *user, recover_result *res);
