@@ -188,6 +188,29 @@ static void test_gelu(const char *name, gelu_f32_fn fn) {
     EXPECT_CLOSE(label, worst, TOL_GELU);
 }
 
+// The AVX-512 GELU against the AVX2 one, bit for bit (both forms; lengths around 8 and 16
+// and past them, values over the whole range the exp clamp covers, and beyond it).
+static void test_gelu_twins(void) {
+    static const size_t lens[] = {1, 7, 8, 15, 16, 17, 24, 31, 33, 255, 4099};
+    int differ = 0;
+    rng r;
+    rng_init(&r, 5);
+    for (int exact = 0; exact < 2; exact++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            size_t n = lens[li];
+            float *x = xmalloc(n * sizeof(float)), *y = xmalloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++) x[i] = (rng_f32(&r) * 2 - 1) * (li % 2 ? 12.0f : 80.0f);
+            memcpy(y, x, n * sizeof(float));
+            gelu_f32_avx2(x, n, exact);
+            gelu_f32_avx512(y, n, exact);
+            if (memcmp(x, y, n * sizeof(float)) != 0) differ++;
+            free(x);
+            free(y);
+        }
+    EXPECT(differ == 0, "gelu_f32_avx512 differs from gelu_f32_avx2 on %d of 22 lengths", differ);
+    if (differ == 0) printf("gelu_f32_avx512 bit-identical to avx2 (22 lengths, both forms) ... ok\n");
+}
+
 // One head's attention: relative to the output's scale, within TOL_ATTN; head sizes
 // with and without a multiple of 8 (the SIMD path falls back), key counts 1..257.
 #define TOL_ATTN 2e-6
@@ -416,10 +439,12 @@ static void test_dispatch(const char *isa) {
         e.matmul_f32 = matmul_f32_ref, e.matmul = matmul_ref, e.isa = "ref";
     } else if (!(want && strcmp(want, "generic") == 0) && kernels_have_avx2()) {
         int wide = kernels_have_avx512() && !(want && strcmp(want, "avx2") == 0), vnni = wide && kernels_have_avx512_vnni();
-        e = (struct kernels){wide ? matmul_f32_avx512 : matmul_f32_avx2, wide ? matmul_avx512 : matmul_avx2, gelu_f32_avx2,
+        e = (struct kernels){wide ? matmul_f32_avx512 : matmul_f32_avx2, wide ? matmul_avx512 : matmul_avx2,
+                             wide ? gelu_f32_avx512 : gelu_f32_avx2,
                              attn_head_f32_avx2, layernorm_f32_avx2, logsumexp_f32_avx2, vnni ? qdot_q8_avx512 : qdot_q8_avx2,
                              vnni ? qdot_k_avx512 : qdot_k_avx2, vnni ? qmatmul_q8_avx512 : qmatmul_q8_avx2, vnni,
-                             wide ? gemm_f32_avx512 : gemm_f32_avx2, 1, softmax_f32_avx2, gelu_backward_f32_avx2,
+                             wide ? gemm_f32_avx512 : gemm_f32_avx2, 1, wide ? softmax_f32_avx512 : softmax_f32_avx2,
+                             gelu_backward_f32_avx2,
                              wide ? "avx512" : "avx2"};
     }
     int same = kern.matmul_f32 == e.matmul_f32 && kern.matmul == e.matmul && kern.gelu_f32 == e.gelu_f32 &&
@@ -459,6 +484,8 @@ int main(void) {
         test_matmul("avx512", matmul_f32_avx512);
         test_threads_agree("avx512", matmul_f32_avx512);
         test_matmul_typed("avx512", matmul_avx512);
+        test_gelu("avx512", gelu_f32_avx512);
+        test_gelu_twins();
     } else {
         printf("avx512 kernels skipped: this CPU lacks AVX-512F\n");
     }

@@ -167,6 +167,24 @@ static void test_vec_kernels(void) {
             dlse = fmax(dlse, fabs(l1 - l2) / (1 + fabs(l1)));
         }
     }
+    // the AVX-512 twin: bit for bit the AVX2 kernel's output and log-sum-exp, lengths around
+    // its 16- and 8-float steps
+    if (kernels_have_avx512()) {
+        int differ = 0, cases = 0;
+        for (int len = 1; len <= 80; len++)
+            for (int v = 0; v < 2; v++, cases++) {
+                int nn = v ? len + 1000 : len;
+                fill(x, (size_t)nn, &r, v ? -40 : -12, v ? 40 : 12);
+                float l2 = softmax_f32_avx2(p1, x, nn, 0.125f * (float)(1 + len % 8));
+                memcpy(p2, x, (size_t)nn * 4);
+                float l3 = softmax_f32_avx512(p2, p2, nn, 0.125f * (float)(1 + len % 8));  // in place
+                if (memcmp(p1, p2, (size_t)nn * 4) != 0 || memcmp(&l2, &l3, 4) != 0) differ++;
+            }
+        EXPECT(differ == 0, "softmax_f32_avx512 differs from softmax_f32_avx2 on %d of %d rows", differ, cases);
+        if (differ == 0) printf("softmax_f32_avx512 bit-identical to avx2 (%d rows, n = 1..1080, in place) ... ok\n", cases);
+    } else {
+        printf("softmax_f32_avx512: skipped (no AVX-512)\n");
+    }
     EXPECT_CLOSE("softmax_f32_ref vs double", dref, TOL_SOFTMAX);
     EXPECT_CLOSE("softmax_f32_avx2 vs ref (n = 1..8192, in place)", dfast, TOL_SOFTMAX);
     EXPECT_CLOSE("softmax log-sum-exp (relative)", dlse, 1e-6);

@@ -47,6 +47,8 @@ static inline float softmax_f32(float *out, const float *in, int n, float scale)
 }
 float softmax_f32_ref(float *out, const float *in, int n, float scale);
 float softmax_f32_avx2(float *out, const float *in, int n, float scale);
+// The same bits 16 lanes at a time (vec_avx512.c; call only when kernels_have_avx512()).
+float softmax_f32_avx512(float *out, const float *in, int n, float scale);
 
 // --- GELU backward
 // dx (n) = GELU'(x) · dy, for the tanh form (GPT-2's "gelu_new") or, when exact, the erf form.

@@ -28,13 +28,13 @@ const char *kernels_init(void) {
         int wide = kernels_have_avx512() && !(want && strcmp(want, "avx2") == 0);
         kern.matmul_f32 = wide ? matmul_f32_avx512 : matmul_f32_avx2;
         kern.matmul = wide ? matmul_avx512 : matmul_avx2;
-        kern.gelu_f32 = gelu_f32_avx2;
+        kern.gelu_f32 = wide ? gelu_f32_avx512 : gelu_f32_avx2;  // the same bits either way
         kern.attn_head_f32 = attn_head_f32_avx2;
         kern.layernorm_f32 = layernorm_f32_avx2;
         kern.logsumexp_f32 = logsumexp_f32_avx2;
         kern.gemm_f32 = wide ? gemm_f32_avx512 : gemm_f32_avx2;  // the same bits either way
         kern.gemm_packed = 1;
-        kern.softmax_f32 = softmax_f32_avx2;
+        kern.softmax_f32 = wide ? softmax_f32_avx512 : softmax_f32_avx2;  // the same bits either way
         kern.gelu_backward_f32 = gelu_backward_f32_avx2;
         kern.qdot_q8 = wide && kernels_have_avx512_vnni() ? qdot_q8_avx512 : qdot_q8_avx2;
         kern.qdot_k = wide && kernels_have_avx512_vnni() ? qdot_k_avx512 : qdot_k_avx2;

@@ -11,6 +11,30 @@
 // own, bit for bit.
 #include <string.h>
 
+// dst[i·ld + j] = src[j·sld + i] for an 8×8 tile: eight rows loaded, turned in registers
+// (AVX2 shuffles, which both includers' targets have), stored as eight rows.
+static inline void transpose8_store(float *dst, int ld, const float *src, int sld) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + sld), r2 = _mm256_loadu_ps(src + 2 * (size_t)sld);
+    __m256 r3 = _mm256_loadu_ps(src + 3 * (size_t)sld), r4 = _mm256_loadu_ps(src + 4 * (size_t)sld);
+    __m256 r5 = _mm256_loadu_ps(src + 5 * (size_t)sld), r6 = _mm256_loadu_ps(src + 6 * (size_t)sld);
+    __m256 r7 = _mm256_loadu_ps(src + 7 * (size_t)sld);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3);
+    __m256 t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
 // bp (kn, NR) = b(k0.., n0..n0+nr), zero-padded to NR columns.
 static void pack_b(float *bp, const float *b, int sbk, int sbn, int kn, int nr) {
     if (sbn == 1 && nr == NR) {
@@ -18,8 +42,16 @@ static void pack_b(float *bp, const float *b, int sbk, int sbn, int kn, int nr) 
     } else if (sbn == 1) {
         for (int k = 0; k < kn; k++)
             for (int j = 0; j < NR; j++) bp[k * NR + j] = j < nr ? b[(size_t)k * sbk + j] : 0.0f;
-    } else {  // column by column, so the source is read along its rows
-        for (int j = 0; j < NR; j++) {
+    } else {
+        int j = 0;
+        if (sbk == 1)  // b transposed (keys for Q·Kᵀ, wᵀ): 8×8 tiles turned in registers
+            for (; j + 8 <= nr; j += 8) {
+                int k = 0;
+                for (; k + 8 <= kn; k += 8) transpose8_store(bp + (size_t)k * NR + j, NR, b + (size_t)j * sbn + k, sbn);
+                for (; k < kn; k++)
+                    for (int i = 0; i < 8; i++) bp[k * NR + j + i] = b[(size_t)(j + i) * sbn + k];
+            }
+        for (; j < NR; j++) {  // the rest column by column, so the source is read along its rows
             const float *src = b + (size_t)j * sbn;
             if (j < nr)
                 for (int k = 0; k < kn; k++) bp[k * NR + j] = src[(size_t)k * sbk];

@@ -87,6 +87,8 @@ float logsumexp_f32_ref(const float *x, int n);
 float logsumexp_f32_avx2(const float *x, int n);
 void gelu_f32_ref(float *x, size_t n, int exact);
 void gelu_f32_avx2(float *x, size_t n, int exact);
+// gelu_f32_avx2's bits 16 lanes at a time (vec_avx512.c; call only when kernels_have_avx512()).
+void gelu_f32_avx512(float *x, size_t n, int exact);
 void attn_head_f32_ref(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,
                        float scale, float *scores);
 void attn_head_f32_avx2(float *out, const float *q, const float *k, const float *v, int n_keys, int HS, int ld,

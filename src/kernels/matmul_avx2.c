@@ -105,10 +105,18 @@ static void gemm_block(float *out, const float *A, const void *W, qtype t, const
                 w = wbuf;
                 ldw = KC;
             }
+            // The next RN rows' k block, fetched while these compute, spread over the row tiles.
+            size_t row_bytes = qtype_row_bytes(t, (size_t)K), lines = (qtype_row_bytes(t, (size_t)kn) + 63) / 64;
+            const char *next = (const char *)W + (size_t)(n + RN) * row_bytes + qtype_row_bytes(t, (size_t)kb);
+            int next_rows = n + RN < n1 ? (n1 - n - RN < RN ? n1 - n - RN : RN) : 0;
+            size_t line = 0, per_tile = (lines + (size_t)(M / RM)) / (size_t)(M / RM + 1);
             int m = 0;
             if (rn == RN)
-                for (; m + RM <= M; m += RM)
+                for (; m + RM <= M; m += RM) {
+                    for (size_t e = line + per_tile; line < e && line < lines; line++)
+                        for (int j = 0; j < next_rows; j++) _mm_prefetch(next + (size_t)j * row_bytes + line * 64, _MM_HINT_T0);
                     tile(out + (size_t)m * N + n, A + (size_t)m * K + kb, w, K, ldw, N, kn, RM, RN, acc);
+                }
             for (; m < M; m += RM) {
                 int rm = M - m < RM ? M - m : RM;
                 tile_any(out + (size_t)m * N + n, A + (size_t)m * K + kb, w, K, ldw, N, kn, rm, rn, acc);

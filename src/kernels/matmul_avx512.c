@@ -125,6 +125,7 @@ static void micro_any(float *out, int ldo, const float *A, int lda, const float 
 static void gemm_range(float *out, const float *A, const void *W, qtype t, const float *bias, int M, int K, int N,
                        int n0, int n1) {
     float wp[KC * NR] __attribute__((aligned(64)));
+    size_t row_bytes = qtype_row_bytes(t, (size_t)K);
     for (int n = n0; n < n1; n += NR) {
         int rn = n1 - n < NR ? n1 - n : NR;
         __mmask16 m0 = rn >= 16 ? 0xFFFF : (__mmask16)((1u << rn) - 1);
@@ -132,10 +133,20 @@ static void gemm_range(float *out, const float *A, const void *W, qtype t, const
         for (int kb = 0; kb < K; kb += KC) {
             int kn = K - kb < KC ? K - kb : KC;
             pack_panel(wp, W, t, K, n, rn, kb, kn);
+            // The next panel's rows, fetched while this one computes: spread over the row
+            // tiles, one line per row each time (its rows start far apart when K is large).
+            int nn = kb + KC < K ? n : n + NR, nkb = kb + KC < K ? kb + KC : 0;
+            int nrn = n1 - nn < NR ? n1 - nn : NR, nkn = K - nkb < KC ? K - nkb : KC;
+            size_t lines = (qtype_row_bytes(t, (size_t)nkn) + 63) / 64, line = 0;
+            size_t per_tile = (lines + (size_t)(M / MR)) / (size_t)(M / MR + 1);
+            const char *next = (const char *)W + (size_t)nn * row_bytes + qtype_row_bytes(t, (size_t)nkb);
             const float *b = bias ? bias + n : NULL;
             int m = 0;
-            for (; m + MR <= M; m += MR)
+            for (; m + MR <= M; m += MR) {
+                for (size_t e = line + per_tile; nn < n1 && line < e && line < lines; line++)
+                    for (int j = 0; j < nrn; j++) _mm_prefetch(next + (size_t)j * row_bytes + line * 64, _MM_HINT_T1);
                 micro(out + (size_t)m * N + n, N, A + (size_t)m * K + kb, K, wp, kn, MR, m0, m1, b, kb == 0);
+            }
             if (m < M) micro_any(out + (size_t)m * N + n, N, A + (size_t)m * K + kb, K, wp, kn, M - m, m0, m1, b, kb == 0);
         }
     }
