@@ -16,8 +16,8 @@ CC ?= cc
 # CFLAGS/LDFLAGS are the user's (make asan overrides them); the project's own flags
 # live in ALL_CFLAGS so they always apply.
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc
-ALL_LDFLAGS = $(LDFLAGS)
+ALL_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc -pthread
+ALL_LDFLAGS = $(LDFLAGS) -pthread
 LDLIBS = -lm
 BUILD ?= build
 

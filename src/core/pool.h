@@ -23,3 +23,13 @@ void pool_run(int n_tasks, pool_task_fn fn, void *ctx);
 
 // Threads a pool_run may use now (the caller included): per-worker scratch needs this many.
 int pool_width(void);
+
+// Splits n units into tasks for pool_run, largest first ("guided"): each task takes
+// 1/(2·width) of the units left, but at least min_units (so its work outweighs claiming it,
+// a contended cache line). Running threads start on large contiguous runs and finish on
+// small tasks that even out their finishing times: an idle machine loses little to the
+// last task, where equal tasks lose up to one of them per call. Task i is units
+// [bounds[i], bounds[i+1]); bounds has room for max_tasks + 1; returns the task count
+// (the last tasks grow once max_tasks is reached).
+int pool_guided(int n, int min_units, int *bounds, int max_tasks);
+enum { POOL_MAX_TASKS = 128 };

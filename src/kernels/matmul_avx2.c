@@ -7,7 +7,7 @@
 // A block streams from L2; threads split the N (output channel) range.
 // The single-row case (generation) takes a GEMV path that streams W once.
 // Compiled with -mavx2 -mfma; reached only through the dispatch table.
-#include "../core/parallel.h"
+#include "../core/pool.h"
 #include "kernels.h"
 #include <stdint.h>
 #include "avx2_util.h"
@@ -205,22 +205,34 @@ static void gemv_deq_block(float *out, const float *x, const void *W, qtype t, c
     }
 }
 
+typedef struct {
+    float *out;
+    const float *in;
+    const void *w;
+    qtype t;
+    const float *bias;
+    int BT, C, OC;
+    const int *bounds;  // task i: RN-channel groups [bounds[i], bounds[i+1])
+} matmul_job;
+
+static void matmul_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const matmul_job *j = ctx;
+    int n0 = j->bounds[task] * RN, n1 = j->bounds[task + 1] * RN < j->OC ? j->bounds[task + 1] * RN : j->OC;
+    if (j->BT > 1) gemm_block(j->out, j->in, j->w, j->t, j->bias, j->BT, j->C, j->OC, n0, n1);
+    else if (j->t == QTYPE_F32) gemv_block(j->out, j->in, j->w, j->bias, j->C, n0, n1);
+    else if (j->t == QTYPE_F16) gemv_f16_block(j->out, j->in, j->w, j->bias, j->C, n0, n1);
+    else gemv_deq_block(j->out, j->in, j->w, j->t, j->bias, j->C, n0, n1);
+}
+
 void matmul_avx2(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {
-    // Split output channels evenly across threads in multiples of the tile width,
-    // so each thread streams its own part of W exactly once per K block.
-#pragma omp parallel
-    {
-        int nth = par_num_threads(), ith = par_thread_id();
-        int groups = (OC + RN - 1) / RN;
-        int g0 = (int)((long)groups * ith / nth), g1 = (int)((long)groups * (ith + 1) / nth);
-        int n0 = g0 * RN, n1 = g1 * RN < OC ? g1 * RN : OC;
-        if (n0 < n1) {
-            if (BT > 1) gemm_block(out, in, w, t, bias, BT, C, OC, n0, n1);
-            else if (t == QTYPE_F32) gemv_block(out, in, w, bias, C, n0, n1);
-            else if (t == QTYPE_F16) gemv_f16_block(out, in, w, bias, C, n0, n1);
-            else gemv_deq_block(out, in, w, t, bias, C, n0, n1);
-        }
-    }
+    // Tasks of whole RN-channel groups, each streaming its own part of W once per K block;
+    // a single row's tasks at least 64 KB of W.
+    int bounds[POOL_MAX_TASKS + 1];
+    int min_groups = BT > 1 ? 1 : (int)(65536 / (qtype_row_bytes(t, (size_t)C) * RN + 1)) + 1;
+    int tasks = pool_guided((OC + RN - 1) / RN, min_groups, bounds, POOL_MAX_TASKS);
+    matmul_job j = {out, in, w, t, bias, BT, C, OC, bounds};
+    pool_run(tasks, matmul_task, &j);
 }
 
 void matmul_f32_avx2(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {

@@ -9,7 +9,7 @@
 // F16 single rows get an AVX-512 GEMV (16 halves widened per instruction); other single
 // rows go to the AVX2 GEMV.
 // Compiled with -mavx512f; reached only through the dispatch table.
-#include "../core/parallel.h"
+#include "../core/pool.h"
 #include "kernels.h"
 #include <immintrin.h>
 #include <stdint.h>
@@ -175,6 +175,31 @@ static void gemv_f16_range(float *out, const float *x, const uint16_t *W, const 
     }
 }
 
+// One call's operands, for the pool's tasks.
+typedef struct {
+    float *out;
+    const float *in;
+    const void *w;
+    qtype t;
+    const float *bias;
+    int BT, C, OC;
+    const int *bounds;  // task i: panels (BT > 1) or rows (F16 GEMV) [bounds[i], bounds[i+1])
+} matmul_job;
+
+static void gemm_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const matmul_job *j = ctx;
+    int n0 = j->bounds[task] * NR, n1 = j->bounds[task + 1] * NR < j->OC ? j->bounds[task + 1] * NR : j->OC;
+    gemm_range(j->out, j->in, j->w, j->t, j->bias, j->BT, j->C, j->OC, n0, n1);
+}
+
+static void gemv_f16_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const matmul_job *j = ctx;
+    int n0 = j->bounds[task], n1 = j->bounds[task + 1];
+    gemv_f16_range(j->out, j->in, j->w, j->bias, j->C, n0, n1);
+}
+
 void matmul_avx512(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {
     // Single rows (generation) are bandwidth-bound: F32 streams fastest through the AVX2
     // GEMV (measured: zmm loads were slower here); F16 gains from 16-wide widening.
@@ -182,19 +207,15 @@ void matmul_avx512(float *out, const float *in, const void *w, qtype t, const fl
         matmul_avx2(out, in, w, t, bias, BT, C, OC);
         return;
     }
-#pragma omp parallel
-    {
-        int nth = par_num_threads(), ith = par_thread_id(), continue_gemm = 1;
-        if (BT == 1) {
-            int n0 = (int)((long)OC * ith / nth), n1 = (int)((long)OC * (ith + 1) / nth);
-            gemv_f16_range(out, in, w, bias, C, n0, n1);
-            continue_gemm = 0;
-        }
-        int panels = (OC + NR - 1) / NR;
-        int p0 = (int)((long)panels * ith / nth), p1 = (int)((long)panels * (ith + 1) / nth);
-        int n0 = p0 * NR, n1 = p1 * NR < OC ? p1 * NR : OC;
-        if (continue_gemm && n0 < n1) gemm_range(out, in, w, t, bias, BT, C, OC, n0, n1);
+    int bounds[POOL_MAX_TASKS + 1];
+    matmul_job j = {out, in, w, t, bias, BT, C, OC, bounds};
+    if (BT == 1) {  // F16 rows: tasks of at least 64 KB of weights
+        int tasks = pool_guided(OC, (int)(65536 / ((size_t)C * 2 + 1)) + 1, bounds, POOL_MAX_TASKS);
+        pool_run(tasks, gemv_f16_task, &j);
+        return;
     }
+    // Runs of panels (a task prefetches its next panel, so runs keep that prefetch useful).
+    pool_run(pool_guided((OC + NR - 1) / NR, 1, bounds, POOL_MAX_TASKS), gemm_task, &j);
 }
 
 void matmul_f32_avx512(float *out, const float *in, const float *w, const float *bias, int BT, int C, int OC) {

@@ -26,7 +26,7 @@
 #include "kernels.h"
 #include "qblock.h"
 #include "../core/dtype.h"
-#include "../core/parallel.h"
+#include "../core/pool.h"
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -100,18 +100,32 @@ static inline __attribute__((always_inline)) void micro(float *out, int ldo, con
     }
 }
 
-void qmatmul_q8_avx512(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N) {
-    const int nb = K / 32, panels = (N + NP - 1) / NP, o = t == QTYPE_Q4_0 ? 8 : 128;
+typedef struct {
+    float *out;
+    const void *xq, *w;
+    qtype t;
+    const float *bias;
+    int T, K, N;
+    const int *bounds;  // task i: panels [bounds[i], bounds[i+1])
+} qmatmul_job;
+
+// Task `task`'s panels for all T rows.
+static void qmatmul_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const qmatmul_job *j = ctx;
+    float *out = j->out;
+    const void *w = j->w;
+    const float *bias = j->bias;
+    qtype t = j->t;
+    const int T = j->T, K = j->K, N = j->N, nb = K / 32, o = t == QTYPE_Q4_0 ? 8 : 128;
     const size_t row_bytes = qtype_row_bytes(t, (size_t)K);
-    const block_q8_0 *x = xq;
-#pragma omp parallel
+    const block_q8_0 *x = j->xq;
     {
         uint8_t wp[KB * 512] __attribute__((aligned(64)));
         float dw[KB * NP] __attribute__((aligned(64)));
         int32_t xoff[TB * KB];
         float xd[TB * KB];
-        int nth = par_num_threads(), ith = par_thread_id();
-        int p0 = panels * ith / nth, p1 = panels * (ith + 1) / nth;
+        int p0 = j->bounds[task], p1 = j->bounds[task + 1];
         for (int t0 = 0; t0 < T && p0 < p1; t0 += TB) {
             int tn = T - t0 < TB ? T - t0 : TB;
             for (int b0 = 0; b0 < nb; b0 += KB) {
@@ -144,4 +158,11 @@ void qmatmul_q8_avx512(float *out, const void *xq, const void *w, qtype t, const
             }
         }
     }
+}
+
+void qmatmul_q8_avx512(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N) {
+    int bounds[POOL_MAX_TASKS + 1];
+    int tasks = pool_guided((N + NP - 1) / NP, 1, bounds, POOL_MAX_TASKS);
+    qmatmul_job j = {out, xq, w, t, bias, T, K, N, bounds};
+    pool_run(tasks, qmatmul_task, &j);
 }

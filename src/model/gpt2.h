@@ -238,13 +238,14 @@ typedef struct gpt2_state {
     float *xn;           // (T, C) LayerNorm output
     float *qkv;          // (T, 3·max W)
     float *att;          // (T, max W) attention output before the projection
-    float *scores;       // (threads, n_ctx) attention scores per thread
+    float *scores;       // (scores_workers, scores_stride) attention scores per thread
     float *fc;           // (T, max F)
     float *lowrank;      // (T, max rank) a factorized linear's A·x
     float *logits;       // (T, V) logits (only row 0 used when all_logits == 0)
     void *xq;            // max_tokens activation rows in Q8_0, or one in Q8_K (quantized matmuls)
     float *trace;        // optional, caller-owned (L+2, T, C): embeddings, each block, after ln_f
     int scores_stride;   // floats per thread in scores
+    int scores_workers;  // threads scores has room for (pool_width() at init)
     // Optional, caller-set (calibration): hook sees every matrix's input before its matmul,
     // with the matrix's plan index (gpt2_mat_index; the LM head's is gpt2_mat_head); with
     // stop_after > 0 the pass ends after that many blocks (no logits, n_past unchanged, x

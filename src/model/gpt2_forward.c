@@ -6,7 +6,7 @@
 // in one batched call, generation one token at a time.
 #include "gpt2.h"
 #include "../core/err.h"
-#include "../core/parallel.h"
+#include "../core/pool.h"
 #include "../core/xalloc.h"
 #include "../kernels/backward.h"
 #include "../kernels/kernels.h"
@@ -48,7 +48,8 @@ int gpt2_state_init(gpt2_state *s, const gpt2_model *m, int max_tokens) {
     // Per thread: one query's scores, or for a batch ATT_QB queries' rows; padded to a
     // cache line so threads never share one.
     s->scores_stride = ((max_tokens > 1 ? ATT_QB : 1) * c->n_ctx + 15) & ~15;
-    s->scores = xmalloc((size_t)par_max_threads() * (size_t)s->scores_stride * sizeof(float));
+    s->scores_workers = pool_width();
+    s->scores = xmalloc((size_t)s->scores_workers * (size_t)s->scores_stride * sizeof(float));
     return 0;
 }
 
@@ -74,24 +75,47 @@ void gpt2_state_free(gpt2_state *s) {
 // Each order is pinned by files shrink writes (compressed models here, trained weights
 // there), so the two stay apart rather than one changing the other's results. Rows are
 // independent, so a batch splits across threads, 8 rows a task, without changing a bit.
-static void layernorm(float *out, const float *in, const float *w, const float *b, int T, int C, float eps) {
-    enum { ROWS = 8 };
-#pragma omp parallel for if (T > 1)
-    for (int r0 = 0; r0 < T; r0 += ROWS) {
-        size_t o = (size_t)r0 * C;
-        kern.layernorm_f32(out + o, in + o, w, b, T - r0 < ROWS ? T - r0 : ROWS, C, eps);
-    }
+enum { LN_ROWS = 8 };
+typedef struct {
+    float *out;
+    const float *in, *w, *b;
+    int T, C;
+    float eps;
+} ln_job;
+
+static void layernorm_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const ln_job *j = ctx;
+    int r0 = task * LN_ROWS;
+    size_t o = (size_t)r0 * j->C;
+    kern.layernorm_f32(j->out + o, j->in + o, j->w, j->b, j->T - r0 < LN_ROWS ? j->T - r0 : LN_ROWS, j->C, j->eps);
 }
 
-// GELU over n floats, split across threads in cache-line-aligned chunks.
+static void layernorm(float *out, const float *in, const float *w, const float *b, int T, int C, float eps) {
+    ln_job j = {out, in, w, b, T, C, eps};
+    pool_run((T + LN_ROWS - 1) / LN_ROWS, layernorm_task, &j);
+}
+
+// Element-wise passes (GELU, residual adds) in tasks of CHUNK floats (a multiple of 16,
+// so tasks start on cache lines); one token's few thousand floats stay in one task.
+enum { CHUNK = 8192 };
+typedef struct {
+    float *x;
+    const float *y;
+    size_t n;
+    int exact;
+} vec_job;
+
+static void gelu_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const vec_job *j = ctx;
+    size_t b = (size_t)task * CHUNK, e = b + CHUNK < j->n ? b + CHUNK : j->n;
+    kern.gelu_f32(j->x + b, e - b, j->exact);
+}
+
 static void gelu(float *x, size_t n, int exact) {
-#pragma omp parallel
-    {
-        int nth = par_num_threads(), ith = par_thread_id();
-        size_t chunk = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
-        size_t b = (size_t)ith * chunk, e = b + chunk < n ? b + chunk : n;
-        if (b < e) kern.gelu_f32(x + b, e - b, exact);
-    }
+    vec_job j = {x, NULL, n, exact};
+    pool_run((int)((n + CHUNK - 1) / CHUNK), gelu_task, &j);
 }
 
 // Causal self-attention of layer l for T new tokens at positions pos0..pos0+T-1. qkv
@@ -101,6 +125,39 @@ static void gelu(float *x, size_t n, int exact) {
 // queries as two products, Q·Kᵀ and P·V, on the packed GEMM: a block shares every key's
 // and value's loads, where query by query each is read again (measured: 3x the one-query
 // kernel's time). Blocks of the last queries see the most keys, so they go first.
+typedef struct {
+    gpt2_state *s;
+    const float *kc, *vc;
+    int W, NH, HS, pos0, T, blocks;
+    float scale;
+} attn_job;
+
+// One token: head `task`.
+static void attn_token_task(void *ctx, int h, int worker) {
+    const attn_job *j = ctx;
+    int HS = j->HS;
+    kern.attn_head_f32(j->s->att + h * HS, j->s->qkv + h * HS, j->kc + h * HS, j->vc + h * HS, j->pos0 + 1, HS, j->W,
+                       j->scale, j->s->scores + (size_t)worker * j->s->scores_stride);
+}
+
+// A batch: one head and block of queries, the blocks of the last queries (most keys) first.
+static void attn_block_task(void *ctx, int task, int worker) {
+    const attn_job *j = ctx;
+    gpt2_state *s = j->s;
+    int W = j->W, HS = j->HS, NH = j->NH, pos0 = j->pos0, T = j->T;
+    int b = j->blocks - 1 - task / NH, h = task % NH;
+    int q0 = b * ATT_QB, qn = T - q0 < ATT_QB ? T - q0 : ATT_QB, nk = pos0 + q0 + qn;
+    float *P = s->scores + (size_t)worker * s->scores_stride;  // (qn, nk)
+    gemm_f32(P, nk, s->qkv + (size_t)q0 * 3 * W + h * HS, 3 * W, 1, j->kc + h * HS, 1, W, qn, nk, HS, 0);
+    for (int i = 0; i < qn; i++) {
+        float *row = P + (size_t)i * nk;
+        int seen = pos0 + q0 + i + 1;
+        softmax_f32(row, row, seen, j->scale);
+        memset(row + seen, 0, (size_t)(nk - seen) * sizeof(float));
+    }
+    gemm_f32(s->att + (size_t)q0 * W + h * HS, W, P, nk, 1, j->vc + h * HS, W, 1, qn, HS, nk, 0);
+}
+
 static void attention(gpt2_state *s, const gpt2_config *c, int l, int pos0, int T) {
     int W = gpt2_attn_width(c, l), NH = gpt2_n_head(c, l), HS = c->head_dim;
     float *kc = s->kv + s->kv_off[l], *vc = kc + (size_t)c->n_ctx * W;
@@ -108,29 +165,36 @@ static void attention(gpt2_state *s, const gpt2_config *c, int l, int pos0, int 
         memcpy(kc + (size_t)(pos0 + t) * W, s->qkv + (size_t)t * 3 * W + W, (size_t)W * sizeof(float));
         memcpy(vc + (size_t)(pos0 + t) * W, s->qkv + (size_t)t * 3 * W + 2 * W, (size_t)W * sizeof(float));
     }
-    float scale = gpt2_attn_scale(c, l);
-    if (T == 1) {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int h = 0; h < NH; h++)
-            kern.attn_head_f32(s->att + h * HS, s->qkv + h * HS, kc + h * HS, vc + h * HS, pos0 + 1, HS, W, scale,
-                               s->scores + (size_t)par_thread_id() * s->scores_stride);
-        return;
-    }
-    int blocks = (T + ATT_QB - 1) / ATT_QB;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int task = 0; task < blocks * NH; task++) {
-        int b = blocks - 1 - task / NH, h = task % NH;
-        int q0 = b * ATT_QB, qn = T - q0 < ATT_QB ? T - q0 : ATT_QB, nk = pos0 + q0 + qn;
-        float *P = s->scores + (size_t)par_thread_id() * s->scores_stride;  // (qn, nk)
-        gemm_f32(P, nk, s->qkv + (size_t)q0 * 3 * W + h * HS, 3 * W, 1, kc + h * HS, 1, W, qn, nk, HS, 0);
-        for (int i = 0; i < qn; i++) {
-            float *row = P + (size_t)i * nk;
-            int seen = pos0 + q0 + i + 1;
-            softmax_f32(row, row, seen, scale);
-            memset(row + seen, 0, (size_t)(nk - seen) * sizeof(float));
-        }
-        gemm_f32(s->att + (size_t)q0 * W + h * HS, W, P, nk, 1, vc + h * HS, W, 1, qn, HS, nk, 0);
-    }
+    attn_job j = {s, kc, vc, W, NH, HS, pos0, T, (T + ATT_QB - 1) / ATT_QB, gpt2_attn_scale(c, l)};
+    int tasks = T == 1 ? NH : j.blocks * NH;
+    pool_task_fn fn = T == 1 ? attn_token_task : attn_block_task;
+    if (pool_width() <= s->scores_workers) pool_run(tasks, fn, &j);
+    else  // more threads than the state has scratch for (raised after gpt2_state_init)
+        for (int i = 0; i < tasks; i++) fn(&j, i, 0);
+}
+
+typedef struct {
+    float *out;
+    const float *in;
+    const wmat *W;
+    const float *bias;
+    void *xq;
+    qdot_fn fn;
+    const int *bounds;  // task i: rows of W [bounds[i], bounds[i+1])
+} qrow_job;
+
+static void quantize_task(void *ctx, int t, int worker) {
+    (void)worker;
+    const qrow_job *j = ctx;
+    int K = j->W->cols;
+    quantize_row_q8_0_ref(j->in + (size_t)t * K, (block_q8_0 *)j->xq + (size_t)t * (K / 32), K);
+}
+
+static void qdot_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const qrow_job *j = ctx;
+    int n0 = j->bounds[task], n1 = j->bounds[task + 1];
+    j->fn(j->out, j->xq, j->W->data, j->W->type, j->bias, j->W->cols, n0, n1);
 }
 
 // out (T, rows) = in (T, cols) · Wᵀ + bias, whatever W's storage type. For a single row
@@ -150,23 +214,20 @@ static void matrix(gpt2_state *s, float *out, const float *in, const wmat *W, co
     }
     int q8 = qdot_supports(W->type), k8 = qdot_k_supports(W->type) && W->cols % 256 == 0;
     if (T > 1 && q8 && kern.qmatmul_fast) {
-        int K = W->cols;
-        block_q8_0 *xq = s->xq;
-#pragma omp parallel for
-        for (int t = 0; t < T; t++) quantize_row_q8_0_ref(in + (size_t)t * K, xq + (size_t)t * (K / 32), K);
-        kern.qmatmul_q8(out, xq, W->data, W->type, bias, T, K, W->rows);
+        qrow_job j = {out, in, W, bias, s->xq, NULL, NULL};
+        pool_run(T, quantize_task, &j);
+        kern.qmatmul_q8(out, s->xq, W->data, W->type, bias, T, W->cols, W->rows);
         return;
     }
     if (T == 1 && (q8 || k8)) {
         if (q8) quantize_row_q8_0_ref(in, s->xq, W->cols);
         else quantize_row_q8_k_ref(in, s->xq, W->cols);
-        qdot_fn fn = q8 ? kern.qdot_q8 : kern.qdot_k;
-#pragma omp parallel
-        {
-            int nth = par_num_threads(), ith = par_thread_id();
-            int n0 = (int)((long)W->rows * ith / nth), n1 = (int)((long)W->rows * (ith + 1) / nth);
-            if (n0 < n1) fn(out, s->xq, W->data, W->type, bias, W->cols, n0, n1);
-        }
+        // tasks of at least 64 KB of W, every row one dot: the split never changes a bit
+        int bounds[POOL_MAX_TASKS + 1];
+        int tasks = pool_guided(W->rows, (int)(65536 / (qtype_row_bytes(W->type, (size_t)W->cols) + 1)) + 1, bounds,
+                                POOL_MAX_TASKS);
+        qrow_job j = {out, in, W, bias, s->xq, q8 ? kern.qdot_q8 : kern.qdot_k, bounds};
+        pool_run(tasks, qdot_task, &j);
         return;
     }
     matmul(out, in, W->data, W->type, bias, T, W->cols, W->rows);
@@ -184,9 +245,16 @@ static void linear(const gpt2_model *m, gpt2_state *s, float *out, const float *
     matrix(s, out, s->lowrank, &lin->w2, lin->bias, T, hooked ? i + 1 : -1);
 }
 
+static void add_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const vec_job *j = ctx;
+    size_t b = (size_t)task * CHUNK, e = b + CHUNK < j->n ? b + CHUNK : j->n;
+    for (size_t i = b; i < e; i++) j->x[i] += j->y[i];
+}
+
 static void residual_add(float *x, const float *y, size_t n) {
-#pragma omp parallel for if (n >= 16384)
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
+    vec_job j = {x, y, n, 0};
+    pool_run((int)((n + CHUNK - 1) / CHUNK), add_task, &j);
 }
 
 // --- the model
