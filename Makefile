@@ -42,7 +42,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: all test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -98,6 +98,10 @@ demo: $(DEMO_BIN)
 # with llama-bench adds llama.cpp side by side (bench/README.md says how to build it).
 bench: shrink
 	sh bench/run.sh
+
+# The busy-machine section of make bench alone, written to bench/busy.md.
+bench-busy: shrink
+	sh bench/busy.sh > bench/busy.md.tmp && mv bench/busy.md.tmp bench/busy.md
 
 # Compression quality against llama.cpp's own files of the reference model (needs ../shared):
 # writes bench/quality.md; results cached under build/quality.

@@ -123,19 +123,21 @@ trap 'rm -f "$tmp"' EXIT
             done
         done
     done
-    echo
-    echo "## Cost of pruning GPT-2-124M's shape"
-    echo
-    echo "\`shrink prune\` on random weights of GPT-2-124M's shape (\`shrink bench --random gpt2 --save\`), 2,048"
-    echo "calibration tokens of data/calib.txt, all cores; wall seconds and peak resident memory from /usr/bin/time."
-    echo
-    echo "| cut | parameters | seconds | peak RSS |"
-    echo "|---|---:|---:|---:|"
-    for c in h25f25:"--heads 0.25 --ffn 0.25" f50:"--ffn 0.5" t75:"--target-params 75%" drop4:"--drop-layers 4"; do
-        n=${c%%:*}
-        read -r secs kb < "$work/gpt2-$n.time"
-        printf '| %s | %s | %s | %.2f GB |\n' "${c#*:}" "$(params "$work/gpt2-$n")" "$secs" "$(awk -v k="$kb" 'BEGIN{print k / 1048576}')"
-    done
+    if [ -z "${ONLY:-}" ]; then  # a subset of pairs (ONLY) leaves the pruning costs out
+        echo
+        echo "## Cost of pruning GPT-2-124M's shape"
+        echo
+        echo "\`shrink prune\` on random weights of GPT-2-124M's shape (\`shrink bench --random gpt2 --save\`), 2,048"
+        echo "calibration tokens of data/calib.txt, all cores; wall seconds and peak resident memory from /usr/bin/time."
+        echo
+        echo "| cut | parameters | seconds | peak RSS |"
+        echo "|---|---:|---:|---:|"
+        for c in h25f25:"--heads 0.25 --ffn 0.25" f50:"--ffn 0.5" t75:"--target-params 75%" drop4:"--drop-layers 4"; do
+            n=${c%%:*}
+            read -r secs kb < "$work/gpt2-$n.time"
+            printf '| %s | %s | %s | %.2f GB |\n' "${c#*:}" "$(params "$work/gpt2-$n")" "$secs" "$(awk -v k="$kb" 'BEGIN{print k / 1048576}')"
+        done
+    fi
 } > "$tmp"
 mv "$tmp" "$out"
 trap - EXIT

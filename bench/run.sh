@@ -81,6 +81,7 @@ done
             echo
         fi
     done
+    SHRINK=$SHRINK REPS=$REPS sh bench/busy.sh "$work"
 } > "$tmp"
 mv "$tmp" "$out"
 trap - EXIT

@@ -4,8 +4,9 @@
 // an old job can never claim a task of a new one (its compare-and-swap fails). A job's
 // fn and ctx are read only after a successful claim; the caller cannot publish another
 // job before that task is reported done, so they are still the claimed job's.
-// Waiting workers spin on the epoch word, yielding their core every few pauses, and after
-// SPIN_NS sleep on it (a Linux futex).
+// Waiting workers spin on the epoch word, after YIELD_NS yielding their core every few
+// pauses, and after SPIN_NS sleep on it (a Linux futex); bench/README.md has the
+// measurements behind the two times.
 #include "pool.h"
 #include "parallel.h"
 #include <limits.h>
@@ -19,7 +20,8 @@
 #include <unistd.h>
 
 enum { POOL_MAX = 64 };                 // threads, the caller included
-#define SPIN_NS 200000                  // a waiting worker spins this long, then sleeps
+#define YIELD_NS 20000                  // a waiting worker spins this long, then also yields,
+#define SPIN_NS 200000                  // and after this long sleeps
 #define STACK_BYTES (8u << 20)          // kernels keep packing buffers on the stack
 
 // Fields that different threads write often live on their own cache lines: workers spin
@@ -74,12 +76,13 @@ static void *worker_main(void *arg) {
         while ((e = atomic_load_explicit(&P.epoch, memory_order_acquire)) == seen) {
             cpu_relax();
             if (++spins % 64) continue;
-            // Every 64 pauses, offer the core: on a busy machine another process's thread
-            // (or ours that holds the work) runs instead of this spin; on an idle one the
-            // call returns at once. Measured (GPT-2-124M shape, 2 cores, one busy loop):
-            // generation 41 tok/s without it, 52 with it, 50 on one thread.
-            sched_yield();
-            if (now_ns() - spin_from < SPIN_NS) continue;
+            // After YIELD_NS, offer the core every 64 pauses: on a busy machine another
+            // process's thread (or ours that holds the work) runs instead of this spin; on
+            // an idle one the call returns at once. Not before: the gaps between a token's
+            // ops are shorter, and a yield there hands a nice-19 process a whole time slice.
+            long waited = now_ns() - spin_from;
+            if (waited >= YIELD_NS) sched_yield();
+            if (waited < SPIN_NS) continue;
             // Sleep. The caller bumps epoch before it reads sleepers, this thread counts
             // itself before it reads epoch (both sequentially consistent), and the futex
             // sleeps only while epoch still holds seen: a wake-up cannot be missed.

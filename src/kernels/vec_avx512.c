@@ -1,8 +1,8 @@
 // vec_avx512.c: AVX-512 twins of the AVX2 GELU and row softmax, bit for bit: every lane
 // runs the AVX2 kernel's operations in the same order (the same exp polynomial, the same
-// division for tanh, the softmax's double sums in the same lanes), only 16 at a time.
-// Measured on AMD EPYC (Zen 4, where 512-bit operations issue as two halves): GELU over
-// 128×3072 floats 159 µs against 231 µs. Remainders go to the AVX2 kernels.
+// division for tanh, the softmax's double sums in the same lanes), only 16 at a time:
+// faster even where 512-bit operations issue as two halves (bench/README.md). Remainders
+// go to the AVX2 kernels.
 // Compiled with -mavx512f; reached only through the dispatch table.
 #include "backward.h"
 #include "kernels.h"
