@@ -16,7 +16,7 @@ if [ ! -f "$work/gpt2-124m-Q4_K_M.gguf" ]; then
     done
 fi
 busy=""
-trap '[ -z "$busy" ] || kill "$busy" 2>/dev/null' EXIT
+trap '[ -z "$busy" ] || kill "$busy" 2>/dev/null || true' EXIT
 echo "## A busy machine"
 echo
 echo "One competing process, started and stopped by this script: a shell busy loop at nice 0, then one at"
@@ -52,5 +52,6 @@ for nice in 0 19; do
         'BEGIN {printf "| busy loop, nice %s | train (models/mini, batch 16 x 256) | tokens/s | %.0f | %.0f | %.2f |\n", n, a, b, b / a}'
     kill "$busy"
     wait "$busy" 2>/dev/null || true
+    busy=""
 done
 echo
