@@ -4,10 +4,11 @@
 // idea): a register tile of RM rows of A by RN rows of W keeps RM·RN 8-wide partial
 // sums, each step loads RM + RN vectors of 8 k-values, and the sums are reduced
 // horizontally once per K block. K is blocked (KC) so a W tile stays in L1 while the
-// A block streams from L2; threads split the N (output channel) range.
+// A block streams from L2; the pool's tasks take runs of the N (output channel) range.
 // The single-row case (generation) takes a GEMV path that streams W once.
 // Compiled with -mavx2 -mfma; reached only through the dispatch table.
 #include "../core/pool.h"
+#include "matmul_job.h"
 #include "kernels.h"
 #include <stdint.h>
 #include "avx2_util.h"
@@ -205,24 +206,15 @@ static void gemv_deq_block(float *out, const float *x, const void *W, qtype t, c
     }
 }
 
-typedef struct {
-    float *out;
-    const float *in;
-    const void *w;
-    qtype t;
-    const float *bias;
-    int BT, C, OC;
-    const int *bounds;  // task i: RN-channel groups [bounds[i], bounds[i+1])
-} matmul_job;
-
 static void matmul_task(void *ctx, int task, int worker) {
     (void)worker;
     const matmul_job *j = ctx;
-    int n0 = j->bounds[task] * RN, n1 = j->bounds[task + 1] * RN < j->OC ? j->bounds[task + 1] * RN : j->OC;
-    if (j->BT > 1) gemm_block(j->out, j->in, j->w, j->t, j->bias, j->BT, j->C, j->OC, n0, n1);
-    else if (j->t == QTYPE_F32) gemv_block(j->out, j->in, j->w, j->bias, j->C, n0, n1);
-    else if (j->t == QTYPE_F16) gemv_f16_block(j->out, j->in, j->w, j->bias, j->C, n0, n1);
-    else gemv_deq_block(j->out, j->in, j->w, j->t, j->bias, j->C, n0, n1);
+    int n0 = j->bounds[task] * RN, n1 = j->bounds[task + 1] * RN < j->n_out ? j->bounds[task + 1] * RN : j->n_out;
+    const float *in = j->in;
+    if (j->rows > 1) gemm_block(j->out, in, j->w, j->t, j->bias, j->rows, j->k, j->n_out, n0, n1);
+    else if (j->t == QTYPE_F32) gemv_block(j->out, in, j->w, j->bias, j->k, n0, n1);
+    else if (j->t == QTYPE_F16) gemv_f16_block(j->out, in, j->w, j->bias, j->k, n0, n1);
+    else gemv_deq_block(j->out, in, j->w, j->t, j->bias, j->k, n0, n1);
 }
 
 void matmul_avx2(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {

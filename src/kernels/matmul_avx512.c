@@ -10,6 +10,7 @@
 // rows go to the AVX2 GEMV.
 // Compiled with -mavx512f; reached only through the dispatch table.
 #include "../core/pool.h"
+#include "matmul_job.h"
 #include "kernels.h"
 #include <immintrin.h>
 #include <stdint.h>
@@ -175,29 +176,18 @@ static void gemv_f16_range(float *out, const float *x, const uint16_t *W, const 
     }
 }
 
-// One call's operands, for the pool's tasks.
-typedef struct {
-    float *out;
-    const float *in;
-    const void *w;
-    qtype t;
-    const float *bias;
-    int BT, C, OC;
-    const int *bounds;  // task i: panels (BT > 1) or rows (F16 GEMV) [bounds[i], bounds[i+1])
-} matmul_job;
-
 static void gemm_task(void *ctx, int task, int worker) {
     (void)worker;
     const matmul_job *j = ctx;
-    int n0 = j->bounds[task] * NR, n1 = j->bounds[task + 1] * NR < j->OC ? j->bounds[task + 1] * NR : j->OC;
-    gemm_range(j->out, j->in, j->w, j->t, j->bias, j->BT, j->C, j->OC, n0, n1);
+    int n0 = j->bounds[task] * NR, n1 = j->bounds[task + 1] * NR < j->n_out ? j->bounds[task + 1] * NR : j->n_out;
+    gemm_range(j->out, j->in, j->w, j->t, j->bias, j->rows, j->k, j->n_out, n0, n1);
 }
 
 static void gemv_f16_task(void *ctx, int task, int worker) {
     (void)worker;
     const matmul_job *j = ctx;
     int n0 = j->bounds[task], n1 = j->bounds[task + 1];
-    gemv_f16_range(j->out, j->in, j->w, j->bias, j->C, n0, n1);
+    gemv_f16_range(j->out, j->in, j->w, j->bias, j->k, n0, n1);
 }
 
 void matmul_avx512(float *out, const float *in, const void *w, qtype t, const float *bias, int BT, int C, int OC) {

@@ -5,32 +5,24 @@
 #include "kernels.h"
 #include "qblock.h"
 #include "../core/pool.h"
+#include "matmul_job.h"
 
 #define NB 64  // weight rows per panel (a 3072-wide Q8_0 panel is about 200 KB)
 
-typedef struct {
-    float *out;
-    const void *xq, *w;
-    qtype t;
-    const float *bias;
-    int T, K, N;
-    const int *bounds;  // task i: panels [bounds[i], bounds[i+1])
-} qmatmul_job;
-
 static void panels_task(void *ctx, int task, int worker) {
     (void)worker;
-    const qmatmul_job *j = ctx;
-    const block_q8_0 *x = j->xq;
+    const matmul_job *j = ctx;
+    const block_q8_0 *x = j->in;
     for (int p = j->bounds[task]; p < j->bounds[task + 1]; p++) {
-        int n0 = p * NB, n1 = n0 + NB < j->N ? n0 + NB : j->N;
-        for (int i = 0; i < j->T; i++)
-            qdot_q8_avx2(j->out + (size_t)i * j->N, x + (size_t)i * (j->K / 32), j->w, j->t, j->bias, j->K, n0, n1);
+        int n0 = p * NB, n1 = n0 + NB < j->n_out ? n0 + NB : j->n_out;
+        for (int i = 0; i < j->rows; i++)
+            qdot_q8_avx2(j->out + (size_t)i * j->n_out, x + (size_t)i * (j->k / 32), j->w, j->t, j->bias, j->k, n0, n1);
     }
 }
 
 void qmatmul_q8_avx2(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N) {
     int bounds[POOL_MAX_TASKS + 1];
     int tasks = pool_guided((N + NB - 1) / NB, 1, bounds, POOL_MAX_TASKS);
-    qmatmul_job j = {out, xq, w, t, bias, T, K, N, bounds};
+    matmul_job j = {out, xq, w, t, bias, T, K, N, bounds};
     pool_run(tasks, panels_task, &j);
 }

@@ -15,10 +15,10 @@
 // multiple of 16) are zero-padded and stored masked; T not a multiple of MR runs
 // smaller tiles (4, 2, 1 rows).
 //
-// Loop order per thread: row tiles of up to TB rows, k-chunks of KB blocks (the packed
-// chunk is 12 KB and stays in L1), the thread's panels (threads split the panels, so
-// each output is written by one thread and the result does not depend on the thread
-// count), row tiles of MR. Scratch lives on the stack: kernels never allocate.
+// Loop order per task: row tiles of up to TB rows, k-chunks of KB blocks (the packed
+// chunk is 12 KB and stays in L1), the task's run of panels (threads take runs of panels
+// from the pool, so each output is written by one task and the result does not depend
+// on the thread count), row tiles of MR. Scratch lives on the stack: kernels never allocate.
 //
 // Needs AVX-512 F, BW and VNNI (kernels_have_avx512_vnni()); compiled for them by the
 // target pragma below, reached only through the dispatch table.
@@ -27,6 +27,7 @@
 #include "qblock.h"
 #include "../core/dtype.h"
 #include "../core/pool.h"
+#include "matmul_job.h"
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -100,26 +101,17 @@ static inline __attribute__((always_inline)) void micro(float *out, int ldo, con
     }
 }
 
-typedef struct {
-    float *out;
-    const void *xq, *w;
-    qtype t;
-    const float *bias;
-    int T, K, N;
-    const int *bounds;  // task i: panels [bounds[i], bounds[i+1])
-} qmatmul_job;
-
 // Task `task`'s panels for all T rows.
 static void qmatmul_task(void *ctx, int task, int worker) {
     (void)worker;
-    const qmatmul_job *j = ctx;
+    const matmul_job *j = ctx;
     float *out = j->out;
     const void *w = j->w;
     const float *bias = j->bias;
     qtype t = j->t;
-    const int T = j->T, K = j->K, N = j->N, nb = K / 32, o = t == QTYPE_Q4_0 ? 8 : 128;
+    const int T = j->rows, K = j->k, N = j->n_out, nb = K / 32, o = t == QTYPE_Q4_0 ? 8 : 128;
     const size_t row_bytes = qtype_row_bytes(t, (size_t)K);
-    const block_q8_0 *x = j->xq;
+    const block_q8_0 *x = j->in;
     {
         uint8_t wp[KB * 512] __attribute__((aligned(64)));
         float dw[KB * NP] __attribute__((aligned(64)));
@@ -163,6 +155,6 @@ static void qmatmul_task(void *ctx, int task, int worker) {
 void qmatmul_q8_avx512(float *out, const void *xq, const void *w, qtype t, const float *bias, int T, int K, int N) {
     int bounds[POOL_MAX_TASKS + 1];
     int tasks = pool_guided((N + NP - 1) / NP, 1, bounds, POOL_MAX_TASKS);
-    qmatmul_job j = {out, xq, w, t, bias, T, K, N, bounds};
+    matmul_job j = {out, xq, w, t, bias, T, K, N, bounds};
     pool_run(tasks, qmatmul_task, &j);
 }
