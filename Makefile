@@ -58,6 +58,16 @@ $(BUILD)/libshrink.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# `shrink --version` names the commit: main.o is rebuilt when the commit changes (commit.txt is
+# rewritten only then).
+GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+$(BUILD)/commit.txt: FORCE
+	@mkdir -p $(@D); echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
+$(BUILD)/src/cli/main.o: $(BUILD)/commit.txt
+$(BUILD)/src/cli/main.o: ALL_CFLAGS += -DSHRINK_COMMIT='"$(GIT_COMMIT)"'
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/shrink: $(CLI_OBJ) $(BUILD)/libshrink.a
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 

@@ -120,6 +120,18 @@ long_prompt=$(i=0; while [ $i -lt 300 ]; do printf 'word '; i=$((i + 1)); done)
 printf 'Hello, world!  caf\303\251 na\303\257ve \316\261\316\262\316\263 \346\227\245\346\234\254\350\252\236 \360\237\230\200\n\ttabs\t and   spaces\n\n<|endoftext|> it'"'"'s 1,234.5 ok' >"$tmp/utf8.txt"
 ls "$tmp" >"$tmp/.before"
 
+# --- the version: this commit, and the kernel set SHRINK_KERNELS picks
+if expect_ok "--version" env SHRINK_KERNELS=ref "$shrink" --version; then
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if ! sed -n 1p "$tmp/out" | grep -qx "shrink [0-9][0-9.]* (commit $commit)"; then
+        bad "--version" "first line '$(sed -n 1p "$tmp/out")' is not 'shrink VERSION (commit $commit)'"
+    elif ! sed -n 2p "$tmp/out" | grep -q '^kernels: ref on this machine; built: '; then
+        bad "--version" "second line does not name the kernels SHRINK_KERNELS=ref picks: $(sed -n 2p "$tmp/out")"
+    else
+        ok "--version names the commit and the kernels in use"
+    fi
+fi
+
 # --- bad commands and options
 expect_fail "unknown command" "frobnicate" "" "$shrink" frobnicate
 expect_fail "unknown option" "--bogus" "" "$shrink" info -m "$mini" --bogus

@@ -1,7 +1,13 @@
 // main.c: the shrink command line: one binary, one table of subcommands.
 #include "cli.h"
 #include "../core/fileio.h"
+#include "../kernels/kernels.h"
 #include <string.h>
+
+#define SHRINK_VERSION "0.1.0"
+#ifndef SHRINK_COMMIT  // the Makefile passes `git rev-parse --short HEAD`
+#define SHRINK_COMMIT "unknown"
+#endif
 
 typedef struct {
     const char *name;
@@ -27,7 +33,8 @@ static const subcommand commands[] = {
 
 static void usage(FILE *f) {
     fprintf(f, "shrink: make GPT-2 models smaller and faster, and measure what it costs\n\n"
-               "usage: shrink COMMAND [options]   (shrink COMMAND --help for its options)\n\ncommands:\n");
+               "usage: shrink COMMAND [options]   (shrink COMMAND --help for its options; shrink --version)\n\n"
+               "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
@@ -39,6 +46,16 @@ int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        // Every kernel set this binary holds, and the one kernels_init picks here (SHRINK_KERNELS
+        // and the CPU decide): the avx2/avx512 sets run only on CPUs that have them.
+        const char *chosen = kernels_init();
+        printf("shrink %s (commit %s)\n", SHRINK_VERSION, SHRINK_COMMIT);
+        printf("kernels: %s on this machine; built: ref, generic, avx2, avx512 (VNNI integer dots)%s%s\n", chosen,
+               kernels_have_avx2() ? "; this CPU runs avx2" : "; this CPU lacks AVX2",
+               kernels_have_avx512() ? (kernels_have_avx512_vnni() ? ", avx512 with VNNI" : ", avx512 without VNNI") : "");
+        return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
