@@ -140,6 +140,14 @@ int file_map_open(file_map *m, const char *path) {
     return 0;
 }
 
+void file_map_release(const void *p, size_t n) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), b = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
+    // MADV_DONTNEED on a read-only private file mapping drops only this process's page
+    // table entries; failing is harmless (the pages just stay).
+    if (e > b) (void)madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
 void file_map_close(file_map *m) {
     if (m->data) munmap(m->data, m->len);
     m->data = NULL;

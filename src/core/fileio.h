@@ -19,6 +19,10 @@ typedef struct file_map {
 } file_map;
 int file_map_open(file_map *m, const char *path);
 void file_map_close(file_map *m);
+// Gives back the whole pages of [p, p + n), a range inside a file_map, once read: the process
+// stops holding them (its resident size falls) and a later read faults them back in from the
+// page cache, unchanged. For loaders that copy a mapped file into another form piece by piece.
+void file_map_release(const void *p, size_t n);
 
 // --- inputs and outputs
 // After file_protect_inputs (src/cli's main calls it first thing), every file read through

@@ -230,11 +230,12 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
             wmat *v = gpt2_tensor_mat(m, id, l);
             if (all_f32) {
                 memcpy((void *)v->data, t->data, t->nbytes);
-                continue;
+            } else {
+                memcpy(p, t->data, t->nbytes);
+                *v = (wmat){(qtype)t->type, (int)t->ne[1], (int)t->ne[0], p};
+                p += t->nbytes;
             }
-            memcpy(p, t->data, t->nbytes);
-            *v = (wmat){(qtype)t->type, (int)t->ne[1], (int)t->ne[0], p};
-            p += t->nbytes;
+            file_map_release(t->data, t->nbytes);  // copied: the file's pages need not stay too
         }
     }
     if (same_head) {

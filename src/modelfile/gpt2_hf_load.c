@@ -123,18 +123,29 @@ static int is_mask_buffer(const char *name) {
 }
 
 // Converts one stored tensor to fp32 at dst, transposing (rows, cols) -> (cols, rows) if asked.
+// The stored bytes are given back afterwards (file_map_release), so that loading does not
+// hold the file and its fp32 copy at once.
 static void convert_tensor(float *dst, const st_tensor *t, int64_t rows, int64_t cols, int transpose) {
     if (!transpose) {
         dtype_to_f32(dst, t->data, t->dtype, t->nelem);
+        file_map_release(t->data, t->nbytes);
         return;
     }
-    float *row = xmalloc((size_t)(cols ? cols : 1) * sizeof(float));
+    // BR stored rows at a time: each output row then receives BR neighbouring floats (a
+    // cache line) per visit, where one row at a time wrote one float per line touched.
+    enum { BR = 16 };
+    float *buf = xmalloc((size_t)BR * (size_t)(cols ? cols : 1) * sizeof(float));
     size_t es = dtype_size(t->dtype);
-    for (int64_t r = 0; r < rows; r++) {
-        dtype_to_f32(row, (const char *)t->data + (size_t)r * (size_t)cols * es, t->dtype, (size_t)cols);
-        for (int64_t c = 0; c < cols; c++) dst[(size_t)c * (size_t)rows + (size_t)r] = row[c];
+    for (int64_t r0 = 0; r0 < rows; r0 += BR) {
+        int n = rows - r0 < BR ? (int)(rows - r0) : BR;
+        dtype_to_f32(buf, (const char *)t->data + (size_t)r0 * (size_t)cols * es, t->dtype, (size_t)n * (size_t)cols);
+        for (int64_t c = 0; c < cols; c++) {
+            float *d = dst + (size_t)c * (size_t)rows + (size_t)r0;
+            for (int i = 0; i < n; i++) d[i] = buf[(size_t)i * (size_t)cols + (size_t)c];
+        }
     }
-    free(row);
+    free(buf);
+    file_map_release(t->data, t->nbytes);
 }
 
 static int check_shape(const st_tensor *t, const char *file, const char *name, int nd, const int64_t want[2]) {
