@@ -497,6 +497,30 @@ static void test_gptq_layer(const float *W, const act_stats *st) {
     free(Wc);
 }
 
+// Rows are independent given H: a tall matrix of the layer's rows repeated (several panels
+// of rows, the last one short) gives every copy exactly the bytes the layer alone gets.
+static void test_tall(const float *W, const act_stats *st) {
+    enum { COPIES = 9 };  // 576 rows: panels of 256, 256 and 64
+    float *T = xmalloc(sizeof(float) * COPIES * ROWS * COLS);
+    for (int c = 0; c < COPIES; c++) memcpy(T + (size_t)c * ROWS * COLS, W, sizeof(float) * ROWS * COLS);
+    const qtype types[] = {QTYPE_Q4_K, QTYPE_Q8_0};
+    for (int ti = 0; ti < 2; ti++)
+        for (int ao = 0; ao < 2; ao++) {
+            qtype t = types[ti];
+            size_t bytes = qtype_row_bytes(t, COLS) * ROWS;
+            char *one = xmalloc(bytes), *tall = xmalloc(bytes * COPIES);
+            gptq_opts o = {0.01, ao};
+            EXPECT(gptq_quantize(t, W, ROWS, COLS, st->H, &o, one) == 0, "gptq");
+            EXPECT(gptq_quantize(t, T, COPIES * ROWS, COLS, st->H, &o, tall) == 0, "gptq tall");
+            int same = 0;
+            for (int c = 0; c < COPIES; c++) same += memcmp(one, tall + (size_t)c * bytes, bytes) == 0;
+            EXPECT(same == COPIES, "%s gptq%s: %d of %d copies of the layer in a tall matrix got the layer's bytes",
+                   qtype_get((int)t)->name, ao ? " act-order" : "", same, COPIES);
+            free(one), free(tall);
+        }
+    free(T);
+}
+
 // W (rows, cols) scaled by s, stored as t (weighted: importance Σx²/s² per column, the scaled
 // inputs' mean square), decoded and unscaled: its error Σ_r e_r H e_rᵀ in double.
 static double awq_scaled_error(qtype t, const float *W, int rows, int cols, const act_stats *st, const float *s,
@@ -618,6 +642,7 @@ int main(void) {
     make_layer(W, &st);
     test_ggml_reference(W, &st);
     test_gptq_layer(W, &st);
+    test_tall(W, &st);
     test_awq_layer(W, &st);
     free(W);
     act_stats_free(&st);

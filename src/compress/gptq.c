@@ -2,12 +2,13 @@
 //
 // With U the upper Cholesky factor of H⁻¹ (H⁻¹ = Uᵀ U), rounding column i of a row
 // leaves an error e = (w_i - q_i) / U_ii, and the best correction of the columns not
-// yet rounded is w_j -= e · U_ij (j > i). Rows are independent given U, so the work
-// is split into tiles of rows, each tile a few rows processed together so U is read
-// once per tile; within a tile the corrections go in lazy batches of columns (the
-// batch's own columns at once, the rest of the row once per batch), GPTQ's trick for
-// keeping the working set small.
+// yet rounded is w_j -= e · U_ij (j > i). Rows are independent given U. The columns go
+// in lazy batches (GPTQ's trick): within a batch each row rounds and corrects the
+// batch's own columns, one row per thread; the rest of every row is corrected once per
+// batch, for a panel of rows at a time, as one matrix product (errors × U's batch rows),
+// so that U is streamed once per panel rather than once per handful of rows.
 #include "gptq.h"
+#include "../kernels/backward.h"
 #include "../kernels/qlevels.h"
 #include "../core/err.h"
 #include "../core/linalg.h"
@@ -17,37 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { TILE_ROWS = 8, BATCH_COLS = 128 };
+enum { PANEL_ROWS = 256, BATCH_COLS = 128, PRODUCT_COLS = 256 };
 
-// U (n, n) upper with H⁻¹ = Uᵀ U, from H (n, n) symmetric positive definite.
-// With J the index reversal: J H J = L Lᵀ (lower L) gives H = R Rᵀ with R = J L J
-// upper, so H⁻¹ = R⁻ᵀ R⁻¹ and U = R⁻¹ = J L⁻¹ J. Column k of L⁻¹ solves L x = e_k.
-static int inverse_cholesky_upper(const double *H, int n, float *U) {
-    double *A = xmalloc((size_t)n * n * sizeof *A);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) A[(size_t)i * n + j] = H[(size_t)(n - 1 - i) * n + (n - 1 - j)];
-    if (linalg_cholesky(A, n)) {
-        free(A);
-        return -1;
-    }
-    memset(U, 0, (size_t)n * n * sizeof *U);
-#pragma omp parallel
-    {
-        double *x = xmalloc((size_t)n * sizeof *x);
-#pragma omp for schedule(dynamic, 8)
-        for (int k = 0; k < n; k++) {
-            x[k] = 1.0 / A[(size_t)k * n + k];
-            for (int i = k + 1; i < n; i++) {
-                const double *ri = A + (size_t)i * n;
-                double s = 0;
-                for (int m = k; m < i; m++) s -= ri[m] * x[m];
-                x[i] = s / ri[i];
-            }
-            for (int i = k; i < n; i++) U[(size_t)(n - 1 - i) * n + (n - 1 - k)] = (float)x[i];
-        }
-        free(x);
-    }
-    free(A);
+// U (n, n) upper with H⁻¹ = Uᵀ U, from A = J H J (H reversed in both indices; symmetric
+// positive definite), which is overwritten. J A J = L Lᵀ (lower L, Cholesky of A) gives
+// H = R Rᵀ with R = J L J upper, so H⁻¹ = R⁻ᵀ R⁻¹ and U = R⁻¹ = J L⁻¹ J.
+static int inverse_cholesky_upper(double *A, int n, float *U) {
+    if (linalg_cholesky(A, n)) return -1;
+    double *Y = xmalloc((size_t)n * n * sizeof *Y);  // (L⁻¹)ᵀ: Y[k][i] = L⁻¹[i][k]
+    linalg_tri_inverse_t(A, n, Y);
+#pragma omp parallel for schedule(static)
+    for (int a = 0; a < n; a++)  // U[a][b] = L⁻¹[n-1-a][n-1-b] = Y[n-1-b][n-1-a]
+        for (int b = 0; b < n; b++) U[(size_t)a * n + b] = (float)Y[(size_t)(n - 1 - b) * n + (n - 1 - a)];
+    free(Y);
     return 0;
 }
 
@@ -66,43 +49,58 @@ static void fit_group(const gptq_job *j, int r, const float *w, int g, float *of
     j->q->fit(j->q->user, r, g, w + o, j->imp + o, off + o, stp + o);
 }
 
-// One tile of nr rows starting at row r0: w (nr, cols) in processing order.
-static void gptq_tile(const gptq_job *j, int r0, float *w, int nr, float *off, float *stp, uint8_t *lv, float *E,
-                      float *nat) {
+// Columns [i1, i2) of row r (wr: the row in processing order): each rounded in turn and its
+// error carried into the batch's later columns; the errors, negated, into er for the
+// product that corrects the columns after the batch.
+static void round_batch(const gptq_job *j, int r, float *wr, float *off, float *stp, uint8_t *lv, float *er, int i1,
+                        int i2) {
+    int C = j->cols, B = j->group;
+    for (int i = i1; i < i2; i++) {
+        int col = j->perm[i];
+        const float *Ui = j->U + (size_t)i * C;
+        if (j->late && i % B == 0) fit_group(j, r, wr, i / B, off, stp);
+        float o = off[col], s = stp[col];
+        int L = j->dead[col] ? qlevels_nearest(0.0f, o, s, j->q->max_level) : qlevels_nearest(wr[i], o, s, j->q->max_level);
+        lv[col] = (uint8_t)L;
+        float e = j->dead[col] ? 0.0f : (wr[i] - (o + s * (float)L)) / Ui[i];
+        er[i - i1] = -e;
+        for (int k = i + 1; k < i2; k++) wr[k] -= e * Ui[k];
+    }
+}
+
+// Rows [r0, r0 + nr) through every batch. w, off, stp, lv: (nr, cols); E: (nr, nb).
+static void gptq_panel(const gptq_job *j, const float *W, int r0, int nr, float *w, float *off, float *stp, uint8_t *lv,
+                       float *E) {
     int C = j->cols, B = j->group, nb = j->nb;
-    if (!j->late) {  // static groups: every grid fitted to the original row up front
+#pragma omp parallel
+    {
+        float *nat = j->late ? NULL : xmalloc((size_t)C * sizeof *nat);
+#pragma omp for schedule(static)
         for (int r = 0; r < nr; r++) {
-            for (int i = 0; i < C; i++) nat[j->perm[i]] = w[(size_t)r * C + i];
+            float *wr = w + (size_t)r * C;
+            for (int i = 0; i < C; i++) wr[i] = j->dead[j->perm[i]] ? 0.0f : W[(size_t)(r0 + r) * C + j->perm[i]];
+            if (j->late) continue;
+            // static groups: every grid fitted up front to the original row, in natural order
+            for (int i = 0; i < C; i++) nat[j->perm[i]] = wr[i];
             for (int g = 0; g < C / B; g++) fit_group(j, r0 + r, nat, g, off + (size_t)r * C, stp + (size_t)r * C);
         }
+        free(nat);
     }
     for (int i1 = 0; i1 < C; i1 += nb) {
         int i2 = i1 + nb < C ? i1 + nb : C;
-        for (int i = i1; i < i2; i++) {
-            int col = j->perm[i];
-            const float *Ui = j->U + (size_t)i * C;
-            for (int r = 0; r < nr; r++) {
-                float *wr = w + (size_t)r * C;
-                if (j->late && i % B == 0) fit_group(j, r0 + r, wr, i / B, off + (size_t)r * C, stp + (size_t)r * C);
-                float o = off[(size_t)r * C + col], s = stp[(size_t)r * C + col];
-                int L = j->dead[col] ? qlevels_nearest(0.0f, o, s, j->q->max_level)
-                                     : qlevels_nearest(wr[i], o, s, j->q->max_level);
-                lv[(size_t)r * C + col] = (uint8_t)L;
-                float e = j->dead[col] ? 0.0f : (wr[i] - (o + s * (float)L)) / Ui[i];
-                E[(size_t)r * nb + (i - i1)] = e;
-                for (int k = i + 1; k < i2; k++) wr[k] -= e * Ui[k];
-            }
-        }
-        for (int r = 0; r < nr; r++) {
-            float *wr = w + (size_t)r * C;
-            for (int i = i1; i < i2; i++) {
-                float e = E[(size_t)r * nb + (i - i1)];
-                if (e == 0.0f) continue;
-                const float *Ui = j->U + (size_t)i * C;
-                for (int k = i2; k < C; k++) wr[k] -= e * Ui[k];
-            }
+#pragma omp parallel for schedule(dynamic, 8)
+        for (int r = 0; r < nr; r++)
+            round_batch(j, r0 + r, w + (size_t)r * C, off + (size_t)r * C, stp + (size_t)r * C, lv + (size_t)r * C,
+                        E + (size_t)r * nb, i1, i2);
+        // w[:, i2:] += E · U[i1:i2, i2:], in column slices (each a product of its own)
+        int n_slices = (C - i2 + PRODUCT_COLS - 1) / PRODUCT_COLS;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int sl = 0; sl < n_slices; sl++) {
+            int c0 = i2 + sl * PRODUCT_COLS, nc = C - c0 < PRODUCT_COLS ? C - c0 : PRODUCT_COLS;
+            gemm_f32(w + c0, C, E, nb, 1, j->U + (size_t)i1 * C + c0, C, 1, nr, nc, i2 - i1, 1);
         }
     }
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < nr; r++) j->q->store(j->q->user, r0 + r, lv + (size_t)r * C);
 }
 
@@ -112,7 +110,7 @@ static int cmp_desc(const void *a, const void *b, void *h) {
     return x < y ? 1 : x > y ? -1 : (*(const int *)a - *(const int *)b);
 }
 
-int gptq_run(const gptq_grid *q, float *W, int rows, int cols, const double *H, const gptq_opts *o, int batch) {
+int gptq_run(const gptq_grid *q, const float *W, int rows, int cols, const double *H, const gptq_opts *o, int batch) {
     if (q->group < 1 || cols % q->group)
         return err_set(ERR_ARG, "gptq: rows of %d columns are not whole groups of %d", cols, q->group);
     if (q->max_level < 1 || q->max_level > 255)
@@ -140,10 +138,11 @@ int gptq_run(const gptq_grid *q, float *W, int rows, int cols, const double *H, 
     float *U = xmalloc((size_t)C * C * sizeof *U);
     int ok = 0;
     for (int attempt = 0; attempt < 6 && !ok; attempt++, damp *= 10) {
-        for (int i = 0; i < C; i++) {
+        for (int i = 0; i < C; i++) {  // H in processing order, damped, reversed in both indices
             const double *hr = H + (size_t)perm[i] * C;
-            for (int k = 0; k < C; k++) Hd[(size_t)i * C + k] = dead[perm[i]] || dead[perm[k]] ? 0.0 : hr[perm[k]];
-            Hd[(size_t)i * C + i] = (dead[perm[i]] ? 1.0 : Hd[(size_t)i * C + i]) + damp * mean;
+            double *ar = Hd + (size_t)(C - 1 - i) * C;
+            for (int k = 0; k < C; k++) ar[C - 1 - k] = dead[perm[i]] || dead[perm[k]] ? 0.0 : hr[perm[k]];
+            ar[C - 1 - i] = (dead[perm[i]] ? 1.0 : ar[C - 1 - i]) + damp * mean;
         }
         ok = inverse_cholesky_upper(Hd, C, U) == 0;
     }
@@ -158,22 +157,12 @@ int gptq_run(const gptq_grid *q, float *W, int rows, int cols, const double *H, 
     int late = q->fit_when_reached && !o->act_order, B = q->group, nb = batch > 0 ? batch : BATCH_COLS;
     if (late) nb = (nb + B - 1) / B * B;
     gptq_job j = {q, C, B, nb, late, perm, U, imp, dead};
-    int n_tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
-#pragma omp parallel
-    {
-        float *w = xmalloc((size_t)TILE_ROWS * C * sizeof *w), *off = xmalloc((size_t)TILE_ROWS * C * sizeof *off);
-        float *stp = xmalloc((size_t)TILE_ROWS * C * sizeof *stp), *nat = xmalloc((size_t)C * sizeof *nat);
-        float *E = xmalloc((size_t)TILE_ROWS * nb * sizeof *E);
-        uint8_t *lv = xmalloc((size_t)TILE_ROWS * C);
-#pragma omp for schedule(dynamic, 1)
-        for (int tile = 0; tile < n_tiles; tile++) {
-            int r0 = tile * TILE_ROWS, nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
-            for (int r = 0; r < nr; r++)
-                for (int i = 0; i < C; i++) w[(size_t)r * C + i] = dead[perm[i]] ? 0.0f : W[(size_t)(r0 + r) * C + perm[i]];
-            gptq_tile(&j, r0, w, nr, off, stp, lv, E, nat);
-        }
-        free(w), free(off), free(stp), free(nat), free(E), free(lv);
-    }
+    int P = rows < PANEL_ROWS ? rows : PANEL_ROWS;
+    float *w = xmalloc((size_t)P * C * sizeof *w), *off = xmalloc((size_t)P * C * sizeof *off);
+    float *stp = xmalloc((size_t)P * C * sizeof *stp), *E = xmalloc((size_t)P * nb * sizeof *E);
+    uint8_t *lv = xmalloc((size_t)P * C);
+    for (int r0 = 0; r0 < rows; r0 += P) gptq_panel(&j, W, r0, rows - r0 < P ? rows - r0 : P, w, off, stp, lv, E);
+    free(w), free(off), free(stp), free(E), free(lv);
     free(imp), free(dead), free(perm), free(U);
     return 0;
 }
@@ -202,7 +191,7 @@ static void ggml_store(void *user, int r, const uint8_t *levels) {
         qlevels_set(q->t, q->out + (size_t)r * q->row_bytes + g * q->block_bytes, levels + g * (size_t)B);
 }
 
-int gptq_quantize(qtype t, float *W, int rows, int cols, const double *H, const gptq_opts *o, void *out) {
+int gptq_quantize(qtype t, const float *W, int rows, int cols, const double *H, const gptq_opts *o, void *out) {
     const qtype_info *q = qtype_get((int)t);
     int bits = qlevels_bits(t);
     if (!q || !bits) return err_set(ERR_ARG, "gptq: %s has no quantization levels to round to", q ? q->name : "type");

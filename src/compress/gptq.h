@@ -35,18 +35,17 @@ typedef struct gptq_grid {
     void *user;
 } gptq_grid;
 
-// The core. W (rows, cols) fp32, row-major, rows are output channels; it is used as
-// scratch and left modified. H (cols, cols) = sum over calibration tokens of x xᵀ (any
+// The core. W (rows, cols) fp32, row-major, rows are output channels; not modified. H (cols, cols) = sum over calibration tokens of x xᵀ (any
 // positive scale). Columns never active (H_ii = 0) are rounded from zero and spread no
 // error. batch: columns per lazy batch (0: 128), rounded up to whole groups when groups
 // are fitted as GPTQ reaches them; in exact arithmetic the result does not depend on it.
 // Returns 0, or ERR_ARG (cols not whole groups, a grid outside 2..256 levels, H not
 // positive definite even after raising the damping), message set.
-int gptq_run(const gptq_grid *q, float *W, int rows, int cols, const double *H, const gptq_opts *o, int batch);
+int gptq_run(const gptq_grid *q, const float *W, int rows, int cols, const double *H, const gptq_opts *o, int batch);
 
 // GPTQ into ggml block type t: out receives rows × qtype_row_bytes(t, cols) bytes.
 // W, H and the errors as gptq_run; ERR_ARG also for a type without levels.
-int gptq_quantize(qtype t, float *W, int rows, int cols, const double *H, const gptq_opts *o, void *out);
+int gptq_quantize(qtype t, const float *W, int rows, int cols, const double *H, const gptq_opts *o, void *out);
 
 // The proxy loss GPTQ minimises, for checking it: sum over rows of e H eᵀ with
 // e = dequantized row - W row, divided by the trace of H (so 1 is an error of one

@@ -143,6 +143,40 @@ void linalg_cholesky_solve(const double *L, int n, double *B, int nrhs) {
     free(U);
 }
 
+// X = L⁻¹ by block rows I: L_II X_I = E_I − L_I,<I · X_<I. Each block column J of the block
+// row is independent (its own gemm against Y's rows, which are X's columns, then a forward
+// substitution down the diagonal block), so block columns go to threads. Column by column
+// (x solving L x = e_k), each column streamed half of L: memory bound at GPTQ's sizes.
+void linalg_tri_inverse_t(const double *L, int n, double *Y) {
+    if (n <= 0) return;
+    memset(Y, 0, (size_t)n * n * sizeof *Y);
+    double *T = xmalloc((size_t)NB * n * sizeof *T);  // the block row I of X, row stride n
+    for (int i0 = 0; i0 < n; i0 += NB) {
+        int ib = n - i0 < NB ? n - i0 : NB, i1 = i0 + ib, nj = (i1 + NB - 1) / NB;
+#pragma omp parallel for schedule(dynamic, 1) if ((double)ib * i1 * i0 > 1e6)
+        for (int jb = 0; jb < nj; jb++) {
+            int j0 = jb * NB, jw = i1 - j0 < NB ? i1 - j0 : NB;
+            for (int i = 0; i < ib; i++)
+                for (int j = 0; j < jw; j++) T[(size_t)i * n + j0 + j] = i0 + i == j0 + j;
+            if (j0 < i0)  // Y's rows hold zeros left of the diagonal, so K can start at j0
+                linalg_gemm_nt_sub(T + j0, (size_t)n, L + (size_t)i0 * n + j0, (size_t)n, Y + (size_t)j0 * n + j0,
+                                   (size_t)n, ib, jw, i0 - j0);
+            for (int i = 0; i < ib; i++) {
+                double *ti = T + (size_t)i * n + j0;
+                const double *li = L + (size_t)(i0 + i) * n + i0;
+                for (int m = 0; m < i; m++) {
+                    const double *tm = T + (size_t)m * n + j0, f = li[m];
+                    for (int j = 0; j < jw; j++) ti[j] -= f * tm[j];
+                }
+                for (int j = 0; j < jw; j++) ti[j] /= li[i];
+            }
+            for (int i = 0; i < ib; i++)
+                for (int j = 0; j < jw; j++) Y[(size_t)(j0 + j) * n + i0 + i] = T[(size_t)i * n + j0 + j];
+        }
+    }
+    free(T);
+}
+
 // Householder reduction to tridiagonal form, T = Qᵀ A Q, then the implicit QL algorithm
 // with Wilkinson's shift on T (Golub & Van Loan 8.3), the rotations applied to Qᵀ's rows
 // so that the eigenvectors come out as rows (the layout every caller here wants).

@@ -18,6 +18,10 @@ int linalg_cholesky(double *A, int n);
 // linalg_cholesky. Rows are independent (solved in parallel).
 void linalg_cholesky_solve(const double *L, int n, double *B, int nrhs);
 
+// Y (n, n) = (L⁻¹)ᵀ, upper triangular (zero below the diagonal), for L from
+// linalg_cholesky (only its lower triangle is read): row k of Y is column k of L⁻¹.
+void linalg_tri_inverse_t(const double *L, int n, double *Y);
+
 // Eigendecomposition of the symmetric A (n, n; both triangles read): on return w holds the
 // eigenvalues in descending order and row i of A the unit eigenvector of w[i]. Returns -1
 // (A then undefined) if the iteration does not converge, which for finite input it does.
