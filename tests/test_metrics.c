@@ -366,6 +366,79 @@ static void test_calib(void) {
     gpt2_model_free(&m);
 }
 
+// H gathered over many windows, as GPTQ at scale sees it: 36 windows of 250 tokens (the
+// product's 1024-token batches cut windows; the float part is flushed into double mid-pass
+// and at the end), at block 0's QKV (256 columns) and MLP down projection (1024 columns:
+// tiles of the product, the last one short), against double sums of the same inputs.
+typedef struct wide_direct {
+    int mats[2];
+    double *H[2];
+} wide_direct;
+
+static void wide_hook(void *user, int mat, const float *in, int T, int cols) {
+    wide_direct *d = user;
+    for (int q = 0; q < 2; q++) {
+        if (mat != d->mats[q]) continue;
+        for (int t = 0; t < T; t++) {
+            const float *x = in + (size_t)t * cols;
+            for (int i = 0; i < cols; i++) {
+                double *h = d->H[q] + (size_t)i * cols, xi = x[i];
+                for (int k = i; k < cols; k++) h[k] += xi * x[k];
+            }
+        }
+    }
+}
+
+static void test_calib_long(void) {
+    char dir[512], vocab[600], merges[600];
+    snprintf(dir, sizeof dir, "%s/models/mini", shared_dir());
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
+    snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+    gpt2_model m;
+    bpe *tok = NULL;
+    if (gpt2_hf_load(&m, dir) || bpe_load(&tok, vocab, merges)) {
+        EXPECT(0, "cannot load %s: %s", dir, err_msg());
+        return;
+    }
+    const gpt2_config *c = &m.cfg;
+    calib_set cs;
+    EXPECT(calib_load(&cs, tok, "data/calib.txt", 9000, 250) == 0 && cs.n_windows == 36, "calib_load: %s", err_msg());
+    int ns = gpt2_n_mats(c);
+    wide_direct d = {{gpt2_mat_index(c, 0, GPT2_LIN_QKV, 0), gpt2_mat_index(c, 0, GPT2_LIN_DOWN, 0)}, {NULL, NULL}};
+    act_stats *st = xcalloc((size_t)ns, sizeof *st);
+    int cols[2];
+    for (int q = 0; q < 2; q++) {
+        cols[q] = gpt2_mat(&m, d.mats[q])->cols;
+        d.H[q] = xcalloc((size_t)cols[q] * cols[q], sizeof(double));
+        act_stats_init(&st[d.mats[q]], cols[q], 1);
+    }
+    gpt2_state s;
+    CHECK(gpt2_state_init(&s, &m, cs.ctx) == 0);
+    s.hook = wide_hook, s.hook_user = &d, s.stop_after = 1;
+    for (int w = 0; w < cs.n_windows; w++) {
+        gpt2_state_reset(&s);
+        gpt2_forward(&m, &s, cs.ids + (size_t)w * cs.ctx, cs.ctx, 0);
+    }
+    gpt2_state_free(&s);
+    calib_collect(&m, &cs, st, 1, NULL);
+    for (int q = 0; q < 2; q++) {
+        int C = cols[q];
+        for (int i = 0; i < C; i++)  // the direct sums are upper; H must be symmetric
+            for (int k = 0; k < i; k++) d.H[q][(size_t)i * C + k] = d.H[q][(size_t)k * C + i];
+        char label[128];
+        snprintf(label, sizeof label, "calib_collect, %d tokens: H (%d columns) relative to the largest entry",
+                 cs.n_windows * cs.ctx, C);
+        EXPECT_CLOSE(label, rel_maxdiff(st[d.mats[q]].H, d.H[q], (size_t)C * C), TOL_CALIB_REL);
+        EXPECT(st[d.mats[q]].n == (long)cs.n_windows * cs.ctx, "calib_collect: %ld tokens counted", st[d.mats[q]].n);
+        act_stats_free(&st[d.mats[q]]);
+        free(d.H[q]);
+    }
+    free(st);
+    calib_free(&cs);
+    bpe_free(tok);
+    gpt2_model_free(&m);
+}
+
 // Repetition measures: a hand-counted loop and a text without repeats, then random texts over
 // a small vocabulary against brute-force definitions; the collapse rule at its edges.
 static void naive_rep(const int *t, int len, double *rep4, double *d1, double *d2, int *longest) {
@@ -438,6 +511,7 @@ int main(int argc, char **argv) {
     EXPECT(access(shrink, X_OK) == 0, "%s is not built (make test builds it first)", shrink);
     test_agreement(shrink);
     test_calib();
+    test_calib_long();
     test_repetition();
     return TEST_DONE();
 }

@@ -4,6 +4,8 @@
 #include "../core/fileio.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
+#include "../core/pool.h"
+#include "../kernels/backward.h"
 #include "../kernels/kernels.h"
 #include <math.h>
 #include <stdio.h>
@@ -50,10 +52,64 @@ void act_stats_free(act_stats *s) {
     memset(s, 0, sizeof *s);
 }
 
+// H = Σ x xᵀ is the costliest statistic (cols² per token; at GPT-2-XL's MLP, 6400² = 41 M
+// multiply-adds per token, more than the forward pass itself). It is built from the upper
+// triangle only, in tiles of a matrix product over H_TOKENS tokens at a time (the inputs
+// gathered transposed), summed in float, and added into the double H every H_FLUSH tokens
+// and at the end of a pass, when the lower triangle is mirrored from the upper.
+enum { H_TOKENS = 1024, H_TILE = 384, H_FLUSH = 8192 };
+
+typedef struct h_acc {
+    float *xt;    // (cols, H_TOKENS): the inputs gathered, transposed; `filled` tokens so far
+    float *part;  // (cols, cols) upper triangle: Σ x xᵀ over the tokens since the last flush
+    int filled, pending;
+} h_acc;
+
 typedef struct collector {
     act_stats *stats;
-    float *xt, *h;  // scratch: the inputs transposed (cols, T), and one window's Xᵀ X
+    h_acc *acc;  // per matrix: used where stats[i].H is
+    int n;
 } collector;
+
+typedef struct h_job {
+    h_acc *a;
+    int cols, tiles;
+} h_job;
+
+// Tile pair p (bi <= bj, row-major over the upper triangle of tiles): part += Xᵢ Xⱼᵀ.
+static void h_tile(void *ctx, int p, int worker) {
+    (void)worker;
+    const h_job *j = ctx;
+    int bi = 0, q = p, C = j->cols;
+    while (q >= j->tiles - bi) q -= j->tiles - bi, bi++;
+    int i0 = bi * H_TILE, j0 = (bi + q) * H_TILE;
+    int mi = C - i0 < H_TILE ? C - i0 : H_TILE, nj = C - j0 < H_TILE ? C - j0 : H_TILE;
+    const float *xt = j->a->xt;
+    gemm_f32(j->a->part + (size_t)i0 * C + j0, C, xt + (size_t)i0 * H_TOKENS, H_TOKENS, 1, xt + (size_t)j0 * H_TOKENS, 1,
+             H_TOKENS, mi, nj, j->a->filled, 1);
+}
+
+static void h_product(h_acc *a, int cols) {
+    if (!a->filled) return;
+    int tiles = (cols + H_TILE - 1) / H_TILE;
+    h_job j = {a, cols, tiles};
+    pool_run(tiles * (tiles + 1) / 2, h_tile, &j);
+    a->pending += a->filled;
+    a->filled = 0;
+}
+
+// Adds the float part into H's upper triangle (double) and clears it.
+static void h_flush(h_acc *a, act_stats *s) {
+    h_product(a, s->cols);
+    if (!a->pending) return;
+    int C = s->cols;
+    for (int i = 0; i < C; i++) {
+        double *h = s->H + (size_t)i * C;
+        float *p = a->part + (size_t)i * C;
+        for (int k = i; k < C; k++) h[k] += p[k], p[k] = 0.0f;
+    }
+    a->pending = 0;
+}
 
 static void collect_hook(void *user, int mat, const float *in, int T, int cols) {
     collector *c = user;
@@ -69,11 +125,42 @@ static void collect_hook(void *user, int mat, const float *in, int T, int cols) 
         }
     s->n += T;
     if (!s->H) return;
-    // Xᵀ X as a matmul of Xᵀ with itself (float, one window), summed in double.
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < cols; i++) c->xt[(size_t)i * T + t] = in[(size_t)t * cols + i];
-    matmul_f32(c->h, c->xt, c->xt, NULL, cols, T, cols);
-    for (size_t i = 0; i < (size_t)cols * cols; i++) s->H[i] += c->h[i];
+    h_acc *a = &c->acc[mat];
+    for (int t0 = 0; t0 < T;) {
+        int n = T - t0 < H_TOKENS - a->filled ? T - t0 : H_TOKENS - a->filled;
+        for (int i = 0; i < cols; i++) {
+            float *dst = a->xt + (size_t)i * H_TOKENS + a->filled;
+            for (int t = 0; t < n; t++) dst[t] = in[(size_t)(t0 + t) * cols + i];
+        }
+        a->filled += n, t0 += n;
+        if (a->filled == H_TOKENS) h_product(a, cols);
+        if (a->pending >= H_FLUSH) h_flush(a, s);
+    }
+}
+
+static void collector_init(collector *c, act_stats *stats, int n) {
+    c->stats = stats;
+    c->n = n;
+    c->acc = xcalloc((size_t)n, sizeof *c->acc);
+    for (int i = 0; stats && i < n; i++)
+        if (stats[i].H) {
+            c->acc[i].xt = xmalloc((size_t)stats[i].cols * H_TOKENS * sizeof(float));
+            c->acc[i].part = xcalloc((size_t)stats[i].cols * stats[i].cols, sizeof(float));
+        }
+}
+
+// The last tokens into H, the lower triangle mirrored from the upper.
+static void collector_finish(collector *c) {
+    for (int m = 0; c->stats && m < c->n; m++) {
+        act_stats *s = &c->stats[m];
+        if (!s->H) continue;
+        h_flush(&c->acc[m], s);
+        int C = s->cols;
+        for (int i = 0; i < C; i++)
+            for (int k = i + 1; k < C; k++) s->H[(size_t)k * C + i] = s->H[(size_t)i * C + k];
+        free(c->acc[m].xt), free(c->acc[m].part);
+    }
+    free(c->acc);
 }
 
 void calib_progress(const char *label, int done, int total, double t0) {
@@ -83,17 +170,22 @@ void calib_progress(const char *label, int done, int total, double t0) {
     if (done == total) fprintf(stderr, "\n");
 }
 
+void calib_block_label(char *buf, size_t cap, const char *what, int l, int L, double t0) {
+    if (l == 0) {
+        snprintf(buf, cap, "%s: block 1/%d", what, L);
+        return;
+    }
+    double eta = (timer_now() - t0) / l * (L - l);
+    snprintf(buf, cap, "%s: block %d/%d (run ETA %.0f %s)", what, l + 1, L, eta >= 120 ? eta / 60 : eta,
+             eta >= 120 ? "min" : "s");
+}
+
 // One forward pass per window with the hook on; start/stop select the blocks run.
 static void run_windows(const gpt2_model *m, const calib_set *cs, act_stats *stats, int start, int stop, float *stream,
                         int advance, const char *label) {
-    int max_cols = 0, ns = gpt2_n_mats(&m->cfg), C = m->cfg.n_embd;
-    for (int i = 0; stats && i < ns; i++)
-        if (stats[i].H && stats[i].cols > max_cols) max_cols = stats[i].cols;
-    collector c = {stats, NULL, NULL};
-    if (max_cols) {
-        c.xt = xmalloc((size_t)max_cols * cs->ctx * sizeof(float));
-        c.h = xmalloc((size_t)max_cols * max_cols * sizeof(float));
-    }
+    int ns = gpt2_n_mats(&m->cfg), C = m->cfg.n_embd;
+    collector c;
+    collector_init(&c, stats, ns);
     gpt2_state s;
     CHECK(gpt2_state_init(&s, m, cs->ctx) == 0);
     if (stats) s.hook = collect_hook, s.hook_user = &c;
@@ -109,8 +201,8 @@ static void run_windows(const gpt2_model *m, const calib_set *cs, act_stats *sta
         if (stream && advance) memcpy(stream + (size_t)w * TC, s.x, TC * sizeof(float));
         if (label) calib_progress(label, w + 1, cs->n_windows, t0);
     }
+    collector_finish(&c);
     gpt2_state_free(&s);
-    free(c.xt), free(c.h);
 }
 
 void calib_collect(const gpt2_model *m, const calib_set *cs, act_stats *stats, int stop_after, const char *label) {
