@@ -1,5 +1,6 @@
 // awq.c: activation-aware scaling (see awq.h).
 #include "awq.h"
+#include "../core/timer.h"
 #include "kl_probe.h"
 #include "../core/err.h"
 #include "../core/xalloc.h"
@@ -205,11 +206,12 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
     // is chosen.
     static const int order[GPT2_LINEARS] = {GPT2_LIN_OUT, GPT2_LIN_QKV, GPT2_LIN_UP, GPT2_LIN_DOWN};
     static const char *names[GPT2_LINEARS] = {"qkv", "proj", "fc", "down"};
+    double t_start = timer_now();
     for (int l = 0; l < L; l++) {
         int i0 = gpt2_mat_index(c, l, 0, 0), i1 = gpt2_mat_index(c, l + 1, 0, 0);
         for (int i = i0; i < i1; i++) act_stats_init(&st[i], saved[i].cols, 1);
-        char label[64];
-        snprintf(label, sizeof label, "awq: layer %d/%d statistics", l + 1, L);
+        char label[96];
+        calib_block_label(label, sizeof label, "awq", l, L, t_start);
         calib_run_block(m, cs, &stream, st, 0, label);
         choice ch[2 * GPT2_LINEARS] = {{0}};
         for (int j = 0; j < GPT2_LINEARS; j++) {

@@ -58,3 +58,7 @@ void calib_run_block(const gpt2_model *m, const calib_set *cs, calib_stream *st,
 
 // A progress line "label i/n, elapsed, ETA" on stderr when it is a terminal.
 void calib_progress(const char *label, int done, int total, double t0);
+
+// The label of block l's pass (0-based, of L) for methods that go block by block, with the
+// whole run's ETA from the blocks done since t0: "what: block 4/48 (run ETA 21 min)".
+void calib_block_label(char *buf, size_t cap, const char *what, int l, int L, double t0);

@@ -49,12 +49,9 @@ static float **importance_vectors(gpt2_model *m, const calib_set *cs) {
 // without levels (F32/F16) and empty matrices, which are then stored the ordinary way.
 static void *gptq_matrix(qtype t, const float *W, int rows, int cols, const act_stats *st, const compress_opts *o, int *rc) {
     if (!qlevels_bits(t) || rows == 0 || cols == 0) return NULL;  // nothing to round, or an empty matrix
-    float *w = xmalloc((size_t)rows * cols * sizeof *w);
-    memcpy(w, W, (size_t)rows * cols * sizeof *w);
     void *out = xmalloc((size_t)rows * qtype_row_bytes(t, (size_t)cols));
     gptq_opts go = {o->damp, o->act_order};
-    *rc = gptq_quantize(t, w, rows, cols, st->H, &go, out);
-    free(w);
+    *rc = gptq_quantize(t, W, rows, cols, st->H, &go, out);
     if (*rc) {
         free(out);
         return NULL;
@@ -75,13 +72,15 @@ static int gptq_model(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs,
     for (int i = 0; i < n; i++) saved[i] = *gpt2_mat(m, i);
     calib_stream stream;
     calib_stream_init(&stream, m, cs);
+    double t_start = timer_now();
     for (int l = 0; l < L && !rc; l++) {
         double t0 = timer_now();
         int i0 = gpt2_mat_index(c, l, 0, 0), i1 = gpt2_mat_index(c, l + 1, 0, 0);  // this block's matrices
         for (int i = i0; i < i1; i++) act_stats_init(&st[i], gpt2_mat(m, i)->cols, 1);
-        char label[64];
-        snprintf(label, sizeof label, "gptq: block %d/%d inputs", l + 1, L);
+        char label[96];
+        calib_block_label(label, sizeof label, "gptq", l, L, t_start);
         calib_run_block(m, cs, &stream, st, 0, label);
+        double t1 = timer_now();
         for (int i = i0; i < i1 && !rc; i++) {
             const wmat *v = gpt2_mat(m, i);
             enc[i] = gptq_matrix(plan->types[i], v->data, v->rows, v->cols, &st[i], o, &rc);
@@ -89,8 +88,11 @@ static int gptq_model(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs,
         }
         for (int i = i0; i < i1; i++)
             if (enc[i]) *gpt2_mat(m, i) = (wmat){plan->types[i], saved[i].rows, saved[i].cols, enc[i]};
+        double t2 = timer_now();
         calib_run_block(m, cs, &stream, NULL, 1, NULL);  // through the quantized block
-        if (o->verbose) fprintf(stderr, "gptq: block %d done in %.1f s\n", l, timer_now() - t0);
+        if (o->verbose)
+            fprintf(stderr, "gptq: block %d done in %.1f s (inputs and H %.1f s, GPTQ %.1f s, quantized block %.1f s)\n", l,
+                    timer_now() - t0, t1 - t0, t2 - t1, timer_now() - t2);
     }
     if (!rc) {
         act_stats_init(&st[head], c->n_embd, 1);
