@@ -81,3 +81,9 @@ typedef struct st_write_tensor {
 // size overflow; or metadata that is not an object of strings), ERR_FORMAT
 // (metadata_json is not valid JSON) or ERR_IO (the message names the file).
 int safetensors_write(const char *path, const st_write_tensor *tensors, int n, const char *metadata_json);
+
+// The same, but the tensors' data pointers are ignored: fill(user, i, dst) writes tensor i's
+// bytes into dst when its turn comes, so a writer converting a large model holds one
+// tensor's bytes at a time, not a second copy of the model.
+int safetensors_write_filled(const char *path, const st_write_tensor *tensors, int n, const char *metadata_json,
+                             void (*fill)(void *user, int i, void *dst), void *user);

@@ -48,7 +48,7 @@ static int name_cmp(const void *a, const void *b) {
 }
 
 // Validates tensor i and returns its byte size in *nbytes.
-static int check_tensor(const char *path, const st_write_tensor *t, int i, size_t *nbytes) {
+static int check_tensor(const char *path, const st_write_tensor *t, int i, size_t *nbytes, int need_data) {
     if (!t->name) return err_set(ERR_ARG, "%s: tensor %d has no name", path, i);
     if (!utf8_valid(t->name)) return err_set(ERR_ARG, "%s: tensor %d: name is not valid UTF-8", path, i);
     if (strcmp(t->name, "__metadata__") == 0)
@@ -66,7 +66,7 @@ static int check_tensor(const char *path, const st_write_tensor *t, int i, size_
         if ((size_t)u != u || !size_mul_ok(n, (size_t)u, &n))
             return err_set(ERR_ARG, "%s: tensor '%s': shape overflows the size of memory", path, t->name);
     }
-    if (n > 0 && !t->data) return err_set(ERR_ARG, "%s: tensor '%s': data is NULL", path, t->name);
+    if (n > 0 && !t->data && need_data) return err_set(ERR_ARG, "%s: tensor '%s': data is NULL", path, t->name);
     *nbytes = n;
     return 0;
 }
@@ -105,10 +105,10 @@ static int put_metadata(sbuf *h, const char *path, const char *metadata_json) {
 
 // Builds the padded header into h and each tensor's size into nbytes[n].
 static int build_header(sbuf *h, size_t *nbytes, const char *path, const st_write_tensor *tensors, int n,
-                        const char *metadata_json) {
+                        const char *metadata_json, int need_data) {
     if (n < 0 || (n > 0 && !tensors)) return err_set(ERR_ARG, "%s: bad tensor list (n = %d)", path, n);
     for (int i = 0; i < n; i++) {
-        int rc = check_tensor(path, &tensors[i], i, &nbytes[i]);
+        int rc = check_tensor(path, &tensors[i], i, &nbytes[i], need_data);
         if (rc) return rc;
     }
     if (n > 1) {
@@ -156,10 +156,15 @@ static int build_header(sbuf *h, size_t *nbytes, const char *path, const st_writ
 // --- public
 
 int safetensors_write(const char *path, const st_write_tensor *tensors, int n, const char *metadata_json) {
+    return safetensors_write_filled(path, tensors, n, metadata_json, NULL, NULL);
+}
+
+int safetensors_write_filled(const char *path, const st_write_tensor *tensors, int n, const char *metadata_json,
+                             void (*fill)(void *user, int i, void *dst), void *user) {
     sbuf h;
     sbuf_init(&h);
     size_t *nbytes = xcalloc(n > 0 ? (size_t)n : 1, sizeof *nbytes);
-    int rc = build_header(&h, nbytes, path, tensors, n, metadata_json);
+    int rc = build_header(&h, nbytes, path, tensors, n, metadata_json, !fill);
     if (rc) goto out;
 
     atomic_file a;
@@ -167,8 +172,13 @@ int safetensors_write(const char *path, const st_write_tensor *tensors, int n, c
     unsigned char len8[8];
     le_put_u64(len8, (uint64_t)h.len);
     int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(sbuf_str(&h), 1, h.len, a.f) == h.len;
-    for (int i = 0; ok && i < n; i++)
-        ok = nbytes[i] == 0 || fwrite(tensors[i].data, 1, nbytes[i], a.f) == nbytes[i];
+    for (int i = 0; ok && i < n; i++) {
+        if (nbytes[i] == 0) continue;
+        void *buf = fill ? xmalloc(nbytes[i]) : NULL;
+        if (fill) fill(user, i, buf);
+        ok = fwrite(fill ? buf : tensors[i].data, 1, nbytes[i], a.f) == nbytes[i];
+        free(buf);
+    }
     if (!ok) {
         rc = err_set(ERR_IO, "%s: write failed: %s", a.tmp_path, strerror(errno));
         atomic_file_abort(&a);

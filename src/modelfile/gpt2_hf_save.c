@@ -110,6 +110,25 @@ static const char *inexpressible(const gpt2_config *c) {
     return NULL;
 }
 
+// One tensor's HF bytes, made when the writer reaches it (one tensor in memory at a time).
+typedef struct hf_source {
+    const float *src;
+    size_t n;
+    int64_t rows, cols;  // the HF shape (a vector: rows = n, cols = 1 or its single dim)
+    int transpose, f16;
+} hf_source;
+
+static void fill_hf(void *user, int i_tensor, void *dst) {
+    const hf_source *h = (const hf_source *)user + i_tensor;
+    size_t hc = (size_t)h->cols;
+    for (size_t i = 0; i < h->n; i++) {
+        // element i of the HF tensor: (r, k) = (i / hc, i % hc); ours is (k, r) when transposed
+        size_t j = h->transpose ? (i % hc) * (size_t)h->rows + i / hc : i;
+        if (h->f16) ((uint16_t *)dst)[i] = f32_to_fp16(h->src[j]);
+        else ((float *)dst)[i] = h->src[j];
+    }
+}
+
 int gpt2_hf_save(const gpt2_model *m, const char *dir, const char *tok_dir, int f16) {
     const gpt2_config *c = &m->cfg;
     if (!gpt2_model_is_f32(m))
@@ -121,8 +140,7 @@ int gpt2_hf_save(const gpt2_model *m, const char *dir, const char *tok_dir, int 
     int L = c->n_layer, n_t = 0, max_t = GPT2_T_COUNT * L + GPT2_T_COUNT;
     st_write_tensor *ts = xcalloc((size_t)max_t, sizeof *ts);
     char **names = xcalloc((size_t)max_t, sizeof *names);
-    void **bufs = xcalloc((size_t)max_t, sizeof *bufs);
-    size_t es = f16 ? 2 : 4;
+    hf_source *srcs = xcalloc((size_t)max_t, sizeof *srcs);
     gpt2_model *mm = (gpt2_model *)m;  // the table's accessors take a mutable model; nothing is written
     for (int id = 0; id < GPT2_T_COUNT; id++) {
         const gpt2_tensor_info *ti = &gpt2_tensors[id];
@@ -130,34 +148,22 @@ int gpt2_hf_save(const gpt2_model *m, const char *dir, const char *tok_dir, int 
             int64_t rows, cols;
             if (!gpt2_tensor_shape(c, id, l, &rows, &cols)) continue;
             const float *src = ti->kind == GPT2_KIND_MATRIX ? gpt2_tensor_mat(mm, id, l)->data : *gpt2_tensor_vec(mm, id, l);
-            size_t n = (size_t)(rows * cols);
-            // Our (out, in) matrices go back to HF Conv1D (in, out); embeddings keep their layout.
             int64_t hf[2];
-            int ndim = gpt2_tensor_hf_shape(c, id, l, hf), hc = (int)hf[1];
-            void *buf = xmalloc(n * es + 1);
-            for (size_t i = 0; i < n; i++) {
-                // element i of the HF tensor: (r, k) = (i / hc, i % hc); ours is (k, r) when transposed
-                size_t j = ti->hf_transpose ? (i % (size_t)hc) * (size_t)hf[0] + i / (size_t)hc : i;
-                if (f16) ((uint16_t *)buf)[i] = f32_to_fp16(src[j]);
-                else ((float *)buf)[i] = src[j];
-            }
+            int ndim = gpt2_tensor_hf_shape(c, id, l, hf);
             char name[128];
             snprintf(name, sizeof name, ti->hf, l);
             names[n_t] = xstrdup(name);
-            bufs[n_t] = buf;
-            ts[n_t] = (st_write_tensor){names[n_t], f16 ? DTYPE_F16 : DTYPE_F32, ndim, {hf[0], hf[1]}, buf};
+            srcs[n_t] = (hf_source){src, (size_t)(rows * cols), hf[0], hf[1], ti->hf_transpose, f16};
+            ts[n_t] = (st_write_tensor){names[n_t], f16 ? DTYPE_F16 : DTYPE_F32, ndim, {hf[0], hf[1]}, NULL};
             n_t++;
         }
     }
     char *st_path = path_join(dir, "model.safetensors");
-    int rc = safetensors_write(st_path, ts, n_t, NULL);
+    int rc = safetensors_write_filled(st_path, ts, n_t, NULL, fill_hf, srcs);
     free(st_path);
-    for (int i = 0; i < n_t; i++) {
-        free(names[i]);
-        free(bufs[i]);
-    }
+    for (int i = 0; i < n_t; i++) free(names[i]);
     free(names);
-    free(bufs);
+    free(srcs);
     free(ts);
     if (!rc) rc = write_config(m, dir);
     if (!rc && tok_dir) {
