@@ -1,0 +1,68 @@
+#!/bin/sh
+# bench/scale.sh (make bench-scale, which writes bench/scale.md): wall time and peak memory
+# (GNU time's maximum resident set) of shrink's steps at the GPT-2 shapes users bring, on
+# random weights of each shape (`shrink bench --random SHAPE --save`; speed does not depend
+# on the values). Prints markdown. Nothing is asserted.
+#   SHAPES  default "gpt2-medium gpt2-large gpt2-xl"
+#   STEPS   default "save load rtn gptq awq bpw eval": which rows to measure
+#   WORK    where the models go (default build/scale; gpt2-xl takes 6.2 GB, its GGUFs ~1 GB each)
+#   EVAL_TEXT  text for the 64 k-token eval (default: the first 300,000 bytes of WikiText-2's
+#           test split from ../shared, ~65 k GPT-2 tokens)
+set -eu
+SHRINK=${SHRINK:-./shrink}
+SHAPES=${SHAPES:-gpt2-medium gpt2-large gpt2-xl}
+STEPS=${STEPS:-save load rtn gptq awq bpw eval}
+work=${WORK:-build/scale}
+shared=${SHRINK_SHARED:-../shared}
+[ -x /usr/bin/time ] || { echo "bench/scale.sh: needs GNU time (/usr/bin/time; Debian package time)" >&2; exit 1; }
+mkdir -p "$work"
+text=${EVAL_TEXT:-$work/eval.txt}
+[ -n "${EVAL_TEXT:-}" ] || head -c 300000 "$shared/data/wikitext-2-raw/wiki.test.raw" > "$text"
+
+# run LABEL CMD...: one table row: wall seconds, peak RSS in GB
+run() {
+    label=$1
+    shift
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > "$work/out.txt" 2> "$work/err.txt" ||
+        { echo "| $shape | $label | failed: $(tail -1 "$work/err.txt") | | |"; return 0; }
+    read -r secs kb < "$work/time.txt"
+    awk -v s="$shape" -v l="$label" -v t="$secs" -v k="$kb" -v n="$note" \
+        'BEGIN {printf "| %s | %s | %.1f | %.2f | %s |\n", s, l, t, k / 1048576, n}'
+    note=""
+}
+
+has() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+echo "## Scale: GPT-2-medium, -large and -XL shapes"
+echo
+echo "$(nproc) threads (the default), one command at a time; wall time and peak resident memory"
+echo "(GNU time). Random weights of each shape; calibration: data/calib.txt, the default 32768 tokens."
+echo "eval: $(wc -c < "$text") bytes of WikiText-2 test, --ctx 1024 --stride 1024 (every token scored once)."
+echo
+echo "| shape | step | seconds | peak GB | note |"
+echo "|---|---|---:|---:|---|"
+for shape in $SHAPES; do
+    dir=$work/$shape
+    note=""
+    if has save || [ ! -f "$dir/model.safetensors" ]; then
+        run "bench --random --save (write the fp32 HF directory)" $SHRINK bench --random "$shape" --save "$dir" -p 0 -n 0 -t 1
+    fi
+    if has load; then
+        cat "$dir/model.safetensors" > /dev/null  # into the page cache
+        /usr/bin/time -f "%e" -o "$work/time.txt" cat "$dir/model.safetensors" > /dev/null
+        note="cat of the same file from the page cache: $(cat "$work/time.txt") s"
+        run "load (bench -p 0 -n 0: load, then nothing)" $SHRINK bench -m "$dir" -p 0 -n 0 -r 1 -t "$(nproc)"
+    fi
+    has rtn && run "compress Q4_K_M rtn" $SHRINK compress -m "$dir" --type Q4_K_M -o "$work/$shape-rtn.gguf"
+    has gptq && run "compress Q4_K_M gptq" $SHRINK compress -m "$dir" --type Q4_K_M --method gptq -o "$work/$shape-gptq.gguf"
+    has awq && run "compress Q4_K_M awq" $SHRINK compress -m "$dir" --type Q4_K_M --method awq -o "$work/$shape-awq.gguf"
+    has bpw && run "compress --target-bpw 4.5" $SHRINK compress -m "$dir" --target-bpw 4.5 -o "$work/$shape-bpw.gguf"
+    if has eval; then
+        q=$work/$shape-rtn.gguf
+        [ -f "$q" ] || $SHRINK compress -m "$dir" --type Q4_K_M -o "$q" > /dev/null 2>&1
+        run "eval Q4_K_M (rtn file)" $SHRINK eval -m "$q" -f "$text" --ctx 1024 --stride 1024 --json
+        tok=$(sed -n 's/.*"tokens": \([0-9]*\).*/\1/p' "$work/out.txt")
+        [ -z "$tok" ] || echo "|  | (eval: $tok tokens scored) | | | |"
+    fi
+done
+echo
