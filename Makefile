@@ -16,7 +16,10 @@ CC ?= cc
 # CFLAGS/LDFLAGS are the user's (make asan overrides them); the project's own flags
 # live in ALL_CFLAGS so they always apply.
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc -pthread
+# -fPIC: one set of objects serves ./shrink and libshrink.so; hidden visibility: the
+# library exports only include/shrink.h's functions (SHRINK_API), and calls inside it
+# stay direct.
+ALL_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc -Iinclude -pthread -fPIC -fvisibility=hidden
 ALL_LDFLAGS = $(LDFLAGS) -pthread
 LDLIBS = -lm
 BUILD ?= build
@@ -42,7 +45,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: all lib install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -50,7 +53,7 @@ all: shrink
 $(BUILD)/src/kernels/%_avx2.o: ALL_CFLAGS += -mavx2 -mfma -mf16c -O3
 $(BUILD)/src/kernels/%_avx512.o: ALL_CFLAGS += -mavx512f -mavx2 -mfma -mf16c -O3
 
-$(BUILD)/%.o: %.c $(wildcard src/*/*.h)
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h) include/shrink.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -63,10 +66,17 @@ $(BUILD)/libshrink.a: $(LIB_OBJ)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 $(BUILD)/commit.txt: FORCE
 	@mkdir -p $(@D); echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
-$(BUILD)/src/cli/main.o: $(BUILD)/commit.txt
-$(BUILD)/src/cli/main.o: ALL_CFLAGS += -DSHRINK_COMMIT='"$(GIT_COMMIT)"'
+$(BUILD)/src/cli/main.o $(BUILD)/src/api/shrink_api.o: $(BUILD)/commit.txt
+$(BUILD)/src/cli/main.o $(BUILD)/src/api/shrink_api.o: ALL_CFLAGS += -DSHRINK_COMMIT='"$(GIT_COMMIT)"'
 .PHONY: FORCE
 FORCE:
+
+# The shared library: soname libshrink.so.0 (SHRINK_SOVERSION), the libshrink.so link for -lshrink.
+SOVERSION := $(shell sed -n 's/^\#define SHRINK_SOVERSION "\([0-9]*\)".*/\1/p' src/core/version.h)
+$(BUILD)/libshrink.so: $(LIB_OBJ)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libshrink.so.$(SOVERSION) $^ -o $@.$(SOVERSION) $(LDLIBS)
+	ln -sf libshrink.so.$(SOVERSION) $@
+lib: $(BUILD)/libshrink.a $(BUILD)/libshrink.so
 
 $(BUILD)/shrink: $(CLI_OBJ) $(BUILD)/libshrink.a
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -79,8 +89,30 @@ $(BUILD)/test_%: tests/test_%.c $(wildcard tests/*.h) $(BUILD)/libshrink.a
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $< $(BUILD)/libshrink.a -o $@ $(LDLIBS)
 
-test: $(BUILD)/shrink $(TEST_BIN)
+test: $(BUILD)/shrink $(TEST_BIN) $(BUILD)/libshrink.so
 	@sh tests/run_all.sh $(BUILD)
+
+# make install PREFIX=/usr/local DESTDIR=: the binary, libshrink.so (soname) and .a, the
+# header, the pkg-config file and the docs. make uninstall removes exactly those.
+PREFIX ?= /usr/local
+INSTALL_FILES = bin/shrink include/shrink.h lib/libshrink.a lib/libshrink.so lib/libshrink.so.$(SOVERSION) \
+                lib/pkgconfig/shrink.pc share/doc/shrink/README.md
+$(BUILD)/shrink.pc: src/core/version.h Makefile
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: shrink\nDescription: %s\nVersion: %s\nLibs: -L$${libdir} -lshrink\nLibs.private: -lm -pthread%s\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' 'make GPT-2 models smaller and faster, and measure what it costs' \
+	  "$$(sed -n 's/^#define SHRINK_VERSION "\(.*\)"/\1/p' src/core/version.h)" '$(if $(filter 1,$(OMP_OK)), -fopenmp)' > $@
+install: $(BUILD)/shrink $(BUILD)/libshrink.a $(BUILD)/libshrink.so $(BUILD)/shrink.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/doc/shrink
+	install -m 755 $(BUILD)/shrink $(DESTDIR)$(PREFIX)/bin/shrink
+	install -m 644 include/shrink.h $(DESTDIR)$(PREFIX)/include/shrink.h
+	install -m 644 $(BUILD)/libshrink.a $(DESTDIR)$(PREFIX)/lib/libshrink.a
+	install -m 755 $(BUILD)/libshrink.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libshrink.so.$(SOVERSION)
+	ln -sf libshrink.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libshrink.so
+	install -m 644 $(BUILD)/shrink.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/shrink.pc
+	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/shrink/README.md
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
+	-rmdir $(DESTDIR)$(PREFIX)/share/doc/shrink 2>/dev/null
 
 # The README's first command: the bundled default model compressed four ways into
 # $(BUILD)/demo/ (Q8_0 by rounding; Q4_K_M by GPTQ; the size of llama.cpp's Q2_K two ways:
@@ -112,6 +144,11 @@ bench: shrink
 # The busy-machine section of make bench alone, written to bench/busy.md.
 bench-busy: shrink
 	sh bench/busy.sh > bench/busy.md.tmp && mv bench/busy.md.tmp bench/busy.md
+
+# Wall time and peak memory at the GPT-2-medium/large/XL shapes (SHAPES, STEPS: see the
+# script; the XL rows take over an hour on 2 cores): writes bench/scale.md.
+bench-scale: shrink
+	sh bench/scale.sh > bench/scale.md.tmp && mv bench/scale.md.tmp bench/scale.md
 
 # Compression quality against llama.cpp's own files of the reference model (needs ../shared):
 # writes bench/quality.md; results cached under build/quality.

@@ -46,5 +46,8 @@ fi
 if [ -f tests/cli_files.sh ]; then
     tally "cli_files.sh" sh tests/cli_files.sh "$build/shrink"
 fi
+if [ -f tests/api_install.sh ]; then
+    tally "api_install.sh" sh tests/api_install.sh "$build"
+fi
 echo "tests: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,7 +12,7 @@ shared=$(cd "${SHRINK_SHARED:-$root/../shared}" && pwd) || exit 1
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/shrink-mutants.XXXXXX") || exit 1
 trap 'rm -rf "$scratch"' EXIT
 trap 'exit 1' INT TERM
-cp -a "$root/src" "$root/tests" "$root/Makefile" "$scratch/"
+cp -a "$root/src" "$root/include" "$root/examples" "$root/tests" "$root/Makefile" "$scratch/"
 ln -s "$root/data" "$scratch/data"
 ln -s "$root/models" "$scratch/models"
 # Up-to-date objects make each mutant a one-file rebuild.

@@ -1,13 +1,10 @@
 // main.c: the shrink command line: one binary, one table of subcommands.
 #include "cli.h"
 #include "../core/fileio.h"
+#include "../core/version.h"
 #include "../kernels/kernels.h"
 #include <string.h>
 
-#define SHRINK_VERSION "0.1.0"
-#ifndef SHRINK_COMMIT  // the Makefile passes `git rev-parse --short HEAD`
-#define SHRINK_COMMIT "unknown"
-#endif
 
 typedef struct {
     const char *name;

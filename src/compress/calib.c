@@ -163,9 +163,18 @@ static void collector_finish(collector *c) {
     free(c->acc);
 }
 
+static _Thread_local calib_progress_fn progress_fn;
+static _Thread_local void *progress_user;
+
+void calib_set_progress(calib_progress_fn fn, void *user) { progress_fn = fn, progress_user = user; }
+
 void calib_progress(const char *label, int done, int total, double t0) {
-    if (!isatty(2)) return;
     double el = timer_now() - t0, eta = done ? el / done * (total - done) : 0;
+    if (progress_fn) {
+        progress_fn(label, done, total, el, eta, progress_user);
+        return;
+    }
+    if (!isatty(2)) return;
     fprintf(stderr, "\r[%s] %d/%d  %.1fs elapsed, ETA %.1fs   ", label, done, total, el, eta);
     if (done == total) fprintf(stderr, "\n");
 }
