@@ -1,6 +1,8 @@
 # shrink: the only build file.
 #   make            build ./shrink
 #   make test       build and run every test (twice for the model: fast and SHRINK_KERNELS=ref kernels)
+#   make lib        build/libshrink.a and .so (include/shrink.h); make man: build/shrink.1 and shrink.bash
+#   make install    PREFIX=/usr/local DESTDIR=: binary, libraries, header, shrink.pc, man page, completion
 #   make demo       build, compress the bundled default model three ways, write a report on them (demo-report/)
 #   make asan       build and test with AddressSanitizer + UBSan
 #   make bench      speed figures (and llama.cpp beside them) into bench/results.md
@@ -45,7 +47,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all lib install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: all lib man install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 all: shrink
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
@@ -96,13 +98,23 @@ test: $(BUILD)/shrink $(TEST_BIN) $(BUILD)/libshrink.so
 # header, the pkg-config file and the docs. make uninstall removes exactly those.
 PREFIX ?= /usr/local
 INSTALL_FILES = bin/shrink include/shrink.h lib/libshrink.a lib/libshrink.so lib/libshrink.so.$(SOVERSION) \
-                lib/pkgconfig/shrink.pc share/doc/shrink/README.md
+                lib/pkgconfig/shrink.pc share/doc/shrink/README.md share/man/man1/shrink.1 \
+                share/bash-completion/completions/shrink
+# The man page and the bash completion, made from the binary's --help (its options tables).
+$(BUILD)/shrink.1: $(BUILD)/shrink tools/gen_man.sh
+	sh tools/gen_man.sh $(BUILD)/shrink > $@.tmp && mv $@.tmp $@
+$(BUILD)/shrink.bash: $(BUILD)/shrink tools/gen_completion.sh
+	sh tools/gen_completion.sh $(BUILD)/shrink > $@.tmp && mv $@.tmp $@
+man: $(BUILD)/shrink.1 $(BUILD)/shrink.bash
 $(BUILD)/shrink.pc: src/core/version.h Makefile
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: shrink\nDescription: %s\nVersion: %s\nLibs: -L$${libdir} -lshrink\nLibs.private: -lm -pthread%s\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' 'make GPT-2 models smaller and faster, and measure what it costs' \
 	  "$$(sed -n 's/^#define SHRINK_VERSION "\(.*\)"/\1/p' src/core/version.h)" '$(if $(filter 1,$(OMP_OK)), -fopenmp)' > $@
-install: $(BUILD)/shrink $(BUILD)/libshrink.a $(BUILD)/libshrink.so $(BUILD)/shrink.pc
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/doc/shrink
+install: $(BUILD)/shrink $(BUILD)/libshrink.a $(BUILD)/libshrink.so $(BUILD)/shrink.pc $(BUILD)/shrink.1 $(BUILD)/shrink.bash
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/doc/shrink \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 $(BUILD)/shrink.1 $(DESTDIR)$(PREFIX)/share/man/man1/shrink.1
+	install -m 644 $(BUILD)/shrink.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/shrink
 	install -m 755 $(BUILD)/shrink $(DESTDIR)$(PREFIX)/bin/shrink
 	install -m 644 include/shrink.h $(DESTDIR)$(PREFIX)/include/shrink.h
 	install -m 644 $(BUILD)/libshrink.a $(DESTDIR)$(PREFIX)/lib/libshrink.a
@@ -112,7 +124,7 @@ install: $(BUILD)/shrink $(BUILD)/libshrink.a $(BUILD)/libshrink.so $(BUILD)/shr
 	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/shrink/README.md
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
-	-rmdir $(DESTDIR)$(PREFIX)/share/doc/shrink 2>/dev/null
+	-rmdir $(DESTDIR)$(PREFIX)/share/doc/shrink 2>/dev/null || true
 
 # The README's first command: the bundled default model compressed four ways into
 # $(BUILD)/demo/ (Q8_0 by rounding; Q4_K_M by GPTQ; the size of llama.cpp's Q2_K two ways:

@@ -5,7 +5,9 @@
 #   - make install into a DESTDIR, then examples/compress.c built with
 #     `pkg-config --cflags --libs shrink` against the installed tree and run on the bundled
 #     model; make uninstall leaves nothing of it behind;
-#   - with python3: tests/test_python.py, and examples/compress.py, on build's libshrink.so.
+#   - with python3: tests/test_python.py, and examples/compress.py, on build's libshrink.so;
+#   - the installed man page holds every command and every compress option (made from --help),
+#     renders without groff warnings, and the bash completion completes a command and an option.
 # Prints "api_install.sh: N passed, M failed".
 set -u
 build=${1:-build}
@@ -50,6 +52,31 @@ if command -v python3 >/dev/null; then
         data/heldout.txt '$tmp/p.gguf' 2>/dev/null | grep -q '^Q4_K_M     perplexity [0-9.]* ([+-][0-9.]*%), KL 0\.0'"
 else
     echo "skipped: the Python module's tests (no python3 here)"
+fi
+# the man page and the completion, made from --help: every command and every option of compress
+man=$dest/usr/local/share/man/man1/shrink.1
+for c in $("$build/shrink" --help | sed -n '/^commands:/,$p' | sed 1d | awk 'NF { print $1 }'); do
+    check "man page: command $c" grep -q "^\.SS $c\$" "$man"
+done
+for o in $("$build/shrink" compress --help | grep -o -- '^ *-[a-z], --[a-z-]*\|^      --[a-z-]*' | grep -o -- '--[a-z-]*'); do
+    check "man page: compress $o" grep -q -- "$(echo "$o" | sed 's/-/\\\\-/g')" "$man"
+done
+if command -v groff >/dev/null; then
+    check "man page renders without warnings" sh -c "groff -k -man -Tutf8 -ww -z '$man' 2>&1 | (! grep .)"
+fi
+if command -v bash >/dev/null; then
+    comp=$dest/usr/local/share/bash-completion/completions/shrink
+    cat > "$tmp/complete.bash" <<'BASH'
+source "$1"
+shift
+COMP_WORDS=("$@")
+COMP_CWORD=$(($# - 1))
+_shrink
+echo "${COMPREPLY[*]}"
+BASH
+    check "completion: shrink comp<TAB>" sh -c "bash '$tmp/complete.bash' '$comp' shrink comp | grep -qx compress"
+    check "completion: shrink compress --calib-t<TAB>" sh -c \
+        "bash '$tmp/complete.bash' '$comp' shrink compress --calib-t | grep -qx -- --calib-tokens"
 fi
 check "make uninstall" make -s BUILD="$build" DESTDIR="$dest" PREFIX=/usr/local uninstall
 left=$(find "$dest" -type f -o -type l | tr '\n' ' ')
