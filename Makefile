@@ -95,7 +95,8 @@ test: $(BUILD)/shrink $(TEST_BIN) $(BUILD)/libshrink.so
 	@sh tests/run_all.sh $(BUILD)
 
 # make install PREFIX=/usr/local DESTDIR=: the binary, libshrink.so (soname) and .a, the
-# header, the pkg-config file and the docs. make uninstall removes exactly those.
+# header, the pkg-config file, the docs, and the bundled data and model (share/shrink, where
+# the installed binary looks for its defaults). make uninstall removes exactly those.
 PREFIX ?= /usr/local
 INSTALL_FILES = bin/shrink include/shrink.h lib/libshrink.a lib/libshrink.so lib/libshrink.so.$(SOVERSION) \
                 lib/pkgconfig/shrink.pc share/doc/shrink/README.md share/man/man1/shrink.1 \
@@ -122,8 +123,13 @@ install: $(BUILD)/shrink $(BUILD)/libshrink.a $(BUILD)/libshrink.so $(BUILD)/shr
 	ln -sf libshrink.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libshrink.so
 	install -m 644 $(BUILD)/shrink.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/shrink.pc
 	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/shrink/README.md
+	install -d $(DESTDIR)$(PREFIX)/share/shrink/data/gpt2-tokenizer $(DESTDIR)$(PREFIX)/share/shrink/models/mini
+	install -m 644 data/calib.txt data/heldout.txt $(DESTDIR)$(PREFIX)/share/shrink/data/
+	install -m 644 data/gpt2-tokenizer/* $(DESTDIR)$(PREFIX)/share/shrink/data/gpt2-tokenizer/
+	install -m 644 models/mini/* $(DESTDIR)$(PREFIX)/share/shrink/models/mini/
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
+	rm -rf $(DESTDIR)$(PREFIX)/share/shrink
 	-rmdir $(DESTDIR)$(PREFIX)/share/doc/shrink 2>/dev/null || true
 
 # The README's first command: the bundled default model compressed four ways into

@@ -53,6 +53,10 @@ if command -v python3 >/dev/null; then
 else
     echo "skipped: the Python module's tests (no python3 here)"
 fi
+# the installed binary, run from elsewhere, finds its bundled data (the default calibration text)
+check "installed shrink compress --method imatrix with the default calibration text" sh -c \
+    "cd '$tmp' && '$dest/usr/local/bin/shrink' compress -m '$dest/usr/local/share/shrink/models/mini' -o '$tmp/i.gguf' \
+     --type Q8_0 --method imatrix --calib-tokens 2048 2>&1 | grep -q 'calibration .*share/shrink/data/calib.txt'"
 # the man page and the completion, made from --help: every command and every option of compress
 man=$dest/usr/local/share/man/man1/shrink.1
 for c in $("$build/shrink" --help | sed -n '/^commands:/,$p' | sed 1d | awk 'NF { print $1 }'); do

@@ -63,15 +63,16 @@ int cli_load_tokenizer(const char *dir, bpe **tok) {
 }
 
 char *cli_repo_path(const char *rel) {
-    // Next to the binary (./shrink), one level up (build/shrink), then the working directory.
+    // Next to the binary (./shrink), one level up (build/shrink), in an installed tree's
+    // share/shrink (PREFIX/bin/shrink), then the working directory.
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = 0;
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
-        const char *up[] = {".", ".."};
-        for (int i = 0; i < 2; i++) {
+        const char *up[] = {".", "..", "../share/shrink"};
+        for (int i = 0; i < 3; i++) {
             char *dir = path_join(exe, up[i]), *p = path_join(dir, rel);
             free(dir);
             if (file_exists(p)) return p;
