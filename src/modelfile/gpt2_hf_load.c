@@ -10,6 +10,7 @@
 #include "../core/fileio.h"
 #include "../core/limits.h"
 #include "../core/strmap.h"
+#include "../core/pool.h"
 #include "../core/xalloc.h"
 #include "../formats/json.h"
 #include "../formats/safetensors.h"
@@ -122,6 +123,37 @@ static int is_mask_buffer(const char *name) {
     return 0;
 }
 
+typedef struct transpose_job {
+    float *dst;
+    const st_tensor *t;
+    int64_t rows, cols;
+    int n_tasks;
+} transpose_job;
+
+// Task k converts and transposes the stored columns [c0, c1) of every row, BR stored rows at
+// a time: each output row then receives BR neighbouring floats (a cache line) per visit,
+// where one row at a time wrote one float per line touched.
+static void transpose_task(void *ctx, int k, int worker) {
+    (void)worker;
+    enum { BR = 16 };
+    const transpose_job *j = ctx;
+    int64_t rows = j->rows, cols = j->cols, c0 = cols * k / j->n_tasks, c1 = cols * (k + 1) / j->n_tasks, w = c1 - c0;
+    if (w <= 0) return;
+    float *buf = xmalloc((size_t)BR * (size_t)w * sizeof(float));
+    size_t es = dtype_size(j->t->dtype);
+    for (int64_t r0 = 0; r0 < rows; r0 += BR) {
+        int n = rows - r0 < BR ? (int)(rows - r0) : BR;
+        for (int i = 0; i < n; i++)
+            dtype_to_f32(buf + (size_t)i * (size_t)w, (const char *)j->t->data + ((size_t)(r0 + i) * (size_t)cols + (size_t)c0) * es,
+                         j->t->dtype, (size_t)w);
+        for (int64_t c = 0; c < w; c++) {
+            float *d = j->dst + (size_t)(c0 + c) * (size_t)rows + (size_t)r0;
+            for (int i = 0; i < n; i++) d[i] = buf[(size_t)i * (size_t)w + (size_t)c];
+        }
+    }
+    free(buf);
+}
+
 // Converts one stored tensor to fp32 at dst, transposing (rows, cols) -> (cols, rows) if asked.
 // The stored bytes are given back afterwards (file_map_release), so that loading does not
 // hold the file and its fp32 copy at once.
@@ -131,20 +163,10 @@ static void convert_tensor(float *dst, const st_tensor *t, int64_t rows, int64_t
         file_map_release(t->data, t->nbytes);
         return;
     }
-    // BR stored rows at a time: each output row then receives BR neighbouring floats (a
-    // cache line) per visit, where one row at a time wrote one float per line touched.
-    enum { BR = 16 };
-    float *buf = xmalloc((size_t)BR * (size_t)(cols ? cols : 1) * sizeof(float));
-    size_t es = dtype_size(t->dtype);
-    for (int64_t r0 = 0; r0 < rows; r0 += BR) {
-        int n = rows - r0 < BR ? (int)(rows - r0) : BR;
-        dtype_to_f32(buf, (const char *)t->data + (size_t)r0 * (size_t)cols * es, t->dtype, (size_t)n * (size_t)cols);
-        for (int64_t c = 0; c < cols; c++) {
-            float *d = dst + (size_t)c * (size_t)rows + (size_t)r0;
-            for (int i = 0; i < n; i++) d[i] = buf[(size_t)i * (size_t)cols + (size_t)c];
-        }
-    }
-    free(buf);
+    int n_tasks = (int)(cols / 128);  // column ranges of 128 or more, on the pool
+    n_tasks = n_tasks < 1 ? 1 : n_tasks > 64 ? 64 : n_tasks;
+    transpose_job j = {dst, t, rows, cols, n_tasks};
+    pool_run(n_tasks, transpose_task, &j);
     file_map_release(t->data, t->nbytes);
 }
 
