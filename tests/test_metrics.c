@@ -301,17 +301,24 @@ static void check_stats(const char *what, const act_stats *st, const direct_stat
     EXPECT_CLOSE(label, dh, TOL_CALIB_REL);
 }
 
-static void test_calib(void) {
+// ../shared's mini model and its tokenizer; 0 (a failed check recorded) if either fails to load.
+static int load_shared_mini(gpt2_model *m, bpe **tok) {
     char dir[512], vocab[600], merges[600];
     snprintf(dir, sizeof dir, "%s/models/mini", shared_dir());
     snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
     snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+    *tok = NULL;
+    if (gpt2_hf_load(m, dir) || bpe_load(tok, vocab, merges)) {
+        EXPECT(0, "cannot load %s: %s", dir, err_msg());
+        return 0;
+    }
+    return 1;
+}
+
+static void test_calib(void) {
     gpt2_model m;
     bpe *tok = NULL;
-    if (gpt2_hf_load(&m, dir) || bpe_load(&tok, vocab, merges)) {
-        EXPECT(0, "cannot load %s: %s", dir, err_msg());
-        return;
-    }
+    if (!load_shared_mini(&m, &tok)) return;
     const gpt2_config *c = &m.cfg;
     calib_set cs;
     // Two windows of 32 tokens from the bundled calibration text (80 tokens asked: the rest
@@ -390,16 +397,9 @@ static void wide_hook(void *user, int mat, const float *in, int T, int cols) {
 }
 
 static void test_calib_long(void) {
-    char dir[512], vocab[600], merges[600];
-    snprintf(dir, sizeof dir, "%s/models/mini", shared_dir());
-    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
-    snprintf(merges, sizeof merges, "%s/merges.txt", dir);
     gpt2_model m;
     bpe *tok = NULL;
-    if (gpt2_hf_load(&m, dir) || bpe_load(&tok, vocab, merges)) {
-        EXPECT(0, "cannot load %s: %s", dir, err_msg());
-        return;
-    }
+    if (!load_shared_mini(&m, &tok)) return;
     const gpt2_config *c = &m.cfg;
     calib_set cs;
     EXPECT(calib_load(&cs, tok, "data/calib.txt", 9000, 250) == 0 && cs.n_windows == 36, "calib_load: %s", err_msg());
