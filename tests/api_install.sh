@@ -67,6 +67,8 @@ for o in $("$build/shrink" compress --help | grep -o -- '^ *-[a-z], --[a-z-]*\|^
 done
 if command -v groff >/dev/null; then
     check "man page renders without warnings" sh -c "groff -k -man -Tutf8 -ww -z '$man' 2>&1 | (! grep .)"
+else
+    echo "skipped: rendering the man page (no groff here)"
 fi
 if command -v bash >/dev/null; then
     comp=$dest/usr/local/share/bash-completion/completions/shrink
