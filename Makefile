@@ -223,9 +223,9 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 60
 FUZZ ?=
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS = -O1 -g -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc -Wno-unknown-pragmas
+FUZZ_CFLAGS = -O1 -g -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc -Iinclude -Wno-unknown-pragmas
 FUZZ_NAMES := $(sort $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c)))
-FUZZ_KERNEL_CFLAGS = -O2 -g -std=c11 -D_GNU_SOURCE -Isrc -Wno-unknown-pragmas
+FUZZ_KERNEL_CFLAGS = -O2 -g -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -Wno-unknown-pragmas
 ifneq ($(WERROR),)
   FUZZ_CFLAGS += -Werror
 endif
@@ -236,7 +236,7 @@ $(1)/src/kernels/%_avx512.o: FUZZ_KFLAGS = -mavx512f -mavx2 -mfma -mf16c -O3
 $(1)/src/kernels/%.o: src/kernels/%.c $(wildcard src/*/*.h)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(FUZZ_KERNEL_CFLAGS) $$(FUZZ_KFLAGS) -c $$< -o $$@
-$(1)/src/%.o: src/%.c $(wildcard src/*/*.h)
+$(1)/src/%.o: src/%.c $(wildcard src/*/*.h include/*.h)
 	@mkdir -p $$(dir $$@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(2) -c $$< -o $$@
 $(1)/libshrink.a: $(LIB_SRC:%.c=$(1)/%.o)
