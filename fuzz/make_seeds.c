@@ -121,6 +121,14 @@ static void pruned_model(gpt2_model *m) {
                   "\"bos_token_id\": 0, \"eos_token_id\": 1}", 3);
 }
 
+// Two blocks with factorized linears (shrink_rank) and the config keys the other seeds leave out.
+static void lowrank_model(gpt2_model *m) {
+    model_from(m, "{\"model_type\": \"gpt2\", \"vocab_size\": 260, \"n_positions\": 8, \"n_embd\": 16, \"n_layer\": 2, "
+                  "\"n_head\": 2, \"n_inner\": 32, \"shrink_rank\": [[4, 0, 8, 0], [0, 4, 0, 8]], "
+                  "\"activation_function\": \"gelu\", \"layer_norm_epsilon\": 1e-6, \"scale_attn_by_inverse_layer_idx\": true, "
+                  "\"bos_token_id\": 0, \"eos_token_id\": null}", 4);
+}
+
 int main(int argc, char **argv) {
     out_root = argc > 1 ? argv[1] : "fuzz/corpus";
     char tmp[] = "/tmp/shrink_make_seeds.XXXXXX";
@@ -230,6 +238,25 @@ int main(int argc, char **argv) {
         seed_file("fuzz_gguf_model", "shrink-gpt2", gp);
         free(pc), free(ps), free(pc_p), free(ps_p), free(hfp), free(gp);
         gpt2_model_free(&pm);
+    }
+
+    // --- a factorized model: HF directory and GGUF (shrink-gpt2 with rank keys)
+    {
+        gpt2_model lm;
+        lowrank_model(&lm);
+        char *hfl = path_join(tmp, "hfl"), *gl = path_join(tmp, "lowrank.gguf");
+        if (gpt2_hf_save(&lm, hfl, tok, 0) || gpt2_gguf_save(&lm, tok, gl, 0)) die("save lowrank");
+        char *lc_p = path_join(hfl, "config.json"), *ls_p = path_join(hfl, "model.safetensors");
+        size_t lcl, lsl;
+        char *lc = slurp(lc_p, &lcl), *ls = slurp(ls_p, &lsl);
+        const char *p[3] = {lc, "", ls};
+        size_t l[3] = {lcl, 0, lsl};
+        seed("fuzz_hf_dir", "lowrank", 3, p, l);
+        seed1("fuzz_json", "lowrank-config.json", lc, lcl);
+        seed_file("fuzz_gguf", "shrink-gpt2-lowrank", gl);
+        seed_file("fuzz_gguf_model", "shrink-gpt2-lowrank", gl);
+        free(lc), free(ls), free(lc_p), free(ls_p), free(hfl), free(gl);
+        gpt2_model_free(&lm);
     }
 
     // --- GGUF: F32 and F16 with the tokenizer, Q8_0 (32 wide), and every KV type
