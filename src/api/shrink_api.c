@@ -42,29 +42,19 @@ int shrink_api_version(void) { return SHRINK_API_VERSION; }
 
 const char *shrink_version(void) { return SHRINK_VERSION " (commit " SHRINK_COMMIT ")"; }
 
-static int load_tokenizer(shrink_model *h, const char *path, int gguf) {
-    if (gguf) return gpt2_gguf_load_tokenizer(path, &h->tok);
-    char *vocab = path_join(path, "vocab.json"), *merges = path_join(path, "merges.txt");
-    int rc = file_exists(vocab) && file_exists(merges) ? bpe_load(&h->tok, vocab, merges) : 0;  // else: no tokenizer
-    free(vocab), free(merges);
-    return rc;
-}
-
 int shrink_model_load(const char *path, shrink_model **out, shrink_error *err) {
     BEGIN();
     if (!out) return finish(err_set(ERR_ARG, "shrink_model_load: out is NULL"), err);
     *out = NULL;
     if (!path) return finish(err_set(ERR_ARG, "shrink_model_load: path is NULL"), err);
     kernels_init();
-    struct stat st;
-    int gguf = stat(path, &st) == 0 && S_ISREG(st.st_mode);
     shrink_model *h = xcalloc(1, sizeof *h);
-    int rc = gguf ? gpt2_gguf_load(&h->m, path) : gpt2_hf_load(&h->m, path);
+    int rc = gpt2_load(&h->m, path);
     if (rc) {
         free(h);
         return finish(rc, err);
     }
-    if ((rc = load_tokenizer(h, path, gguf))) {
+    if ((rc = gpt2_load_tokenizer(path, 0, &h->tok))) {
         shrink_model_free(h);
         return finish(rc, err);
     }
@@ -287,8 +277,7 @@ int shrink_compress(const char *dir, const char *out, const shrink_compress_opts
     if (o->target_bpw > 0 && !(o->target_bpw >= 1.5 && o->target_bpw <= 16))
         return finish(err_set(ERR_ARG, "shrink_compress: target_bpw %g is outside 1.5-16", o->target_bpw), err);
     if (o->calib_tokens < 0 || o->damp < 0 || o->damp > 10) return finish(err_set(ERR_ARG, "shrink_compress: calib_tokens or damp out of range"), err);
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode))
+    if (gpt2_path_is_gguf(dir))
         return finish(err_set(ERR_ARG, "shrink_compress: %s is a file; compression reads the original Hugging Face directory", dir), err);
     // damp rounded to float, as --damp is read: the CLI's files, bit for bit
     compress_opts co = {o->type, o->tensor_types, (compress_method)mth, o->target_bpw, o->calib_path,
@@ -304,7 +293,7 @@ int shrink_compress(const char *dir, const char *out, const shrink_compress_opts
     if (rc) return finish(rc, err);
     kernels_init();
     shrink_model *h = xcalloc(1, sizeof *h);
-    if (!(rc = gpt2_hf_load(&h->m, dir)) && !(rc = load_tokenizer(h, dir, 0)) && !h->tok)
+    if (!(rc = gpt2_hf_load(&h->m, dir)) && !(rc = gpt2_load_tokenizer(dir, 0, &h->tok)) && !h->tok)
         rc = err_set(ERR_IO, "%s: no vocab.json and merges.txt here; the GGUF would carry no tokenizer", dir);
     progress_relay r = {o->progress, o->user};
     if (o->progress) calib_set_progress(relay, &r);

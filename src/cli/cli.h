@@ -20,7 +20,6 @@ int cmd_lowrank(int argc, char **argv);
 // Prints "shrink: error: <recorded message>" and returns the exit status (1).
 int cli_fail(void);
 // -m takes an HF directory or a GGUF file (any regular file is read as GGUF).
-int cli_is_gguf(const char *path);
 int cli_load_model(const char *path, gpt2_model *m);
 // The tokenizer: vocab.json + merges.txt in the directory, or the GGUF file's own.
 int cli_load_tokenizer(const char *path, bpe **tok);

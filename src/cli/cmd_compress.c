@@ -147,7 +147,7 @@ int cmd_compress(int argc, char **argv) {
         err_set(ERR_ARG, "compress: give exactly one of --type and --target-bpw");
         return cli_fail();
     }
-    if (cli_is_gguf(model)) {
+    if (gpt2_path_is_gguf(model)) {
         err_set(ERR_ARG, "compress: %s is a GGUF file; compress reads the original Hugging Face directory", model);
         return cli_fail();
     }

@@ -25,7 +25,7 @@ int cmd_export(int argc, char **argv) {
         err_set(ERR_ARG, "export: --type must be f32 or f16, got '%s'", type);
         return cli_fail();
     }
-    if (cli_is_gguf(model)) {
+    if (gpt2_path_is_gguf(model)) {
         err_set(ERR_ARG, "export: %s is already a GGUF file; export reads a Hugging Face directory", model);
         return cli_fail();
     }

@@ -134,7 +134,7 @@ int cmd_info(int argc, char **argv) {
             cli_json_string(stdout, m.calib_file, strlen(m.calib_file));
             printf(", \"calibration_tokens\": %ld", m.calib_tokens);
         }
-        if (tensors) cli_is_gguf(model) ? print_tensors(model, 1) : print_table(&m, 1);
+        if (tensors) gpt2_path_is_gguf(model) ? print_tensors(model, 1) : print_table(&m, 1);
         printf("}\n");
     } else {
         char b1[32], b2[32];
@@ -161,11 +161,11 @@ int cmd_info(int argc, char **argv) {
             for (int d = 0; d < DTYPE_COUNT; d++)
                 if (m.dtype_params[d]) printf(" %s: %s", dtype_name((dtype)d), commas(m.dtype_params[d], b1));
         }
-        printf("\ntokenizer     %s\n", !has_tok ? "none (commands that read or write text need it)" : cli_is_gguf(model) ? "embedded in the GGUF file" : "vocab.json + merges.txt");
+        printf("\ntokenizer     %s\n", !has_tok ? "none (commands that read or write text need it)" : gpt2_path_is_gguf(model) ? "embedded in the GGUF file" : "vocab.json + merges.txt");
         if (m.quant_method)
             printf("compressed    by shrink, method %s\n", m.quant_method);
         if (m.calib_file) printf("calibration   %s, %ld tokens\n", m.calib_file, m.calib_tokens);
-        if (tensors) cli_is_gguf(model) ? print_tensors(model, 0) : print_table(&m, 0);
+        if (tensors) gpt2_path_is_gguf(model) ? print_tensors(model, 0) : print_table(&m, 0);
     }
     gpt2_model_free(&m);
     return 0;

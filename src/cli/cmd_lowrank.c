@@ -64,7 +64,7 @@ int cmd_lowrank(int argc, char **argv) {
     o.method = (lowrank_method)mt, o.all_methods = !strcmp(method, "all");
     o.rank = rank, o.ratio = ratio, o.energy = energy, o.rank_multiple = multiple, o.force = force, o.damp = damp;
     if (lowrank_parse_linears(linears, o.linears)) return cli_fail();
-    if (cli_is_gguf(model)) {
+    if (gpt2_path_is_gguf(model)) {
         err_set(ERR_ARG, "lowrank: %s is a GGUF file; lowrank reads the original Hugging Face directory", model);
         return cli_fail();
     }

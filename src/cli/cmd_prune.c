@@ -85,7 +85,7 @@ int cmd_prune(int argc, char **argv) {
         err_set(ERR_ARG, "prune: unknown --drop-by '%s' (available: kl, bi)", drop_by);
         return cli_fail();
     }
-    if (cli_is_gguf(model)) {
+    if (gpt2_path_is_gguf(model)) {
         err_set(ERR_ARG, "prune: %s is a GGUF file; prune reads the original Hugging Face directory", model);
         return cli_fail();
     }

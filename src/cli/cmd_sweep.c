@@ -125,7 +125,7 @@ int cmd_sweep(int argc, char **argv) {
     sweep_opts o = {0};
     if (parse_bound(max_dppl_s, "--max-dppl", 1, &o.max_dppl) || parse_bound(max_kl_s, "--max-kl", 0, &o.max_kl))
         return cli_fail();
-    if (cli_is_gguf(model)) {
+    if (gpt2_path_is_gguf(model)) {
         err_set(ERR_ARG, "sweep: %s is a file; sweep compresses the original Hugging Face directory (-m DIR)", model);
         return cli_fail();
     }

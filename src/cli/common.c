@@ -18,14 +18,9 @@ int cli_fail(void) {
     return 1;
 }
 
-int cli_is_gguf(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 int cli_load_model(const char *path, gpt2_model *m) {
     kernels_init();
-    return cli_is_gguf(path) ? gpt2_gguf_load(m, path) : gpt2_hf_load(m, path);
+    return gpt2_load(m, path);
 }
 
 int cli_has_tokenizer_files(const char *dir) {
@@ -49,18 +44,7 @@ int cli_output_tokenizer(const char *model, int no_tokenizer, const char *cmd, b
     return rc;
 }
 
-int cli_load_tokenizer(const char *dir, bpe **tok) {
-    if (cli_is_gguf(dir)) return gpt2_gguf_load_tokenizer(dir, tok);
-    char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
-    int rc;
-    if (!file_exists(vocab) || !file_exists(merges))
-        rc = err_set(ERR_IO, "%s: no vocab.json and merges.txt here; this command needs the tokenizer", dir);
-    else
-        rc = bpe_load(tok, vocab, merges);
-    free(vocab);
-    free(merges);
-    return rc;
-}
+int cli_load_tokenizer(const char *dir, bpe **tok) { return gpt2_load_tokenizer(dir, 1, tok); }
 
 char *cli_repo_path(const char *rel) {
     // Next to the binary (./shrink), one level up (build/shrink), in an installed tree's

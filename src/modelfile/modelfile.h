@@ -5,6 +5,15 @@
 #pragma once
 #include "../model/gpt2.h"
 
+// --- either kind of path (gpt2_load.c): a regular file is a GGUF, anything else an HF directory
+typedef struct bpe bpe;
+int gpt2_path_is_gguf(const char *path);
+int gpt2_load(gpt2_model *m, const char *path);
+// The tokenizer that goes with the model at path: the one a GGUF carries, or the directory's
+// vocab.json + merges.txt. When there is none: ERR_IO naming the path if required, else 0 and
+// *tok NULL. A malformed one is always an error.
+int gpt2_load_tokenizer(const char *path, int required, bpe **tok);
+
 // --- Hugging Face directories (gpt2_hf_load.c, gpt2_hf_save.c)
 // Loads config.json and model.safetensors (or a sharded model.safetensors.index.json):
 // F32/F16/BF16 tensors, names with or without "transformer.", the causal-mask buffers
@@ -49,5 +58,4 @@ const char *gpt2_gguf_arch(const gpt2_config *c);
 // *m is zeroed and nothing needs freeing. m->source is path.
 int gpt2_gguf_load(gpt2_model *m, const char *path);
 // Loads the GPT-2 BPE tokenizer a GGUF file carries (tokenizer.ggml.tokens and .merges).
-typedef struct bpe bpe;
 int gpt2_gguf_load_tokenizer(const char *path, bpe **out);
