@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
     shrink_error err;
     shrink_compress_opts o = shrink_compress_defaults();  // Q4_K_M
     o.method = "gptq", o.calib_path = argv[2], o.calib_tokens = 8192, o.progress = progress;
-    if (shrink_compress(argv[1], argv[4], &o, &err)) return fprintf(stderr, "error: %s\n", err.message), 1;
+    if (shrink_compress(argv[1], argv[4], &o, NULL, &err)) return fprintf(stderr, "error: %s\n", err.message), 1;
 
     shrink_model *orig = NULL, *small = NULL;
     if (shrink_model_load(argv[1], &orig, &err) || shrink_model_load(argv[4], &small, &err))

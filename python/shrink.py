@@ -21,7 +21,7 @@ try:
 except ImportError:  # lists then
     _np = None
 
-API_VERSION = 1
+API_VERSION = 2
 
 
 class ShrinkError(Exception):
@@ -42,11 +42,19 @@ class _Info(ctypes.Structure):
 
 class _Sampling(ctypes.Structure):
     _fields_ = [("n_new", ctypes.c_int), ("temperature", ctypes.c_float), ("top_k", ctypes.c_int), ("top_p", ctypes.c_float),
-                ("seed", ctypes.c_uint64), ("stop_at_eos", ctypes.c_int)]
+                ("seed", ctypes.c_uint64), ("stop_at_eos", ctypes.c_int), ("truncate", ctypes.c_int),
+                ("on_token", ctypes.c_void_p), ("user", ctypes.c_void_p)]
 
 
 class _Perplexity(ctypes.Structure):
-    _fields_ = [("ppl", ctypes.c_double), ("nll", ctypes.c_double), ("bpb", ctypes.c_double), ("tokens", ctypes.c_long)]
+    _fields_ = [("ppl", ctypes.c_double), ("nll", ctypes.c_double), ("bpb", ctypes.c_double), ("tokens", ctypes.c_long),
+                ("text_tokens", ctypes.c_long), ("bytes", ctypes.c_double), ("ctx", ctypes.c_int), ("stride", ctypes.c_int),
+                ("windows", ctypes.c_int)]
+
+
+class _Lambada(ctypes.Structure):
+    _fields_ = [("acc", ctypes.c_double), ("ppl", ctypes.c_double), ("nll", ctypes.c_double), ("n", ctypes.c_int),
+                ("correct", ctypes.c_int)]
 
 
 class _Agreement(ctypes.Structure):
@@ -55,15 +63,26 @@ class _Agreement(ctypes.Structure):
 
 
 _PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_double, ctypes.c_double, ctypes.c_void_p)
+_LOG = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_void_p)
 
 
 class _CompressOpts(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_char_p), ("target_bpw", ctypes.c_double), ("method", ctypes.c_char_p),
+    _fields_ = [("type", ctypes.c_char_p), ("target_bpw", ctypes.c_char_p), ("method", ctypes.c_char_p),
                 ("calib_path", ctypes.c_char_p), ("calib_tokens", ctypes.c_long), ("tensor_types", ctypes.c_char_p),
-                ("damp", ctypes.c_double), ("act_order", ctypes.c_int), ("progress", _PROGRESS), ("user", ctypes.c_void_p)]
+                ("damp", ctypes.c_double), ("act_order", ctypes.c_int), ("verbose", ctypes.c_int), ("no_tokenizer", ctypes.c_int),
+                ("prune", ctypes.c_char_p), ("lowrank", ctypes.c_char_p), ("ffn_multiple", ctypes.c_int),
+                ("recover", ctypes.c_char_p), ("recover_tokens", ctypes.c_ulonglong), ("recover_lr", ctypes.c_double),
+                ("recover_val_frac", ctypes.c_double), ("progress", _PROGRESS), ("log", _LOG), ("user", ctypes.c_void_p)]
+
+
+class _CompressResult(ctypes.Structure):
+    _fields_ = [("params_before", ctypes.c_size_t), ("params_after", ctypes.c_size_t), ("n_matrices", ctypes.c_int),
+                ("bytes", ctypes.c_longlong), ("bits_per_param", ctypes.c_double), ("seconds", ctypes.c_double)]
 
 
 Perplexity = namedtuple("Perplexity", "ppl nll bpb tokens")
+Lambada = namedtuple("Lambada", "acc ppl nll n correct")
+CompressResult = namedtuple("CompressResult", "params_before params_after n_matrices bytes bits_per_param seconds")
 Agreement = namedtuple("Agreement", "model base dppl_pct kl_mean kl_p99 kl_max top1")
 Info = namedtuple("Info", "n_vocab n_ctx n_embd n_layer n_params eos_id")
 
@@ -93,14 +112,17 @@ _signatures = {
     "shrink_detokenize": ([_P, ctypes.POINTER(ctypes.c_int32), _sz, ctypes.c_char_p, _sz, ctypes.POINTER(_sz), _E], ctypes.c_int),
     "shrink_logits": ([_P, ctypes.POINTER(ctypes.c_int32), ctypes.c_int, ctypes.POINTER(ctypes.c_float), _E], ctypes.c_int),
     "shrink_sampling_defaults": ([], _Sampling),
-    "shrink_generate": ([_P, ctypes.c_char_p, _sz, ctypes.POINTER(_Sampling), ctypes.c_char_p, _sz, ctypes.POINTER(_sz), _E],
+    "shrink_generate": ([_P, ctypes.c_char_p, _sz, ctypes.POINTER(_Sampling), ctypes.c_char_p, _sz, ctypes.POINTER(_sz), _P, _E],
                         ctypes.c_int),
     "shrink_eval_perplexity": ([_P, ctypes.c_char_p, _sz, ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Perplexity), _E],
                                ctypes.c_int),
     "shrink_eval_agreement": ([_P, _P, ctypes.c_char_p, _sz, ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Agreement), _E],
                               ctypes.c_int),
     "shrink_compress_defaults": ([], _CompressOpts),
-    "shrink_compress": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_CompressOpts), _E], ctypes.c_int),
+    "shrink_eval_lambada": ([_P, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_Lambada), _E], ctypes.c_int),
+    "shrink_compress": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_CompressOpts), ctypes.POINTER(_CompressResult), _E],
+                        ctypes.c_int),
+    "shrink_export": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, _E], ctypes.c_int),
 }
 for _name, (_args, _ret) in _signatures.items():
     _fn = getattr(_lib, _name)
@@ -182,12 +204,12 @@ class Model:
         data, err, need = _bytes(prompt), _Error(), _sz()
         cap = 16 * n_new + 64
         buf = ctypes.create_string_buffer(cap)
-        _check(_lib.shrink_generate(self._h, data, len(data), ctypes.byref(s), buf, cap, ctypes.byref(need), ctypes.byref(err)),
+        _check(_lib.shrink_generate(self._h, data, len(data), ctypes.byref(s), buf, cap, ctypes.byref(need), None, ctypes.byref(err)),
                err)
         if need.value > cap:  # longer than guessed: the same seed gives the same text again
             cap = need.value
             buf = ctypes.create_string_buffer(cap)
-            _check(_lib.shrink_generate(self._h, data, len(data), ctypes.byref(s), buf, cap, ctypes.byref(need),
+            _check(_lib.shrink_generate(self._h, data, len(data), ctypes.byref(s), buf, cap, ctypes.byref(need), None,
                                         ctypes.byref(err)), err)
         return buf.raw[:need.value].decode("utf-8", "replace")
 
@@ -203,21 +225,50 @@ class Model:
                err)
         return Agreement(_ppl(a.model), _ppl(a.base), a.dppl_pct, a.kl_mean, a.kl_p99, a.kl_max, a.top1)
 
+    def lambada(self, path, limit=0):
+        """LAMBADA last-word accuracy (lm-eval's lambada_openai) on a jsonl file, the first `limit` documents."""
+        err, r = _Error(), _Lambada()
+        _check(_lib.shrink_eval_lambada(self._h, _bytes(path), limit, ctypes.byref(r), ctypes.byref(err)), err)
+        return Lambada(r.acc, r.ppl, r.nll, r.n, r.correct)
 
-def compress(model_dir, out, type="Q4_K_M", method="rtn", calib=None, calib_tokens=0, target_bpw=0.0, tensor_types=None,
-             damp=0.0, act_order=False, progress=None):
-    """`shrink compress`: model_dir (HF) into the GGUF file out. progress(step, done, total, elapsed_s, eta_s)."""
+
+def compress(model_dir, out, type="Q4_K_M", method="rtn", calib=None, calib_tokens=0, target_bpw=None, tensor_types=None,
+             damp=0.0, act_order=False, prune=None, lowrank=None, ffn_multiple=0, recover=None, recover_tokens=0,
+             recover_lr=0.0, recover_val_frac=0.02, no_tokenizer=False, verbose=False, progress=None, log=None):
+    """`shrink compress`: model_dir (HF) into the GGUF file out; the keywords are its options
+    (target_bpw: bits per weight, or a preset name; prune/lowrank: "N" or "X%").
+    progress(step, done, total, elapsed_s, eta_s); log(text): what the command prints on stderr.
+    Returns CompressResult."""
     o = _lib.shrink_compress_defaults()
     o.type = None if target_bpw else _bytes(type)
-    o.target_bpw = target_bpw
+    o.target_bpw = _bytes(str(target_bpw)) if target_bpw else None
     o.method = _bytes(method)
     o.calib_path = _bytes(calib) if calib else None
     o.calib_tokens = calib_tokens
     o.tensor_types = _bytes(tensor_types) if tensor_types else None
     o.damp = damp
     o.act_order = 1 if act_order else 0
-    if progress:
-        cb = _PROGRESS(lambda step, done, total, el, eta, user: progress(step.decode(), done, total, el, eta))
-        o.progress = cb  # kept alive by this frame for the call's duration
+    o.verbose = 1 if verbose else 0
+    o.no_tokenizer = 1 if no_tokenizer else 0
+    o.prune = _bytes(str(prune)) if prune else None
+    o.lowrank = _bytes(str(lowrank)) if lowrank else None
+    o.ffn_multiple = ffn_multiple
+    o.recover = _bytes(recover) if recover else None
+    o.recover_tokens = recover_tokens
+    o.recover_lr = recover_lr
+    o.recover_val_frac = recover_val_frac
+    if progress:  # the callbacks are kept alive by this frame for the call's duration
+        pcb = _PROGRESS(lambda step, done, total, el, eta, user: progress(step.decode(), done, total, el, eta))
+        o.progress = pcb
+    if log:
+        lcb = _LOG(lambda text, user: log(text.decode("utf-8", "replace")))
+        o.log = lcb
+    err, res = _Error(), _CompressResult()
+    _check(_lib.shrink_compress(_bytes(model_dir), _bytes(out), ctypes.byref(o), ctypes.byref(res), ctypes.byref(err)), err)
+    return CompressResult(res.params_before, res.params_after, res.n_matrices, res.bytes, res.bits_per_param, res.seconds)
+
+
+def export(model_dir, out, type="f16", no_tokenizer=False):
+    """`shrink export`: model_dir (HF) as a GGUF in llama.cpp's gpt2 layout, f16 or f32."""
     err = _Error()
-    _check(_lib.shrink_compress(_bytes(model_dir), _bytes(out), ctypes.byref(o), ctypes.byref(err)), err)
+    _check(_lib.shrink_export(_bytes(model_dir), _bytes(out), _bytes(type), 1 if no_tokenizer else 0, ctypes.byref(err)), err)

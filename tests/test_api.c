@@ -9,10 +9,15 @@
 //      call after a failed one reports no error (nothing carried over);
 //   5. two threads with two handles give the results one thread gets;
 //   6. shrink_compress writes the file `shrink compress` writes, byte for byte, reports its
-//      progress, and refuses bad options and outputs that would replace an input.
+//      progress, its result and its log, and refuses bad options and outputs that would
+//      replace an input;
+//   7-10. the library prints nothing; the prune pipeline; export; LAMBADA and eval progress.
 #include "shrink.h"
 #include "harness.h"
+#include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <string.h>
 
 static const char *MODEL = "models/mini";
@@ -53,6 +58,20 @@ static void test_tokens(shrink_model *m) {
            "detokenize: a short buffer reports %zu bytes needed", need);
 }
 
+// A stream's pieces, kept; stop_after > 0 stops it after that many tokens.
+typedef struct collected {
+    char s[4096];
+    size_t n;
+    int calls, stop_after;
+} collected;
+
+static int collect_token(const char *bytes, size_t len, void *user) {
+    collected *c = user;
+    if (c->n + len < sizeof c->s) memcpy(c->s + c->n, bytes, len), c->n += len;
+    c->calls++;
+    return c->stop_after && c->calls >= c->stop_after;
+}
+
 // -log softmax(row)[target] in double
 static double nll_of(const float *row, int V, int target) {
     double mx = row[0], s = 0;
@@ -84,7 +103,9 @@ static void test_logits_and_eval(shrink_model *m, const char *text, size_t len) 
     EXPECT(shrink_detokenize(m, ids, (size_t)T, buf, sizeof buf, &bl, &e) == 0 && bl < sizeof buf, "detokenize 200 ids");
     shrink_perplexity p;
     EXPECT(shrink_eval_perplexity(m, buf, bl, T, T, &p, &e) == 0, "perplexity: %s", e.message);
-    EXPECT(p.tokens == T - 1, "perplexity scored %ld tokens, expected %d", p.tokens, T - 1);
+    EXPECT(p.tokens == T - 1 && p.text_tokens == T && p.ctx == T && p.stride == T && p.windows == 1 && p.bytes > T,
+           "perplexity scored %ld of %ld tokens in %d windows (ctx %d, stride %d), %g bytes, expected %d of %d in 1", p.tokens,
+           p.text_tokens, p.windows, p.ctx, p.stride, p.bytes, T - 1, T);
     EXPECT_CLOSE("eval_perplexity's nll vs one from shrink_logits (relative)", fabs(p.nll / nll - 1), 1e-5);
     EXPECT(p.bpb > 0 && fabs(p.ppl - exp(p.nll)) < 1e-9 * p.ppl, "ppl %g = exp(nll %g), bpb %g", p.ppl, p.nll, p.bpb);
 
@@ -97,7 +118,7 @@ static void test_logits_and_eval(shrink_model *m, const char *text, size_t len) 
     char prompt[1024];
     size_t pl = 0;
     EXPECT(shrink_detokenize(m, ids, (size_t)P, prompt, sizeof prompt, &pl, &e) == 0, "prompt text");
-    EXPECT(shrink_generate(m, prompt, pl, &s, gen, sizeof gen, &gl, &e) == 0 && gl > 0, "generate: %s", e.message);
+    EXPECT(shrink_generate(m, prompt, pl, &s, gen, sizeof gen, &gl, NULL, &e) == 0 && gl > 0, "generate: %s", e.message);
     int32_t chain[64];
     size_t cn = 0;
     EXPECT(shrink_tokenize(m, prompt, pl, chain, 64, &cn, &e) == 0 && cn == (size_t)P, "the prompt re-encodes to %zu ids", cn);
@@ -115,9 +136,30 @@ static void test_logits_and_eval(shrink_model *m, const char *text, size_t len) 
     s.n_new = 24, s.seed = 7;
     char a[2048], b[2048];
     size_t al = 0, bl2 = 0;
-    EXPECT(shrink_generate(m, prompt, pl, &s, a, sizeof a, &al, &e) == 0 && shrink_generate(m, prompt, pl, &s, b, sizeof b, &bl2, &e) == 0,
+    EXPECT(shrink_generate(m, prompt, pl, &s, a, sizeof a, &al, NULL, &e) == 0 && shrink_generate(m, prompt, pl, &s, b, sizeof b, &bl2, NULL, &e) == 0,
            "sampled generation");
     EXPECT(al == bl2 && memcmp(a, b, al) == 0, "the same seed gave different text");
+    // streaming: the pieces make the returned text; the stats count the prompt and the new tokens
+    collected c = {{0}, 0, 0, 0};
+    s.on_token = collect_token, s.user = &c;
+    shrink_generate_stats st;
+    EXPECT(shrink_generate(m, prompt, pl, &s, a, sizeof a, &al, &st, &e) == 0 && c.n == al && memcmp(c.s, a, al) == 0 &&
+               c.calls == st.n_new && st.n_prompt == P && st.n_new == 24 && st.prompt_s > 0 && st.gen_s > 0,
+           "streamed %zu bytes in %d calls, returned %zu; stats %d + %d tokens", c.n, c.calls, al, st.n_prompt, st.n_new);
+    // stop: the caller's stream says stop after 3 tokens
+    c = (collected){{0}, 0, 0, 3};
+    EXPECT(shrink_generate(m, prompt, pl, &s, a, sizeof a, &al, &st, &e) == 0 && c.calls == 3 && st.n_new == 3,
+           "stopped after %d calls, %d tokens", c.calls, st.n_new);
+    // a prompt longer than the context: refused, or cut to its last n_ctx tokens with truncate
+    char longp[4000];
+    for (int i = 0; i < 400; i++) memcpy(longp + 5 * i, "word ", 5);
+    s = shrink_sampling_defaults();
+    s.n_new = 2;
+    EXPECT(shrink_generate(m, longp, 2000, &s, a, sizeof a, &al, &st, &e) == SHRINK_E_ARG && strstr(e.message, "--truncate"),
+           "a 400-word prompt: '%s'", e.message);
+    s.truncate = 1;
+    EXPECT(shrink_generate(m, longp, 2000, &s, a, sizeof a, &al, &st, &e) == 0 && st.n_prompt == 256, "truncated prompt: %d tokens (%s)",
+           st.n_prompt, e.message);
     free(lg);
 }
 
@@ -183,7 +225,7 @@ static void test_errors(const char *bin_dir, shrink_model *m) {
     s.top_p = 2;
     char out[16];
     size_t ol;
-    EXPECT(shrink_generate(m, "Hi", 2, &s, out, sizeof out, &ol, &e) == SHRINK_E_ARG && strstr(e.message, "top_p"), "top_p 2");
+    EXPECT(shrink_generate(m, "Hi", 2, &s, out, sizeof out, &ol, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "top_p"), "top_p 2");
     EXPECT(shrink_tokenize(NULL, "a", 1, ids, 3, &ol, NULL) == SHRINK_E_ARG, "a NULL model, err NULL");
 }
 
@@ -208,7 +250,9 @@ static void test_threads(shrink_model *m, const char *text, size_t len) {
     shrink_error e;
     shrink_perplexity one;
     EXPECT(shrink_eval_perplexity(m, text, len, 128, 64, &one, &e) == 0, "perplexity: %s", e.message);
-    job j[2] = {{text, len, {0, 0, 0, 0}, -1}, {text, len, {0, 0, 0, 0}, -1}};
+    job j[2];
+    memset(j, 0, sizeof j);
+    for (int i = 0; i < 2; i++) j[i].text = text, j[i].len = len, j[i].rc = -1;
     pthread_t t[2];
     for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, thread_main, &j[i]);
     for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
@@ -221,11 +265,36 @@ typedef struct progress_count {
     int calls, last_done, last_total;
 } progress_count;
 
+struct log_and_progress {
+    progress_count *pc;
+    struct sbuf_t *log;
+};
+typedef struct log_and_progress log_and_progress;
+
+// The text a call logs, kept (the first 8 KB).
+typedef struct sbuf_t {
+    char s[8192];
+    size_t n;
+} sbuf_t;
+
+static void collect_log(const char *text, void *user) {
+    sbuf_t *b = ((struct log_and_progress *)user)->log;
+    size_t k = strlen(text);
+    if (b->n + k >= sizeof b->s) k = sizeof b->s - 1 - b->n;
+    memcpy(b->s + b->n, text, k);
+    b->n += k;
+    b->s[b->n] = 0;
+}
+
 static void count_progress(const char *step, int done, int total, double el, double eta, void *user) {
     progress_count *c = user;
     (void)el;
     if (step && step[0] && done <= total && eta >= 0) c->calls++;
     c->last_done = done, c->last_total = total;
+}
+
+static void count_progress_lp(const char *step, int done, int total, double el, double eta, void *user) {
+    count_progress(step, done, total, el, eta, ((log_and_progress *)user)->pc);
 }
 
 static void test_compress(const char *bin_dir, shrink_model *base, const char *text, size_t len) {
@@ -238,7 +307,19 @@ static void test_compress(const char *bin_dir, shrink_model *base, const char *t
     snprintf(api_out, sizeof api_out, "%s/test_api_gptq.gguf", bin_dir);
     snprintf(cli_out, sizeof cli_out, "%s/test_api_gptq_cli.gguf", bin_dir);
     snprintf(x, sizeof x, "%s/test_api_x.gguf", bin_dir);
-    EXPECT(shrink_compress(MODEL, api_out, &o, &e) == 0, "compress: %s", e.message);
+    shrink_compress_result res;
+    sbuf_t log = {{0}, 0};
+    o.log = collect_log;  // user is &pc for progress; log gets it too, so point it at a struct holding both
+    log_and_progress lp = {&pc, &log};
+    o.user = &lp, o.progress = count_progress_lp;
+    EXPECT(shrink_compress(MODEL, api_out, &o, &res, &e) == 0, "compress: %s", e.message);
+    char want[800];
+    snprintf(want, sizeof want, "wrote %s: %lld bytes", api_out, res.bytes);
+    EXPECT(res.params_before == res.params_after && res.params_before > 6000000 && res.n_matrices == 26 && res.bytes > 100000 &&
+               fabs(res.bits_per_param - 8.0 * (double)res.bytes / (double)res.params_after) < 1e-9 && strstr(log.s, want) &&
+               strstr(log.s, "gptq: 26 matrices"),
+           "result: %zu -> %zu parameters, %d matrices, %lld bytes; log '%s'", res.params_before, res.params_after, res.n_matrices,
+           res.bytes, log.s);
     EXPECT(pc.calls >= 6 && pc.last_done == pc.last_total, "progress: %d calls, last %d/%d", pc.calls, pc.last_done, pc.last_total);
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
@@ -259,19 +340,152 @@ static void test_compress(const char *bin_dir, shrink_model *base, const char *t
     remove(api_out), remove(cli_out);
     // refusals, before any work
     o = shrink_compress_defaults();
-    EXPECT(shrink_compress(MODEL, "models/mini/model.safetensors", &o, &e) == SHRINK_E_ARG && strstr(e.message, "model.safetensors"),
+    EXPECT(shrink_compress(MODEL, "models/mini/model.safetensors", &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "model.safetensors"),
            "compress over the model's own weights: %d '%s'", e.code, e.message);
-    EXPECT(shrink_compress(MODEL, "no/such/dir/x.gguf", &o, &e) == SHRINK_E_IO, "compress into a missing directory: '%s'", e.message);
+    EXPECT(shrink_compress(MODEL, "no/such/dir/x.gguf", &o, NULL, &e) == SHRINK_E_IO, "compress into a missing directory: '%s'", e.message);
     o.method = "bogus";
-    EXPECT(shrink_compress(MODEL, x, &o, &e) == SHRINK_E_ARG && strstr(e.message, "bogus"), "method bogus: '%s'", e.message);
+    EXPECT(shrink_compress(MODEL, x, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "bogus"), "method bogus: '%s'", e.message);
     o.method = "gptq";
-    EXPECT(shrink_compress(MODEL, x, &o, &e) == SHRINK_E_ARG && strstr(e.message, "calib"), "gptq without text: '%s'", e.message);
+    EXPECT(shrink_compress(MODEL, x, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "calib"), "gptq without text: '%s'", e.message);
     o = shrink_compress_defaults();
     o.type = "Q9_X";
-    EXPECT(shrink_compress(MODEL, x, &o, &e) < 0 && strstr(e.message, "Q9_X"), "type Q9_X: '%s'", e.message);
+    EXPECT(shrink_compress(MODEL, x, &o, NULL, &e) < 0 && strstr(e.message, "Q9_X"), "type Q9_X: '%s'", e.message);
     FILE *f = fopen(x, "rb");
     EXPECT(!f, "a refused compress left %s behind", x);
     if (f) fclose(f);
+}
+
+// 7. The library prints nothing: an awq run with verbose details and no callbacks leaves
+// stderr empty; with a log callback the details arrive there.
+static void test_quiet(const char *bin_dir) {
+    char out[600], errf[600];
+    snprintf(out, sizeof out, "%s/test_api_awq.gguf", bin_dir);
+    snprintf(errf, sizeof errf, "%s/test_api_stderr.txt", bin_dir);
+    shrink_compress_opts o = shrink_compress_defaults();
+    o.method = "awq", o.calib_path = "data/calib.txt", o.calib_tokens = 1024, o.verbose = 1;
+    fflush(stderr);
+    int saved = dup(2), fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    shrink_error e;
+    int rc = shrink_compress(MODEL, out, &o, NULL, &e);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(fd), close(saved);
+    size_t n = 0;
+    char *printed = read_text(errf, 4096, &n);
+    EXPECT(rc == 0 && printed && n == 0, "awq -v through the API printed %zu bytes: '%.200s' (%s)", n, printed ? printed : "", e.message);
+    free(printed);
+    sbuf_t log = {{0}, 0};
+    log_and_progress lp = {NULL, &log};
+    o.log = collect_log, o.user = &lp;
+    EXPECT(shrink_compress(MODEL, out, &o, NULL, &e) == 0 && strstr(log.s, "awq: layer 5:") && strstr(log.s, "awq: output:"),
+           "awq -v details in the log: '%.300s'", log.s);
+    remove(out), remove(errf);
+}
+
+// 8. The pipeline through the API: prune to 85% of the parameters, then Q8_0.
+static void test_pipeline(const char *bin_dir, shrink_model *base, const char *text, size_t len) {
+    char out[600];
+    snprintf(out, sizeof out, "%s/test_api_pruned.gguf", bin_dir);
+    shrink_compress_opts o = shrink_compress_defaults();
+    o.type = "q8_0", o.prune = "85%", o.ffn_multiple = 32, o.calib_path = "data/calib.txt", o.calib_tokens = 1024;
+    shrink_compress_result r;
+    shrink_error e;
+    EXPECT(shrink_compress(MODEL, out, &o, &r, &e) == 0, "prune 85%% + q8_0: %s", e.message);
+    EXPECT(r.params_after <= (size_t)(0.85 * (double)r.params_before) && r.params_after > (size_t)(0.75 * (double)r.params_before),
+           "pruned %zu -> %zu parameters", r.params_before, r.params_after);
+    shrink_model *q = NULL;
+    shrink_model_info info;
+    shrink_agreement g;
+    EXPECT(shrink_model_load(out, &q, &e) == 0 && shrink_model_get_info(q, &info, &e) == 0 && info.n_params == r.params_after &&
+               shrink_eval_agreement(q, base, text, len, 128, 128, &g, &e) == 0 && g.kl_mean > 0 && g.kl_mean < 2,
+           "the pruned model: %zu parameters, KL %g (%s)", info.n_params, g.kl_mean, e.message);
+    shrink_model_free(q);
+    remove(out);
+    o.prune = "100%";
+    EXPECT(shrink_compress(MODEL, out, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "--prune"), "prune 100%%: '%s'", e.message);
+    o.prune = "90%", o.lowrank = "90%";
+    EXPECT(shrink_compress(MODEL, out, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "--lowrank"), "prune and lowrank: '%s'", e.message);
+    o = shrink_compress_defaults();
+    o.calib_tokens = 10;
+    EXPECT(shrink_compress(MODEL, out, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "--calib-tokens"), "calib_tokens 10: '%s'", e.message);
+    o = shrink_compress_defaults();
+    o.recover = "data/calib.txt";
+    EXPECT(shrink_compress(MODEL, out, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "--recover"), "recover alone: '%s'", e.message);
+    o = shrink_compress_defaults();
+    o.type = NULL, o.target_bpw = "0.5";
+    EXPECT(shrink_compress(MODEL, out, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "0.5"), "target_bpw 0.5: '%s'", e.message);
+    FILE *f = fopen(out, "rb");
+    EXPECT(!f, "a refused compress left %s behind", out);
+    if (f) fclose(f);
+}
+
+// 9. Export: F32 gives the model's logits bit for bit, F16 close to them; without a tokenizer the
+// file loads and says it has none; bad types, GGUF sources and the model's own files are refused.
+static void test_export(const char *bin_dir, shrink_model *m) {
+    char f32[600], f16[600], bare[600];
+    snprintf(f32, sizeof f32, "%s/test_api_f32.gguf", bin_dir);
+    snprintf(f16, sizeof f16, "%s/test_api_f16.gguf", bin_dir);
+    snprintf(bare, sizeof bare, "%s/test_api_bare.gguf", bin_dir);
+    shrink_error e;
+    EXPECT(shrink_export(MODEL, f32, "f32", 0, &e) == 0 && shrink_export(MODEL, f16, "f16", 0, &e) == 0 &&
+               shrink_export(MODEL, bare, "f16", 1, &e) == 0, "export: %s", e.message);
+    int32_t ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (int32_t)(i * 509 % 8192);
+    static float want[16 * 8192], got[16 * 8192];
+    EXPECT(shrink_logits(m, ids, 16, want, &e) == 0, "logits");
+    shrink_model *x = NULL;
+    EXPECT(shrink_model_load(f32, &x, &e) == 0 && shrink_logits(x, ids, 16, got, &e) == 0 && memcmp(got, want, sizeof got) == 0,
+           "the F32 export's logits are the model's: %s", e.message);
+    shrink_model_free(x), x = NULL;
+    double worst = 0;
+    if (shrink_model_load(f16, &x, &e) == 0 && shrink_logits(x, ids, 16, got, &e) == 0)
+        for (int i = 0; i < 16 * 8192; i++) worst = fabs(got[i] - want[i]) > worst ? fabs(got[i] - want[i]) : worst;
+    else
+        worst = 1e9;
+    printf("F16 export: logits within %.3g of the model's\n", worst);  // 0.0069 measured
+    EXPECT(worst > 0 && worst < 0.02, "F16 export: logits within %g of the model's", worst);
+    shrink_model_free(x), x = NULL;
+    size_t n = 0;
+    EXPECT(shrink_model_load(bare, &x, &e) == 0 && shrink_tokenize(x, "hi", 2, ids, 16, &n, &e) == SHRINK_E_ARG &&
+               strstr(e.message, "no tokenizer"),
+           "a GGUF without a tokenizer loads and cannot tokenize: '%s'", e.message);
+    shrink_model_free(x);
+    EXPECT(shrink_export(MODEL, bare, "q4_0", 0, &e) == SHRINK_E_ARG && strstr(e.message, "q4_0"), "export q4_0: '%s'", e.message);
+    EXPECT(shrink_export(f32, bare, "f16", 0, &e) == SHRINK_E_ARG && strstr(e.message, "GGUF"), "export of a GGUF: '%s'", e.message);
+    EXPECT(shrink_export(MODEL, "models/mini/config.json", "f16", 0, &e) == SHRINK_E_ARG && strstr(e.message, "inputs"),
+           "export over config.json: '%s'", e.message);
+    remove(f32), remove(f16), remove(bare);
+}
+
+// 10. LAMBADA on a few hand-made documents, and a handle's evaluation progress.
+static void test_lambada_and_progress(const char *bin_dir, shrink_model *m, const char *text, size_t len) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/test_api_lambada.jsonl", bin_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        EXPECT(0, "cannot write %s", path);
+        return;
+    }
+    fputs("{\"text\": \"The cat sat on the mat and then the cat sat on the mat\"}\n"
+          "{\"text\": \"One, two, three, four, five, six, seven\"}\n"
+          "{\"text\": \"She opened the door and walked into the room\"}\n", f);
+    fclose(f);
+    shrink_lambada a, b;
+    shrink_error e;
+    EXPECT(shrink_eval_lambada(m, path, 0, &a, &e) == 0 && a.n == 3 && a.correct >= 0 && a.correct <= 3 &&
+               a.acc == a.correct / 3.0 && a.nll > 0 && fabs(a.ppl - exp(a.nll)) < 1e-6 * a.ppl,
+           "lambada: %d/%d, ppl %g, nll %g (%s)", a.correct, a.n, a.ppl, a.nll, e.message);
+    EXPECT(shrink_eval_lambada(m, path, 2, &b, &e) == 0 && b.n == 2, "lambada limit 2: %d documents", b.n);
+    EXPECT(shrink_eval_lambada(m, "no/such.jsonl", 0, &b, &e) == SHRINK_E_IO && strstr(e.message, "no/such.jsonl"), "lambada of a missing file");
+    remove(path);
+    progress_count pc = {0, 0, 0};
+    shrink_model_set_progress(m, count_progress, &pc);
+    shrink_perplexity p;
+    EXPECT(shrink_eval_perplexity(m, text, len, 128, 64, &p, &e) == 0 && pc.calls == p.windows && pc.last_done == p.windows &&
+               pc.last_total == p.windows,
+           "progress: %d calls for %d windows, last %d/%d", pc.calls, p.windows, pc.last_done, pc.last_total);
+    shrink_model_set_progress(m, NULL, NULL);
 }
 
 int main(int argc, char **argv) {
@@ -298,6 +512,10 @@ int main(int argc, char **argv) {
     test_errors(bin_dir, m);
     test_threads(m, text, len);
     test_compress(bin_dir, m, text, len);
+    test_quiet(bin_dir);
+    test_pipeline(bin_dir, m, text, len);
+    test_export(bin_dir, m);
+    test_lambada_and_progress(bin_dir, m, text, len);
     free(text);
     shrink_model_free(m);
     return TEST_DONE();

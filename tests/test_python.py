@@ -80,9 +80,18 @@ def main():
     calls = []
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "q.gguf")
-        shrink.compress("models/mini", out, type="Q8_0", method="imatrix", calib="data/calib.txt", calib_tokens=2048,
-                        progress=lambda *a: calls.append(a))
+        logged = []
+        r = shrink.compress("models/mini", out, type="Q8_0", method="imatrix", calib="data/calib.txt", calib_tokens=2048,
+                            progress=lambda *a: calls.append(a), log=logged.append)
         expect(len(calls) >= 1 and all(len(c) == 5 and isinstance(c[0], str) for c in calls), "progress calls %r" % calls[:2])
+        expect(r.bytes == os.path.getsize(out) and r.params_before == r.params_after == m.info.n_params and
+               r.n_matrices == 26, "result %r" % (r,))
+        expect(("wrote %s: %d bytes" % (out, r.bytes)) in "".join(logged), "log: %r" % logged[-2:])
+        f32 = os.path.join(tmp, "f32.gguf")
+        shrink.export("models/mini", f32, type="f32")
+        with shrink.Model(f32) as x:
+            same = [list(map(float, row)) for row in x.logits([1, 2, 3])] == [list(map(float, row)) for row in m.logits([1, 2, 3])]
+            expect(same, "the F32 export's logits differ from the model's")
         with shrink.Model(out) as q:
             a = q.agreement(m, held)
             expect(0 < a.kl_mean < 0.01 and a.top1 > 0.95, "Q8_0 agreement %r" % (a,))

@@ -1,11 +1,11 @@
 // shrink_api.c: the public C API (include/shrink.h) over the model, tokenizer and eval parts.
 // Each entry point clears the thread's recorded error, does its work, and hands the code and
 // message to the caller's shrink_error (then clears them again): nothing outlives the call.
-#include "shrink.h"
+#include "api.h"
 #include "../compress/calib.h"
-#include "../compress/compress.h"
-#include "../compress/plan.h"
 #include "../core/err.h"
+#include "../core/msg.h"
+#include "../core/timer.h"
 #include "../core/fileio.h"
 #include "../core/version.h"
 #include "../core/xalloc.h"
@@ -13,21 +13,13 @@
 #include "../kernels/kernels.h"
 #include "../modelfile/modelfile.h"
 #include <string.h>
-#include <sys/stat.h>
-
-struct shrink_model {
-    gpt2_model m;
-    bpe *tok;        // NULL when the model came without one
-    int *tok_bytes;  // (n_vocab) UTF-8 bytes of each token, for bits per byte
-};
 
 _Static_assert((int)SHRINK_E_IO == (int)ERR_IO && (int)SHRINK_E_FORMAT == (int)ERR_FORMAT &&
                    (int)SHRINK_E_SHAPE == (int)ERR_SHAPE && (int)SHRINK_E_ARG == (int)ERR_ARG &&
                    (int)SHRINK_E_RANGE == (int)ERR_RANGE,
                "the public codes are the internal ones");
 
-// The end of every entry point: rc and the recorded message into err.
-static int finish(int rc, shrink_error *err) {
+int api_finish(int rc, shrink_error *err) {
     if (err) {
         err->code = rc;
         snprintf(err->message, sizeof err->message, "%s", rc ? (err_msg()[0] ? err_msg() : "unknown error") : "");
@@ -37,6 +29,31 @@ static int finish(int rc, shrink_error *err) {
 }
 
 #define BEGIN() err_clear()
+#define finish api_finish
+
+static _Thread_local const api_sink *sink;
+
+static void relay_msg(const char *text, void *user) {
+    (void)user;
+    if (sink->log) sink->log(text, sink->user);
+}
+
+static void relay_progress(const char *label, int done, int total, double elapsed, double eta, void *user) {
+    (void)user;
+    if (sink->progress) sink->progress(label, done, total, elapsed, eta, sink->user);
+}
+
+void api_sink_begin(api_sink *s) {
+    sink = s;
+    msg_set_sink(relay_msg, NULL);
+    calib_set_progress(relay_progress, NULL);
+}
+
+void api_sink_end(void) {
+    msg_set_sink(NULL, NULL);
+    calib_set_progress(NULL, NULL);
+    sink = NULL;
+}
 
 int shrink_api_version(void) { return SHRINK_API_VERSION; }
 
@@ -153,46 +170,94 @@ int shrink_logits(const shrink_model *h, const int32_t *ids, int n, float *logit
     return finish(rc, err);
 }
 
-shrink_sampling shrink_sampling_defaults(void) { return (shrink_sampling){64, 0.8f, 40, 0.95f, 1, 1}; }
+shrink_sampling shrink_sampling_defaults(void) {
+    shrink_sampling s = {0};
+    s.n_new = 64, s.temperature = 0.8f, s.top_k = 40, s.top_p = 0.95f, s.seed = 1, s.stop_at_eos = 1;
+    return s;
+}
+
+// Each new token to the caller's stream, the stop token excepted.
+typedef struct stream {
+    const shrink_model *h;
+    const shrink_sampling *s;
+    int stop_id;
+} stream;
+
+static int stream_token(int id, void *user) {
+    const stream *st = user;
+    if (id == st->stop_id) return 0;
+    size_t len = 0;
+    const char *b = bpe_token_bytes(st->h->tok, id, &len);
+    return st->s->on_token(b ? b : "", b ? len : 0, st->s->user);
+}
 
 int shrink_generate(const shrink_model *h, const char *prompt, size_t len, const shrink_sampling *sp, char *text, size_t cap,
-                    size_t *text_len, shrink_error *err) {
+                    size_t *text_len, shrink_generate_stats *stats, shrink_error *err) {
     BEGIN();
     if (!sp || !text_len || (cap && !text)) return finish(err_set(ERR_ARG, "shrink_generate: NULL argument"), err);
     int *ids = NULL;
     size_t n = 0;
     int rc = encode(h, "shrink_generate", prompt, len, &ids, &n);
     const gpt2_config *c = h ? &h->m.cfg : NULL;
-    if (!rc && sp->n_new < 0) rc = err_set(ERR_ARG, "shrink_generate: n_new %d is negative", sp->n_new);
-    if (!rc && !(sp->temperature >= 0) ) rc = err_set(ERR_ARG, "shrink_generate: temperature must be >= 0");
-    if (!rc && !(sp->top_p > 0 && sp->top_p <= 1)) rc = err_set(ERR_ARG, "shrink_generate: top_p must be in (0, 1]");
-    if (!rc && sp->top_k < 0) rc = err_set(ERR_ARG, "shrink_generate: top_k must be >= 0");
+    // <|endoftext|> as the tokenizer spells it, else as config.json gives it
+    int eot = h && h->tok && bpe_eot(h->tok) >= 0 ? bpe_eot(h->tok) : c ? c->eos_id : -1;
+    if (!rc && sp->n_new < 0) rc = err_set(ERR_ARG, "generate: --n %d is negative", sp->n_new);
+    if (!rc && !(sp->temperature >= 0)) rc = err_set(ERR_ARG, "generate: --temp must be >= 0");
+    if (!rc && !(sp->top_p > 0 && sp->top_p <= 1)) rc = err_set(ERR_ARG, "generate: --top-p (top_p) must be in (0, 1]");
+    if (!rc && sp->top_k < 0) rc = err_set(ERR_ARG, "generate: --top-k must be >= 0");
     if (!rc && n == 0) {  // an empty prompt starts from <|endoftext|>, as GPT-2 was trained
-        if (c->eos_id < 0) rc = err_set(ERR_ARG, "shrink_generate: an empty prompt needs the model's <|endoftext|> id");
-        else ids = xrealloc(ids, sizeof *ids), ids[0] = c->eos_id, n = 1;
+        if (eot < 0) rc = err_set(ERR_ARG, "generate: empty prompt and the model has no <|endoftext|> token to start from");
+        else ids = xrealloc(ids, sizeof *ids), ids[0] = eot, n = 1;
     }
-    if (!rc && n > (size_t)c->n_ctx)
-        rc = err_set(ERR_ARG, "shrink_generate: the prompt is %zu tokens, more than the context (%d)", n, c->n_ctx);
-    int *out = NULL;
+    int *start = ids;
+    if (!rc && n > (size_t)c->n_ctx) {
+        if (!sp->truncate)
+            rc = err_set(ERR_ARG, "generate: the prompt is %zu tokens, longer than the model's context (%d); pass --truncate "
+                                  "to keep its last %d tokens", n, c->n_ctx, c->n_ctx);
+        start = ids + (n - (size_t)c->n_ctx), n = (size_t)c->n_ctx;
+    }
+    int *out = NULL, got = 0;
     char *s = NULL;
     size_t sl = 0;
-    if (!rc) {
-        gen_opts o = {sp->n_new, sp->temperature, sp->top_k, sp->top_p, sp->seed, sp->stop_at_eos ? c->eos_id : -1};
-        out = xmalloc((size_t)(sp->n_new ? sp->n_new : 1) * sizeof *out);
-        gen_stats st;
-        int got = eval_generate(&h->m, ids, (int)n, &o, NULL, NULL, out, &st);
+    gen_stats st = {0};
+    if (!rc && sp->n_new > 0) {
+        gen_opts o = {sp->n_new, sp->temperature, sp->top_k, sp->top_p, sp->seed, sp->stop_at_eos ? eot : -1};
+        out = xmalloc((size_t)sp->n_new * sizeof *out);
+        stream sm = {h, sp, o.stop_id};
+        got = eval_generate(&h->m, start, (int)n, &o, sp->on_token ? stream_token : NULL, &sm, out, &st);
         if (got < 0) rc = got;
-        else rc = bpe_decode(h->tok, out, (size_t)got, &s, &sl);
+        else if (got > 0 && out[got - 1] == o.stop_id) got--;  // the stop token is not text
     }
+    if (!rc) rc = bpe_decode(h->tok, out ? out : ids, (size_t)got, &s, &sl);
     if (!rc) {
         memcpy(text, s, sl < cap ? sl : cap);
         *text_len = sl;
+        if (stats) *stats = (shrink_generate_stats){st.n_prompt, st.n_new, st.prompt_s, st.gen_s};
     }
     free(ids), free(out), free(s);
     return finish(rc, err);
 }
 
-static void to_public(const ppl_result *r, shrink_perplexity *p) { *p = (shrink_perplexity){r->ppl, r->nll, r->bpb, r->tokens}; }
+static void to_public(const ppl_result *r, size_t text_tokens, shrink_perplexity *p) {
+    *p = (shrink_perplexity){r->ppl, r->nll, r->bpb, r->tokens, (long)text_tokens, r->bytes, r->ctx, r->stride, r->windows};
+}
+
+void shrink_model_set_progress(shrink_model *h, shrink_progress_fn fn, void *user) {
+    if (h) h->progress = fn, h->progress_user = user;
+}
+
+// eval's progress (done, total) as the handle's callback, with the step's time and ETA.
+typedef struct eval_relay {
+    const shrink_model *h;
+    const char *step;
+    double t0;
+} eval_relay;
+
+static void eval_progress(int done, int total, void *user) {
+    const eval_relay *r = user;
+    double el = timer_now() - r->t0;
+    r->h->progress(r->step, done, total, el, done ? el / done * (total - done) : 0, r->h->progress_user);
+}
 
 // ctx 0: the model's n_ctx; stride 0: ctx / 2 (shrink eval's defaults).
 static void windows(const gpt2_model *m, int *ctx, int *stride) {
@@ -210,7 +275,9 @@ int shrink_eval_perplexity(const shrink_model *h, const char *text, size_t len, 
     if (!rc) {
         windows(&h->m, &ctx, &stride);
         ppl_result r;
-        if (!(rc = eval_perplexity(&h->m, ids, n, h->tok_bytes, ctx, stride, &r, NULL, NULL))) to_public(&r, out);
+        eval_relay er = {h, "eval", timer_now()};
+        if (!(rc = eval_perplexity(&h->m, ids, n, h->tok_bytes, ctx, stride, &r, h->progress ? eval_progress : NULL, &er)))
+            to_public(&r, n, out);
     }
     free(ids);
     return finish(rc, err);
@@ -229,9 +296,11 @@ int shrink_eval_agreement(const shrink_model *h, const shrink_model *base, const
     if (!rc) {
         windows(&h->m, &ctx, &stride);
         agree_result a;
-        if (!(rc = eval_agreement(&h->m, &base->m, ids, n, h->tok_bytes, ctx, stride, &a, NULL, NULL))) {
-            to_public(&a.model, &out->model);
-            to_public(&a.base, &out->base);
+        eval_relay er = {h, "eval", timer_now()};
+        if (!(rc = eval_agreement(&h->m, &base->m, ids, n, h->tok_bytes, ctx, stride, &a, h->progress ? eval_progress : NULL,
+                                  &er))) {
+            to_public(&a.model, n, &out->model);
+            to_public(&a.base, n, &out->base);
             out->dppl_pct = a.dppl_pct, out->kl_mean = a.kl_mean, out->kl_p99 = a.kl_p99, out->kl_max = a.kl_max;
             out->top1 = a.top1;
         }
@@ -240,68 +309,16 @@ int shrink_eval_agreement(const shrink_model *h, const shrink_model *base, const
     return finish(rc, err);
 }
 
-shrink_compress_opts shrink_compress_defaults(void) {
-    shrink_compress_opts o = {0};
-    o.type = "Q4_K_M";
-    o.method = "rtn";
-    o.calib_tokens = 32768;
-    o.damp = 0.01;
-    return o;
-}
-
-typedef struct progress_relay {
-    shrink_progress_fn fn;
-    void *user;
-} progress_relay;
-
-static void relay(const char *label, int done, int total, double elapsed, double eta, void *user) {
-    const progress_relay *r = user;
-    r->fn(label, done, total, elapsed, eta, r->user);
-}
-
-// 1 if path names the same file as dir/name (a link or another spelling included).
-static int same_file(const char *path, const char *dir, const char *name) {
-    struct stat a, b;
-    char *p = dir ? path_join(dir, name) : NULL;
-    int same = stat(path, &a) == 0 && stat(p ? p : name, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-    free(p);
-    return same;
-}
-
-int shrink_compress(const char *dir, const char *out, const shrink_compress_opts *o, shrink_error *err) {
+int shrink_eval_lambada(const shrink_model *h, const char *path, int limit, shrink_lambada *out, shrink_error *err) {
     BEGIN();
-    if (!dir || !out || !o) return finish(err_set(ERR_ARG, "shrink_compress: NULL argument"), err);
-    int mth = compress_method_parse(o->method ? o->method : "rtn");
-    if (mth < 0) return finish(err_set(ERR_ARG, "shrink_compress: unknown method '%s' (rtn, imatrix, gptq, awq, awq+gptq)", o->method), err);
-    if (!o->type == !(o->target_bpw > 0)) return finish(err_set(ERR_ARG, "shrink_compress: give exactly one of type and target_bpw"), err);
-    if (o->target_bpw > 0 && !(o->target_bpw >= 1.5 && o->target_bpw <= 16))
-        return finish(err_set(ERR_ARG, "shrink_compress: target_bpw %g is outside 1.5-16", o->target_bpw), err);
-    if (o->calib_tokens < 0 || o->damp < 0 || o->damp > 10) return finish(err_set(ERR_ARG, "shrink_compress: calib_tokens or damp out of range"), err);
-    if (gpt2_path_is_gguf(dir))
-        return finish(err_set(ERR_ARG, "shrink_compress: %s is a file; compression reads the original Hugging Face directory", dir), err);
-    // damp rounded to float, as --damp is read: the CLI's files, bit for bit
-    compress_opts co = {o->type, o->tensor_types, (compress_method)mth, o->target_bpw, o->calib_path,
-                        o->calib_tokens ? o->calib_tokens : 32768, (float)(o->damp > 0 ? o->damp : 0.01), o->act_order, 0};
-    if (compress_needs_calib(&co) && !co.calib_path)
-        return finish(err_set(ERR_ARG, "shrink_compress: method %s needs calibration text (calib_path)", compress_method_name(co.method)), err);
-    static const char *inputs[] = {"model.safetensors", "config.json", "vocab.json", "merges.txt"};
-    for (int i = 0; i < 4; i++)
-        if (same_file(out, dir, inputs[i])) return finish(err_set(ERR_ARG, "shrink_compress: %s is the model's own %s", out, inputs[i]), err);
-    if (co.calib_path && same_file(out, NULL, co.calib_path))
-        return finish(err_set(ERR_ARG, "shrink_compress: %s is the calibration text", out), err);
-    int rc = file_check_output(out);
-    if (rc) return finish(rc, err);
-    kernels_init();
-    shrink_model *h = xcalloc(1, sizeof *h);
-    if (!(rc = gpt2_hf_load(&h->m, dir)) && !(rc = gpt2_load_tokenizer(dir, 0, &h->tok)) && !h->tok)
-        rc = err_set(ERR_IO, "%s: no vocab.json and merges.txt here; the GGUF would carry no tokenizer", dir);
-    progress_relay r = {o->progress, o->user};
-    if (o->progress) calib_set_progress(relay, &r);
-    gpt2_plan plan = {0};
-    char notes[8192];
-    if (!rc && !(rc = compress_model(&h->m, h->tok, &co, &plan, notes, sizeof notes))) rc = gpt2_gguf_save(&h->m, dir, out, GPT2_GGUF_STORED);
-    if (o->progress) calib_set_progress(NULL, NULL);
-    gpt2_plan_free(&plan);
-    shrink_model_free(h);
+    if (!h || !path || !out) return finish(err_set(ERR_ARG, "shrink_eval_lambada: NULL argument"), err);
+    if (limit < 0) return finish(err_set(ERR_ARG, "--lambada-limit %d is negative", limit), err);
+    if (!h->tok)
+        return finish(err_set(ERR_ARG, "%s: no tokenizer (vocab.json and merges.txt); LAMBADA needs it",
+                              h->m.source ? h->m.source : "the model"), err);
+    lambada_result r;
+    eval_relay er = {h, "lambada", timer_now()};
+    int rc = eval_lambada(&h->m, h->tok, path, limit, &r, h->progress ? eval_progress : NULL, &er);
+    if (!rc) *out = (shrink_lambada){r.acc, r.ppl, r.nll_mean, r.n, r.correct};
     return finish(rc, err);
 }

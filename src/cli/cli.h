@@ -23,13 +23,8 @@ int cli_fail(void);
 int cli_load_model(const char *path, gpt2_model *m);
 // The tokenizer: vocab.json + merges.txt in the directory, or the GGUF file's own.
 int cli_load_tokenizer(const char *path, bpe **tok);
-// 1 if the directory holds vocab.json and merges.txt.
+// 1 if the directory holds vocab.json and merges.txt (its tokenizer goes with what is saved).
 int cli_has_tokenizer_files(const char *dir);
-// The tokenizer a GGUF written from the HF directory model will carry, loaded (and so
-// checked) before any slow work: *tok and *tok_dir (= model). Without vocab.json and
-// merges.txt that is an error naming `cmd --no-tokenizer`, unless no_tokenizer (then both
-// stay NULL).
-int cli_output_tokenizer(const char *model, int no_tokenizer, const char *cmd, bpe **tok, const char **tok_dir);
 // A randomly initialised model of a named standard shape (gpt2, gpt2-medium, ..., mini).
 int cli_random_model(const char *name, unsigned long long seed, gpt2_model *m);
 // Applies -t: 0 means all cores.
@@ -53,10 +48,3 @@ int cli_check_hf_output(const char *dir);
 int cli_read_input(const char *path, char **data, size_t *len);
 // Writes s as a JSON string literal (with quotes).
 void cli_json_string(FILE *f, const char *s, size_t len);
-// Training data: list is comma-separated token files (`shrink tokenize -o`) or text files
-// (encoded whole with tok, then <|endoftext|>), concatenated in order into *ids (*n ids, each
-// below V). Errors name the file; "CMD: no tokens in LIST" when there are none.
-int cli_load_ids(const char *list, const bpe *tok, int V, const char *cmd, int **ids, size_t *n);
-// A parameter budget: "N" parameters, or "X%" of total; at least 1. ERR_ARG names `what`
-// (e.g. "prune: --target-params") when it is not below total.
-int cli_parse_target_params(const char *s, size_t total, const char *what, size_t *out);

@@ -1,6 +1,8 @@
 // cmd_eval.c: `shrink eval`: perplexity of a text file under the stated protocol, and LAMBADA accuracy.
 #include "cli.h"
 #include "args.h"
+#include "../api/api.h"
+#include "../compress/calib.h"
 #include "../core/err.h"
 #include "../core/hash.h"
 #include "../core/parallel.h"
@@ -22,28 +24,6 @@
     "target \" word\"; a document is correct when greedy decoding gives every token of the target; "    \
     "ppl = exp(mean over documents of -log p(target | context)); the model sees the last n_ctx tokens "  \
     "of context + target without its final token (longer contexts are cut from the left)"
-
-static void progress_bar(int done, int total, void *user) {
-    double t0 = *(double *)user, el = timer_now() - t0;
-    double eta = done ? el / done * (total - done) : 0;
-    fprintf(stderr, "\r[eval] window %d/%d  %.1fs elapsed, ETA %.1fs ", done, total, el, eta);
-    if (done == total) fprintf(stderr, "\n");
-}
-
-// LAMBADA has thousands of short documents: redraw at most ten times a second.
-typedef struct lambada_bar {
-    double t0, last;
-} lambada_bar;
-
-static void lambada_progress(int done, int total, void *user) {
-    lambada_bar *b = user;
-    double now = timer_now(), el = now - b->t0;
-    if (done != total && done != 1 && now - b->last < 0.1) return;
-    b->last = now;
-    fprintf(stderr, "\r[lambada] document %d/%d  %.1fs elapsed, ETA %.1fs ", done, total, el,
-            el / done * (total - done));
-    if (done == total) fprintf(stderr, "\n");
-}
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *base_path = NULL, *lambada = NULL;
@@ -81,57 +61,41 @@ int cmd_eval(int argc, char **argv) {
         return cli_fail();
     }
     cli_set_threads(threads);
-    gpt2_model m, base;
-    int have_base = 0;
-    bpe *tok = NULL;
+    shrink_model *h = NULL, *hb = NULL;
+    shrink_error e = {0, ""};
+    const char *about = NULL;
     char *text = NULL;
-    int *ids = NULL, *tok_bytes = NULL;
-    size_t len = 0, n = 0;
-    if (cli_load_model(model, &m)) return cli_fail();
-    if ((rc = cli_load_tokenizer(model, &tok))) goto out;
-    if (bpe_vocab_size(tok) != m.cfg.vocab_size) {
-        rc = err_set(ERR_SHAPE, "%s: tokenizer has %d tokens but config.json says vocab_size %d", model,
-                     bpe_vocab_size(tok), m.cfg.vocab_size);
+    size_t len = 0;
+    shrink_perplexity r = {0};
+    shrink_agreement ag = {0};
+    shrink_lambada lr = {0};
+    double secs = 0, lsecs = 0;
+    if ((rc = shrink_model_load(model, &h, &e))) goto out;
+    if (!h->tok) {
+        rc = err_set(ERR_IO, "%s: no vocab.json and merges.txt here; this command needs the tokenizer", model);
         goto out;
     }
-    ppl_result r = {0};
-    agree_result ag = {0};
-    lambada_result lr = {0};
-    double secs = 0, lsecs = 0;
-    int show = !json && isatty(2);
+    if (!json && isatty(2)) shrink_model_set_progress(h, calib_progress_stderr, NULL);
     if (file) {
         if ((rc = cli_read_input(file, &text, &len))) goto out;
-        if (m.calib_fnv && fnv1a64(text, len) == m.calib_fnv)
+        if (h->m.calib_fnv && fnv1a64(text, len) == h->m.calib_fnv)
             fprintf(stderr, "shrink: warning: %s is the text %s was calibrated on (%s): this perplexity is not held-out\n",
-                    file, model, m.calib_file ? m.calib_file : "same bytes");
-        if ((rc = bpe_encode(tok, text, len, &ids, &n))) goto out;
-        if (n < 2) {
-            rc = err_set(ERR_ARG, "%s: the text is %zu token(s); perplexity needs at least 2", file, n);
-            goto out;
-        }
-        if (ctx == 0) ctx = m.cfg.n_ctx;
-        if (stride == 0) stride = ctx / 2 > 0 ? ctx / 2 : 1;
-        tok_bytes = xmalloc((size_t)m.cfg.vocab_size * sizeof(int));
-        for (int i = 0; i < m.cfg.vocab_size; i++) {
-            size_t bl = 0;
-            tok_bytes[i] = bpe_token_bytes(tok, i, &bl) ? (int)bl : 0;
-        }
+                    file, model, h->m.calib_file ? h->m.calib_file : "same bytes");
         double t0 = timer_now();
         if (base_path) {
-            if ((rc = cli_load_model(base_path, &base))) goto out;
-            have_base = 1;
-            if ((rc = eval_agreement(&m, &base, ids, n, tok_bytes, ctx, stride, &ag, show ? progress_bar : NULL, &t0)))
-                goto out;
-            r = ag.model;
-        } else if ((rc = eval_perplexity(&m, ids, n, tok_bytes, ctx, stride, &r, show ? progress_bar : NULL, &t0))) {
-            goto out;
+            if (!(rc = shrink_model_load(base_path, &hb, &e)) && !(rc = shrink_eval_agreement(h, hb, text, len, ctx, stride, &ag, &e)))
+                r = ag.model;
+        } else {
+            rc = shrink_eval_perplexity(h, text, len, ctx, stride, &r, &e);
         }
+        if (rc && !hb == !base_path) about = file;  // the evaluation's own error: say of which file
+        if (rc) goto out;
         secs = timer_now() - t0;
     }
     if (lambada) {
-        lambada_bar bar = {timer_now(), 0};
-        if ((rc = eval_lambada(&m, tok, lambada, lambada_limit, &lr, show ? lambada_progress : NULL, &bar))) goto out;
-        lsecs = timer_now() - bar.t0;
+        double t0 = timer_now();
+        if ((rc = shrink_eval_lambada(h, lambada, lambada_limit, &lr, &e))) goto out;
+        lsecs = timer_now() - t0;
     }
     if (json) {
         if (file) {
@@ -154,11 +118,11 @@ int cmd_eval(int argc, char **argv) {
         if (lambada)
             printf(", \"lambada_acc\": %.6f, \"lambada_ppl\": %.6f, \"lambada_n\": %d, \"lambada_correct\": %d, "
                    "\"lambada_nll\": %.6f, \"lambada_seconds\": %.3f",
-                   lr.acc, lr.ppl, lr.n, lr.correct, lr.nll_mean, lsecs);
+                   lr.acc, lr.ppl, lr.n, lr.correct, lr.nll, lsecs);
         printf("}\n");
     } else {
         if (file) {
-            printf("file         %s (%zu bytes, %zu tokens)\n", file, len, n);
+            printf("file         %s (%zu bytes, %ld tokens)\n", file, len, r.text_tokens);
             printf("perplexity   %.4f\n", r.ppl);
             printf("nll          %.6f nats/token\n", r.nll);
             printf("tokens       %ld scored in %d windows (ctx %d, stride %d)\n", r.tokens, r.windows, r.ctx, r.stride);
@@ -174,17 +138,16 @@ int cmd_eval(int argc, char **argv) {
         }
         if (lambada) {
             printf("lambada      acc %.4f (%d/%d), ppl %.2f (nll %.4f nats/word)\n", lr.acc, lr.correct, lr.n, lr.ppl,
-                   lr.nll_mean);
+                   lr.nll);
             printf("lambada time %.2f s (%d documents of %s, %s kernels); protocol: lm-eval's lambada_openai, "
                    "see shrink eval --help\n", lsecs, lr.n, lambada, kern.isa);
         }
     }
 out:
-    free(tok_bytes);
-    free(ids);
+    if (rc && e.code) fprintf(stderr, "shrink: error: %s%s%s\n", about ? about : "", about ? ": " : "", e.message);
+    else if (rc) cli_fail();
     free(text);
-    bpe_free(tok);
-    if (have_base) gpt2_model_free(&base);
-    gpt2_model_free(&m);
-    return rc ? cli_fail() : 0;
+    shrink_model_free(hb);
+    shrink_model_free(h);
+    return rc ? 1 : 0;
 }

@@ -1,9 +1,9 @@
-// cmd_export.c: `shrink export`: a model (HF directory or GGUF) as a GGUF file in
-// llama.cpp's gpt2 layout, F32 or F16, with the tokenizer when the source has one.
+// cmd_export.c: `shrink export`: a Hugging Face directory as a GGUF file in
+// llama.cpp's gpt2 layout, F32 or F16, with the tokenizer when the source has one: the
+// options read into shrink_export (src/api/api_compress.c).
 #include "cli.h"
 #include "args.h"
-#include "../core/err.h"
-#include "../core/fileio.h"
+#include "shrink.h"
 #include <string.h>
 
 int cmd_export(int argc, char **argv) {
@@ -20,26 +20,12 @@ int cmd_export(int argc, char **argv) {
     int rc = args_parse("export", "export -m DIR --type f32|f16 -o FILE.gguf", specs,
                         (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
-    int f16 = strcmp(type, "f16") == 0;
-    if (!f16 && strcmp(type, "f32") != 0) {
-        err_set(ERR_ARG, "export: --type must be f32 or f16, got '%s'", type);
-        return cli_fail();
-    }
-    if (gpt2_path_is_gguf(model)) {
-        err_set(ERR_ARG, "export: %s is already a GGUF file; export reads a Hugging Face directory", model);
-        return cli_fail();
-    }
     cli_set_threads(threads);
-    gpt2_model m;
-    if (cli_load_model(model, &m)) return cli_fail();
-    bpe *tok = NULL;
-    const char *tok_dir = NULL;
-    rc = cli_output_tokenizer(model, no_tok, "export", &tok, &tok_dir);
-    if (!rc) rc = file_check_output(out);
-    if (!rc) rc = gpt2_gguf_save(&m, tok_dir, out, f16);
-    bpe_free(tok);
-    gpt2_model_free(&m);
-    if (rc) return cli_fail();
-    fprintf(stderr, "wrote %s (%s)\n", out, f16 ? "F16" : "F32");
+    shrink_error e;
+    if (shrink_export(model, out, type, no_tok, &e)) {
+        fprintf(stderr, "shrink: error: %s\n", e.message);
+        return 1;
+    }
+    fprintf(stderr, "wrote %s (%s)\n", out, strcmp(type, "f16") == 0 ? "F16" : "F32");
     return 0;
 }

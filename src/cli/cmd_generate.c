@@ -1,23 +1,25 @@
-// cmd_generate.c: `shrink generate`: stream a continuation of a prompt.
+// cmd_generate.c: `shrink generate`: stream a continuation of a prompt (shrink_generate, streaming).
 #include "cli.h"
 #include "args.h"
+#include "../api/api.h"
 #include "../core/err.h"
-#include "../core/xalloc.h"
-#include "../eval/eval.h"
 #include "../kernels/kernels.h"
 #include <string.h>
 
-typedef struct {
-    const bpe *tok;
-    int stop_id;
-} stream_ctx;
+// The prompt is echoed just before the first new token (after the API has checked it).
+typedef struct echo {
+    const char *prompt;
+    int echo, started;
+} echo;
 
-static int print_token(int id, void *user) {
-    const stream_ctx *s = user;
-    if (id == s->stop_id) return 0;
-    size_t len;
-    const char *b = bpe_token_bytes(s->tok, id, &len);
-    if (b) fwrite(b, 1, len, stdout);
+static void start(echo *e) {
+    if (!e->started && e->echo) fputs(e->prompt, stdout);
+    e->started = 1;
+}
+
+static int print_token(const char *bytes, size_t len, void *user) {
+    start(user);
+    fwrite(bytes, 1, len, stdout);
     fflush(stdout);
     return 0;
 }
@@ -43,63 +45,32 @@ int cmd_generate(int argc, char **argv) {
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
     cli_set_threads(threads);
-    gpt2_model m;
-    bpe *tok = NULL;
-    if (cli_load_model(model, &m)) return cli_fail();
-    if (cli_load_tokenizer(model, &tok)) {
-        gpt2_model_free(&m);
-        return cli_fail();
+    shrink_model *h = NULL;
+    shrink_error e;
+    if (shrink_model_load(model, &h, &e)) {
+        fprintf(stderr, "shrink: error: %s\n", e.message);
+        return 1;
     }
-    int *ids = NULL;
-    size_t n = 0;
-    if (bpe_vocab_size(tok) != m.cfg.vocab_size) {
-        rc = err_set(ERR_SHAPE, "%s: tokenizer has %d tokens but config.json says vocab_size %d", model,
-                     bpe_vocab_size(tok), m.cfg.vocab_size);
-        goto out;
-    }
-    int eot = bpe_eot(tok) >= 0 ? bpe_eot(tok) : m.cfg.eos_id;
-    if ((rc = bpe_encode(tok, prompt, strlen(prompt), &ids, &n))) goto out;
-    if (n == 0) {
-        if (eot < 0) {
-            rc = err_set(ERR_ARG, "generate: empty prompt and the model has no <|endoftext|> token to start from");
-            goto out;
-        }
-        free(ids);
-        ids = xmalloc(sizeof(int));
-        ids[0] = eot;
-        n = 1;
-    }
-    int *start = ids;
-    if (n > (size_t)m.cfg.n_ctx) {
-        if (!truncate) {
-            rc = err_set(ERR_ARG, "generate: the prompt is %zu tokens, longer than the model's context (%d); "
-                                  "pass --truncate to keep its last %d tokens", n, m.cfg.n_ctx, m.cfg.n_ctx);
-            goto out;
-        }
-        start = ids + (n - (size_t)m.cfg.n_ctx);
-        n = (size_t)m.cfg.n_ctx;
-    }
-    if (!no_echo) {
-        fwrite(prompt, 1, strlen(prompt), stdout);
-        fflush(stdout);
-    }
-    gen_opts o = {n_new, temp, top_k, top_p, seed, eot};
-    gen_stats st;
-    stream_ctx sc = {tok, eot};
-    if (n_new > 0) {
-        int got = eval_generate(&m, start, (int)n, &o, print_token, &sc, NULL, &st);
-        if (got < 0) { rc = got; goto out; }
-        printf("\n");
-        fflush(stdout);
-        fprintf(stderr, "[prompt %d tokens: %.1f ms, %.1f tok/s | generated %d tokens: %.1f ms, %.1f tok/s | %s kernels]\n",
-                st.n_prompt, 1e3 * st.prompt_s, st.n_prompt / st.prompt_s, st.n_new, 1e3 * st.gen_s,
-                st.n_new > 0 ? st.n_new / st.gen_s : 0.0, kern.isa);
+    echo ec = {prompt, !no_echo, 0};
+    shrink_sampling sp = shrink_sampling_defaults();
+    sp.n_new = n_new, sp.temperature = temp, sp.top_k = top_k, sp.top_p = top_p, sp.seed = seed, sp.truncate = truncate;
+    sp.on_token = print_token, sp.user = &ec;
+    shrink_generate_stats st;
+    size_t need = 0;
+    if (!h->tok) {
+        rc = err_set(ERR_IO, "%s: no vocab.json and merges.txt here; this command needs the tokenizer", model);
+        cli_fail();
+    } else if ((rc = shrink_generate(h, prompt, strlen(prompt), &sp, NULL, 0, &need, &st, &e))) {
+        fprintf(stderr, "shrink: error: %s\n", e.message);
     } else {
+        start(&ec);
         printf("\n");
+        fflush(stdout);
+        if (n_new > 0)
+            fprintf(stderr, "[prompt %d tokens: %.1f ms, %.1f tok/s | generated %d tokens: %.1f ms, %.1f tok/s | %s kernels]\n",
+                    st.n_prompt, 1e3 * st.prompt_s, st.n_prompt / st.prompt_s, st.n_new, 1e3 * st.gen_s,
+                    st.n_new > 0 ? st.n_new / st.gen_s : 0.0, kern.isa);
     }
-out:
-    free(ids);
-    bpe_free(tok);
-    gpt2_model_free(&m);
-    return rc ? cli_fail() : 0;
+    shrink_model_free(h);
+    return rc ? 1 : 0;
 }

@@ -81,7 +81,7 @@ int cmd_lowrank(int argc, char **argv) {
     uint8_t keep[GPT2_MAX_LAYERS];
     if ((rc = lowrank_parse_layers(layers, m.cfg.n_layer, keep))) goto done;
     o.layers = keep;
-    if (target && (rc = cli_parse_target_params(target, gpt2_param_count(&m.cfg), "lowrank: --target-params", &o.target_params)))
+    if (target && (rc = gpt2_parse_param_budget(target, gpt2_param_count(&m.cfg), "lowrank: --target-params", &o.target_params)))
         goto done;
     const char *tok_dir = cli_has_tokenizer_files(model) ? model : NULL;
     if ((rc = ends_with(out, ".gguf") ? file_check_output(out) : cli_check_hf_output(out))) goto done;

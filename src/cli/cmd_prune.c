@@ -102,7 +102,7 @@ int cmd_prune(int argc, char **argv) {
         free(calib_default);
         return cli_fail();
     }
-    if (target && (rc = cli_parse_target_params(target, gpt2_param_count(&m.cfg), "prune: --target-params", &o.target_params))) goto done;
+    if (target && (rc = gpt2_parse_param_budget(target, gpt2_param_count(&m.cfg), "prune: --target-params", &o.target_params))) goto done;
     uint8_t keep[GPT2_MAX_LAYERS];
     if (layers && (rc = parse_layers(layers, m.cfg.n_layer, keep))) goto done;
     o.keep_layers = layers ? keep : NULL;

@@ -12,6 +12,7 @@
 #include "../core/xalloc.h"
 #include "../sweep/grid.h"
 #include "../sweep/sweep.h"
+#include "../train/train.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +182,7 @@ int cmd_sweep(int argc, char **argv) {
         goto done;
     }
     if (need_recover) {
-        if ((rc = cli_load_ids(recover, tok, cfg.vocab_size, "sweep: --recover-data", &rids, &n_rids))) goto done;
+        if ((rc = token_ids_load(recover, tok, cfg.vocab_size, "sweep: --recover-data", &rids, &n_rids))) goto done;
         o.recover_ids = rids, o.n_recover = n_rids, o.recover_path = recover, o.recover_lr = recover_lr;
         o.recover_fnv = fnv1a64(rids, n_rids * sizeof *rids);
     }

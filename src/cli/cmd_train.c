@@ -193,8 +193,8 @@ int cmd_train(int argc, char **argv) {
     if (!rc && have_tok) rc = cli_load_tokenizer(tok_dir, &tok);
     if (!rc && have_teacher && tok) rc = same_tokenizer(tok, teacher_dir);
     int V = m.cfg.vocab_size;
-    if (!rc) rc = cli_load_ids(data, tok, V, "train", &ids, &n_ids);
-    if (!rc && val) rc = cli_load_ids(val, tok, V, "train", &vids, &n_val);
+    if (!rc) rc = token_ids_load(data, tok, V, "train", &ids, &n_ids);
+    if (!rc && val) rc = token_ids_load(val, tok, V, "train", &vids, &n_val);
     if (rc) goto done;
     size_t n_train = n_ids;
     const int *val_ids = vids;

@@ -26,22 +26,8 @@ int cli_load_model(const char *path, gpt2_model *m) {
 int cli_has_tokenizer_files(const char *dir) {
     char *vocab = path_join(dir, "vocab.json"), *merges = path_join(dir, "merges.txt");
     int have = file_exists(vocab) && file_exists(merges);
-    free(vocab);
-    free(merges);
+    free(vocab), free(merges);
     return have;
-}
-
-int cli_output_tokenizer(const char *model, int no_tokenizer, const char *cmd, bpe **tok, const char **tok_dir) {
-    *tok = NULL;
-    *tok_dir = NULL;
-    if (no_tokenizer) return 0;
-    if (!cli_has_tokenizer_files(model))
-        return err_set(ERR_IO, "%s: no vocab.json and merges.txt here, so the GGUF would carry no tokenizer and neither "
-                               "llama.cpp nor shrink's tokenize/generate/eval could use it; give %s --no-tokenizer to "
-                               "write it anyway", model, cmd);
-    int rc = cli_load_tokenizer(model, tok);
-    if (!rc) *tok_dir = model;
-    return rc;
 }
 
 int cli_load_tokenizer(const char *dir, bpe **tok) { return gpt2_load_tokenizer(dir, 1, tok); }
@@ -160,69 +146,4 @@ int cli_save_hf_dir(const gpt2_model *m, const char *dir, const char *tok) {
     }
     free(tmp), free(parent);
     return rc;
-}
-
-// Appends the ids of one file to (*ids, *n): a token file as it is; a text file encoded
-// whole, then <|endoftext|> when the vocabulary has it.
-static int load_one(const char *path, const bpe *tok, int V, int **ids, size_t *n, size_t *cap) {
-    int *got = NULL;
-    size_t k = 0;
-    int rc = 0, eot = -1;
-    if (token_file_is(path)) {
-        int fv;
-        rc = token_file_read(path, &got, &k, &fv);
-        if (!rc && fv > V)
-            rc = err_set(ERR_RANGE, "%s: token file for a %d-token vocabulary; the model has %d", path, fv, V);
-    } else {
-        if (!tok) return err_set(ERR_ARG, "%s: a text file needs the tokenizer (vocab.json + merges.txt); pass "
-                                          "--tokenizer DIR or a token file written by `shrink tokenize --out`", path);
-        char *text;
-        size_t len;
-        rc = file_read_all(path, &text, &len);
-        if (rc) return rc;
-        rc = bpe_encode(tok, text, len, &got, &k);
-        free(text);
-        eot = bpe_eot(tok);
-    }
-    if (rc) return rc;
-    size_t need = *n + k + 1;
-    if (need > *cap) {
-        *cap = need > 2 * *cap ? need : 2 * *cap;
-        *ids = xrealloc(*ids, *cap * sizeof(int));
-    }
-    for (size_t i = 0; i < k; i++) {
-        if (got[i] >= V) {
-            free(got);
-            return err_set(ERR_RANGE, "%s: token id %d is outside the model's vocabulary (%d)", path, got[i], V);
-        }
-        (*ids)[(*n)++] = got[i];
-    }
-    if (eot >= 0 && eot < V) (*ids)[(*n)++] = eot;
-    free(got);
-    return 0;
-}
-
-int cli_load_ids(const char *list, const bpe *tok, int V, const char *cmd, int **ids, size_t *n) {
-    *ids = NULL;
-    *n = 0;
-    size_t cap = 0;
-    char *copy = xstrdup(list);
-    int rc = 0;
-    for (char *save = NULL, *f = strtok_r(copy, ",", &save); f && !rc; f = strtok_r(NULL, ",", &save))
-        if (*f) rc = load_one(f, tok, V, ids, n, &cap);
-    free(copy);
-    if (!rc && *n == 0) rc = err_set(ERR_ARG, "%s: no tokens in '%s'", cmd, list);
-    return rc;
-}
-
-int cli_parse_target_params(const char *s, size_t total, const char *what, size_t *out) {
-    char *end;
-    double v = strtod(s, &end);
-    int pct = *end == '%';
-    if (end == s || (pct ? end[1] : *end) || !(v > 0) || (pct && v >= 100) || (!pct && v >= (double)total))
-        return err_set(ERR_ARG, "%s '%s': give a parameter count below the model's %zu, or a "
-                                "percentage of it in (0, 100) such as 75%%", what, s, total);
-    *out = pct ? (size_t)(v / 100 * (double)total) : (size_t)v;
-    if (*out < 1) *out = 1;
-    return 0;
 }

@@ -1,5 +1,6 @@
 // awq.c: activation-aware scaling (see awq.h).
 #include "awq.h"
+#include "../core/msg.h"
 #include "../core/timer.h"
 #include "kl_probe.h"
 #include "../core/err.h"
@@ -226,14 +227,14 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
             }
         }
         if (verbose) {
-            fprintf(stderr, "awq: layer %d:", l);
+            msg("awq: layer %d:", l);
             for (int k = 0; k < GPT2_LINEARS; k++)
                 for (int f = 0; f < 1 + (gpt2_rank(c, l, k) > 0); f++) {
                     const choice *x = &ch[2 * k + f];
-                    fprintf(stderr, " %s%s α %.2f %s KL x%.3f of rtn;", names[k], f ? "_b" : "", x->alpha,
+                    msg(" %s%s α %.2f %s KL x%.3f of rtn;", names[k], f ? "_b" : "", x->alpha,
                             x->weighted ? "weighted" : "plain", x->kl_rtn > 0 ? x->kl / x->kl_rtn : 1);
                 }
-            fprintf(stderr, "\n");
+            msg("\n");
         }
         for (int i = i0; i < i1; i++) act_stats_free(&st[i]);
         kl_probe_advance(&probe, l);
@@ -247,7 +248,7 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
     weighted[n - 2] = 0;  // the token embedding is a lookup: no inputs to weight by
     weighted[head] = (unsigned char)h.weighted;
     if (verbose)
-        fprintf(stderr, "awq: output: %s rounding, KL x%.3f of rtn\n", h.weighted ? "weighted" : "plain",
+        msg("awq: output: %s rounding, KL x%.3f of rtn\n", h.weighted ? "weighted" : "plain",
                 h.kl_rtn > 0 ? h.kl / h.kl_rtn : 1);
     act_stats_free(&st[head]);
     calib_stream_free(&stream);

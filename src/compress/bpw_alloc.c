@@ -2,6 +2,7 @@
 #include "bpw_alloc.h"
 #include "kl_probe.h"
 #include "plan.h"
+#include "../core/msg.h"
 #include "../core/err.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
@@ -87,10 +88,10 @@ int bpw_allocate(gpt2_model *m, const calib_set *cs, double target, const char *
         if (verbose) {
             char name[64];
             gpt2_mat_name(c, i, name, sizeof name);
-            fprintf(stderr, "bpw: %-18s", name);
+            msg("bpw: %-18s", name);
             for (int k = 0; k < u[i].n_cand; k++)
-                fprintf(stderr, " %s%s %.2e", k == u[i].pick ? "*" : " ", qtype_get((int)u[i].cand[k])->name, u[i].kl[k]);
-            fprintf(stderr, "\n");
+                msg(" %s%s %.2e", k == u[i].pick ? "*" : " ", qtype_get((int)u[i].cand[k])->name, u[i].kl[k]);
+            msg("\n");
         }
     }
     size_t len = notes ? strlen(notes) : 0;

@@ -168,15 +168,16 @@ static _Thread_local void *progress_user;
 
 void calib_set_progress(calib_progress_fn fn, void *user) { progress_fn = fn, progress_user = user; }
 
-void calib_progress(const char *label, int done, int total, double t0) {
-    double el = timer_now() - t0, eta = done ? el / done * (total - done) : 0;
-    if (progress_fn) {
-        progress_fn(label, done, total, el, eta, progress_user);
-        return;
-    }
+void calib_progress_stderr(const char *label, int done, int total, double el, double eta, void *user) {
+    (void)user;
     if (!isatty(2)) return;
     fprintf(stderr, "\r[%s] %d/%d  %.1fs elapsed, ETA %.1fs   ", label, done, total, el, eta);
     if (done == total) fprintf(stderr, "\n");
+}
+
+void calib_progress(const char *label, int done, int total, double t0) {
+    double el = timer_now() - t0, eta = done ? el / done * (total - done) : 0;
+    (progress_fn ? progress_fn : calib_progress_stderr)(label, done, total, el, eta, progress_user);
 }
 
 void calib_block_label(char *buf, size_t cap, const char *what, int l, int L, double t0) {

@@ -6,6 +6,7 @@
 #include "calib.h"
 #include "gptq.h"
 #include "plan.h"
+#include "../core/msg.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/hash.h"
@@ -91,7 +92,7 @@ static int gptq_model(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs,
         double t2 = timer_now();
         calib_run_block(m, cs, &stream, NULL, 1, NULL);  // through the quantized block
         if (o->verbose)
-            fprintf(stderr, "gptq: block %d done in %.1f s (inputs and H %.1f s, GPTQ %.1f s, quantized block %.1f s)\n", l,
+            msg("gptq: block %d done in %.1f s (inputs and H %.1f s, GPTQ %.1f s, quantized block %.1f s)\n", l,
                     timer_now() - t0, t1 - t0, t2 - t1, timer_now() - t2);
     }
     if (!rc) {

@@ -124,6 +124,9 @@ int gpt2_tensor_hf_shape(const gpt2_config *c, int id, int l, int64_t dims[2]);
 void gpt2_tensor_name(int id, int l, int hf, char *out, size_t cap);
 // Parameters of the architecture: every tensor's elements (a tied head counted once).
 size_t gpt2_param_count(const gpt2_config *c);
+// A parameter budget: "N" parameters, or "X%" of total; at least 1. ERR_ARG names `what`
+// (e.g. "prune: --target-params") when it is not below total.
+int gpt2_parse_param_budget(const char *s, size_t total, const char *what, size_t *out);
 
 // --- the weights
 // A weight matrix as the forward pass reads it: rows output channels, each row's cols

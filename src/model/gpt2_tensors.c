@@ -8,6 +8,7 @@
 #include "../core/err.h"
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define LAYER(field) offsetof(gpt2_layer, field)
 #define MODEL(field) offsetof(gpt2_model, field)
@@ -187,4 +188,16 @@ wmat *gpt2_mat(gpt2_model *m, int i) {
     gpt2_mat_locate(&m->cfg, i, &l, &k, &f);
     if (l == m->cfg.n_layer) return k ? &m->head : &m->embd;
     return f ? &m->layers[l].lin[k].w2 : &m->layers[l].lin[k].w;
+}
+
+int gpt2_parse_param_budget(const char *s, size_t total, const char *what, size_t *out) {
+    char *end;
+    double v = strtod(s, &end);
+    int pct = *end == '%';
+    if (end == s || (pct ? end[1] : *end) || !(v > 0) || (pct && v >= 100) || (!pct && v >= (double)total))
+        return err_set(ERR_ARG, "%s '%s': give a parameter count below the model's %zu, or a "
+                                "percentage of it in (0, 100) such as 75%%", what, s, total);
+    *out = pct ? (size_t)(v / 100 * (double)total) : (size_t)v;
+    if (*out < 1) *out = 1;
+    return 0;
 }

@@ -17,6 +17,8 @@
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/xalloc.h"
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -114,4 +116,57 @@ int token_file_read(const char *path, int **ids, size_t *n, int *vocab_size) {
     *n = (size_t)count;
     *vocab_size = (int)V;
     return 0;
+}
+
+// Appends the ids of one file to (*ids, *n): a token file as it is; a text file encoded
+// whole, then <|endoftext|> when the vocabulary has it.
+static int load_one(const char *path, const bpe *tok, int V, int **ids, size_t *n, size_t *cap) {
+    int *got = NULL;
+    size_t k = 0;
+    int rc = 0, eot = -1;
+    if (token_file_is(path)) {
+        int fv;
+        rc = token_file_read(path, &got, &k, &fv);
+        if (!rc && fv > V)
+            rc = err_set(ERR_RANGE, "%s: token file for a %d-token vocabulary; the model has %d", path, fv, V);
+    } else {
+        if (!tok) return err_set(ERR_ARG, "%s: a text file needs the tokenizer (vocab.json + merges.txt); pass "
+                                          "--tokenizer DIR or a token file written by `shrink tokenize --out`", path);
+        char *text;
+        size_t len;
+        rc = file_read_all(path, &text, &len);
+        if (rc) return rc;
+        rc = bpe_encode(tok, text, len, &got, &k);
+        free(text);
+        eot = bpe_eot(tok);
+    }
+    if (rc) return rc;
+    size_t need = *n + k + 1;
+    if (need > *cap) {
+        *cap = need > 2 * *cap ? need : 2 * *cap;
+        *ids = xrealloc(*ids, *cap * sizeof(int));
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (got[i] >= V) {
+            free(got);
+            return err_set(ERR_RANGE, "%s: token id %d is outside the model's vocabulary (%d)", path, got[i], V);
+        }
+        (*ids)[(*n)++] = got[i];
+    }
+    if (eot >= 0 && eot < V) (*ids)[(*n)++] = eot;
+    free(got);
+    return 0;
+}
+
+int token_ids_load(const char *list, const bpe *tok, int V, const char *cmd, int **ids, size_t *n) {
+    *ids = NULL;
+    *n = 0;
+    size_t cap = 0;
+    char *copy = xstrdup(list);
+    int rc = 0;
+    for (char *save = NULL, *f = strtok_r(copy, ",", &save); f && !rc; f = strtok_r(NULL, ",", &save))
+        if (*f) rc = load_one(f, tok, V, ids, n, &cap);
+    free(copy);
+    if (!rc && *n == 0) rc = err_set(ERR_ARG, "%s: no tokens in '%s'", cmd, list);
+    return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "../core/rng.h"
 #include "../model/gpt2_acts.h"
+#include "../tokenizer/bpe.h"
 
 // --- knowledge distillation (distill.c)
 // Over N positions of V logits: loss = (1-alpha)·CE(student, targets) + alpha·tau²·KL(p_t ‖ p_s),
@@ -40,6 +41,10 @@ int token_file_write(const char *path, const int *ids, size_t n, int vocab_size)
 int token_file_read(const char *path, int **ids, size_t *n, int *vocab_size);
 // 1 when the file starts with the token file magic, 0 otherwise (or unreadable).
 int token_file_is(const char *path);
+// Training data: list is comma-separated token files (`shrink tokenize -o`) or text files
+// (encoded whole with tok, then <|endoftext|>), concatenated in order into *ids (*n ids, each
+// below V). Errors name the file; "WHAT: no tokens in LIST" when there are none.
+int token_ids_load(const char *list, const bpe *tok, int V, const char *what, int **ids, size_t *n);
 
 // --- the training loop (gpt2_train.c)
 typedef struct train_opts {
