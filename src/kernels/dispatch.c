@@ -4,6 +4,7 @@
 #include "kernels.h"
 #include "backward.h"
 #include "qdot_k.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,17 +13,14 @@ struct kernels kern = {matmul_f32_generic, matmul_generic, gelu_f32_ref, attn_he
                        qdot_q8_ref, qdot_k_ref, qmatmul_q8_ref, 0, gemm_f32_ref, 0, softmax_f32_ref,
                        gelu_backward_f32_ref, "generic"};
 
-const char *kernels_init(void) {
-    static int done;
-    if (done) return kern.isa;
-    done = 1;
+static void choose(void) {
     const char *want = getenv("SHRINK_KERNELS");
-    if (want && strcmp(want, "generic") == 0) return kern.isa;
+    if (want && strcmp(want, "generic") == 0) return;
     if (want && strcmp(want, "ref") == 0) {
         kern.matmul_f32 = matmul_f32_ref;
         kern.matmul = matmul_ref;
         kern.isa = "ref";
-        return kern.isa;
+        return;
     }
     if (kernels_have_avx2()) {
         int wide = kernels_have_avx512() && !(want && strcmp(want, "avx2") == 0);
@@ -42,11 +40,17 @@ const char *kernels_init(void) {
         // The AVX2 batch kernel is per-row dots, slower than dequantize + GEMM (dev/qgemm_speed.c).
         kern.qmatmul_fast = kern.qmatmul_q8 == qmatmul_q8_avx512;
         kern.isa = wide ? "avx512" : "avx2";
-        return kern.isa;
+        return;
     }
     kern.matmul_f32 = matmul_f32_generic;
     kern.matmul = matmul_generic;
     kern.isa = "generic";
+}
+
+// Once per process, and never seen half-filled: two library callers may load models at once.
+const char *kernels_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, choose);
     return kern.isa;
 }
 
