@@ -10,7 +10,9 @@
 //   fills *err (when err is not NULL) with that code and a message naming the file and the
 //   problem. Nothing is kept between calls: there is no global "last error", so two threads
 //   never see each other's messages. The library never exits or prints: long jobs report
-//   through the caller's callbacks.
+//   through the caller's callbacks. The one exception is memory exhaustion: a failed
+//   allocation prints one line and aborts, as in the command-line tool. The library installs
+//   no signal handlers (the tool's cleanup of temp files on SIGINT/SIGTERM is its own).
 // - Handles are opaque. Distinct handles may be used from distinct threads at once; one
 //   handle is not to be used by two threads at once.
 // - Buffers are the caller's: a function that writes a variable amount takes a capacity
