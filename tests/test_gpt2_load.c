@@ -271,6 +271,12 @@ static void test_config(void) {
         {"activation relu", NULL, "\"activation_function\": \"gelu_new\",", "\"activation_function\": \"relu\",", 0, 0, ERR_FORMAT, "activation_function \"relu\" is not supported"},
         {"activation not a string", NULL, "\"activation_function\": \"gelu_new\",", "\"activation_function\": 1,", 0, 0, ERR_FORMAT, "activation_function must be a string"},
         {"layer_norm_epsilon 0", NULL, "\"layer_norm_epsilon\": 1e-05,", "\"layer_norm_epsilon\": 0,", 0, 0, ERR_FORMAT, "layer_norm_epsilon"},
+        // positive and below 1 as written, but 0 and 1 as the float the model keeps (found by fuzz_hf_dir:
+        // such a model loaded, and its saved config.json did not)
+        {"layer_norm_epsilon 1e-206", NULL, "\"layer_norm_epsilon\": 1e-05,", "\"layer_norm_epsilon\": 9.99999975e-206,", 0, 0, ERR_FORMAT,
+         "layer_norm_epsilon"},
+        {"layer_norm_epsilon 0.99999999999", NULL, "\"layer_norm_epsilon\": 1e-05,", "\"layer_norm_epsilon\": 0.99999999999,", 0, 0,
+         ERR_FORMAT, "layer_norm_epsilon"},
         {"eos id outside vocab", NULL, "\"eos_token_id\": 96,", "\"eos_token_id\": 97,", 0, 0, ERR_SHAPE, "outside the vocabulary"},
         {"scale_attn_weights not bool", NULL, "\"scale_attn_weights\": true,", "\"scale_attn_weights\": 1,", 0, 0, ERR_FORMAT, "scale_attn_weights"},
     };

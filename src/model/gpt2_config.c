@@ -231,8 +231,9 @@ int gpt2_config_parse(gpt2_config *cfg, const char *json_text, size_t len, const
     if ((rc = get_bool(&root, "scale_attn_by_inverse_layer_idx", &cfg->scale_by_layer, path))) goto done;
     const json_value *eps = json_get(&root, "layer_norm_epsilon");
     if (eps && eps->type != JSON_NULL) {
-        if (eps->type != JSON_NUMBER || !(eps->number > 0 && eps->number < 1)) {
-            rc = err_set(ERR_FORMAT, "%s: layer_norm_epsilon must be a number in (0, 1)", path);
+        // checked as the float the model keeps: 1e-206 would be 0 there, and not load once saved
+        if (eps->type != JSON_NUMBER || !((float)eps->number > 0 && (float)eps->number < 1)) {
+            rc = err_set(ERR_FORMAT, "%s: layer_norm_epsilon must be a number in (0, 1) (as a 32-bit float)", path);
             goto done;
         }
         cfg->ln_eps = (float)eps->number;
