@@ -11,10 +11,17 @@
 #   make lowrank    low-rank compression layers, one-shot and distilled, into bench/lowrank.md
 #   make debug      -O0 -g build
 #   make mutants    apply each dev/mutants/*.mut to a scratch copy, run the tests that must kill it
+#   make test-mpi   build-mpi/shrink (MPI=1, Open MPI) and its data-parallel training tests
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_TIME seconds
 #   make fuzz-cov   line coverage of the parsers by the fuzz corpora (llvm-cov)
-# Options: NO_OMP=1 builds without OpenMP; WERROR=1 adds -Werror (CI).
+# Options: NO_OMP=1 builds without OpenMP; WERROR=1 adds -Werror (CI); MPI=1 builds
+# build-mpi/shrink with Open MPI (mpicc): `mpirun -np N build-mpi/shrink train ...` trains data
+# parallel (docs/distributed.md). ./shrink stays the plain build's, with no MPI dependency.
 CC ?= cc
+ifneq ($(MPI),)
+  CC := mpicc
+  BUILD ?= build-mpi
+endif
 # CFLAGS/LDFLAGS are the user's (make asan overrides them); the project's own flags
 # live in ALL_CFLAGS so they always apply.
 CFLAGS ?= -O2 -g
@@ -28,6 +35,9 @@ BUILD ?= build
 
 ifneq ($(WERROR),)
   ALL_CFLAGS += -Werror
+endif
+ifneq ($(MPI),)
+  ALL_CFLAGS += -DSHRINK_MPI
 endif
 ifeq ($(NO_OMP),)
   OMP_OK := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
@@ -47,8 +57,12 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: all lib man install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: test-mpi all lib man install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+ifeq ($(MPI),)
 all: shrink
+else
+all: $(BUILD)/shrink
+endif
 
 # Only *_avx2.c files get AVX2/FMA code generation; the rest targets the baseline so one
 # binary runs on any x86-64 (kernels are chosen at run time).
@@ -93,6 +107,11 @@ $(BUILD)/test_%: tests/test_%.c $(wildcard tests/*.h) $(BUILD)/libshrink.a
 
 test: $(BUILD)/shrink $(TEST_BIN) $(BUILD)/libshrink.so
 	@sh tests/run_all.sh $(BUILD)
+
+# The MPI build lives in build-mpi (its own objects); the plain build and make test need no MPI.
+test-mpi:
+	$(MAKE) MPI=1 BUILD=build-mpi build-mpi/shrink
+	sh tests/mpi_train.sh build-mpi/shrink
 
 # make install PREFIX=/usr/local DESTDIR=: the binary, libshrink.so (soname) and .a, the
 # header, the pkg-config file, the docs, and the bundled data and model (share/shrink, where
@@ -262,4 +281,4 @@ fuzz-seeds: $(BUILD)/libshrink.a
 	./$(BUILD)/make_seeds fuzz/corpus
 
 clean:
-	rm -rf build build-asan build-debug build-fuzz build-fuzz-cov shrink
+	rm -rf build build-asan build-debug build-fuzz build-fuzz-cov build-mpi shrink

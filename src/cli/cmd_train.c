@@ -3,6 +3,7 @@
 // `--resume` continues bit for bit. The recipe's defaults reproduce the bundled model
 // (docs/training.md).
 #include "cli.h"
+#include "../dist/dist.h"
 #include "args.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
@@ -33,7 +34,8 @@ static void print_breakdown(FILE *f, const gpt2_train *tr, double seconds) {
     }
     fprintf(f, "time per part (%.1f s of %.1f s measured):\n", total, seconds);
     for (int p = 0; p < GPT2_PROF_COUNT; p++)
-        fprintf(f, "  %-34s %8.2f s  %5.1f%%\n", gpt2_prof_names[p], parts[p], total > 0 ? 100 * parts[p] / total : 0);
+        if (p != GPT2_PROF_COMM || tr->ranks > 1)
+            fprintf(f, "  %-34s %8.2f s  %5.1f%%\n", gpt2_prof_names[p], parts[p], total > 0 ? 100 * parts[p] / total : 0);
 }
 
 // --- the command
@@ -67,7 +69,7 @@ int cmd_train(int argc, char **argv) {
     const char *model = NULL, *config = NULL, *data = NULL, *out = NULL, *val = NULL, *teacher_dir = NULL;
     const char *tok_dir = NULL;
     int steps = 900, batch = 16, ctx = 0, warmup = -1, eval_every = 100, save_every = 0, log_every = 10;
-    int resume = 0, threads = 0, stop_at = 0;
+    int resume = 0, threads = 0, stop_at = 0, micro = 0;
     unsigned long long tokens = 0, seed = 1337;
     float lr = 1.5e-3f, min_lr = -1.0f, wd = 0.1f, clip = 1.0f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
     float val_frac = 0.02f, kd_weight = 0.5f, kd_temp = 2.0f;
@@ -101,6 +103,9 @@ int cmd_train(int argc, char **argv) {
         {"resume", 0, ARG_FLAG, &resume, NULL, "continue the run whose checkpoint is in --out (same options and data)", 0, 0, 0},
         {"stop-at", 0, ARG_INT, &stop_at, "N", "checkpoint and stop after N steps (resume later; 0 = run to the end)", 0, 1e9, 0},
         {"tokenizer", 0, ARG_STR, &tok_dir, "DIR", "vocab.json + merges.txt (default: the model's or config's directory)", 0, 0, 0},
+        {"micro-batches", 0, ARG_INT, &micro, "M",
+         "split each batch into M micro-batches whose gradients are summed in order (0 = one per process): the result "
+         "depends on --batch and M, not on how many processes (mpirun -np N, N dividing M) share them", 0, 65536, 0},
         {"threads", 't', ARG_INT, &threads, "N", "threads (0 = all cores)", 0, 1024, 0},
     };
     const char *usage = "train (-m DIR | --config JSON) -d FILES [-o DIR] [--steps N | --tokens N] [--batch B] [--ctx T]\n"
@@ -114,6 +119,11 @@ int cmd_train(int argc, char **argv) {
     }
     cli_set_threads(threads);
     kernels_init();
+    // Under mpirun (a `make MPI=1` build) each process trains on its share of every batch;
+    // rank 0 alone prints and writes checkpoints.
+    dist_init(NULL, NULL);
+    int rank = dist_rank(), ranks = dist_size();
+    if (rank > 0 && !freopen("/dev/null", "w", stdout)) return cli_fail();
 
     // Where the run starts: the checkpoint in --out (resume), a model directory, or a config.
     if (resume && !out) {
@@ -228,15 +238,21 @@ int cmd_train(int argc, char **argv) {
     }
     train_opts o = {steps, batch, ctx, warmup, lr, min_lr < 0 ? lr / 10 : min_lr, wd, clip, beta1, beta2, eps,
                     seed, have_teacher ? kd_weight : 0, have_teacher ? kd_temp : 0};
-    rc = gpt2_train_init(&tr, &m, have_teacher ? &teacher : NULL, &o);
+    rc = gpt2_train_init_dist(&tr, &m, have_teacher ? &teacher : NULL, &o, rank, ranks, micro);
     if (rc) goto done;
     gpt2_train_set_data(&tr, ids, n_train);
+    if (!dist_agree_u64(tr.data_hash ^ (uint64_t)n_train)) {
+        rc = err_set(ERR_ARG, "train: the training data differs between the %d processes (%s read on each host must be "
+                              "the same bytes)", ranks, data);
+        goto done;
+    }
     if (resume && (rc = gpt2_train_resume(&tr, out))) goto done;
 
     printf("train: %zu parameters, %d layers, %d wide, %d heads, vocab %d; %s\n", gpt2_param_count(&m.cfg), m.cfg.n_layer,
            m.cfg.n_embd, m.cfg.n_embd / m.cfg.head_dim, V, resume ? "resuming" : start_dir ? "from a checkpoint" : "from scratch");
     printf("train: %zu training tokens, %zu validation tokens; %d steps of %d x %d tokens; %d threads, kernels %s\n",
            n_train, n_val, steps, batch, ctx, par_max_threads(), kern.isa);
+    if (tr.micro > 1) printf("train: %d process(es) (MPI), %d micro-batches of %d sequences, %d per process\n", ranks, tr.micro, tr.micro_rows, tr.micro / ranks);
     if (have_teacher)
         printf("train: distilling %s (%zu parameters), A = %g, tau = %g\n", teacher_dir, gpt2_param_count(&teacher.cfg), kd_weight, kd_temp);
     if (resume) printf("train: resuming at step %d of %d\n", tr.step, steps);
@@ -280,7 +296,7 @@ int cmd_train(int argc, char **argv) {
                    ctx, timer_now() - t1);
             fflush(stdout);
         }
-        if (save_now && out) {
+        if (save_now && out && rank == 0) {
             double tps = done_steps * (double)batch * ctx / step_time;
             sbuf_reset(&extra);
             sbuf_puts(&extra, "\"data\": ");
@@ -309,5 +325,11 @@ done:
     free(config_dir);
     gpt2_model_free(&m);
     if (have_teacher) gpt2_model_free(&teacher);
-    return rc ? cli_fail() : 0;
+    if (rc) {
+        cli_fail();
+        dist_abort(1);  // the other processes would wait for this one forever
+        return 1;
+    }
+    dist_finalize();
+    return 0;
 }

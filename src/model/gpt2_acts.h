@@ -17,7 +17,7 @@
 // Where the time goes: parts of a training step, timed into gpt2_acts.prof.
 enum {
     GPT2_PROF_MATMUL_FWD, GPT2_PROF_MATMUL_BWD, GPT2_PROF_ATTN, GPT2_PROF_SOFTMAX_CE, GPT2_PROF_OTHER,
-    GPT2_PROF_OPTIMIZER, GPT2_PROF_COUNT
+    GPT2_PROF_OPTIMIZER, GPT2_PROF_COMM, GPT2_PROF_COUNT
 };
 extern const char *const gpt2_prof_names[GPT2_PROF_COUNT];
 

@@ -23,7 +23,7 @@
 
 const char *const gpt2_prof_names[GPT2_PROF_COUNT] = {
     "matmul forward", "matmul backward", "attention (fwd+bwd)", "softmax + cross-entropy",
-    "layernorm/gelu/residual/embedding", "optimizer (clip + AdamW)"};
+    "layernorm/gelu/residual/embedding", "optimizer (clip + AdamW)", "sums across processes (MPI)"};
 
 #define QB 24  // attention query rows per block: 4 tiles of 6, little work above the diagonal
 

@@ -2,6 +2,7 @@
 // optimizer step (forward, loss, backward, global-norm clipping, AdamW), validation loss.
 // Checkpoints are gpt2_train_checkpoint.c's.
 #include "train.h"
+#include "../dist/dist.h"
 #include "../core/err.h"
 #include "../core/hash.h"
 #include "../core/timer.h"
@@ -28,7 +29,19 @@ float gpt2_train_lr(const train_opts *o, int s) {
 }
 
 int gpt2_train_init(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, const train_opts *o) {
+    return gpt2_train_init_dist(tr, m, teacher, o, 0, 1, 0);
+}
+
+int gpt2_train_init_dist(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, const train_opts *o, int rank, int ranks,
+                         int micro) {
     memset(tr, 0, sizeof *tr);
+    if (ranks < 1 || rank < 0 || rank >= ranks) return err_set(ERR_ARG, "train: rank %d of %d processes", rank, ranks);
+    if (micro == 0) micro = ranks;
+    if (micro < 0 || micro % ranks)
+        return err_set(ERR_ARG, "train: --micro-batches %d is not a multiple of the %d processes", micro, ranks);
+    if (o->batch % micro)
+        return err_set(ERR_ARG, "train: --batch %d does not split into %d equal micro-batches (one or more per process)",
+                       o->batch, micro);
     if (o->steps < 1) return err_set(ERR_ARG, "train: steps must be at least 1 (got %d)", o->steps);
     if (o->warmup < 0 || o->warmup > o->steps)
         return err_set(ERR_ARG, "train: warmup %d is outside 0..steps (%d)", o->warmup, o->steps);
@@ -48,8 +61,9 @@ int gpt2_train_init(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, co
         if (!(o->kd_weight >= 0 && o->kd_weight <= 1) || !(o->kd_temp > 0))
             return err_set(ERR_ARG, "train: need 0 <= kd weight <= 1 and kd temperature > 0");
     }
-    int rc = gpt2_acts_init(&tr->acts, m, o->batch, o->ctx, 1);
-    if (!rc && teacher) rc = gpt2_acts_init(&tr->tacts, teacher, o->batch, o->ctx, 0);
+    int Bl = o->batch / micro;
+    int rc = gpt2_acts_init(&tr->acts, m, Bl, o->ctx, 1);
+    if (!rc && teacher) rc = gpt2_acts_init(&tr->tacts, teacher, Bl, o->ctx, 0);
     if (rc) {
         gpt2_acts_free(&tr->acts);
         return rc;
@@ -57,10 +71,16 @@ int gpt2_train_init(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, co
     tr->m = m;
     tr->teacher = teacher;
     tr->o = *o;
+    tr->rank = rank, tr->ranks = ranks, tr->micro = micro, tr->micro_rows = Bl;
+    int own = micro / ranks;
+    if (own > 1) {
+        tr->parts = xmalloc((size_t)(own - 1) * sizeof *tr->parts);
+        for (int k = 0; k < own - 1; k++) tr->parts[k] = xmalloc(m->n_floats * sizeof(float));
+    }
     adamw_init(&tr->opt, m->n_floats, o->beta1, o->beta2, o->eps, o->weight_decay);
     // The batch stream is the seed's second stream (the first may have drawn the weights).
     rng_init(&tr->r, o->seed * 2 + 1);
-    size_t BT = (size_t)o->batch * o->ctx;
+    size_t BT = (size_t)Bl * o->ctx;
     tr->inputs = xmalloc(BT * sizeof(int));
     tr->targets = xmalloc(BT * sizeof(int));
     return 0;
@@ -74,6 +94,8 @@ void gpt2_train_free(gpt2_train *tr) {
     free(tr->targets);
     free(tr->log);
     free(tr->evals);
+    for (int k = 0; tr->parts && k < tr->micro / tr->ranks - 1; k++) free(tr->parts[k]);
+    free(tr->parts);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -100,13 +122,13 @@ static int decay_segments(const gpt2_config *c, size_t *len, int *decay) {
     return n;
 }
 
-double gpt2_train_step(gpt2_train *tr, const int *data, size_t n, double *norm_out) {
+// Forward and backward of micro-batch k of the windows at offs: a->grads from zero, the
+// loss returned (and the KD terms in *ce, *kl).
+static double micro_step(gpt2_train *tr, const int *data, const size_t *offs, int k, double *ce, double *kl) {
     const train_opts *o = &tr->o;
-    int B = o->batch, T = o->ctx, V = tr->m->cfg.vocab_size;
-    CHECK(n >= (size_t)T + 1);
-    double t_start = timer_now();
-    for (int b = 0; b < B; b++) {
-        size_t off = (size_t)(rng_u64(&tr->r) % (uint64_t)(n - (size_t)T));
+    int T = o->ctx, V = tr->m->cfg.vocab_size, Bm = tr->micro_rows;
+    for (int b = 0; b < Bm; b++) {
+        size_t off = offs[(size_t)k * Bm + b];
         memcpy(tr->inputs + (size_t)b * T, data + off, (size_t)T * sizeof(int));
         memcpy(tr->targets + (size_t)b * T, data + off + 1, (size_t)T * sizeof(int));
     }
@@ -114,16 +136,50 @@ double gpt2_train_step(gpt2_train *tr, const int *data, size_t n, double *norm_o
     gpt2_grads_zero(tr->m, a);
     gpt2_train_forward(tr->m, a, tr->inputs);
     double loss;
+    *ce = *kl = 0;
     if (tr->teacher) {
         gpt2_train_forward(tr->teacher, &tr->tacts, tr->inputs);
         double t0 = timer_now();
-        loss = distill_loss(a->logits, tr->tacts.logits, tr->targets, B * T, V, o->kd_weight, o->kd_temp, &tr->last_ce,
-                            &tr->last_kl);
+        loss = distill_loss(a->logits, tr->tacts.logits, tr->targets, Bm * T, V, o->kd_weight, o->kd_temp, ce, kl);
         a->prof[GPT2_PROF_SOFTMAX_CE] += timer_now() - t0;
     } else {
         loss = gpt2_train_ce(a, V, tr->targets, 1);
     }
     gpt2_backward(tr->m, a);
+    return loss;
+}
+
+double gpt2_train_step(gpt2_train *tr, const int *data, size_t n, double *norm_out) {
+    const train_opts *o = &tr->o;
+    int B = o->batch, T = o->ctx;
+    CHECK(n >= (size_t)T + 1);
+    double t_start = timer_now();
+    size_t *offs = xmalloc((size_t)B * sizeof *offs);  // every rank draws all B windows
+    for (int b = 0; b < B; b++) offs[b] = (size_t)(rng_u64(&tr->r) % (uint64_t)(n - (size_t)T));
+    gpt2_acts *a = &tr->acts;
+    int own = tr->micro / tr->ranks, k0 = tr->rank * own;
+    double losses[3 * 64], *lp = own <= 64 ? losses : xmalloc((size_t)own * 3 * sizeof *lp);
+    for (int j = 0; j < own; j++) {
+        lp[3 * j] = micro_step(tr, data, offs, k0 + j, &lp[3 * j + 1], &lp[3 * j + 2]);
+        if (j < own - 1) memcpy(tr->parts[j], a->grads, tr->m->n_floats * sizeof(float));
+    }
+    free(offs);
+    double loss = lp[0];
+    tr->last_ce = lp[1], tr->last_kl = lp[2];
+    if (tr->micro > 1) {  // each micro-batch's loss and gradients are means over its rows: the batch's are their mean
+        double t1 = timer_now(), sums[3];
+        float **gp = xmalloc((size_t)own * sizeof *gp);
+        double **dp = xmalloc((size_t)own * sizeof *dp);
+        for (int j = 0; j < own; j++) gp[j] = j < own - 1 ? tr->parts[j] : a->grads, dp[j] = lp + 3 * j;
+        dist_chain_sum_f32(gp, own, tr->m->n_floats, a->grads);
+        dist_chain_sum_f64(dp, own, 3, sums);
+        free(gp), free(dp);
+        float inv = 1.0f / (float)tr->micro;
+        for (size_t i = 0; i < tr->m->n_floats; i++) a->grads[i] *= inv;
+        loss = sums[0] / tr->micro, tr->last_ce = sums[1] / tr->micro, tr->last_kl = sums[2] / tr->micro;
+        a->prof[GPT2_PROF_COMM] += timer_now() - t1;
+    }
+    if (lp != losses) free(lp);
 
     double t0 = timer_now();
     double norm = adamw_grad_norm(a->grads, tr->m->n_floats);
@@ -147,7 +203,7 @@ double gpt2_train_step(gpt2_train *tr, const int *data, size_t n, double *norm_o
 }
 
 double gpt2_train_eval(gpt2_train *tr, const int *ids, size_t n) {
-    int B = tr->o.batch, T = tr->o.ctx, V = tr->m->cfg.vocab_size;
+    int B = tr->micro_rows, T = tr->o.ctx, V = tr->m->cfg.vocab_size;  // every rank evaluates all windows
     if (n < (size_t)T + 1) return NAN;
     size_t W = (n - 1) / (size_t)T;
     gpt2_acts *a = &tr->acts;

@@ -152,10 +152,10 @@ static int write_log(const gpt2_train *tr, const char *path, const char *extra_j
     fprintf(f, " \"planned_steps\": %d,\n \"trained_steps\": %d,\n \"trained_tokens\": %llu,\n \"elapsed_s\": %.1f,\n",
             o->steps, tr->step, (unsigned long long)tr->step * (unsigned long long)(o->batch * o->ctx), tr->elapsed);
     fprintf(f, " \"evals\": [");
-    for (int i = 0; i < tr->n_evals; i++) fprintf(f, "%s[%d, %.4f]", i ? ", " : "", tr->evals[i].step, tr->evals[i].loss);
+    for (int i = 0; i < tr->n_evals; i++) fprintf(f, "%s[%d, %.9g]", i ? ", " : "", tr->evals[i].step, tr->evals[i].loss);
     fprintf(f, "],\n \"steps\": [");
     for (int i = 0; i < tr->n_log; i++)
-        fprintf(f, "%s\n  [%d, %.4f, %.4g, %.1f]", i ? "," : "", tr->log[i].step, tr->log[i].loss, tr->log[i].lr,
+        fprintf(f, "%s\n  [%d, %.9g, %.4g, %.1f]", i ? "," : "", tr->log[i].step, tr->log[i].loss, tr->log[i].lr,
                 tr->log[i].elapsed);
     fprintf(f, "\n ]\n}\n");
     if (ferror(f)) {

@@ -78,6 +78,11 @@ typedef struct gpt2_train {
     double last_ce, last_kl;       // the last step's CE and KL terms (KD only)
     uint64_t data_hash;            // FNV-1a of the training ids (a resume must see the same data)
     size_t data_n;
+    // Data parallel: each batch is micro micro-batches of micro_rows sequences; rank r computes
+    // micro-batches [r·micro/ranks, (r+1)·micro/ranks), each from zeroed gradients, and the
+    // step's gradient is their mean summed in micro-batch order (dist_chain_sum).
+    int rank, ranks, micro, micro_rows;
+    float **parts;                 // (micro/ranks - 1) gradient buffers: the rank's earlier micro-batches
 } gpt2_train;
 
 // Learning rate at step s (0-based): linear warmup lr·(s+1)/warmup for s < warmup, then
@@ -86,6 +91,13 @@ float gpt2_train_lr(const train_opts *o, int s);
 // Sets up the optimizer and buffers. Returns ERR_ARG for bad options or a teacher whose
 // vocabulary differs or whose n_ctx < ctx.
 int gpt2_train_init(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, const train_opts *o);
+// The same as one of ranks processes of a data-parallel job (src/dist), the batch in micro
+// micro-batches (0: one per rank; a multiple of ranks, dividing B). Every rank draws the same
+// B windows and computes its micro-batches; the gradients are summed in micro-batch order, so
+// every rank takes the same step, and the result depends on B and micro, not on ranks: the
+// same micro with 1, 2 or 4 processes gives the same bits. ranks 1, micro 0 is gpt2_train_init.
+int gpt2_train_init_dist(gpt2_train *tr, gpt2_model *m, const gpt2_model *teacher, const train_opts *o, int rank, int ranks,
+                         int micro);
 void gpt2_train_free(gpt2_train *tr);
 // One optimizer step on B random windows of T+1 tokens of data (n ≥ T+1 ids): forward,
 // loss (CE, or KD with a teacher), backward, global-norm clip, AdamW. Returns the loss;

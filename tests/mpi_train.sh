@@ -1,0 +1,65 @@
+#!/bin/sh
+# mpi_train.sh SHRINK_MPI: data-parallel `shrink train` (a `make MPI=1` build, under mpirun).
+#   1. 2 processes give the bits 1 process gives with the same micro-batches (--micro-batches 2):
+#      every step's loss in training_log.json and the final model.safetensors, byte for byte;
+#      4 processes the same with 4 micro-batches;
+#   2. a run stopped with 2 processes and resumed with 1 ends where the 2-process run ends;
+#   3. rank 0 alone prints; a batch that does not split, or micro-batches that are not a
+#      multiple of the processes, fail before training and write nothing.
+# Skipped (and said so) without the binary or mpirun.
+shrink=${1:-build-mpi/shrink}
+if [ ! -x "$shrink" ] || ! command -v mpirun >/dev/null; then
+    echo "mpi_train: skipped (needs a make MPI=1 build at $shrink and mpirun; .ci/run installs Open MPI)"
+    exit 0
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # CI runs as root
+mpi="mpirun --oversubscribe -np"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/shrink_mpi.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "$1 ... ok"; }
+bad() { failed=$((failed + 1)); echo "$1 ... FAIL: $2"; }
+train() {  # train OUT PROCESSES [options]: 30 steps of the bundled model's config from scratch
+    out=$1 np=$2
+    shift 2
+    $mpi "$np" "$shrink" train --config models/mini/config.json -d data/calib.txt --tokenizer models/mini --steps 30 \
+        --batch 8 --ctx 64 --eval-every 0 -t 1 -o "$out" "$@" >"$out.log" 2>&1
+}
+steps() { sed -n '/"steps"/,$p' "$1/training_log.json" | grep '^  \[' | cut -d, -f1,2; }  # [step, loss
+
+if train "$tmp/one2" 1 --micro-batches 2 && train "$tmp/two" 2; then
+    [ "$(steps "$tmp/one2")" = "$(steps "$tmp/two")" ] && [ "$(steps "$tmp/two" | wc -l)" = 30 ] &&
+        ok "2 processes: every step's loss is the 1-process run's (2 micro-batches)" ||
+        bad "2 processes: every step's loss is the 1-process run's" "$(steps "$tmp/one2" | head -3) / $(steps "$tmp/two" | head -3)"
+    cmp -s "$tmp/one2/model.safetensors" "$tmp/two/model.safetensors" && ok "2 processes: the same weights, byte for byte" ||
+        bad "2 processes: the same weights, byte for byte" "model.safetensors differ"
+    [ "$(grep -c '^train: .*parameters' "$tmp/two.log")" = 1 ] && grep -q 'train: 2 process(es) (MPI), 2 micro-batches of 4' "$tmp/two.log" &&
+        ok "rank 0 alone prints" || bad "rank 0 alone prints" "$(head -5 "$tmp/two.log")"
+else
+    bad "2-process training" "$(tail -3 "$tmp/two.log" "$tmp/one2.log")"
+fi
+if train "$tmp/one4" 1 --micro-batches 4 && train "$tmp/four" 4; then
+    cmp -s "$tmp/one4/model.safetensors" "$tmp/four/model.safetensors" && [ "$(steps "$tmp/one4")" = "$(steps "$tmp/four")" ] &&
+        ok "4 processes: the 1-process run's losses and weights (4 micro-batches)" ||
+        bad "4 processes: the 1-process run's losses and weights" "differ"
+else
+    bad "4-process training" "$(tail -3 "$tmp/four.log")"
+fi
+# stop after 15 steps with 2 processes, resume with 1 (the same micro-batches)
+if train "$tmp/res" 2 --stop-at 15 && train "$tmp/res" 1 --micro-batches 2 --resume; then
+    cmp -s "$tmp/res/model.safetensors" "$tmp/two/model.safetensors" && [ "$(steps "$tmp/res")" = "$(steps "$tmp/two")" ] &&
+        ok "stopped with 2 processes, resumed with 1: the 2-process run's result" ||
+        bad "stopped with 2 processes, resumed with 1" "differs from the uninterrupted run"
+else
+    bad "stop and resume across process counts" "$(tail -3 "$tmp/res.log")"
+fi
+if train "$tmp/b7" 2 --batch 7; then bad "--batch 7 with 2 processes" "accepted"
+elif grep -q "does not split into 2 equal micro-batches" "$tmp/b7.log" && [ ! -e "$tmp/b7" ]; then ok "--batch 7 with 2 processes: refused, nothing written"
+else bad "--batch 7 with 2 processes" "$(cat "$tmp/b7.log")"; fi
+if train "$tmp/m3" 2 --micro-batches 3; then bad "--micro-batches 3 with 2 processes" "accepted"
+elif grep -q "not a multiple of the 2 processes" "$tmp/m3.log" && [ ! -e "$tmp/m3" ]; then ok "--micro-batches 3 with 2 processes: refused"
+else bad "--micro-batches 3 with 2 processes" "$(cat "$tmp/m3.log")"; fi
+
+echo "mpi_train: $passed passed, $failed failed"
+[ "$failed" = 0 ]
