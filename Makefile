@@ -57,7 +57,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: test-mpi all lib man install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: test-mpi bench-mpi all lib man install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 ifeq ($(MPI),)
 all: shrink
 else
@@ -186,6 +186,11 @@ bench-busy: shrink
 # script; the XL rows take over an hour on 2 cores): writes bench/scale.md.
 bench-scale: shrink
 	sh bench/scale.sh > bench/scale.md.tmp && mv bench/scale.md.tmp bench/scale.md
+
+# Data-parallel training: 1 process x 2 threads vs 2 x 1, and the loss curves (needs Open MPI).
+bench-mpi:
+	$(MAKE) MPI=1 BUILD=build-mpi build-mpi/shrink
+	sh bench/distributed.sh > bench/distributed.md.tmp && mv bench/distributed.md.tmp bench/distributed.md
 
 # Compression quality against llama.cpp's own files of the reference model (needs ../shared):
 # writes bench/quality.md; results cached under build/quality.
