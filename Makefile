@@ -11,7 +11,7 @@
 #   make lowrank    low-rank compression layers, one-shot and distilled, into bench/lowrank.md
 #   make debug      -O0 -g build
 #   make mutants    apply each dev/mutants/*.mut to a scratch copy, run the tests that must kill it
-#   make test-mpi   build-mpi/shrink (MPI=1, Open MPI) and its data-parallel training tests
+#   make test-mpi   build-mpi/shrink (MPI=1, Open MPI) and its tests (data-parallel train, shared sweeps)
 #   make fuzz       build the libFuzzer harnesses (clang) and run each for FUZZ_TIME seconds
 #   make fuzz-cov   line coverage of the parsers by the fuzz corpora (llvm-cov)
 # Options: NO_OMP=1 builds without OpenMP; WERROR=1 adds -Werror (CI); MPI=1 builds
@@ -111,7 +111,7 @@ test: $(BUILD)/shrink $(TEST_BIN) $(BUILD)/libshrink.so
 # The MPI build lives in build-mpi (its own objects); the plain build and make test need no MPI.
 test-mpi:
 	$(MAKE) MPI=1 BUILD=build-mpi build-mpi/shrink
-	sh tests/mpi_train.sh build-mpi/shrink
+	sh tests/mpi.sh build-mpi/shrink
 
 # make install PREFIX=/usr/local DESTDIR=: the binary, libshrink.so (soname) and .a, the
 # header, the pkg-config file, the docs, and the bundled data and model (share/shrink, where

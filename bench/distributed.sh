@@ -5,7 +5,7 @@
 # curves of 1 and 2 processes compare with one micro-batch per process and with the same
 # micro-batches. Processes are not bound to cores (--bind-to none: Open MPI binds each to one
 # core by default, which confines a process's threads to it). Prints markdown. Nothing is
-# asserted (tests/mpi_train.sh asserts).
+# asserted (tests/mpi.sh asserts).
 set -eu
 SHRINK=${SHRINK_MPI:-build-mpi/shrink}
 STEPS=${STEPS:-200}

@@ -12,6 +12,7 @@
 #include "../core/xalloc.h"
 #include "../sweep/grid.h"
 #include "../sweep/sweep.h"
+#include "../dist/dist.h"
 #include "../train/train.h"
 #include <math.h>
 #include <stdlib.h>
@@ -121,6 +122,10 @@ int cmd_sweep(int argc, char **argv) {
                         "to resume: points already in DIR/points are skipped.",
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
+    // Under mpirun (a `make MPI=1` build) the points are shared among the processes; rank 0
+    // alone prints the summary and writes sweep.md, sweep.json and the plot.
+    dist_init(NULL, NULL);
+    if (dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return cli_fail();
 
     // Cheap checks first: nothing is loaded, run or written when an input is wrong.
     sweep_opts o = {0};
@@ -228,7 +233,7 @@ int cmd_sweep(int argc, char **argv) {
     o.eval_user = &t0;
     sweep_result r;
     rc = sweep_run(&o, &r);
-    if (!rc) {
+    if (!rc && dist_rank() == 0) {
         sbuf s;
         sbuf_init(&s);
         sweep_choice_sentence(&o, &r, &s);
@@ -248,5 +253,11 @@ done:
     free(calib_default);
     free(heldout_default);
     grid_free(&g);
-    return rc ? cli_fail() : 0;
+    if (rc) {
+        cli_fail();
+        dist_abort(1);  // the other processes would wait for this one forever
+        return 1;
+    }
+    dist_finalize();
+    return 0;
 }

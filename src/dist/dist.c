@@ -60,6 +60,11 @@ int dist_size(void) { return size_; }
 CHAIN(dist_chain_sum_f32, float, MPI_FLOAT)
 CHAIN(dist_chain_sum_f64, double, MPI_DOUBLE)
 
+int dist_min_rc(int rc) {
+    if (size_ > 1) MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return rc;
+}
+
 int dist_agree_u64(uint64_t v) {
     if (size_ == 1) return 1;
     uint64_t lo = v, hi = v;
@@ -86,5 +91,6 @@ int dist_size(void) { return 1; }
 CHAIN(dist_chain_sum_f32, float)
 CHAIN(dist_chain_sum_f64, double)
 int dist_agree_u64(uint64_t v) { (void)v; return 1; }
+int dist_min_rc(int rc) { return rc; }
 
 #endif

@@ -3,6 +3,7 @@
 // original, its numbers written to points/NAME.json; then the frontier, the choice and
 // the three summary files. Text formatting lives in sweep_report.c.
 #include "sweep.h"
+#include "../dist/dist.h"
 #include "../lowrank/lowrank.h"
 #include "../prune/prune.h"
 #include "../train/train.h"
@@ -423,10 +424,14 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
     }
     double t_runs = 0;
     pruned_cache pc = {0};
+    // Under MPI the points to run are dealt round-robin: rank k runs the k-th, (k+N)-th, ...;
+    // rank 0 then reads the others' point files and writes the summary.
+    int rank = dist_rank(), ranks = dist_size(), nth = -1;
     for (int i = 0; i < g->n && !rc; i++) {
         sweep_row *w = &r->rows[i];
         char tag[96], a[FMT_LEN], b[FMT_LEN], c[FMT_LEN], d[FMT_LEN], e[FMT_LEN], f[FMT_LEN], h[FMT_LEN];
         snprintf(tag, sizeof tag, "[%d/%d] %s:", i + 1, g->n, w->pt.name);
+        if (!w->skipped && ++nth % ranks != rank) continue;
         if (w->skipped) {
             say(o, "%s skipped (done): %s, Δppl %s, KL %s", tag, fmt_mb(w->file_bytes, a), fmt_pct_signed(w->dppl_pct, b),
                 fmt_sig(w->kl_mean, 3, c));
@@ -454,6 +459,20 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
     }
     pruned_cache_free(&pc);
     gpt2_model_free(&base);
+    if (ranks > 1) {
+        int all = dist_min_rc(rc);
+        if (rc || all) return rc ? rc : err_set(ERR_ARG, "sweep: another process failed (its error is above)");
+        if (rank > 0) return 0;
+        nth = -1;
+        for (int i = 0; i < g->n && !rc; i++) {  // the points the other ranks ran
+            sweep_row *w = &r->rows[i];
+            if (w->skipped || ++nth % ranks == 0) continue;
+            char *json = point_path(o, &w->pt, "json");
+            rc = point_read(o, json, r->original.params, w);
+            free(json);
+            r->n_run++;
+        }
+    }
     if (rc) return rc;
     r->original.ppl = r->original.base_ppl = r->rows[0].base_ppl;
     r->original.dppl_pct = r->original.kl_mean = r->original.kl_p99 = r->original.kl_max = 0;

@@ -1,15 +1,18 @@
 #!/bin/sh
-# mpi_train.sh SHRINK_MPI: data-parallel `shrink train` (a `make MPI=1` build, under mpirun).
+# mpi.sh SHRINK_MPI: a `make MPI=1` build under mpirun: data-parallel `shrink train`, and
+# `shrink sweep` with its points shared among processes.
 #   1. 2 processes give the bits 1 process gives with the same micro-batches (--micro-batches 2):
 #      every step's loss in training_log.json and the final model.safetensors, byte for byte;
 #      4 processes the same with 4 micro-batches;
 #   2. a run stopped with 2 processes and resumed with 1 ends where the 2-process run ends;
 #   3. rank 0 alone prints; a batch that does not split, or micro-batches that are not a
-#      multiple of the processes, fail before training and write nothing.
+#      multiple of the processes, fail before training and write nothing;
+#   4. a sweep over 2 processes writes the points 1 process writes, byte for byte, and the same
+#      sweep.json (but for timings and paths); run again, it skips every point.
 # Skipped (and said so) without the binary or mpirun.
 shrink=${1:-build-mpi/shrink}
 if [ ! -x "$shrink" ] || ! command -v mpirun >/dev/null; then
-    echo "mpi_train: skipped (needs a make MPI=1 build at $shrink and mpirun; .ci/run installs Open MPI)"
+    echo "mpi: skipped (needs a make MPI=1 build at $shrink and mpirun; .ci/run installs Open MPI)"
     exit 0
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # CI runs as root
@@ -61,5 +64,26 @@ if train "$tmp/m3" 2 --micro-batches 3; then bad "--micro-batches 3 with 2 proce
 elif grep -q "not a multiple of the 2 processes" "$tmp/m3.log" && [ ! -e "$tmp/m3" ]; then ok "--micro-batches 3 with 2 processes: refused"
 else bad "--micro-batches 3 with 2 processes" "$(cat "$tmp/m3.log")"; fi
 
-echo "mpi_train: $passed passed, $failed failed"
+# 4. sweeps
+head -c 4000 data/heldout.txt >"$tmp/sample.txt"
+sweep() {  # sweep DIR PROCESSES
+    $mpi "$2" "$shrink" sweep -m models/mini --grid 'type=Q8_0,Q4_0,Q4_K_M;method=rtn,imatrix' --calib-tokens 1024 \
+        -o "$1" -f "$tmp/sample.txt" -t 1 >"$1.out" 2>"$1.err"
+}
+if sweep "$tmp/sw1" 1 && sweep "$tmp/sw2" 2; then
+    same=1
+    for f in "$tmp"/sw1/points/*.gguf; do cmp -s "$f" "$tmp/sw2/points/${f##*/}" || same=0; done
+    [ "$(ls "$tmp"/sw2/points/*.gguf | wc -l)" = 6 ] && [ $same = 1 ] &&
+        ok "sweep over 2 processes: the 6 points' files, byte for byte" || bad "sweep over 2 processes: the points' files" "differ"
+    strip() { sed -E 's/"(seconds|compress_seconds|eval_seconds)": [0-9.e+-]*//g; s/"command": "[^"]*"//' "$1/sweep.json"; }
+    [ "$(strip "$tmp/sw1")" = "$(strip "$tmp/sw2")" ] && [ "$(strip "$tmp/sw2" | grep -c '"name": ')" = 6 ] && grep -q '6 points (6 compressed, 0 skipped)' "$tmp/sw2.out" &&
+        ok "sweep over 2 processes: the same sweep.json, rank 0 reports all 6" ||
+        bad "sweep over 2 processes: sweep.json" "$(diff -u "$tmp/sw1/sweep.json" "$tmp/sw2/sweep.json" | head -8)"
+    sweep "$tmp/sw2" 2 && grep -q '6 points (0 compressed, 6 skipped)' "$tmp/sw2.out" &&
+        ok "sweep over 2 processes, run again: every point skipped" || bad "sweep over 2 processes, run again" "$(cat "$tmp/sw2.out")"
+else
+    bad "sweep over 2 processes" "$(tail -3 "$tmp/sw2.err" "$tmp/sw1.err")"
+fi
+
+echo "mpi: $passed passed, $failed failed"
 [ "$failed" = 0 ]
