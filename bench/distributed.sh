@@ -1,5 +1,6 @@
 #!/bin/sh
-# bench/distributed.sh (make bench-mpi, which writes bench/distributed.md): data-parallel
+# bench/distributed.sh (make bench-mpi, which writes bench/distributed.md; make bench includes it when
+# build-mpi/shrink and mpirun are there): data-parallel
 # training on this machine: 1 process x 2 threads against 2 processes x 1 thread on the
 # bundled model's config, STEPS steps of batch 16 x ctx 64 from scratch, and how the loss
 # curves of 1 and 2 processes compare with one micro-batch per process and with the same

@@ -82,6 +82,13 @@ done
         fi
     done
     SHRINK=$SHRINK REPS=$REPS sh bench/busy.sh "$work"
+    echo
+    # Data-parallel training, 1 process x 2 threads beside 2 x 1, when an MPI build is here.
+    if [ -x build-mpi/shrink ] && command -v mpirun >/dev/null; then
+        WORK="$work/distributed" sh bench/distributed.sh
+    else
+        echo "(data-parallel training not measured: no build-mpi/shrink or mpirun; \`make MPI=1\` with Open MPI, see docs/distributed.md)"
+    fi
 } > "$tmp"
 mv "$tmp" "$out"
 trap - EXIT
