@@ -6,7 +6,8 @@
 #      4 processes the same with 4 micro-batches;
 #   2. a run stopped with 2 processes and resumed with 1 ends where the 2-process run ends;
 #   3. rank 0 alone prints; a batch that does not split, or micro-batches that are not a
-#      multiple of the processes, fail before training and write nothing;
+#      multiple of the processes, or training data that differs between ranks, fail before
+#      training and write nothing;
 #   4. a sweep over 2 processes writes the points 1 process writes, byte for byte, and the same
 #      sweep.json (but for timings and paths); run again, it skips every point.
 # Skipped (and said so) without the binary or mpirun.
@@ -63,6 +64,15 @@ else bad "--batch 7 with 2 processes" "$(cat "$tmp/b7.log")"; fi
 if train "$tmp/m3" 2 --micro-batches 3; then bad "--micro-batches 3 with 2 processes" "accepted"
 elif grep -q "not a multiple of the 2 processes" "$tmp/m3.log" && [ ! -e "$tmp/m3" ]; then ok "--micro-batches 3 with 2 processes: refused"
 else bad "--micro-batches 3 with 2 processes" "$(cat "$tmp/m3.log")"; fi
+
+# training data that differs between ranks (each reads its own file here): refused before training
+head -c 60000 data/calib.txt >"$tmp/d0.txt"
+{ printf 'Once '; cat "$tmp/d0.txt"; } >"$tmp/d1.txt"
+if $mpi 2 sh -c "exec $shrink train --config models/mini/config.json -d $tmp/d\$OMPI_COMM_WORLD_RANK.txt --tokenizer models/mini \
+    --steps 3 --batch 8 --ctx 64 -t 1 -o $tmp/dd" >"$tmp/dd.log" 2>&1; then bad "data differing between ranks" "accepted"
+elif grep -q "the training data differs between the 2 processes" "$tmp/dd.log" && [ ! -e "$tmp/dd" ]; then
+    ok "data differing between ranks: refused, nothing written"
+else bad "data differing between ranks" "$(cat "$tmp/dd.log")"; fi
 
 # 4. sweeps
 head -c 4000 data/heldout.txt >"$tmp/sample.txt"
