@@ -129,6 +129,26 @@ static void lowrank_model(gpt2_model *m) {
                   "\"bos_token_id\": 0, \"eos_token_id\": null}", 4);
 }
 
+// m saved as an HF directory (seeds NAME for fuzz_hf_dir, NAME-config.json for fuzz_json) and
+// as a GGUF (seed GGUF_NAME for fuzz_gguf and fuzz_gguf_model).
+static void shape_seeds(const gpt2_model *m, const char *tmp, const char *tok, const char *name, const char *gguf_name) {
+    char *hf = path_join(tmp, name), gname[64], cname[64];
+    snprintf(gname, sizeof gname, "%s.gguf", name);
+    snprintf(cname, sizeof cname, "%s-config.json", name);
+    char *g = path_join(tmp, gname);
+    if (gpt2_hf_save(m, hf, tok, 0) || gpt2_gguf_save(m, tok, g, 0)) die(name);
+    char *c_p = path_join(hf, "config.json"), *s_p = path_join(hf, "model.safetensors");
+    size_t cl, sl;
+    char *c = slurp(c_p, &cl), *st = slurp(s_p, &sl);
+    const char *p[3] = {c, "", st};
+    size_t l[3] = {cl, 0, sl};
+    seed("fuzz_hf_dir", name, 3, p, l);
+    seed1("fuzz_json", cname, c, cl);
+    seed_file("fuzz_gguf", gguf_name, g);
+    seed_file("fuzz_gguf_model", gguf_name, g);
+    free(c), free(st), free(c_p), free(s_p), free(hf), free(g);
+}
+
 int main(int argc, char **argv) {
     out_root = argc > 1 ? argv[1] : "fuzz/corpus";
     char tmp[] = "/tmp/shrink_make_seeds.XXXXXX";
@@ -221,43 +241,15 @@ int main(int argc, char **argv) {
     seed1("fuzz_json", "lambada-line.json", js[0], strlen(js[0]));
     seed1("fuzz_json", "values.json", js[1], strlen(js[1]));
 
-    // --- a pruned model: HF directory (config.json keys, pruned tensor shapes) and GGUF (shrink-gpt2)
-    {
-        gpt2_model pm;
-        pruned_model(&pm);
-        char *hfp = path_join(tmp, "hfp"), *gp = path_join(tmp, "pruned.gguf");
-        if (gpt2_hf_save(&pm, hfp, tok, 0) || gpt2_gguf_save(&pm, tok, gp, 0)) die("save pruned");
-        char *pc_p = path_join(hfp, "config.json"), *ps_p = path_join(hfp, "model.safetensors");
-        size_t pcl, psl;
-        char *pc = slurp(pc_p, &pcl), *ps = slurp(ps_p, &psl);
-        const char *p[3] = {pc, "", ps};
-        size_t l[3] = {pcl, 0, psl};
-        seed("fuzz_hf_dir", "pruned", 3, p, l);
-        seed1("fuzz_json", "pruned-config.json", pc, pcl);
-        seed_file("fuzz_gguf", "shrink-gpt2", gp);
-        seed_file("fuzz_gguf_model", "shrink-gpt2", gp);
-        free(pc), free(ps), free(pc_p), free(ps_p), free(hfp), free(gp);
-        gpt2_model_free(&pm);
-    }
-
-    // --- a factorized model: HF directory and GGUF (shrink-gpt2 with rank keys)
-    {
-        gpt2_model lm;
-        lowrank_model(&lm);
-        char *hfl = path_join(tmp, "hfl"), *gl = path_join(tmp, "lowrank.gguf");
-        if (gpt2_hf_save(&lm, hfl, tok, 0) || gpt2_gguf_save(&lm, tok, gl, 0)) die("save lowrank");
-        char *lc_p = path_join(hfl, "config.json"), *ls_p = path_join(hfl, "model.safetensors");
-        size_t lcl, lsl;
-        char *lc = slurp(lc_p, &lcl), *ls = slurp(ls_p, &lsl);
-        const char *p[3] = {lc, "", ls};
-        size_t l[3] = {lcl, 0, lsl};
-        seed("fuzz_hf_dir", "lowrank", 3, p, l);
-        seed1("fuzz_json", "lowrank-config.json", lc, lcl);
-        seed_file("fuzz_gguf", "shrink-gpt2-lowrank", gl);
-        seed_file("fuzz_gguf_model", "shrink-gpt2-lowrank", gl);
-        free(lc), free(ls), free(lc_p), free(ls_p), free(hfl), free(gl);
-        gpt2_model_free(&lm);
-    }
+    // --- models of other shapes, as HF directories (config.json keys, tensor shapes) and GGUF
+    // files in the shrink-gpt2 layout: a pruned one and a factorized one
+    gpt2_model pm, lm;
+    pruned_model(&pm);
+    shape_seeds(&pm, tmp, tok, "pruned", "shrink-gpt2");
+    gpt2_model_free(&pm);
+    lowrank_model(&lm);
+    shape_seeds(&lm, tmp, tok, "lowrank", "shrink-gpt2-lowrank");
+    gpt2_model_free(&lm);
 
     // --- GGUF: F32 and F16 with the tokenizer, Q8_0 (32 wide), and every KV type
     char *g32 = path_join(tmp, "f32.gguf"), *g16 = path_join(tmp, "f16.gguf"), *gq = path_join(tmp, "q8.gguf");

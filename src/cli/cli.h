@@ -19,6 +19,9 @@ int cmd_lowrank(int argc, char **argv);
 
 // Prints "shrink: error: <recorded message>" and returns the exit status (1).
 int cli_fail(void);
+// The end of a command that may run under mpirun (train, sweep): an error is printed and ends
+// every process of the job; success shuts MPI down. Returns the exit status.
+int cli_dist_end(int rc);
 // -m takes an HF directory or a GGUF file (any regular file is read as GGUF).
 int cli_load_model(const char *path, gpt2_model *m);
 // The tokenizer: vocab.json + merges.txt in the directory, or the GGUF file's own.

@@ -253,11 +253,5 @@ done:
     free(calib_default);
     free(heldout_default);
     grid_free(&g);
-    if (rc) {
-        cli_fail();
-        dist_abort(1);  // the other processes would wait for this one forever
-        return 1;
-    }
-    dist_finalize();
-    return 0;
+    return cli_dist_end(rc);
 }

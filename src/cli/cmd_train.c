@@ -325,11 +325,5 @@ done:
     free(config_dir);
     gpt2_model_free(&m);
     if (have_teacher) gpt2_model_free(&teacher);
-    if (rc) {
-        cli_fail();
-        dist_abort(1);  // the other processes would wait for this one forever
-        return 1;
-    }
-    dist_finalize();
-    return 0;
+    return cli_dist_end(rc);
 }

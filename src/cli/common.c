@@ -1,5 +1,6 @@
 // common.c: helpers shared by the subcommands (loading, input, JSON output).
 #include "cli.h"
+#include "../dist/dist.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/parallel.h"
@@ -16,6 +17,16 @@
 int cli_fail(void) {
     fprintf(stderr, "shrink: error: %s\n", err_msg()[0] ? err_msg() : "unknown error");
     return 1;
+}
+
+int cli_dist_end(int rc) {
+    if (rc) {
+        cli_fail();
+        dist_abort(1);  // the other processes would wait for this one forever
+        return 1;
+    }
+    dist_finalize();
+    return 0;
 }
 
 int cli_load_model(const char *path, gpt2_model *m) {

@@ -1,12 +1,10 @@
 // dist.c: see dist.h. A chain sum: rank k receives the running sum of the parts before its own
 // chunk by chunk, adds its parts in order and passes it on; the last rank broadcasts the total.
 #include "dist.h"
-#include "../core/timer.h"
+#include "../core/xalloc.h"
 #include <stdlib.h>
 #include <string.h>
 
-static double comm_s;
-double dist_comm_seconds(void) { return comm_s; }
 
 #ifdef SHRINK_MPI
 #include <mpi.h>
@@ -37,9 +35,8 @@ int dist_size(void) { return size_; }
 
 #define CHAIN(NAME, T, MPI_T)                                                                            \
     void NAME(T *const *parts, int n_parts, size_t n, T *out) {                                         \
-        double t0 = timer_now();                                                                        \
         size_t chunk = CHUNK_BYTES / sizeof(T);                                                         \
-        T *acc = malloc(chunk * sizeof(T));                                                             \
+        T *acc = xmalloc(chunk * sizeof(T));                                                            \
         for (size_t off = 0; off < n; off += chunk) {                                                   \
             size_t k = n - off < chunk ? n - off : chunk;                                               \
             int j = 0;                                                                                  \
@@ -55,7 +52,6 @@ int dist_size(void) { return size_; }
             size_t k = n - off < chunk ? n - off : chunk;                                               \
             MPI_Bcast(out + off, (int)k, MPI_T, size_ - 1, MPI_COMM_WORLD);                              \
         }                                                                                               \
-        comm_s += timer_now() - t0;                                                                     \
     }
 CHAIN(dist_chain_sum_f32, float, MPI_FLOAT)
 CHAIN(dist_chain_sum_f64, double, MPI_DOUBLE)

@@ -24,5 +24,3 @@ void dist_chain_sum_f64(double *const *parts, int n_parts, size_t n, double *out
 int dist_agree_u64(uint64_t v);
 // The worst (lowest) rc of every rank, on every rank: one rank's error fails them all.
 int dist_min_rc(int rc);
-// Seconds spent inside dist_sum_* so far (the communication share of a step).
-double dist_comm_seconds(void);

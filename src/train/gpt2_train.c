@@ -158,7 +158,7 @@ double gpt2_train_step(gpt2_train *tr, const int *data, size_t n, double *norm_o
     for (int b = 0; b < B; b++) offs[b] = (size_t)(rng_u64(&tr->r) % (uint64_t)(n - (size_t)T));
     gpt2_acts *a = &tr->acts;
     int own = tr->micro / tr->ranks, k0 = tr->rank * own;
-    double losses[3 * 64], *lp = own <= 64 ? losses : xmalloc((size_t)own * 3 * sizeof *lp);
+    double *lp = xmalloc((size_t)own * 3 * sizeof *lp);  // each micro-batch's loss, CE and KL
     for (int j = 0; j < own; j++) {
         lp[3 * j] = micro_step(tr, data, offs, k0 + j, &lp[3 * j + 1], &lp[3 * j + 2]);
         if (j < own - 1) memcpy(tr->parts[j], a->grads, tr->m->n_floats * sizeof(float));
@@ -179,7 +179,7 @@ double gpt2_train_step(gpt2_train *tr, const int *data, size_t n, double *norm_o
         loss = sums[0] / tr->micro, tr->last_ce = sums[1] / tr->micro, tr->last_kl = sums[2] / tr->micro;
         a->prof[GPT2_PROF_COMM] += timer_now() - t1;
     }
-    if (lp != losses) free(lp);
+    free(lp);
 
     double t0 = timer_now();
     double norm = adamw_grad_norm(a->grads, tr->m->n_floats);
