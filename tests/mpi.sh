@@ -17,6 +17,8 @@ if [ ! -x "$shrink" ] || ! command -v mpirun >/dev/null; then
     exit 0
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # CI runs as root
+# In containers the shared-memory transport's single-copy mode (CMA, ptrace) is often refused.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi="mpirun --oversubscribe -np"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shrink_mpi.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
