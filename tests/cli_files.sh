@@ -206,6 +206,35 @@ else
     bad "fault 9: the writer pauses" "$(head -c 200 "$tmp/sig.err")"
 fi
 
+# --- SIGTERM during training: no checkpoint half-written, and the last whole one named
+sigtrain() {  # sigtrain NAME EXPECTED [options]: SIGTERM while train's checkpoint waits to be renamed
+    name=$1 want=$2
+    shift 2
+    SHRINK_DEBUG_COMMIT_WAIT=$tmp/never "$shrink" train -d "$tmp/text.txt" --tokenizer "$mini" --batch 2 --ctx 32 \
+        --eval-every 0 -t 1 -o "$tmp/sig/tr" "$@" >/dev/null 2>"$tmp/sigtr.err" &
+    pid=$!
+    if wait_for "$tmp/sigtr.err" "shrink: debug:"; then
+        kill -TERM $pid
+        { wait $pid; } 2>/dev/null
+        rc=$?
+        [ $rc -eq 143 ] && grep -q "shrink: error: train: stopped by a signal; $want" "$tmp/sigtr.err" &&
+            ok "$name" || bad "$name" "exit $rc; $(cat "$tmp/sigtr.err")"
+    else
+        kill $pid 2>/dev/null
+        bad "$name: the checkpoint pauses" "$(head -c 200 "$tmp/sigtr.err")"
+    fi
+}
+sigtrain "SIGTERM in train's first checkpoint: said, nothing saved" "no checkpoint saved yet in $tmp/sig/tr" \
+    --config "$mini/config.json" --steps 2
+[ ! -e "$tmp/sig/tr" ] && ok "SIGTERM in train's first checkpoint: no output directory" || bad "SIGTERM in train's first checkpoint: no output directory" "$(ls "$tmp/sig")"
+rm -rf "$tmp/sig/tr.tmp"
+expect_ok "train 2 steps" "$shrink" train --config "$mini/config.json" -d "$tmp/text.txt" --tokenizer "$mini" --batch 2 --ctx 32 \
+    --eval-every 0 -t 1 -o "$tmp/sig/tr" --steps 4 --stop-at 2 && cp "$tmp/sig/tr/model.safetensors" "$tmp/sig/two.safetensors"
+sigtrain "SIGTERM in a resumed train's checkpoint: the whole one named" \
+    "$tmp/sig/tr holds the whole checkpoint after 2 steps: continue with the same command and --resume" --steps 4 --resume
+cmp -s "$tmp/sig/tr/model.safetensors" "$tmp/sig/two.safetensors" && ok "SIGTERM in a checkpoint: the one before is intact" ||
+    bad "SIGTERM in a checkpoint: the one before is intact" "model.safetensors changed"
+
 # --- fault 10: no tokenizer in the directory
 expect_fail "fault 10: compress without vocab.json" "--no-tokenizer" "$shrink" compress -m "$tiny" --type Q8_0 -o "$tmp/notok.gguf"
 [ ! -e "$tmp/notok.gguf" ] && ok "fault 10: nothing written" || bad "fault 10: nothing written" "file exists"

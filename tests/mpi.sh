@@ -5,11 +5,13 @@
 #      every step's loss in training_log.json and the final model.safetensors, byte for byte;
 #      4 processes the same with 4 micro-batches;
 #   2. a run stopped with 2 processes and resumed with 1 ends where the 2-process run ends;
-#   3. rank 0 alone prints; a batch that does not split, or micro-batches that are not a
+#   3. a process killed mid-run: rank 0 says which checkpoint is whole, and resuming from it ends
+#      where the uninterrupted run ends; rank 0 alone prints; a batch that does not split, or micro-batches that are not a
 #      multiple of the processes, or training data that differs between ranks, fail before
 #      training and write nothing;
 #   4. a sweep over 2 processes writes the points 1 process writes, byte for byte, and the same
-#      sweep.json (but for timings and paths); run again, it skips every point.
+#      sweep.json (but for timings and paths), each point compressed by one process (claims);
+#      claims left by a killed job do not block its points; run again, it skips every point.
 # Skipped (and said so) without the binary or mpirun.
 shrink=${1:-build-mpi/shrink}
 if [ ! -x "$shrink" ] || ! command -v mpirun >/dev/null; then
@@ -60,6 +62,21 @@ if train "$tmp/res" 2 --stop-at 15 && train "$tmp/res" 1 --micro-batches 2 --res
 else
     bad "stop and resume across process counts" "$(tail -3 "$tmp/res.log")"
 fi
+# rank 1 killed once a checkpoint exists: rank 0 says where to go on, the checkpoint is whole,
+# and resuming it with 2 processes ends where the uninterrupted run ends
+train "$tmp/kill" 2 --save-every 5 &
+job=$!
+i=0
+while [ ! -f "$tmp/kill/train_state.bin" ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done
+for p in $(pgrep -f "train .*-o $tmp/kill"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && kill -9 "$p"
+done
+if wait $job; then bad "rank 1 killed" "the job went on to the end (killed too late?)"
+elif grep -q "shrink: error: train: stopped by a signal (under mpirun: another process of the job has ended.*$tmp/kill holds the whole checkpoint after [0-9]* steps" "$tmp/kill.log" &&
+    cp "$tmp/kill.log" "$tmp/killed.log" && train "$tmp/kill" 2 --resume &&
+    cmp -s "$tmp/kill/model.safetensors" "$tmp/two/model.safetensors" && [ "$(steps "$tmp/kill")" = "$(steps "$tmp/two")" ]; then
+    ok "rank 1 killed: rank 0 names the whole checkpoint; resumed, the uninterrupted run's result"
+else bad "rank 1 killed" "$(tail -4 "$tmp/kill.log")"; fi
 if train "$tmp/b7" 2 --batch 7; then bad "--batch 7 with 2 processes" "accepted"
 elif grep -q "does not split into 2 equal micro-batches" "$tmp/b7.log" && [ ! -e "$tmp/b7" ]; then ok "--batch 7 with 2 processes: refused, nothing written"
 else bad "--batch 7 with 2 processes" "$(cat "$tmp/b7.log")"; fi
@@ -91,6 +108,18 @@ if sweep "$tmp/sw1" 1 && sweep "$tmp/sw2" 2; then
     [ "$(strip "$tmp/sw1")" = "$(strip "$tmp/sw2")" ] && [ "$(strip "$tmp/sw2" | grep -c '"name": ')" = 6 ] && grep -q '6 points (6 compressed, 0 skipped)' "$tmp/sw2.out" &&
         ok "sweep over 2 processes: the same sweep.json, rank 0 reports all 6" ||
         bad "sweep over 2 processes: sweep.json" "$(diff -u "$tmp/sw1/sweep.json" "$tmp/sw2/sweep.json" | head -8)"
+    # Each point is run by one process: the one that claimed it first.
+    runs=$(grep -o '^\[sweep, rank [01]\] \[[0-9]/6\] [^:]*: compressing' "$tmp/sw2.err" | sed 's/rank [01]//' | sort)
+    [ "$(echo "$runs" | wc -l)" = 6 ] && [ "$(echo "$runs" | uniq | wc -l)" = 6 ] && ! ls "$tmp"/sw2/points/*.claim >/dev/null 2>&1 &&
+        ok "sweep over 2 processes: each point compressed once, no claim left behind" ||
+        bad "sweep over 2 processes: each point once" "$(grep compressing "$tmp/sw2.err")"
+    # A job killed mid-sweep leaves its claims; the next one runs those points anyway.
+    rm "$tmp"/sw2/points/*Q4_0*
+    touch "$tmp/sw2/points/rtn-Q4_0.claim" "$tmp/sw2/points/imatrix-Q4_0.claim"
+    sweep "$tmp/sw2" 2 && grep -q '6 points (2 compressed, 4 skipped)' "$tmp/sw2.out" && cmp -s "$tmp/sw1/points/rtn-Q4_0.gguf" "$tmp/sw2/points/rtn-Q4_0.gguf" &&
+        ! ls "$tmp"/sw2/points/*.claim >/dev/null 2>&1 &&
+        ok "sweep over 2 processes: a killed job's claims do not block its points" ||
+        bad "sweep over 2 processes: a killed job's claims" "$(cat "$tmp/sw2.out"; ls "$tmp"/sw2/points)"
     sweep "$tmp/sw2" 2 && grep -q '6 points (0 compressed, 6 skipped)' "$tmp/sw2.out" &&
         ok "sweep over 2 processes, run again: every point skipped" || bad "sweep over 2 processes, run again" "$(cat "$tmp/sw2.out")"
 else

@@ -24,7 +24,8 @@
 
 static void log_line(const char *msg, void *user) {
     (void)user;
-    fprintf(stderr, "[sweep] %s\n", msg);
+    if (dist_size() > 1) fprintf(stderr, "[sweep, rank %d] %s\n", dist_rank(), msg);  // whose point it is
+    else fprintf(stderr, "[sweep] %s\n", msg);
 }
 
 static void eval_bar(int done, int total, void *user) {
@@ -232,7 +233,15 @@ int cmd_sweep(int argc, char **argv) {
     o.eval_progress = isatty(2) ? eval_bar : NULL;
     o.eval_user = &t0;
     sweep_result r;
+    if (dist_rank() == 0) {  // mpirun ends the job with SIGTERM when one of its processes has died
+        char note[1024];
+        snprintf(note, sizeof note, "shrink: error: sweep: stopped by a signal%s; the points finished are kept in "
+                 "%s/points: run the same command again to go on", dist_size() > 1 ? " (under mpirun: another process "
+                 "of the job has ended; mpirun's message names it)" : "", out);
+        file_signal_note(note);
+    }
     rc = sweep_run(&o, &r);
+    file_signal_note(NULL);
     if (!rc && dist_rank() == 0) {
         sbuf s;
         sbuf_init(&s);

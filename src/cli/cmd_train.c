@@ -65,6 +65,20 @@ static int same_tokenizer(const bpe *tok, const char *teacher_dir) {
     return rc;
 }
 
+// What rank 0 prints if a signal ends the run: mpirun ends every process with SIGTERM when
+// one of them has died, and a user's Ctrl-C lands here too. Checkpoints are whole (they are
+// swapped in atomically), so the last one saved is where to continue from.
+static void signal_note(int rank, int ranks, const char *out, int saved_step) {
+    if (rank > 0) return;
+    char line[1024];
+    int n = snprintf(line, sizeof line, "shrink: error: train: stopped by a signal%s; ",
+                     ranks > 1 ? " (under mpirun: another process of the job has ended; mpirun's message names it)" : "");
+    if (!out) snprintf(line + n, sizeof line - (size_t)n, "nothing is saved (no --out)");
+    else if (saved_step < 0) snprintf(line + n, sizeof line - (size_t)n, "no checkpoint saved yet in %s", out);
+    else snprintf(line + n, sizeof line - (size_t)n, "%s holds the whole checkpoint after %d steps: continue with the same command and --resume", out, saved_step);
+    file_signal_note(line);
+}
+
 int cmd_train(int argc, char **argv) {
     const char *model = NULL, *config = NULL, *data = NULL, *out = NULL, *val = NULL, *teacher_dir = NULL;
     const char *tok_dir = NULL;
@@ -260,6 +274,7 @@ int cmd_train(int argc, char **argv) {
     if (!out) printf("train: no --out: nothing will be saved\n");
     fflush(stdout);
 
+    signal_note(rank, ranks, out, resume ? tr.step : -1);
     double step_time = 0;
     int first_step = tr.step;
     int last = stop_at > 0 && stop_at < steps ? stop_at : steps;
@@ -305,6 +320,7 @@ int cmd_train(int argc, char **argv) {
                         par_max_threads());
             rc = gpt2_train_save(&tr, out, have_tok ? tok_dir : NULL, sbuf_str(&extra));
             if (rc) goto done;
+            signal_note(rank, ranks, out, k);
         }
     }
     if (tr.step > first_step) {
@@ -317,6 +333,7 @@ int cmd_train(int argc, char **argv) {
         printf("train: nothing to do: the run in %s has finished all %d steps\n", out, steps);
     }
 done:
+    file_signal_note(NULL);
     sbuf_free(&extra);
     gpt2_train_free(&tr);
     free(ids);

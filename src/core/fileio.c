@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -173,7 +174,28 @@ static void tmp_unregister(int slot) {
     if (slot >= 0) atomic_store(&tmp_slots[slot], NULL);
 }
 
+// The line on_signal prints: two buffers, so that one is always whole while the other is
+// rewritten (file_signal_note runs in the main thread, the handler may interrupt it).
+static char note_buf[2][1024];
+static const char *_Atomic note_line;
+
+void file_signal_note(const char *line) {
+    static int next;
+    if (!line) {
+        atomic_store(&note_line, NULL);
+        return;
+    }
+    snprintf(note_buf[next], sizeof note_buf[next], "%s\n", line);
+    atomic_store(&note_line, note_buf[next]);
+    next ^= 1;
+}
+
 static void on_signal(int sig) {
+    const char *note = atomic_load(&note_line);
+    if (note) {
+        ssize_t w = write(2, note, strlen(note));  // write and strlen are async-signal-safe
+        (void)w;
+    }
     if (getpid() == tmp_owner)
         for (int i = 0; i < TMP_SLOTS; i++) {
             char *p = atomic_load(&tmp_slots[i]);

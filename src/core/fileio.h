@@ -60,6 +60,9 @@ void atomic_file_abort(atomic_file *a);
 // file of every atomic write in progress, then end the process by the same signal. For
 // src/cli's main; idempotent.
 void file_cleanup_on_signals(void);
+// A line those handlers write to stderr before the process ends (what was kept, how to go
+// on); NULL: none. The line is copied; it is cut at 1,023 bytes.
+void file_signal_note(const char *line);
 
 // Test hook (docs/reliability.md): when the environment variable SHRINK_DEBUG_COMMIT_WAIT
 // names a file, atomic_file_commit prints "shrink: debug: ..." to stderr and waits until

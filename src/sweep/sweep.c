@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define GPTQ_DAMP 0.01f  // compress's --damp default, as its float option holds it: a point = `shrink compress`
 
@@ -282,6 +284,50 @@ static int start_model(const sweep_opts *o, const gpt2_model *base, const grid_p
     return 0;
 }
 
+// Under MPI: a point is taken by the process that creates points/NAME.claim first (O_EXCL,
+// which holds on one host and on the shared file systems a sweep over hosts needs anyway).
+static char *claim_path(const sweep_opts *o, const grid_point *p) { return point_path(o, p, "claim"); }
+
+static void clear_claims(const sweep_opts *o, const grid *g) {
+    for (int i = 0; i < g->n; i++) {
+        char *path = claim_path(o, &g->pts[i]);
+        unlink(path);
+        free(path);
+    }
+}
+
+static int try_claim(const sweep_opts *o, const grid_point *p) {
+    char *path = claim_path(o, p);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    free(path);
+    if (fd < 0) return 0;
+    close(fd);
+    return 1;
+}
+
+// The next point this process runs: first one that starts from the model it pruned (or
+// distilled) last, so that work is not repeated by another process, then the next one in the
+// grid's order that nobody has claimed; -1 when none is left.
+static int next_claim(const sweep_opts *o, sweep_result *r, const pruned_cache *pc, char *mine) {
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < r->n; i++) {
+            const sweep_row *w = &r->rows[i];
+            if (w->skipped || mine[i]) continue;
+            if (pass == 0 && !(pc->have_pruned && w->pt.keep_pct == pc->keep_pct && w->pt.lowrank == pc->lowrank)) continue;
+            if (try_claim(o, &w->pt)) return mine[i] = 1, i;
+        }
+    return -1;
+}
+
+// The next point to report or run: in the grid's order; under MPI the points done by an
+// earlier run first, then the ones this process claims.
+static int next_point(const sweep_opts *o, sweep_result *r, const pruned_cache *pc, char *mine, int *cursor, int ranks) {
+    if (ranks == 1) return *cursor < r->n ? (*cursor)++ : -1;
+    while (*cursor < r->n)
+        if (r->rows[(*cursor)++].skipped) return *cursor - 1;
+    return next_claim(o, r, pc, mine);
+}
+
 static int run_point(const sweep_opts *o, const gpt2_model *base, pruned_cache *pc, sweep_row *row, const char *gguf,
                      const char *json, const char *tag) {
     const grid_point *pt = &row->pt;
@@ -424,14 +470,19 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
     }
     double t_runs = 0;
     pruned_cache pc = {0};
-    // Under MPI the points to run are dealt round-robin: rank k runs the k-th, (k+N)-th, ...;
-    // rank 0 then reads the others' point files and writes the summary.
-    int rank = dist_rank(), ranks = dist_size(), nth = -1;
-    for (int i = 0; i < g->n && !rc; i++) {
+    // Under MPI each process claims one point at a time (next_claim), so a process with
+    // cheap points takes more of them; rank 0 then reads the others' point files and writes
+    // the summary.
+    int rank = dist_rank(), ranks = dist_size();
+    char *mine = xcalloc((size_t)g->n, 1);
+    if (ranks > 1) {
+        if (rank == 0) clear_claims(o, g);  // an earlier job's, which ended before its points did
+        rc = dist_min_rc(rc);               // and no process claims before that
+    }
+    for (int cursor = 0, i; !rc && (i = next_point(o, r, &pc, mine, &cursor, ranks)) >= 0;) {
         sweep_row *w = &r->rows[i];
         char tag[96], a[FMT_LEN], b[FMT_LEN], c[FMT_LEN], d[FMT_LEN], e[FMT_LEN], f[FMT_LEN], h[FMT_LEN];
         snprintf(tag, sizeof tag, "[%d/%d] %s:", i + 1, g->n, w->pt.name);
-        if (!w->skipped && ++nth % ranks != rank) continue;
         if (w->skipped) {
             say(o, "%s skipped (done): %s, Δppl %s, KL %s", tag, fmt_mb(w->file_bytes, a), fmt_pct_signed(w->dppl_pct, b),
                 fmt_sig(w->kl_mean, 3, c));
@@ -461,18 +512,22 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
     gpt2_model_free(&base);
     if (ranks > 1) {
         int all = dist_min_rc(rc);
-        if (rc || all) return rc ? rc : err_set(ERR_ARG, "sweep: another process failed (its error is above)");
-        if (rank > 0) return 0;
-        nth = -1;
+        if (rank == 0) clear_claims(o, g);
+        if (rc || all) rc = rc ? rc : err_set(ERR_ARG, "sweep: another process failed (its error is above)");
+        if (rc || rank > 0) {
+            free(mine);
+            return rc;
+        }
         for (int i = 0; i < g->n && !rc; i++) {  // the points the other ranks ran
             sweep_row *w = &r->rows[i];
-            if (w->skipped || ++nth % ranks == 0) continue;
+            if (w->skipped || mine[i]) continue;
             char *json = point_path(o, &w->pt, "json");
             rc = point_read(o, json, r->original.params, w);
             free(json);
             r->n_run++;
         }
     }
+    free(mine);
     if (rc) return rc;
     r->original.ppl = r->original.base_ppl = r->rows[0].base_ppl;
     r->original.dppl_pct = r->original.kl_mean = r->original.kl_p99 = r->original.kl_max = 0;
