@@ -57,7 +57,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 
-.PHONY: test-mpi bench-mpi all lib man install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale mutants fuzz fuzz-build fuzz-cov fuzz-seeds
+.PHONY: test-mpi bench-mpi all lib man install uninstall test demo clean asan debug bench quality pruning recovery lowrank seed prune-speed bench-busy bench-scale llamacpp mutants fuzz fuzz-build fuzz-cov fuzz-seeds
 ifeq ($(MPI),)
 all: shrink
 else
@@ -200,6 +200,10 @@ quality: shrink
 # One-shot structured pruning at several cuts, scores and compensations: writes bench/pruning.md.
 pruning: shrink
 	sh bench/pruning.sh
+
+# llama.cpp on pruned files (needs a llama.cpp build: LLAMA_CPP_BIN, default ../llama.cpp/build/bin)
+llamacpp: shrink
+	sh bench/llamacpp.sh > bench/llamacpp.md.tmp && mv bench/llamacpp.md.tmp bench/llamacpp.md
 
 # Pruning to a budget, then recovery by distillation from the original, against a DistilGPT2-
 # style and a from-scratch baseline (needs ../shared's corpus; about an hour on 2 cores):

@@ -3,9 +3,14 @@
 # shrink's speed on a machine that is not idle. Starts one competing busy loop (nice 0, then
 # nice 19), measures beside it, and stops it. Prints markdown. DIR holds the GPT-2-124M-shaped
 # GGUF files bench/run.sh writes (written here when missing). Nothing is asserted.
+# llama.cpp's llama-bench runs beside it with its default threads when found (LLAMA_CPP_BIN,
+# default ../llama.cpp/build/bin, as bench/run.sh).
 set -eu
 SHRINK=${SHRINK:-./shrink}
 REPS=${REPS:-5}
+LLAMA_BIN=${LLAMA_CPP_BIN:-../llama.cpp/build/bin}
+llama=""
+[ ! -x "$LLAMA_BIN/llama-bench" ] || llama="$LLAMA_BIN/llama-bench"
 work=${1:-build/bench}
 mkdir -p "$work"
 if [ ! -f "$work/gpt2-124m-Q4_K_M.gguf" ]; then
@@ -24,9 +29,23 @@ echo "nice 19. Beside it, \`shrink bench\` with 1 thread and with the default (a
 echo "GPT-2-124M-shaped GGUF files (random weights), one thread count after the other, $REPS repeats each,"
 echo "medians. Training: 6 steps of \`shrink train --config models/mini/config.json\` on data/heldout.txt."
 echo "Target (issue 15): default threads at least 0.9x one thread's speed in the same conditions."
-echo
-echo "| competitor | type | test | 1 thread tok/s | default tok/s | default / 1 thread |"
-echo "|---|---|---|---:|---:|---:|"
+if [ -n "$llama" ]; then
+    echo "llama.cpp: \`llama-bench -p 128 -n 64 -r $REPS\` (its default threads: $(nproc) here; its figure is the mean"
+    echo "of the repeats), right after shrink's two runs, beside the same competitor."
+    echo
+    echo "| competitor | type | test | 1 thread tok/s | default tok/s | default / 1 thread | llama.cpp default tok/s | shrink / llama.cpp |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|"
+else
+    echo "(llama.cpp not found at $LLAMA_BIN: set LLAMA_CPP_BIN to add its columns)"
+    echo
+    echo "| competitor | type | test | 1 thread tok/s | default tok/s | default / 1 thread |"
+    echo "|---|---|---|---:|---:|---:|"
+fi
+# llama_ts CSV TEST: llama-bench's mean tokens/s for pp128 or tg64 from its CSV output
+llama_ts() {
+    echo "$1" | awk -F, -v want="$2" 'NR == 1 { gsub(/"/, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
+        { gsub(/"/, ""); if ((want == "pp128" && $col["n_prompt"] == 128) || (want == "tg64" && $col["n_gen"] == 64)) print $col["avg_ts"] }'
+}
 for nice in 0 19; do
     nice -n "$nice" sh -c 'while :; do :; done' &
     busy=$!
@@ -35,11 +54,18 @@ for nice in 0 19; do
         gguf="$work/gpt2-124m-$type.gguf"
         one=$($SHRINK bench -m "$gguf" -t 1 -r "$REPS" --json)
         all=$($SHRINK bench -m "$gguf" -t "$(nproc)" -r "$REPS" --json)
+        lcsv=""
+        [ -z "$llama" ] || lcsv=$("$llama" -m "$gguf" -p 128 -n 64 -r "$REPS" -o csv 2>/dev/null)
         for test in pp128 tg64; do
             a=$(echo "$one" | sed -n "s/.*\"test\": \"$test\".*\"median\": \([0-9.]*\).*/\1/p")
             b=$(echo "$all" | sed -n "s/.*\"test\": \"$test\".*\"median\": \([0-9.]*\).*/\1/p")
             awk -v n="$nice" -v t="$type" -v x="$test" -v a="$a" -v b="$b" \
-                'BEGIN {printf "| busy loop, nice %s | %s | %s | %.1f | %.1f | %.2f |\n", n, t, x, a, b, b / a}'
+                'BEGIN {printf "| busy loop, nice %s | %s | %s | %.1f | %.1f | %.2f |", n, t, x, a, b, b / a}'
+            if [ -n "$llama" ]; then
+                l=$(llama_ts "$lcsv" "$test")
+                awk -v b="$b" -v l="$l" 'BEGIN {if (l > 0) printf " %.1f | %.2f |", l, b / l; else printf " failed | |"}'
+            fi
+            echo
         done
     done
     # training: the bundled model's config, 6 steps
@@ -48,8 +74,8 @@ for nice in 0 19; do
               sed -n 's/^train: .* \([0-9.]*\) tokens\/s.*/\1/p')
         eval "train_$t=\$tps"
     done
-    awk -v n="$nice" -v a="$train_1" -v b="$(eval echo \$train_$(nproc))" \
-        'BEGIN {printf "| busy loop, nice %s | train (models/mini, batch 16 x 256) | tokens/s | %.0f | %.0f | %.2f |\n", n, a, b, b / a}'
+    awk -v n="$nice" -v a="$train_1" -v b="$(eval echo \$train_$(nproc))" -v l="$llama" \
+        'BEGIN {printf "| busy loop, nice %s | train (models/mini, batch 16 x 256) | tokens/s | %.0f | %.0f | %.2f |%s\n", n, a, b, b / a, l == "" ? "" : " | |"}'
     kill "$busy"
     wait "$busy" 2>/dev/null || true
     busy=""

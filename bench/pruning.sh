@@ -15,8 +15,8 @@ TEXT=data/heldout.txt
 work=build/pruning
 out=${PRUNING_OUT:-bench/pruning.md}
 MODELS=${MODELS:-"models/mini $SHARED/models/mini"}
-CUTS=${CUTS:-"--ffn=0.25 --ffn=0.5 --heads=0.25 --heads=0.5 --heads=0.25,--ffn=0.25 --heads=0.25,--ffn=0.5 --drop-layers=1 --drop-layers=2"}
-METHODS=${METHODS:-"magnitude:none act:none fluct:bias act:refit fluct:refit"}
+CUTS=${CUTS:-"--ffn=0.25 --ffn=0.5 --heads=0.25 --heads=0.5 --heads=0.25,--ffn=0.25 --heads=0.25,--ffn=0.5 --drop-layers=1 --drop-layers=2 --drop-layers=1,--drop-by=bi --drop-layers=2,--drop-by=bi"}
+METHODS=${METHODS:-"magnitude:none act:none fluct:bias taylor:none act:refit fluct:refit taylor:refit"}
 mkdir -p "$work"
 tmp="$out.tmp"
 trap 'rm -f "$tmp"' EXIT
@@ -30,8 +30,10 @@ field() { sed -n "s/.*\"$1\": \\([-0-9.e]*\\).*/\\1/p" "$2"; }
     echo "No training: each model is \`shrink prune\`d from the original, calibrated on 32,768 tokens of"
     echo "data/calib.txt, and measured against the original on data/heldout.txt (\`shrink eval --base\`,"
     echo "ctx 256, stride 128). Scores: magnitude (weights only), act (sqrt(E[x²])·‖column‖), fluct (FLAP:"
-    echo "Var[x]·‖column‖²). Compensation: none, bias (FLAP's fold of the removed units' mean), refit (least"
-    echo "squares on the kept units, bias included). Blocks are dropped by the KL of dropping each alone."
+    echo "Var[x]·‖column‖²), taylor (LLM-Pruner: Σ|gradient·weight| over the unit's weights, from a backward"
+    echo "pass over the calibration text). Compensation: none, bias (FLAP's fold of the removed units' mean),"
+    echo "refit (least squares on the kept units, bias included). Blocks are dropped by the KL of dropping"
+    echo "each alone (the default), or with \`--drop-by bi\` by ShortGPT's block influence, 1 − cos(input, output)."
     for M in $MODELS; do
         [ -f "$M/config.json" ] || continue
         echo
