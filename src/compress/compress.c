@@ -133,6 +133,8 @@ int compress_model(gpt2_model *m, const bpe *tok, const compress_opts *o, gpt2_p
     return rc;
 }
 
+static void quantize_tick(int done, int total, void *t0) { calib_progress("quantize: k weights", done, total, *(double *)t0); }
+
 int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress_opts *o, gpt2_plan *plan, char *notes,
                               size_t notes_cap) {
     const gpt2_config *c = &m->cfg;
@@ -155,7 +157,8 @@ int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress
     else if (o->method != METHOD_RTN) imp = importance_vectors(m, cs);
     for (int i = 0; imp && weighted && i < n; i++)
         if (!weighted[i]) free(imp[i]), imp[i] = NULL;
-    if (!rc) rc = gpt2_model_quantize(m, plan, (const float *const *)imp, (const void *const *)enc);
+    double t0 = timer_now();
+    if (!rc) rc = gpt2_model_quantize_progress(m, plan, (const float *const *)imp, (const void *const *)enc, quantize_tick, &t0);
     if (!rc) {
         free(m->quant_method);
         m->quant_method = xstrdup(compress_method_name(o->method));

@@ -227,6 +227,12 @@ void gpt2_plan_free(gpt2_plan *p);
 // is tied and stored exactly as token_embd. Returns ERR_ARG if the model is not all fp32 or
 // a type cannot hold a matrix's rows.
 int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix, const void *const *encoded);
+// The same, calling tick(done, total, user) from the calling thread as it goes, in thousands
+// of weights, and once at the end with done = total (for a progress line: the step takes
+// seconds at GPT-2-XL's size).
+typedef void (*gpt2_tick_fn)(int done, int total, void *user);
+int gpt2_model_quantize_progress(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix,
+                                 const void *const *encoded, gpt2_tick_fn tick, void *user);
 // The same with every matrix stored as t.
 int gpt2_model_convert(gpt2_model *m, qtype t);
 

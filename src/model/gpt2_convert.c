@@ -7,6 +7,7 @@
 // (llama.cpp-style plans give it another type: one parameter, two encodings).
 #include "gpt2.h"
 #include "../core/err.h"
+#include "../core/parallel.h"
 #include "../core/xalloc.h"
 #include <string.h>
 
@@ -23,6 +24,11 @@ void gpt2_plan_free(gpt2_plan *p) {
 }
 
 int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix, const void *const *encoded) {
+    return gpt2_model_quantize_progress(m, plan, imatrix, encoded, NULL, NULL);
+}
+
+int gpt2_model_quantize_progress(gpt2_model *m, const gpt2_plan *plan, const float *const *imatrix,
+                                 const void *const *encoded, gpt2_tick_fn tick, void *user) {
     if (!gpt2_model_is_f32(m))
         return err_set(ERR_ARG, "quantize: the model's matrices are already stored as %s (start from the F32 model)",
                        qtype_get((int)m->head.type)->name);
@@ -48,13 +54,26 @@ int gpt2_model_quantize(gpt2_model *m, const gpt2_plan *plan, const float *const
         off[i + 1] = off[i] + (i == head && share_head ? 0 : (size_t)v->rows * qtype_row_bytes(plan->types[i], (size_t)v->cols));
     }
     char *store = xmalloc_weights(off[n] ? off[n] : 1);
+    // Progress in thousands of weights (the matrices differ in size by 50x and more).
+    long long total_k = 0, done_k = 0;
+    for (int i = 0; i < n; i++) total_k += (long long)gpt2_mat(m, i)->rows * gpt2_mat(m, i)->cols / 1000;
+    int last_told = 0;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
         const wmat *v = gpt2_mat(m, i);
-        if (i == head && share_head) continue;
-        if (encoded && encoded[i]) memcpy(store + off[i], encoded[i], off[i + 1] - off[i]);
-        else CHECK(quantize_rows(plan->types[i], v->data, store + off[i], v->rows, v->cols, imatrix ? imatrix[i] : NULL) == 0);
+        if (!(i == head && share_head)) {
+            if (encoded && encoded[i]) memcpy(store + off[i], encoded[i], off[i + 1] - off[i]);
+            else CHECK(quantize_rows(plan->types[i], v->data, store + off[i], v->rows, v->cols, imatrix ? imatrix[i] : NULL) == 0);
+        }
+        long long now;
+#pragma omp atomic capture
+        now = done_k += (long long)v->rows * v->cols / 1000;
+        if (tick && par_thread_id() == 0) {  // the caller's thread: its progress sink
+            tick((int)now, (int)total_k, user);
+            last_told = now == total_k;
+        }
     }
+    if (tick && !last_told) tick((int)total_k, (int)total_k, user);
     // Keep only the vectors and wpe, in a new and smaller fp32 arena.
     float *old = m->params;
     gpt2_model q = *m;
