@@ -8,6 +8,8 @@
 #   WORK    where the models go (default build/scale; gpt2-xl takes 6.2 GB, its GGUFs ~1 GB each)
 #   EVAL_TEXT  text for the 64 k-token eval (default: the first 300,000 bytes of WikiText-2's
 #           test split from ../shared, ~65 k GPT-2 tokens)
+#   LLAMA_CPP_BIN  where llama.cpp's llama-perplexity is (default ../llama.cpp/build/bin): run
+#           on the same Q4_K_M file and text beside eval when found
 set -eu
 SHRINK=${SHRINK:-./shrink}
 SHAPES=${SHAPES:-gpt2-medium gpt2-large gpt2-xl}
@@ -17,6 +19,9 @@ shared=${SHRINK_SHARED:-../shared}
 [ -x /usr/bin/time ] || { echo "bench/scale.sh: needs GNU time (/usr/bin/time; Debian package time)" >&2; exit 1; }
 mkdir -p "$work"
 text=${EVAL_TEXT:-$work/eval.txt}
+LLAMA_BIN=${LLAMA_CPP_BIN:-../llama.cpp/build/bin}  # llama-perplexity beside eval, when found
+perplexity=""
+[ ! -x "$LLAMA_BIN/llama-perplexity" ] || perplexity="$LLAMA_BIN/llama-perplexity"
 [ -n "${EVAL_TEXT:-}" ] || head -c 300000 "$shared/data/wikitext-2-raw/wiki.test.raw" > "$text"
 
 # run LABEL CMD...: one table row: wall seconds, peak RSS in GB
@@ -62,7 +67,16 @@ for shape in $SHAPES; do
         [ -f "$q" ] || $SHRINK compress -m "$dir" --type Q4_K_M -o "$q" > /dev/null 2>&1
         run "eval Q4_K_M (rtn file)" $SHRINK eval -m "$q" -f "$text" --ctx 1024 --stride 1024 --json
         tok=$(sed -n 's/.*"tokens": \([0-9]*\).*/\1/p' "$work/out.txt")
-        [ -z "$tok" ] || echo "|  | (eval: $tok tokens scored) | | | |"
+        [ -z "$tok" ] || echo "|  | (eval: $tok tokens scored, $(awk -v t="$tok" -v s="$secs" 'BEGIN {printf "%.0f", t / s}') tokens/s of the whole run) | | | |"
+        if [ -n "$perplexity" ]; then
+            # llama-perplexity: chunks of 1024 tokens, each evaluated once and its second half
+            # scored; tokens/s here = the tokens it evaluated over the whole run's wall time.
+            note="llama.cpp; its own prompt-eval figure: see below"
+            run "llama-perplexity Q4_K_M (the same file), -c 1024 -b 1024" "$perplexity" -m "$q" -f "$text" -c 1024 -b 1024 -t "$(nproc)"
+            ltok=$(sed -n 's/.*prompt eval time = *[0-9.]* ms \/ *\([0-9]*\) tokens.*/\1/p' "$work/err.txt" | tail -1)
+            lps=$(sed -n 's/.*prompt eval time.*, *\([0-9.]*\) tokens per second.*/\1/p' "$work/err.txt" | tail -1)
+            [ -z "$ltok" ] || echo "|  | (llama-perplexity: $ltok tokens evaluated, $(awk -v t="$ltok" -v s="$secs" 'BEGIN {printf "%.0f", t / s}') tokens/s of the whole run, $lps in its prompt-eval timer) | | | |"
+        fi
     fi
 done
 echo
