@@ -263,6 +263,7 @@ static void test_threads(shrink_model *m, const char *text, size_t len) {
 
 typedef struct progress_count {
     int calls, last_done, last_total;
+    int quantize_calls, quantize_done, quantize_total;  // the "quantize: ..." step's
 } progress_count;
 
 struct log_and_progress {
@@ -291,6 +292,10 @@ static void count_progress(const char *step, int done, int total, double el, dou
     (void)el;
     if (step && step[0] && done <= total && eta >= 0) c->calls++;
     c->last_done = done, c->last_total = total;
+    if (step && !strncmp(step, "quantize", 8)) {
+        c->quantize_calls += done >= c->quantize_done;  // never backwards
+        c->quantize_done = done, c->quantize_total = total;
+    }
 }
 
 static void count_progress_lp(const char *step, int done, int total, double el, double eta, void *user) {
@@ -301,7 +306,7 @@ static void test_compress(const char *bin_dir, shrink_model *base, const char *t
     shrink_error e;
     shrink_compress_opts o = shrink_compress_defaults();
     o.method = "gptq", o.calib_path = "data/calib.txt", o.calib_tokens = 4096;
-    progress_count pc = {0, 0, 0};
+    progress_count pc = {0};
     o.progress = count_progress, o.user = &pc;
     char api_out[600], cli_out[600], x[600];
     snprintf(api_out, sizeof api_out, "%s/test_api_gptq.gguf", bin_dir);
@@ -321,6 +326,13 @@ static void test_compress(const char *bin_dir, shrink_model *base, const char *t
            "result: %zu -> %zu parameters, %d matrices, %lld bytes; log '%s'", res.params_before, res.params_after, res.n_matrices,
            res.bytes, log.s);
     EXPECT(pc.calls >= 6 && pc.last_done == pc.last_total, "progress: %d calls, last %d/%d", pc.calls, pc.last_done, pc.last_total);
+    // The quantization step's line goes forward and ends at its total: thousands of weights of
+    // the 26 matrices (models/mini: 6 blocks of 256 wide, MLP 1024, vocab 8192; each matrix's
+    // count rounded down, the head counted beside the embedding it shares).
+    int want_k = 6 * (768 * 256 / 1000 + 256 * 256 / 1000 + 2 * (1024 * 256 / 1000)) + 2 * (8192 * 256 / 1000);
+    EXPECT(pc.quantize_calls >= 1 && pc.quantize_done == pc.quantize_total && pc.quantize_total == want_k,
+           "quantize progress: %d calls, last %d/%d (%d expected)", pc.quantize_calls, pc.quantize_done, pc.quantize_total,
+           want_k);
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "%s/shrink compress -m %s -o %s --type Q4_K_M --method gptq --calib data/calib.txt --calib-tokens 4096 2>/dev/null",
@@ -479,7 +491,7 @@ static void test_lambada_and_progress(const char *bin_dir, shrink_model *m, cons
     EXPECT(shrink_eval_lambada(m, path, 2, &b, &e) == 0 && b.n == 2, "lambada limit 2: %d documents", b.n);
     EXPECT(shrink_eval_lambada(m, "no/such.jsonl", 0, &b, &e) == SHRINK_E_IO && strstr(e.message, "no/such.jsonl"), "lambada of a missing file");
     remove(path);
-    progress_count pc = {0, 0, 0};
+    progress_count pc = {0};
     shrink_model_set_progress(m, count_progress, &pc);
     shrink_perplexity p;
     EXPECT(shrink_eval_perplexity(m, text, len, 128, 64, &p, &e) == 0 && pc.calls == p.windows && pc.last_done == p.windows &&
