@@ -476,8 +476,9 @@ int sweep_run(const sweep_opts *o, sweep_result *r) {
     int rank = dist_rank(), ranks = dist_size();
     char *mine = xcalloc((size_t)g->n, 1);
     if (ranks > 1) {
-        if (rank == 0) clear_claims(o, g);  // an earlier job's, which ended before its points did
-        rc = dist_min_rc(rc);               // and no process claims before that
+        if (rank == 0 && !rc) clear_claims(o, g);  // an earlier job's, which ended before its points did
+        int all = dist_min_rc(rc);                 // and no process claims before that
+        if (all && !rc) rc = err_set(ERR_ARG, "sweep: another process failed (its error is above)");
     }
     for (int cursor = 0, i; !rc && (i = next_point(o, r, &pc, mine, &cursor, ranks)) >= 0;) {
         sweep_row *w = &r->rows[i];
