@@ -141,7 +141,7 @@ int shrink_detokenize(const shrink_model *h, const int32_t *ids, size_t n, char 
     size_t sl = 0;
     int rc = bpe_decode(h->tok, v, n, &s, &sl);
     if (!rc) {
-        memcpy(text, s, sl < cap ? sl : cap);
+        if (text && cap) memcpy(text, s, sl < cap ? sl : cap);  // a streaming caller may pass no buffer
         *len = sl;
     }
     free(v), free(s);
@@ -230,7 +230,7 @@ int shrink_generate(const shrink_model *h, const char *prompt, size_t len, const
     }
     if (!rc) rc = bpe_decode(h->tok, out ? out : ids, (size_t)got, &s, &sl);
     if (!rc) {
-        memcpy(text, s, sl < cap ? sl : cap);
+        if (text && cap) memcpy(text, s, sl < cap ? sl : cap);  // a streaming caller may pass no buffer
         *text_len = sl;
         if (stats) *stats = (shrink_generate_stats){st.n_prompt, st.n_new, st.prompt_s, st.gen_s};
     }
