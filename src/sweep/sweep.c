@@ -251,7 +251,10 @@ static int start_model(const sweep_opts *o, const gpt2_model *base, const grid_p
             rc = prune_model(base, o->calib, &po, &pc->pruned, notes, sizeof notes);
         }
         if (rc) return rc;
-        if (base->source) pc->pruned.source = xstrdup(base->source);  // the GGUF's general.name stays the original's
+        if (base->source) {  // the GGUF's general.name stays the original's (lowrank already copies it)
+            free(pc->pruned.source);
+            pc->pruned.source = xstrdup(base->source);
+        }
         pc->have_pruned = 1, pc->keep_pct = pt->keep_pct, pc->lowrank = pt->lowrank;
         say(o, "%s %s to %zu parameters", tag, pt->lowrank ? "factorized" : "pruned", gpt2_param_count(&pc->pruned.cfg));
     }
