@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/err.h"
 #include "core/fileio.h"
+#include "core/progress.h"
 #include "core/xalloc.h"
 #include "formats/gguf.h"
 #include "formats/json.h"
@@ -284,7 +285,7 @@ static void test_writer_errors(void) {
     const char *path = tmp_file(0, "werr.gguf");
     float x[64] = {0};
     int64_t ne[2] = {4, 2}, ne_bad[1] = {31}, ne_neg[1] = {-1}, ne_big[4] = {1ll << 40, 1ll << 40, 1, 1};
-    for (int c = 0; c < 11; c++) {
+    for (int c = 0; c < 12; c++) {
         gguf_writer w;
         gguf_writer_init(&w);
         err_clear();
@@ -306,6 +307,7 @@ static void test_writer_errors(void) {
                                         2, ne, x);
             break;
         case 10: rc = gguf_writer_add_tensor(&w, "z", GGUF_TENSOR_F32, 5, ne, x); break;  // too many dims
+        case 11: rc = gguf_writer_add_tensor_filled(&w, "f", GGUF_TENSOR_F32, 2, ne, NULL, NULL); break;  // no fill
         }
         EXPECT(rc == ERR_ARG && err_code() == ERR_ARG, "writer case %d: rc=%d (%s)", c, rc, err_msg());
         EXPECT(gguf_writer_add_u32(&w, "later", 1) == ERR_ARG, "writer case %d: error not sticky", c);
@@ -324,6 +326,60 @@ static void test_writer_errors(void) {
     gguf_writer_free(&w);
     err_clear();
     group_done("writer argument errors", before);
+}
+
+// A tensor made when written (gguf_writer_add_tensor_filled) gives the same file as one given
+// whole; progress ("write: MB") is reported after each tensor and ends at its total.
+typedef struct {
+    const float *src;
+    size_t n;
+    int calls;
+} fill_src;
+
+static void fill_copy(void *user, void *dst) {
+    fill_src *f = user;
+    memcpy(dst, f->src, f->n * sizeof(float));
+    f->calls++;
+}
+
+static int progress_calls, progress_last_done = -1, progress_last_total = -1;
+static void count_progress(const char *label, int done, int total, double el, double eta, void *user) {
+    (void)el, (void)eta, (void)user;
+    if (strcmp(label, "write: MB") == 0) progress_calls++, progress_last_done = done, progress_last_total = total;
+}
+
+static void test_filled(void) {
+    int before = harness_failed;
+    enum { R = 300, C = 1024 };  // 1.2 MB: the MB count moves
+    float *a = xmalloc(R * C * sizeof(float)), b[5] = {1, 2, 3, 4, 5};
+    for (int i = 0; i < R * C; i++) a[i] = (float)i * 0.5f - 7;
+    int64_t ne[2] = {C, R}, ne1[1] = {5};
+    char *bytes[2] = {NULL, NULL};
+    size_t lens[2] = {0, 0};
+    fill_src f = {a, (size_t)R * C, 0};
+    progress_set_sink(count_progress, NULL);
+    for (int k = 0; k < 2; k++) {
+        const char *path = tmp_file(0, k ? "filled.gguf" : "given.gguf");
+        gguf_writer w;
+        gguf_writer_init(&w);
+        gguf_writer_add_u32(&w, "k", 7);
+        gguf_writer_add_tensor(&w, "small", GGUF_TENSOR_F32, 1, ne1, b);
+        if (k) gguf_writer_add_tensor_filled(&w, "big", GGUF_TENSOR_F32, 2, ne, fill_copy, &f);
+        else gguf_writer_add_tensor(&w, "big", GGUF_TENSOR_F32, 2, ne, a);
+        progress_calls = 0;
+        EXPECT(gguf_writer_write(&w, path) == 0, "write %s: %s", path, err_msg());
+        EXPECT(progress_calls == 2 && progress_last_done == progress_last_total && progress_last_total == 1,
+               "progress: %d calls, last %d/%d", progress_calls, progress_last_done, progress_last_total);
+        gguf_writer_free(&w);
+        EXPECT(file_read_all(path, &bytes[k], &lens[k]) == 0, "read %s", path);
+        unlink(path);
+    }
+    progress_set_sink(NULL, NULL);
+    EXPECT(f.calls == 1, "fill called %d times", f.calls);
+    EXPECT(lens[0] == lens[1] && lens[0] > (size_t)R * C * 4 && memcmp(bytes[0], bytes[1], lens[0]) == 0,
+           "filled file differs from the given one (%zu vs %zu bytes)", lens[1], lens[0]);
+    free(bytes[0]), free(bytes[1]), free(a);
+    group_done("filled tensors and write progress", before);
 }
 
 // --- hostile files, built byte by byte
@@ -966,6 +1022,7 @@ int main(void) {
     test_round_trip(0);
     test_round_trip(64);
     test_writer_errors();
+    test_filled();
     test_hostile();
     test_gpt2_tiny();
     test_gpt2_mini();

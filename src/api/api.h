@@ -2,6 +2,7 @@
 // entry point ends, and the scope inside which a call's text and progress go to its caller.
 #pragma once
 #include "shrink.h"
+#include "../core/progress.h"
 #include "../model/gpt2.h"
 #include "../tokenizer/bpe.h"
 
@@ -16,12 +17,15 @@ struct shrink_model {
 // The end of every entry point: rc and the recorded message into err, the thread's error cleared.
 int api_finish(int rc, shrink_error *err);
 
-// Between begin and end, the calling thread's reports (msg, calib progress) go to log and
-// progress, or nowhere when those are NULL: the library does not print.
+// Between begin and end, the calling thread's reports (msg, progress) go to log and
+// progress, or nowhere when those are NULL: the library does not print. End restores the
+// thread's earlier progress sink.
 typedef struct api_sink {
     shrink_log_fn log;
     shrink_progress_fn progress;
     void *user;
+    progress_sink_fn prev_progress;  // set by begin
+    void *prev_user;
 } api_sink;
 void api_sink_begin(api_sink *s);
 void api_sink_end(void);

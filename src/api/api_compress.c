@@ -236,7 +236,7 @@ int shrink_compress(const char *dir, const char *out, const shrink_compress_opts
     err_clear();
     if (!dir || !out || !o) return api_finish(err_set(ERR_ARG, "shrink_compress: NULL argument"), err);
     shrink_compress_result r = {0};
-    api_sink s = {o->log, o->progress, o->user};
+    api_sink s = {.log = o->log, .progress = o->progress, .user = o->user};
     api_sink_begin(&s);
     int rc = compress_run(dir, out, o, &r);
     api_sink_end();

@@ -7,6 +7,7 @@
 #include "../core/msg.h"
 #include "../core/timer.h"
 #include "../core/fileio.h"
+#include "../core/progress.h"
 #include "../core/version.h"
 #include "../core/xalloc.h"
 #include "../eval/eval.h"
@@ -46,12 +47,13 @@ static void relay_progress(const char *label, int done, int total, double elapse
 void api_sink_begin(api_sink *s) {
     sink = s;
     msg_set_sink(relay_msg, NULL);
-    calib_set_progress(relay_progress, NULL);
+    progress_get_sink(&s->prev_progress, &s->prev_user);
+    progress_set_sink(relay_progress, NULL);
 }
 
 void api_sink_end(void) {
     msg_set_sink(NULL, NULL);
-    calib_set_progress(NULL, NULL);
+    progress_set_sink(sink->prev_progress, sink->prev_user);
     sink = NULL;
 }
 

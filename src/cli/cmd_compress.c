@@ -9,6 +9,7 @@
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/hash.h"
+#include "../core/progress.h"
 #include <stdlib.h>
 
 #define DEFAULT_CALIB_TOKENS 32768
@@ -92,7 +93,7 @@ int cmd_compress(int argc, char **argv) {
     o.damp = damp, o.act_order = act_order, o.verbose = verbose, o.no_tokenizer = no_tok;
     o.prune = prune, o.lowrank = lowrank, o.ffn_multiple = multiple, o.recover = recover;
     o.recover_tokens = recover_tokens, o.recover_lr = recover_lr, o.recover_val_frac = recover_val_frac;
-    o.progress = calib_progress_stderr, o.log = to_stderr;
+    o.progress = progress_to_stderr, o.log = to_stderr;
     // The bundled calibration text unless given; warned about when it is the evaluation text.
     char *calib_default = NULL;
     int mth = compress_method_parse(method);

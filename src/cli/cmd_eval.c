@@ -6,6 +6,7 @@
 #include "../core/err.h"
 #include "../core/hash.h"
 #include "../core/parallel.h"
+#include "../core/progress.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../eval/eval.h"
@@ -77,7 +78,7 @@ int cmd_eval(int argc, char **argv) {
         rc = err_set(ERR_IO, "%s: no vocab.json and merges.txt here; this command needs the tokenizer", model);
         goto out;
     }
-    if (!json && isatty(2)) shrink_model_set_progress(h, calib_progress_stderr, NULL);
+    if (!json && isatty(2)) shrink_model_set_progress(h, progress_to_stderr, NULL);
     if (file) {
         if ((rc = cli_read_input(file, &text, &len))) goto out;
         if (h->m.calib_fnv && fnv1a64(text, len) == h->m.calib_fnv)

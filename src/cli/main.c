@@ -1,6 +1,7 @@
 // main.c: the shrink command line: one binary, one table of subcommands.
 #include "cli.h"
 #include "../core/fileio.h"
+#include "../core/progress.h"
 #include "../core/version.h"
 #include "../kernels/kernels.h"
 #include <string.h>
@@ -40,6 +41,7 @@ int main(int argc, char **argv) {
     // temp file behind (docs/reliability.md).
     file_protect_inputs();
     file_cleanup_on_signals();
+    progress_set_sink(progress_to_stderr, NULL);  // long steps show how far they are, on a terminal
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -4,6 +4,7 @@
 #include "../core/timer.h"
 #include "kl_probe.h"
 #include "../core/err.h"
+#include "../core/progress.h"
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
 #include "../kernels/qlevels.h"
@@ -212,7 +213,7 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
         int i0 = gpt2_mat_index(c, l, 0, 0), i1 = gpt2_mat_index(c, l + 1, 0, 0);
         for (int i = i0; i < i1; i++) act_stats_init(&st[i], saved[i].cols, 1);
         char label[96];
-        calib_block_label(label, sizeof label, "awq", l, L, t_start);
+        progress_block_label(label, sizeof label, "awq", l, L, t_start);
         calib_run_block(m, cs, &stream, st, 0, label);
         choice ch[2 * GPT2_LINEARS] = {{0}};
         for (int j = 0; j < GPT2_LINEARS; j++) {

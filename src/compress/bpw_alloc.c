@@ -4,6 +4,7 @@
 #include "plan.h"
 #include "../core/msg.h"
 #include "../core/err.h"
+#include "../core/progress.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
@@ -56,7 +57,7 @@ int bpw_allocate(gpt2_model *m, const calib_set *cs, double target, const char *
         for (int k = 0; k < x->n_cand; k++) {
             CHECK(quantize_rows(x->cand[k], x->src, buf, x->rows, x->cols, NULL) == 0);
             x->kl[k] = kl_probe_matrix(&probe, i, (wmat){x->cand[k], x->rows, x->cols, buf});
-            calib_progress("bpw: sensitivity", ++done, total, t0);
+            progress_note("bpw: sensitivity", ++done, total, t0);
         }
         free(buf);
     }

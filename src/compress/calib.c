@@ -5,6 +5,7 @@
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../core/pool.h"
+#include "../core/progress.h"
 #include "../kernels/backward.h"
 #include "../kernels/kernels.h"
 #include <math.h>
@@ -163,33 +164,6 @@ static void collector_finish(collector *c) {
     free(c->acc);
 }
 
-static _Thread_local calib_progress_fn progress_fn;
-static _Thread_local void *progress_user;
-
-void calib_set_progress(calib_progress_fn fn, void *user) { progress_fn = fn, progress_user = user; }
-
-void calib_progress_stderr(const char *label, int done, int total, double el, double eta, void *user) {
-    (void)user;
-    if (!isatty(2)) return;
-    fprintf(stderr, "\r[%s] %d/%d  %.1fs elapsed, ETA %.1fs   ", label, done, total, el, eta);
-    if (done == total) fprintf(stderr, "\n");
-}
-
-void calib_progress(const char *label, int done, int total, double t0) {
-    double el = timer_now() - t0, eta = done ? el / done * (total - done) : 0;
-    (progress_fn ? progress_fn : calib_progress_stderr)(label, done, total, el, eta, progress_user);
-}
-
-void calib_block_label(char *buf, size_t cap, const char *what, int l, int L, double t0) {
-    if (l == 0) {
-        snprintf(buf, cap, "%s: block 1/%d", what, L);
-        return;
-    }
-    double eta = (timer_now() - t0) / l * (L - l);
-    snprintf(buf, cap, "%s: block %d/%d (run ETA %.0f %s)", what, l + 1, L, eta >= 120 ? eta / 60 : eta,
-             eta >= 120 ? "min" : "s");
-}
-
 // One forward pass per window with the hook on; start/stop select the blocks run.
 static void run_windows(const gpt2_model *m, const calib_set *cs, act_stats *stats, int start, int stop, float *stream,
                         int advance, const char *label) {
@@ -209,7 +183,7 @@ static void run_windows(const gpt2_model *m, const calib_set *cs, act_stats *sta
         if (stream) memcpy(s.x, stream + (size_t)w * TC, TC * sizeof(float));
         gpt2_forward(m, &s, cs->ids + (size_t)w * cs->ctx, cs->ctx, head);
         if (stream && advance) memcpy(stream + (size_t)w * TC, s.x, TC * sizeof(float));
-        if (label) calib_progress(label, w + 1, cs->n_windows, t0);
+        if (label) progress_note(label, w + 1, cs->n_windows, t0);
     }
     collector_finish(&c);
     gpt2_state_free(&s);

@@ -55,15 +55,3 @@ void calib_stream_free(calib_stream *st);
 // advance, the stream then holds the next block's input, as m's block computes it.
 void calib_run_block(const gpt2_model *m, const calib_set *cs, calib_stream *st, act_stats *stats, int advance,
                      const char *label);
-
-// A progress line "label i/n, elapsed, ETA" on stderr when it is a terminal, or, when this
-// thread has set a callback (calib_set_progress), that call instead.
-void calib_progress(const char *label, int done, int total, double t0);
-typedef void (*calib_progress_fn)(const char *label, int done, int total, double elapsed, double eta, void *user);
-void calib_set_progress(calib_progress_fn fn, void *user);  // this thread's; NULL: back to stderr
-// The stderr line (redrawn with \r, only on a terminal): the default, and the CLI's callback.
-void calib_progress_stderr(const char *label, int done, int total, double elapsed, double eta, void *user);
-
-// The label of block l's pass (0-based, of L) for methods that go block by block, with the
-// whole run's ETA from the blocks done since t0: "what: block 4/48 (run ETA 21 min)".
-void calib_block_label(char *buf, size_t cap, const char *what, int l, int L, double t0);

@@ -10,6 +10,7 @@
 #include "../core/err.h"
 #include "../core/fileio.h"
 #include "../core/hash.h"
+#include "../core/progress.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../kernels/qlevels.h"
@@ -79,7 +80,7 @@ static int gptq_model(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs,
         int i0 = gpt2_mat_index(c, l, 0, 0), i1 = gpt2_mat_index(c, l + 1, 0, 0);  // this block's matrices
         for (int i = i0; i < i1; i++) act_stats_init(&st[i], gpt2_mat(m, i)->cols, 1);
         char label[96];
-        calib_block_label(label, sizeof label, "gptq", l, L, t_start);
+        progress_block_label(label, sizeof label, "gptq", l, L, t_start);
         calib_run_block(m, cs, &stream, st, 0, label);
         double t1 = timer_now();
         for (int i = i0; i < i1 && !rc; i++) {
@@ -133,7 +134,7 @@ int compress_model(gpt2_model *m, const bpe *tok, const compress_opts *o, gpt2_p
     return rc;
 }
 
-static void quantize_tick(int done, int total, void *t0) { calib_progress("quantize: k weights", done, total, *(double *)t0); }
+static void quantize_tick(int done, int total, void *t0) { progress_note("quantize: k weights", done, total, *(double *)t0); }
 
 int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress_opts *o, gpt2_plan *plan, char *notes,
                               size_t notes_cap) {

@@ -176,6 +176,8 @@ typedef struct gguf_write_tensor {
     int64_t ne[GGUF_MAX_DIMS];
     const void *data;           // borrowed until gguf_writer_write returns
     size_t nbytes;
+    void (*fill)(void *user, void *dst);  // or made when written (gguf_writer_add_tensor_filled)
+    void *fill_user;
 } gguf_write_tensor;
 
 // Collects KV pairs (copied, serialized at once) and tensors (borrowed), then writes the file in
@@ -218,9 +220,15 @@ int gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_type type, const v
 // Returns 0 or ERR_ARG (bad name, type, dims, size overflow, NULL data with nonzero size).
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, gguf_tensor_type type, int n_dims,
                            const int64_t *ne, const void *data);
+// The same, the bytes made when the file is written: fill(user, dst) writes the tensor's nbytes
+// into dst (one tensor's buffer at a time, so a converted copy of the model is never held).
+// user is borrowed until gguf_writer_write returns.
+int gguf_writer_add_tensor_filled(gguf_writer *w, const char *name, gguf_tensor_type type, int n_dims,
+                                  const int64_t *ne, void (*fill)(void *user, void *dst), void *user);
 
 // Writes version 3: header, KV pairs and tensor infos in call order, tensors laid out in
 // order, each at the next aligned offset (as ggml's writer does). Written to "path.tmp",
 // fsynced and renamed over path; on failure the temp file is removed and path is untouched.
+// Progress ("write: MB") goes to progress_note (core/progress.h).
 // Returns 0, the sticky error of an earlier add, or ERR_IO (the message names the file).
 int gguf_writer_write(gguf_writer *w, const char *path);

@@ -3,9 +3,12 @@
 // KV pairs are serialized into a buffer as they are added; tensors are only described (their
 // data is borrowed) until gguf_writer_write lays them out the way ggml's own writer does: each
 // at the next multiple of the alignment, zero padding after each one, including the last.
-// Tensor bytes are written as given: the writer never converts or quantizes.
+// Tensor bytes are written as given (or as a caller's fill makes them when written): the writer
+// never converts or quantizes.
 #include "gguf.h"
 #include "../core/err.h"
+#include "../core/progress.h"
+#include "../core/timer.h"
 #include "../core/xalloc.h"
 #include <errno.h>
 #include <stdlib.h>
@@ -142,8 +145,8 @@ int gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *const *
 
 // --- tensors
 
-int gguf_writer_add_tensor(gguf_writer *w, const char *name, gguf_tensor_type type, int n_dims,
-                           const int64_t *ne, const void *data) {
+static int add_tensor(gguf_writer *w, const char *name, gguf_tensor_type type, int n_dims, const int64_t *ne,
+                      const void *data, void (*fill)(void *, void *), void *fill_user) {
     if (w->err) return w->err;
     size_t nlen = name ? strlen(name) : 0;
     if (nlen == 0 || nlen > GGUF_MAX_NAME)
@@ -168,18 +171,30 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, gguf_tensor_type ty
     uint64_t nbytes = nelem / (uint64_t)ti->block_size;
     if (__builtin_mul_overflow(nbytes, (uint64_t)ti->bytes_per_block, &nbytes) || nbytes > SIZE_MAX / 2)
         return fail(w, err_set(ERR_ARG, "gguf writer: tensor '%s': size overflows", name));
-    if (!data && nbytes) return fail(w, err_set(ERR_ARG, "gguf writer: tensor '%s': NULL data", name));
+    if (!data && !fill && nbytes) return fail(w, err_set(ERR_ARG, "gguf writer: tensor '%s': NULL data", name));
     t.name = xstrdup(name);
     t.type = type;
     t.n_dims = n_dims;
     t.data = data;
     t.nbytes = (size_t)nbytes;
+    t.fill = fill, t.fill_user = fill_user;
     if (w->n_tensors == w->cap_tensors) {
         w->cap_tensors = w->cap_tensors ? 2 * w->cap_tensors : 64;
         w->tensors = xrealloc(w->tensors, w->cap_tensors * sizeof *w->tensors);
     }
     w->tensors[w->n_tensors++] = t;
     return 0;
+}
+
+int gguf_writer_add_tensor(gguf_writer *w, const char *name, gguf_tensor_type type, int n_dims,
+                           const int64_t *ne, const void *data) {
+    return add_tensor(w, name, type, n_dims, ne, data, NULL, NULL);
+}
+
+int gguf_writer_add_tensor_filled(gguf_writer *w, const char *name, gguf_tensor_type type, int n_dims,
+                                  const int64_t *ne, void (*fill)(void *user, void *dst), void *user) {
+    if (!fill) return fail(w, err_set(ERR_ARG, "gguf writer: tensor '%s': NULL fill", name ? name : ""));
+    return add_tensor(w, name, type, n_dims, ne, NULL, fill, user);
 }
 
 // --- the file
@@ -235,10 +250,17 @@ int gguf_writer_write(gguf_writer *w, const char *path) {
     if (!rc) rc = fwrite_all(&af, w->kv_buf, w->kv_len, path);
     if (!rc) rc = fwrite_all(&af, info.kv_buf, info.kv_len, path);
     if (!rc) rc = write_zeros(&af, pad_to(header, w->alignment) - header, path);
+    double t0 = timer_now();
+    size_t done = 0, mb_total = (size_t)(offset >> 20);
     for (size_t i = 0; i < w->n_tensors && !rc; i++) {
         const gguf_write_tensor *t = &w->tensors[i];
-        rc = fwrite_all(&af, t->data, t->nbytes, path);
+        void *buf = t->fill && t->nbytes ? xmalloc(t->nbytes) : NULL;
+        if (buf) t->fill(t->fill_user, buf);
+        rc = fwrite_all(&af, buf ? buf : t->data, t->nbytes, path);
+        free(buf);
         if (!rc) rc = write_zeros(&af, pad_to(t->nbytes, w->alignment) - t->nbytes, path);
+        done += pad_to(t->nbytes, w->alignment);
+        progress_note("write: MB", (int)(done >> 20), (int)mb_total, t0);
     }
     free(info.kv_buf);
     if (rc) {

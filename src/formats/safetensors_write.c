@@ -8,6 +8,8 @@
 #include "safetensors.h"
 #include "../core/bytes.h"
 #include "../core/err.h"
+#include "../core/progress.h"
+#include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "json.h"
 #include <errno.h>
@@ -172,12 +174,17 @@ int safetensors_write_filled(const char *path, const st_write_tensor *tensors, i
     unsigned char len8[8];
     le_put_u64(len8, (uint64_t)h.len);
     int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(sbuf_str(&h), 1, h.len, a.f) == h.len;
+    size_t total = 0, done = 0;
+    for (int i = 0; i < n; i++) total += nbytes[i];
+    double t0 = timer_now();
     for (int i = 0; ok && i < n; i++) {
         if (nbytes[i] == 0) continue;
         void *buf = fill ? xmalloc(nbytes[i]) : NULL;
         if (fill) fill(user, i, buf);
         ok = fwrite(fill ? buf : tensors[i].data, 1, nbytes[i], a.f) == nbytes[i];
         free(buf);
+        done += nbytes[i];
+        progress_note("write: MB", (int)(done >> 20), (int)(total >> 20), t0);
     }
     if (!ok) {
         rc = err_set(ERR_IO, "%s: write failed: %s", a.tmp_path, strerror(errno));

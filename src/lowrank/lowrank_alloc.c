@@ -3,6 +3,7 @@
 #include "lowrank.h"
 #include "../compress/kl_probe.h"
 #include "../core/err.h"
+#include "../core/progress.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../prune/prune.h"
@@ -72,7 +73,7 @@ static void measure(const gpt2_model *m, const calib_set *cs, const lowrank_opts
                     lowrank_product(A, B, x->out, x->in, x->rank[ri], P);
                     double kl = kl_probe_matrix(&p, i, (wmat){.type = QTYPE_F32, .rows = x->out, .cols = x->in, .data = P});
                     if (kl < x->kl[ri]) x->kl[ri] = kl, x->method[ri] = meth;
-                    calib_progress("lowrank: KL of each rank", ++done, total, t0);
+                    progress_note("lowrank: KL of each rank", ++done, total, t0);
                 }
                 lowrank_basis_free(&b);
             }

@@ -4,7 +4,9 @@
 // zero biases, LayerNorm 1/0).
 #include "gpt2.h"
 #include "../core/err.h"
+#include "../core/progress.h"
 #include "../core/rng.h"
+#include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../kernels/kernels.h"
 #include <math.h>
@@ -96,6 +98,8 @@ void gpt2_model_init_random(gpt2_model *m, const gpt2_config *cfg, uint64_t seed
     float resid_std = 0.02f / sqrtf(2.0f * (float)cfg->n_layer);
     // Draws go through the arena in order, so a seed gives the same weights for a shape.
     float *x = m->params;
+    double t0 = timer_now();
+    size_t done = 0, total = gpt2_param_count(cfg) >> 20;
     for (int id = 0; id < GPT2_T_COUNT; id++) {
         const gpt2_tensor_info *t = &gpt2_tensors[id];
         for (int l = 0; l < (t->per_layer ? cfg->n_layer : 1); l++) {
@@ -108,7 +112,10 @@ void gpt2_model_init_random(gpt2_model *m, const gpt2_config *cfg, uint64_t seed
                 case GPT2_INIT_ONES: *x = 1.0f; break;
                 default: *x = 0.0f; break;
                 }
+            done += (size_t)(rows * cols);
+            progress_note("random weights: M", (int)(done >> 20), (int)total, t0);
         }
     }
+    progress_note("random weights: M", (int)total, (int)total, t0);
     m->dtype_params[DTYPE_F32] = gpt2_param_count(cfg);
 }

@@ -151,39 +151,38 @@ static void model_name(const gpt2_model *m, char *out, size_t cap) {
     free(name);
 }
 
-// Buffers made while saving, freed once the file is written.
+// A matrix written in another type than it is stored in: converted when the writer reaches it,
+// so the file's copy of the model is never held in memory whole.
 typedef struct {
-    void **bufs;
-    size_t n;
-} owned_bufs;
+    wmat v;
+    qtype out;  // QTYPE_F32 or QTYPE_F16
+} mat_convert;
 
-static void *owned_alloc(owned_bufs *o, size_t bytes) {
-    o->bufs = xrealloc(o->bufs, (o->n + 1) * sizeof *o->bufs);
-    return o->bufs[o->n++] = xmalloc(bytes ? bytes : 1);
-}
-
-static void owned_free(owned_bufs *o) {
-    for (size_t i = 0; i < o->n; i++) free(o->bufs[i]);
-    free(o->bufs);
-    memset(o, 0, sizeof *o);
-}
-
-// The bytes of matrix v stored as out (F32 or F16): v's own bytes when it is already stored
-// so (no copy), else each row dequantized to fp32 and, for F16, rounded to nearest even.
-static const void *mat_as(const wmat *v, qtype out, owned_bufs *o) {
-    if (v->type == out) return v->data;
-    size_t rows = (size_t)v->rows, cols = (size_t)v->cols;
-    size_t in_rb = qtype_row_bytes(v->type, cols), out_rb = qtype_row_bytes(out, cols);
-    char *dst = owned_alloc(o, rows * out_rb);
-    float *row = xmalloc((cols ? cols : 1) * sizeof(float));
+// v's rows widened to fp32 and, for F16, rounded to nearest even.
+static void fill_converted(void *user, void *dst) {
+    const mat_convert *c = user;
+    size_t rows = (size_t)c->v.rows, cols = (size_t)c->v.cols;
+    size_t in_rb = qtype_row_bytes(c->v.type, cols), out_rb = qtype_row_bytes(c->out, cols);
+    float *row = c->v.type == QTYPE_F32 ? NULL : xmalloc((cols ? cols : 1) * sizeof(float));
     for (size_t r = 0; r < rows; r++) {
-        dequantize_row(v->type, (const char *)v->data + r * in_rb, row, cols);
-        if (out == QTYPE_F32) memcpy(dst + r * out_rb, row, cols * sizeof(float));
+        const char *src = (const char *)c->v.data + r * in_rb;
+        const float *x = (const float *)src;
+        if (row) dequantize_row(c->v.type, src, row, cols), x = row;
+        if (c->out == QTYPE_F32) memcpy((char *)dst + r * out_rb, x, cols * sizeof(float));
         else
-            for (size_t k = 0; k < cols; k++) ((uint16_t *)(dst + r * out_rb))[k] = f32_to_fp16(row[k]);
+            for (size_t k = 0; k < cols; k++) ((uint16_t *)((char *)dst + r * out_rb))[k] = f32_to_fp16(x[k]);
     }
     free(row);
-    return dst;
+}
+
+// Adds v as tensor name in type out: its own bytes when it is stored so, else converted when written.
+static void add_mat(gguf_writer *w, const char *name, const int64_t *ne, const wmat *v, qtype out, mat_convert *slot) {
+    if (v->type == out) {
+        gguf_writer_add_tensor(w, name, (gguf_tensor_type)out, 2, ne, v->data);
+        return;
+    }
+    slot->v = *v, slot->out = out;
+    gguf_writer_add_tensor_filled(w, name, (gguf_tensor_type)out, 2, ne, fill_converted, slot);
 }
 
 // llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*) for a file whose main type is t.
@@ -294,8 +293,8 @@ int gpt2_gguf_save(const gpt2_model *m, const char *tok_dir, const char *path, i
 
     // 2-D tensors in the file's type, 1-D ones always F32 (the converter's rule).
     qtype mat_type = f16 ? QTYPE_F16 : QTYPE_F32;
-    owned_bufs owned = {0};
-    const void *embd_data = NULL;
+    mat_convert *conv = xcalloc((size_t)gpt2_n_mats(c) + 1, sizeof *conv);  // every matrix (head included) and wpe
+    int n_conv = 0;
     for (int pass = 0; pass < 3; pass++)  // token and position embeddings, the blocks, output_norm
         for (int l = 0; l < (pass == 1 ? L : 1); l++)
             for (int id = 0; id < GPT2_T_OUTPUT; id++) {
@@ -305,29 +304,22 @@ int gpt2_gguf_save(const gpt2_model *m, const char *tok_dir, const char *path, i
                     rows * cols == 0)  // an empty attention or MLP: nothing to store
                     continue;
                 int64_t ne[2] = {cols, rows};
-                const void *data;
-                qtype t;
-                if (ti->kind == GPT2_KIND_VECTOR) {
-                    data = *gpt2_tensor_vec(mm, id, l), t = QTYPE_F32;
-                } else {
-                    wmat wpe = {QTYPE_F32, (int)rows, (int)cols, m->wpe};
-                    const wmat *v = ti->kind == GPT2_KIND_TABLE ? &wpe : gpt2_tensor_mat(mm, id, l);
-                    t = stored ? v->type : mat_type;  // as stored: quantized blocks and F16 unchanged
-                    data = stored ? v->data : mat_as(v, mat_type, &owned);
-                }
-                if (id == GPT2_T_TOKEN_EMBD) embd_data = data;
                 gpt2_tensor_name(id, l, 0, name, sizeof name);
-                gguf_writer_add_tensor(&w, name, (gguf_tensor_type)t, ti->kind == GPT2_KIND_VECTOR ? 1 : 2, ne, data);
+                if (ti->kind == GPT2_KIND_VECTOR) {
+                    gguf_writer_add_tensor(&w, name, GGUF_TENSOR_F32, 1, ne, *gpt2_tensor_vec(mm, id, l));
+                    continue;
+                }
+                wmat wpe = {QTYPE_F32, (int)rows, (int)cols, m->wpe};
+                const wmat *v = ti->kind == GPT2_KIND_TABLE ? &wpe : gpt2_tensor_mat(mm, id, l);
+                add_mat(&w, name, ne, v, stored ? v->type : mat_type, &conv[n_conv++]);  // as stored: unchanged
             }
-    // output.weight: required by llama.cpp; the same bytes as token_embd when tied and stored alike.
+    // output.weight: required by llama.cpp; the same bytes as token_embd when tied.
     int64_t ne_out[2] = {c->n_embd, V};
-    qtype head_t = stored ? m->head.type : mat_type;
-    const void *head_data = stored ? m->head.data : m->head.data == m->embd.data ? embd_data : mat_as(&m->head, mat_type, &owned);
-    gguf_writer_add_tensor(&w, "output.weight", (gguf_tensor_type)head_t, 2, ne_out, head_data);
+    add_mat(&w, "output.weight", ne_out, &m->head, stored ? m->head.type : mat_type, &conv[n_conv++]);
 
     rc = gguf_writer_write(&w, path);
     gguf_writer_free(&w);
-    owned_free(&owned);
+    free(conv);
     tok_data_free(&tok, V);
     return rc;
 }

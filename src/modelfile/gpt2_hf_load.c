@@ -10,7 +10,9 @@
 #include "../core/fileio.h"
 #include "../core/limits.h"
 #include "../core/strmap.h"
+#include "../core/timer.h"
 #include "../core/pool.h"
+#include "../core/progress.h"
 #include "../core/xalloc.h"
 #include "../formats/json.h"
 #include "../formats/safetensors.h"
@@ -261,7 +263,8 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
         cfg.tied = memcmp(head, e, VC * sizeof(float)) == 0;
         free(e);
     }
-    size_t file_bytes = m->file_bytes;
+    size_t file_bytes = m->file_bytes, mb_total = file_bytes >> 20, done = 0;
+    double t0 = timer_now();
     gpt2_model_alloc(m, &cfg);
     m->file_bytes = file_bytes;
     m->removed_heads = removed;
@@ -276,6 +279,8 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
             float *dst = ti->kind == GPT2_KIND_MATRIX ? (float *)gpt2_tensor_mat(m, id, l)->data : *gpt2_tensor_vec(m, id, l);
             convert_tensor(dst, t, cols, rows, ti->hf_transpose);
             m->dtype_params[t->dtype] += t->nelem;
+            done += t->nbytes;
+            progress_note("load: MB", (int)(done >> 20), (int)mb_total, t0);
         }
     }
     if (!cfg.tied) {
@@ -283,6 +288,7 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
         m->dtype_params[head_t->dtype] += head_t->nelem;
     }
     free(head);
+    progress_note("load: MB", (int)mb_total, (int)mb_total, t0);
     m->source = xstrdup(dir);
     free(found);
     weight_set_free(&ws);

@@ -4,6 +4,7 @@
 // mean cross-entropy over every calibration window (the "element-wise" first-order score).
 #include "prune.h"
 #include "../core/err.h"
+#include "../core/progress.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../model/gpt2_acts.h"
@@ -47,7 +48,7 @@ int prune_taylor_compute(const gpt2_model *m, const calib_set *cs, prune_taylor 
         gpt2_train_forward(m, &a, ids);
         gpt2_train_ce(&a, c->vocab_size, targets, 1);
         gpt2_backward(m, &a);
-        calib_progress("prune: taylor scores", w + 1, nw, t0);
+        progress_note("prune: taylor scores", w + 1, nw, t0);
     }
     free(targets);
     t->max_head = C / HS, t->max_ff = gpt2_max_ff(c);
