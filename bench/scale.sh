@@ -4,7 +4,7 @@
 # random weights of each shape (`shrink bench --random SHAPE --save`; speed does not depend
 # on the values). Prints markdown. Nothing is asserted.
 #   SHAPES  default "gpt2-medium gpt2-large gpt2-xl"
-#   STEPS   default "save load rtn gptq awq bpw eval": which rows to measure
+#   STEPS   default "save load export rtn gptq awq bpw eval": which rows to measure
 #   WORK    where the models go (default build/scale; gpt2-xl takes 6.2 GB, its GGUFs ~1 GB each)
 #   EVAL_TEXT  text for the 64 k-token eval (default: the first 300,000 bytes of WikiText-2's
 #           test split from ../shared, ~65 k GPT-2 tokens)
@@ -13,7 +13,7 @@
 set -eu
 SHRINK=${SHRINK:-./shrink}
 SHAPES=${SHAPES:-gpt2-medium gpt2-large gpt2-xl}
-STEPS=${STEPS:-save load rtn gptq awq bpw eval}
+STEPS=${STEPS:-save load export rtn gptq awq bpw eval}
 work=${WORK:-build/scale}
 shared=${SHRINK_SHARED:-../shared}
 [ -x /usr/bin/time ] || { echo "bench/scale.sh: needs GNU time (/usr/bin/time; Debian package time)" >&2; exit 1; }
@@ -58,6 +58,7 @@ for shape in $SHAPES; do
         note="cat of the same file from the page cache: $(cat "$work/time.txt") s"
         run "load (bench -p 0 -n 0: load, then nothing)" $SHRINK bench -m "$dir" -p 0 -n 0 -r 1 -t "$(nproc)"
     fi
+    has export && run "export --type f16" $SHRINK export -m "$dir" --type f16 -o "$work/$shape-f16.gguf"
     has rtn && run "compress Q4_K_M rtn" $SHRINK compress -m "$dir" --type Q4_K_M -o "$work/$shape-rtn.gguf"
     has gptq && run "compress Q4_K_M gptq" $SHRINK compress -m "$dir" --type Q4_K_M --method gptq -o "$work/$shape-gptq.gguf"
     has awq && run "compress Q4_K_M awq" $SHRINK compress -m "$dir" --type Q4_K_M --method awq -o "$work/$shape-awq.gguf"
