@@ -210,6 +210,9 @@ fi
 sigtrain() {  # sigtrain NAME EXPECTED [options]: SIGTERM while train's checkpoint waits to be renamed
     name=$1 want=$2
     shift 2
+    # A stale line from the previous call would send the signal before shrink installs its
+    # handler (this shell's TERM trap, inherited by the forked child, would swallow it).
+    rm -f "$tmp/sigtr.err"
     SHRINK_DEBUG_COMMIT_WAIT=$tmp/never "$shrink" train -d "$tmp/text.txt" --tokenizer "$mini" --batch 2 --ctx 32 \
         --eval-every 0 -t 1 -o "$tmp/sig/tr" "$@" >/dev/null 2>"$tmp/sigtr.err" &
     pid=$!

@@ -81,7 +81,8 @@ int cmd_compress(int argc, char **argv) {
                         "             [--prune N|X% | --lowrank N|X% [--recover FILES [--recover-tokens N]]]\n"
                         "Cost, measured on 2 cores (bench/scale.md): Q4_K_M by rtn 13 s at GPT-2-medium's size, 20 s at "
                         "GPT-2-XL's (peak 6.9 GB); by gptq with the default 32768 calibration tokens 8 min and 38 min "
-                        "(peak 8.1 GB); gptq's time grows with --calib-tokens.",
+                        "(peak 8.1 GB); gptq's time grows with --calib-tokens. At GPT-2-medium's size awq takes 20 min and "
+                        "--target-bpw 15 min (their time grows with the layers times the model's size: hours at XL's).",
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
     if (recover_tokens < 1) {  // the API reads 0 as "the default"

@@ -2,7 +2,6 @@
 #include "cli.h"
 #include "args.h"
 #include "../api/api.h"
-#include "../compress/calib.h"
 #include "../core/err.h"
 #include "../core/hash.h"
 #include "../core/parallel.h"
