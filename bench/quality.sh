@@ -15,7 +15,7 @@ BASE=$SHARED/models/mini
 TEXT=$SHARED/testdata/gguf/eval.txt
 GG=$SHARED/testdata/gguf
 THREADS=${THREADS:-2}
-METHODS=${METHODS:-"rtn imatrix awq gptq awq+gptq mix"}
+METHODS=${METHODS:-"rtn imatrix awq gptq awq+gptq mix mix6"}
 CLASSES=${CLASSES:-"Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
 BPWS=${BPWS:-"2.5 3.0"}
 work=build/quality
@@ -49,6 +49,7 @@ for c in $CLASSES; do
         case $m in
         gptq-ao) compress "shrink-$c-$m" --type "$c" --method gptq --act-order ;;
         mix) compress "shrink-$c-$m" --target-bpw "$c" --method gptq ;;
+        mix6) compress "shrink-$c-$m" --target-bpw "$c" --method gptq --bpw-probes 6 ;;
         *) compress "shrink-$c-$m" --type "$c" --method "$m" ;;
         esac
         evaluate "shrink-$c-$m" "$work/shrink-$c-$m.gguf"
@@ -57,6 +58,8 @@ done
 for b in $BPWS; do
     compress "shrink-bpw$b-gptq" --target-bpw "$b" --method gptq
     evaluate "shrink-bpw$b-gptq" "$work/shrink-bpw$b-gptq.gguf"
+    compress "shrink-bpw$b-gptq6" --target-bpw "$b" --method gptq --bpw-probes 6
+    evaluate "shrink-bpw$b-gptq6" "$work/shrink-bpw$b-gptq6.gguf"
 done
 
 field() { sed -n "s/.*\"$2\": \([-0-9.e+]*\).*/\1/p" "$work/$1.json"; }
@@ -82,12 +85,12 @@ target_row() {  # class
             bytes=$(awk -v a="$bytes" -v x="$b" 'BEGIN{print (x < a) ? x : a}')
         fi
     done
-    for m in mix gptq awq+gptq; do
+    for m in mix mix6 gptq awq+gptq; do
         n="shrink-$c-$m"
         [ -s "$work/$n.json" ] || continue
         awk -v c="$c" -v m="$m" -v ld="$best" -v lk="$kl" -v lb="$bytes" -v d="$(field "$n" dppl_pct)" \
             -v k="$(field "$n" kl_mean)" -v b="$(cat "$work/$n.bytes")" 'BEGIN {
-            lab = (m == "mix") ? "gptq --target-bpw " c : m
+            lab = (m == "mix") ? "gptq --target-bpw " c : (m == "mix6") ? "gptq --target-bpw " c " --bpw-probes 6" : m
             t = (ld < 0 ? -ld : ld) < 0.05 ? 0.05 : ld / 2
             okd = (t == 0.05) ? ((d < 0 ? -d : d) <= 0.05) : (d <= t)
             okk = k < lk; okb = b <= lb
@@ -112,7 +115,9 @@ target_row() {  # class
     echo "  llama.cpp's preset, so the same size or a few bytes smaller), calibrated on data/calib.txt (the first"
     echo "  300 kB of brown.txt, training side), 32,768 tokens. \`--target-bpw CLASS\` rows spend the same bits as"
     echo "  the preset's matrices (so the file is no larger than llama.cpp's) but choose each matrix's type from its"
-    echo "  measured sensitivity (KL on 1,024 calibration tokens) instead of the preset's fixed recipe."
+    echo "  measured sensitivity (KL on 1,024 calibration tokens) instead of the preset's fixed recipe: by default"
+    echo "  probed for the one type nearest the budget per matrix, the others' KL scaled from it by rounding error;"
+    echo "  \`--bpw-probes 6\` rows probe every candidate type (3-6x the probes: the same budget, another plan)."
     echo "- bpw = file bytes × 8 / 6,901,760 parameters (the file also holds fp32 position embeddings, norms,"
     echo "  biases, the tokenizer, and output.weight, a second encoding of the tied embedding)."
     echo
@@ -121,7 +126,7 @@ target_row() {  # class
     echo "Per class: llama.cpp's better Δppl of its files, the target (half of it, or |Δppl| ≤ 0.05% where"
     echo "llama.cpp's is within that noise), shrink's Δppl; llama.cpp's lowest mean KL and shrink's; file bytes"
     echo "(shrink's vs llama.cpp's smallest file of the class). Rows: the preset's own layout with gptq and"
-    echo "awq+gptq, and the same budget placed by sensitivity (\`--target-bpw CLASS\`). A calibrated file's"
+    echo "awq+gptq, and the same budget placed by sensitivity (\`--target-bpw CLASS\`, by default and with \`--bpw-probes 6\`). A calibrated file's"
     echo "\`shrink.quantize.*\` metadata (method, calibration file name, fingerprint, tokens) adds 160 bytes:"
     echo "that is the whole difference where a preset-layout row is \"no larger\": **no**."
     echo
@@ -140,6 +145,7 @@ target_row() {  # class
         for m in $METHODS; do
             case $m in
             mix) row "shrink-$c-$m" "shrink gptq --target-bpw $c" ;;
+            mix6) row "shrink-$c-$m" "shrink gptq --target-bpw $c --bpw-probes 6" ;;
             *) row "shrink-$c-$m" "shrink $m" ;;
             esac
         done
@@ -155,7 +161,10 @@ target_row() {  # class
     echo
     echo "| file | bytes | bpw | ppl | Δppl | KL mean | top-1 | KL p99 |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-    for b in $BPWS; do row "shrink-bpw$b-gptq" "shrink gptq --target-bpw $b"; done
+    for b in $BPWS; do
+        row "shrink-bpw$b-gptq" "shrink gptq --target-bpw $b"
+        row "shrink-bpw$b-gptq6" "shrink gptq --target-bpw $b --bpw-probes 6"
+    done
     echo
     echo "Compression times (seconds, $THREADS threads, this run): $(for f in "$work"/*.secs; do printf '%s %s; ' "$(basename "$f" .secs)" "$(cat "$f")"; done)"
 } > "$out.tmp"

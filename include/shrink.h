@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define SHRINK_API_VERSION 2
+#define SHRINK_API_VERSION 3
 
 #if defined(__GNUC__)
 #define SHRINK_API __attribute__((visibility("default")))
@@ -164,6 +164,8 @@ typedef struct shrink_compress_opts {
     const char *type;          // a type or preset ("Q4_K_M", "q8_0", ...); NULL when target_bpw is set
     const char *target_bpw;    // or "X" bits per weight (1.5-16), or a preset's ("Q2_K"): each matrix's
                                // type chosen by measured sensitivity
+    int bpw_probes;            // target_bpw: types whose KL is probed per matrix, 1-6 (0: 1); the others'
+                               // are scaled from them by rounding error (6: every type, ~4x the time)
     const char *method;        // "rtn" (NULL: rtn), "imatrix", "gptq", "awq", "awq+gptq"
     const char *calib_path;    // calibration text: needed by every method but rtn, target_bpw, prune, lowrank
     long calib_tokens;         // tokens of it used (0: 32768; else 256 to 2^26)

@@ -67,7 +67,7 @@ _LOG = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_void_p)
 
 
 class _CompressOpts(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_char_p), ("target_bpw", ctypes.c_char_p), ("method", ctypes.c_char_p),
+    _fields_ = [("type", ctypes.c_char_p), ("target_bpw", ctypes.c_char_p), ("bpw_probes", ctypes.c_int), ("method", ctypes.c_char_p),
                 ("calib_path", ctypes.c_char_p), ("calib_tokens", ctypes.c_long), ("tensor_types", ctypes.c_char_p),
                 ("damp", ctypes.c_double), ("act_order", ctypes.c_int), ("verbose", ctypes.c_int), ("no_tokenizer", ctypes.c_int),
                 ("prune", ctypes.c_char_p), ("lowrank", ctypes.c_char_p), ("ffn_multiple", ctypes.c_int),
@@ -232,16 +232,18 @@ class Model:
         return Lambada(r.acc, r.ppl, r.nll, r.n, r.correct)
 
 
-def compress(model_dir, out, type="Q4_K_M", method="rtn", calib=None, calib_tokens=0, target_bpw=None, tensor_types=None,
+def compress(model_dir, out, type="Q4_K_M", method="rtn", calib=None, calib_tokens=0, target_bpw=None, bpw_probes=0, tensor_types=None,
              damp=0.0, act_order=False, prune=None, lowrank=None, ffn_multiple=0, recover=None, recover_tokens=0,
              recover_lr=0.0, recover_val_frac=0.02, no_tokenizer=False, verbose=False, progress=None, log=None):
     """`shrink compress`: model_dir (HF) into the GGUF file out; the keywords are its options
-    (target_bpw: bits per weight, or a preset name; prune/lowrank: "N" or "X%").
+    (target_bpw: bits per weight, or a preset name; bpw_probes: types probed per matrix, 1-6, 0: 1;
+    prune/lowrank: "N" or "X%").
     progress(step, done, total, elapsed_s, eta_s); log(text): what the command prints on stderr.
     Returns CompressResult."""
     o = _lib.shrink_compress_defaults()
     o.type = None if target_bpw else _bytes(type)
     o.target_bpw = _bytes(str(target_bpw)) if target_bpw else None
+    o.bpw_probes = bpw_probes
     o.method = _bytes(method)
     o.calib_path = _bytes(calib) if calib else None
     o.calib_tokens = calib_tokens

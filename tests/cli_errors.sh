@@ -270,7 +270,7 @@ check_help info --model --json --threads
 check_help tokenize --model --file --decode --threads
 check_help generate --model --prompt --n --temp --top-k --top-p --seed --truncate --no-echo --threads
 check_help eval --model --file --ctx --stride --base --lambada --lambada-limit --json --threads
-check_help compress --model --output --type --method --tensor-type --threads
+check_help compress --model --output --type --method --tensor-type --bpw-probes --threads
 check_help export --model --type --output --threads
 
 # train
@@ -291,6 +291,7 @@ head -c 3000 data/heldout.txt > "$tmp/sample.txt"
 expect_fail "compress unknown type" "q9_9" "" "$shrink" compress -m "$mini" --type q9_9 -o "$tmp/x.gguf"
 expect_fail "compress pattern matching nothing" "matches no tensor" "" "$shrink" compress -m "$mini" --type q8_0 --tensor-type "blk.77.ffn_up=q4_0" -o "$tmp/x.gguf"
 expect_fail "compress unknown method" "--method" "" "$shrink" compress -m "$mini" --type q8_0 --method magic -o "$tmp/x.gguf"
+expect_fail "compress --bpw-probes 7" "--bpw-probes" "" "$shrink" compress -m "$mini" --target-bpw 4 --bpw-probes 7 -o "$tmp/x.gguf"
 expect_fail "compress into a missing directory" "$tmp/no/such/dir" "" "$shrink" compress -m "$mini" --type q8_0 -o "$tmp/no/such/dir/x.gguf"
 [ ! -e "$tmp/x.gguf" ] && ok "failed compress leaves no file" || bad "failed compress leaves no file" "$tmp/x.gguf exists"
 expect_fail "eval --base missing" "$tmp/nothing" "" "$shrink" eval -m "$mini" -f "$tmp/sample.txt" --base "$tmp/nothing"

@@ -427,6 +427,9 @@ static void test_pipeline(const char *bin_dir, shrink_model *base, const char *t
     o = shrink_compress_defaults();
     o.type = NULL, o.target_bpw = "0.5";
     EXPECT(shrink_compress(MODEL, out, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "0.5"), "target_bpw 0.5: '%s'", e.message);
+    o.target_bpw = "4", o.bpw_probes = 7;
+    EXPECT(shrink_compress(MODEL, out, &o, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "--bpw-probes 7"), "bpw_probes 7: '%s'",
+           e.message);
     FILE *f = fopen(out, "rb");
     EXPECT(!f, "a refused compress left %s behind", out);
     if (f) fclose(f);

@@ -100,6 +100,11 @@ def main():
             expect(False, "method bogus accepted")
         except shrink.ShrinkError as e:
             expect("bogus" in e.message and not os.path.exists(os.path.join(tmp, "x.gguf")), "bogus: %s" % e.message)
+        try:  # the field lands where the library reads it
+            shrink.compress("models/mini", os.path.join(tmp, "x.gguf"), target_bpw=4, bpw_probes=9)
+            expect(False, "bpw_probes 9 accepted")
+        except shrink.ShrinkError as e:
+            expect("--bpw-probes 9" in e.message, "bpw_probes 9: %s" % e.message)
     m.close()
     print("tests/test_python.py: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0

@@ -442,7 +442,7 @@ static void test_compress(const gpt2_model *m, const int *ids, int n) {
         gpt2_config c = m->cfg;
         gpt2_model_alloc(&q, &c);
         memcpy(q.params, m->params, m->n_floats * sizeof(float));
-        compress_opts o = {"q8_0", NULL, methods[k], 0, NULL, 0, 0.01, 0, 0};
+        compress_opts o = {"q8_0", NULL, methods[k], 0, NULL, 0, 0.01, 0, 0, 0};
         gpt2_plan plan;
         int rc = compress_model_calibrated(&q, &cs, &o, &plan, NULL, 0);
         EXPECT(rc == 0, "%s on mixed shapes: %s", compress_method_name(methods[k]), err_msg());

@@ -5,6 +5,7 @@
 // (or `shrink lowrank --target-params --method all`), `shrink train --teacher` and `compress`
 // would do one after the other.
 #include "api.h"
+#include "../compress/bpw_alloc.h"
 #include "../compress/calib.h"
 #include "../compress/compress.h"
 #include "../compress/plan.h"
@@ -130,6 +131,8 @@ static int check_opts(const shrink_compress_opts *o, const char *dir, int *metho
                                 "--lowrank too");
     if (o->calib_tokens && (o->calib_tokens < 256 || o->calib_tokens > (1 << 26)))
         return err_set(ERR_ARG, "compress: --calib-tokens %ld is outside 256..%d", o->calib_tokens, 1 << 26);
+    if (o->bpw_probes < 0 || o->bpw_probes > BPW_MAX_CAND)
+        return err_set(ERR_ARG, "compress: --bpw-probes %d is outside 1..%d", o->bpw_probes, BPW_MAX_CAND);
     if (o->damp && !(o->damp >= 1e-6 && o->damp <= 10)) return err_set(ERR_ARG, "compress: --damp %g is outside 1e-6..10", o->damp);
     if (o->ffn_multiple < 0 || o->ffn_multiple > (1 << 18))
         return err_set(ERR_ARG, "compress: --ffn-multiple %d is outside 1..%d", o->ffn_multiple, 1 << 18);
@@ -167,7 +170,7 @@ static int compress_run(const char *dir, const char *out, const shrink_compress_
     if (rc) return rc;
     // damp rounded to float, as --damp is read: the CLI's files, bit for bit
     compress_opts co = {o->type, o->tensor_types, (compress_method)mth, 0, NULL, o->calib_tokens ? o->calib_tokens : 32768,
-                        (float)(o->damp ? o->damp : 0.01), o->act_order, o->verbose};
+                        (float)(o->damp ? o->damp : 0.01), o->act_order, o->verbose, o->bpw_probes};
     recover_opts ro = recover_defaults();
     if (o->recover_tokens) ro.tokens = o->recover_tokens;
     if (o->recover_lr) ro.lr = (float)o->recover_lr;

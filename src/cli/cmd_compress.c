@@ -34,7 +34,7 @@ static void to_stderr(const char *text, void *user) {
 int cmd_compress(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *type = NULL, *method = "rtn", *overrides = NULL, *calib = NULL, *bpw = NULL;
     const char *prune = NULL, *lowrank = NULL, *recover = NULL;
-    int threads = 0, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0, no_tok = 0, multiple = 256;
+    int threads = 0, bpw_probes = 1, calib_tokens = DEFAULT_CALIB_TOKENS, act_order = 0, verbose = 0, no_tok = 0, multiple = 256;
     unsigned long long recover_tokens = 2000000;
     float damp = 0.01f, recover_lr = 1e-3f, recover_val_frac = 0.02f;
     arg_spec specs[] = {
@@ -51,6 +51,9 @@ int cmd_compress(int argc, char **argv) {
         {"target-bpw", 0, ARG_STR, &bpw, "X",
          "choose each matrix's type from its measured sensitivity so the stored matrices average X bits per weight "
          "(1.5-16), or as many as a preset's (e.g. Q2_K: the same size as llama.cpp's Q2_K, spent where it matters)", 0, 0, 0},
+        {"bpw-probes", 0, ARG_INT, &bpw_probes, "N",
+         "--target-bpw: probe the KL of N candidate types per matrix, those nearest the target, and scale "
+         "the others' from them by their rounding error; 6 probes every type (about 4x the time)", 1, 6, 0},
         {"calib", 0, ARG_STR, &calib, "FILE", "calibration text (default: the bundled data/calib.txt, training-side text); "
                                              "never the text you evaluate on", 0, 0, 0},
         {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use", 256, 1 << 26, 0},
@@ -81,8 +84,9 @@ int cmd_compress(int argc, char **argv) {
                         "             [--prune N|X% | --lowrank N|X% [--recover FILES [--recover-tokens N]]]\n"
                         "Cost, measured on 2 cores (bench/scale.md): Q4_K_M by rtn 13 s at GPT-2-medium's size, 20 s at "
                         "GPT-2-XL's (peak 6.9 GB); by gptq with the default 32768 calibration tokens 8 min and 38 min "
-                        "(peak 8.1 GB); gptq's time grows with --calib-tokens. At GPT-2-medium's size awq takes 20 min and "
-                        "--target-bpw 15 min (their time grows with the layers times the model's size: hours at XL's).",
+                        "(peak 8.1 GB); gptq's time grows with --calib-tokens. --target-bpw 4.5: 4 min at GPT-2-medium's size, "
+                        "17 min at XL's (peak 7.0 GB; --bpw-probes 6: 15 min at medium's). awq: 20 min at GPT-2-medium's "
+                        "size (its time grows with the layers times the model's size: hours at XL's).",
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
     if (recover_tokens < 1) {  // the API reads 0 as "the default"
@@ -90,7 +94,7 @@ int cmd_compress(int argc, char **argv) {
         return cli_fail();
     }
     shrink_compress_opts o = shrink_compress_defaults();
-    o.type = type, o.target_bpw = bpw, o.method = method, o.calib_tokens = calib_tokens, o.tensor_types = overrides;
+    o.type = type, o.target_bpw = bpw, o.bpw_probes = bpw_probes, o.method = method, o.calib_tokens = calib_tokens, o.tensor_types = overrides;
     o.damp = damp, o.act_order = act_order, o.verbose = verbose, o.no_tokenizer = no_tok;
     o.prune = prune, o.lowrank = lowrank, o.ffn_multiple = multiple, o.recover = recover;
     o.recover_tokens = recover_tokens, o.recover_lr = recover_lr, o.recover_val_frac = recover_val_frac;

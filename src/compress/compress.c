@@ -144,7 +144,8 @@ int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress
     if (notes && notes_cap) notes[0] = 0;
     if (!gpt2_model_is_f32(m)) return err_set(ERR_ARG, "compress: the model is already quantized; start from its fp32 original");
     if (compress_needs_calib(o) && (!cs || cs->n_windows < 1)) return err_set(ERR_ARG, "compress: this method needs calibration text");
-    if (o->target_bpw > 0) rc = bpw_allocate(m, cs, o->target_bpw, o->overrides, plan, notes, notes_cap, o->verbose);
+    if (o->target_bpw > 0) rc = bpw_allocate(m, cs, o->target_bpw, o->overrides, plan, notes, notes_cap, o->bpw_probes ? o->bpw_probes : BPW_DEFAULT_PROBES,
+                                             o->verbose);
     else rc = plan_build(plan, c, o->type, o->overrides, notes, notes_cap);
     if (rc) return rc;
     unsigned char *weighted = NULL;  // awq: per matrix, 1 = importance-weighted rounding

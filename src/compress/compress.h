@@ -24,6 +24,7 @@ typedef struct compress_opts {
     double damp;              // GPTQ dampening (fraction of mean diag H)
     int act_order;            // GPTQ column order
     int verbose;              // per-layer lines on stderr
+    int bpw_probes;           // target_bpw: types probed per matrix (bpw_allocate; 0: BPW_DEFAULT_PROBES)
 } compress_opts;
 
 // Parses "rtn", "imatrix", "gptq", "awq", "awq+gptq"; -1 if unknown.

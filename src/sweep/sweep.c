@@ -340,7 +340,7 @@ static int run_point(const sweep_opts *o, const gpt2_model *base, pruned_cache *
     if (rc) return rc;
     char notes[8192];
     compress_opts co = {pt->type[0] ? pt->type : NULL, NULL, pt->method, pt->target_bpw, o->calib_path,
-                        calib_tokens_used(o), GPTQ_DAMP, 0, 0};
+                        calib_tokens_used(o), GPTQ_DAMP, 0, 0, 0};
     gpt2_plan plan = {0};
     rc = compress_model_calibrated(&m, grid_point_needs_calib(pt) ? o->calib : NULL, &co, &plan, notes, sizeof notes);
     row->compress_s = timer_now() - t0;
