@@ -21,7 +21,7 @@ try:
 except ImportError:  # lists then
     _np = None
 
-API_VERSION = 2
+API_VERSION = 3
 
 
 class ShrinkError(Exception):
