@@ -204,8 +204,9 @@ SHRINK_API int shrink_compress(const char *model_dir, const char *out, const shr
 
 // The Hugging Face directory model_dir as a GGUF in llama.cpp's gpt2 layout: type "f32" or "f16"
 // (matrices; 1-D tensors stay f32), with the directory's tokenizer (an error without one, unless
-// no_tokenizer).
-SHRINK_API int shrink_export(const char *model_dir, const char *out, const char *type, int no_tokenizer, shrink_error *err);
+// no_tokenizer). progress (may be NULL): loading and writing, in MB ("load: MB", "write: MB").
+SHRINK_API int shrink_export(const char *model_dir, const char *out, const char *type, int no_tokenizer,
+                             shrink_progress_fn progress, void *user, shrink_error *err);
 
 #ifdef __cplusplus
 }

@@ -122,7 +122,8 @@ _signatures = {
     "shrink_eval_lambada": ([_P, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_Lambada), _E], ctypes.c_int),
     "shrink_compress": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_CompressOpts), ctypes.POINTER(_CompressResult), _E],
                         ctypes.c_int),
-    "shrink_export": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, _E], ctypes.c_int),
+    "shrink_export": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, _PROGRESS, ctypes.c_void_p, _E],
+                      ctypes.c_int),
 }
 for _name, (_args, _ret) in _signatures.items():
     _fn = getattr(_lib, _name)
@@ -270,7 +271,10 @@ def compress(model_dir, out, type="Q4_K_M", method="rtn", calib=None, calib_toke
     return CompressResult(res.params_before, res.params_after, res.n_matrices, res.bytes, res.bits_per_param, res.seconds)
 
 
-def export(model_dir, out, type="f16", no_tokenizer=False):
-    """`shrink export`: model_dir (HF) as a GGUF in llama.cpp's gpt2 layout, f16 or f32."""
+def export(model_dir, out, type="f16", no_tokenizer=False, progress=None):
+    """`shrink export`: model_dir (HF) as a GGUF in llama.cpp's gpt2 layout, f16 or f32.
+    progress(step, done, total, elapsed_s, eta_s): loading and writing, in MB."""
     err = _Error()
-    _check(_lib.shrink_export(_bytes(model_dir), _bytes(out), _bytes(type), 1 if no_tokenizer else 0, ctypes.byref(err)), err)
+    pcb = _PROGRESS(lambda step, done, total, el, eta, user: progress(step.decode(), done, total, el, eta)) if progress else None
+    _check(_lib.shrink_export(_bytes(model_dir), _bytes(out), _bytes(type), 1 if no_tokenizer else 0, pcb, None,
+                              ctypes.byref(err)), err)

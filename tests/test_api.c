@@ -443,8 +443,13 @@ static void test_export(const char *bin_dir, shrink_model *m) {
     snprintf(f16, sizeof f16, "%s/test_api_f16.gguf", bin_dir);
     snprintf(bare, sizeof bare, "%s/test_api_bare.gguf", bin_dir);
     shrink_error e;
-    EXPECT(shrink_export(MODEL, f32, "f32", 0, &e) == 0 && shrink_export(MODEL, f16, "f16", 0, &e) == 0 &&
-               shrink_export(MODEL, bare, "f16", 1, &e) == 0, "export: %s", e.message);
+    progress_count pc = {0};
+    EXPECT(shrink_export(MODEL, f32, "f32", 0, count_progress, &pc, &e) == 0 &&
+               shrink_export(MODEL, f16, "f16", 0, NULL, NULL, &e) == 0 && shrink_export(MODEL, bare, "f16", 1, NULL, NULL, &e) == 0,
+           "export: %s", e.message);
+    // loading and writing report in MB, the write last, ending at its total (the F32 file: 27 MB and more)
+    EXPECT(pc.calls >= 2 && pc.last_done == pc.last_total && pc.last_total >= 27, "export progress: %d calls, last %d/%d",
+           pc.calls, pc.last_done, pc.last_total);
     int32_t ids[16];
     for (int i = 0; i < 16; i++) ids[i] = (int32_t)(i * 509 % 8192);
     static float want[16 * 8192], got[16 * 8192];
@@ -466,9 +471,9 @@ static void test_export(const char *bin_dir, shrink_model *m) {
                strstr(e.message, "no tokenizer"),
            "a GGUF without a tokenizer loads and cannot tokenize: '%s'", e.message);
     shrink_model_free(x);
-    EXPECT(shrink_export(MODEL, bare, "q4_0", 0, &e) == SHRINK_E_ARG && strstr(e.message, "q4_0"), "export q4_0: '%s'", e.message);
-    EXPECT(shrink_export(f32, bare, "f16", 0, &e) == SHRINK_E_ARG && strstr(e.message, "GGUF"), "export of a GGUF: '%s'", e.message);
-    EXPECT(shrink_export(MODEL, "models/mini/config.json", "f16", 0, &e) == SHRINK_E_ARG && strstr(e.message, "inputs"),
+    EXPECT(shrink_export(MODEL, bare, "q4_0", 0, NULL, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "q4_0"), "export q4_0: '%s'", e.message);
+    EXPECT(shrink_export(f32, bare, "f16", 0, NULL, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "GGUF"), "export of a GGUF: '%s'", e.message);
+    EXPECT(shrink_export(MODEL, "models/mini/config.json", "f16", 0, NULL, NULL, &e) == SHRINK_E_ARG && strstr(e.message, "inputs"),
            "export over config.json: '%s'", e.message);
     remove(f32), remove(f16), remove(bare);
 }

@@ -88,7 +88,9 @@ def main():
                r.n_matrices == 26, "result %r" % (r,))
         expect(("wrote %s: %d bytes" % (out, r.bytes)) in "".join(logged), "log: %r" % logged[-2:])
         f32 = os.path.join(tmp, "f32.gguf")
-        shrink.export("models/mini", f32, type="f32")
+        steps = []
+        shrink.export("models/mini", f32, type="f32", progress=lambda *a: steps.append(a))
+        expect(any(s[0] == "write: MB" for s in steps) and steps[-1][1] == steps[-1][2], "export progress %r" % steps[-2:])
         with shrink.Model(f32) as x:
             same = [list(map(float, row)) for row in x.logits([1, 2, 3])] == [list(map(float, row)) for row in m.logits([1, 2, 3])]
             expect(same, "the F32 export's logits differ from the model's")

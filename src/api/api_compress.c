@@ -247,17 +247,14 @@ int shrink_compress(const char *dir, const char *out, const shrink_compress_opts
     return api_finish(rc, err);
 }
 
-int shrink_export(const char *dir, const char *out, const char *type, int no_tokenizer, shrink_error *err) {
-    err_clear();
-    if (!dir || !out || !type) return api_finish(err_set(ERR_ARG, "shrink_export: NULL argument"), err);
+static int export_run(const char *dir, const char *out, const char *type, int no_tokenizer) {
     int f16 = strcmp(type, "f16") == 0;
-    if (!f16 && strcmp(type, "f32") != 0) return api_finish(err_set(ERR_ARG, "export: --type must be f32 or f16, got '%s'", type), err);
-    if (gpt2_path_is_gguf(dir))
-        return api_finish(err_set(ERR_ARG, "export: %s is already a GGUF file; export reads a Hugging Face directory", dir), err);
+    if (!f16 && strcmp(type, "f32") != 0) return err_set(ERR_ARG, "export: --type must be f32 or f16, got '%s'", type);
+    if (gpt2_path_is_gguf(dir)) return err_set(ERR_ARG, "export: %s is already a GGUF file; export reads a Hugging Face directory", dir);
     kernels_init();
     gpt2_model m;
     int rc = gpt2_hf_load(&m, dir);
-    if (rc) return api_finish(rc, err);
+    if (rc) return rc;
     bpe *tok = NULL;
     if (!no_tokenizer && !(rc = gpt2_load_tokenizer(dir, 0, &tok)) && !tok)
         rc = err_set(ERR_IO, "%s: no vocab.json and merges.txt here, so the GGUF would carry no tokenizer and neither "
@@ -267,5 +264,16 @@ int shrink_export(const char *dir, const char *out, const char *type, int no_tok
     if (!rc) rc = gpt2_gguf_save(&m, no_tokenizer ? NULL : dir, out, f16);
     bpe_free(tok);
     gpt2_model_free(&m);
+    return rc;
+}
+
+int shrink_export(const char *dir, const char *out, const char *type, int no_tokenizer, shrink_progress_fn progress, void *user,
+                  shrink_error *err) {
+    err_clear();
+    if (!dir || !out || !type) return api_finish(err_set(ERR_ARG, "shrink_export: NULL argument"), err);
+    api_sink s = {.progress = progress, .user = user};
+    api_sink_begin(&s);
+    int rc = export_run(dir, out, type, no_tokenizer);
+    api_sink_end();
     return api_finish(rc, err);
 }

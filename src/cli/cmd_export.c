@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "args.h"
 #include "shrink.h"
+#include "../core/progress.h"
 #include <string.h>
 
 int cmd_export(int argc, char **argv) {
@@ -26,7 +27,7 @@ int cmd_export(int argc, char **argv) {
     if (rc) return rc > 0 ? 0 : cli_fail();
     cli_set_threads(threads);
     shrink_error e;
-    if (shrink_export(model, out, type, no_tok, &e)) {
+    if (shrink_export(model, out, type, no_tok, progress_to_stderr, NULL, &e)) {
         fprintf(stderr, "shrink: error: %s\n", e.message);
         return 1;
     }
