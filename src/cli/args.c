@@ -7,6 +7,7 @@
 #include <string.h>
 
 static void print_default(FILE *f, const arg_spec *s) {
+    if (strstr(s->help, "(default")) return;  // the text gives it, with why
     switch (s->kind) {
     case ARG_FLAG: break;
     case ARG_INT: fprintf(f, " (default: %d)", *(int *)s->dest); break;

@@ -94,7 +94,8 @@ int cmd_compress(int argc, char **argv) {
         return cli_fail();
     }
     shrink_compress_opts o = shrink_compress_defaults();
-    o.type = type, o.target_bpw = bpw, o.bpw_probes = bpw_probes, o.method = method, o.calib_tokens = calib_tokens, o.tensor_types = overrides;
+    o.type = type, o.target_bpw = bpw, o.bpw_probes = bpw_probes, o.method = method, o.calib_tokens = calib_tokens;
+    o.tensor_types = overrides;
     o.damp = damp, o.act_order = act_order, o.verbose = verbose, o.no_tokenizer = no_tok;
     o.prune = prune, o.lowrank = lowrank, o.ffn_multiple = multiple, o.recover = recover;
     o.recover_tokens = recover_tokens, o.recover_lr = recover_lr, o.recover_val_frac = recover_val_frac;

@@ -16,8 +16,8 @@ typedef struct bpw_unit {
 } bpw_unit;
 
 // Fills u (gpt2_n_mats entries, plan order) for a target of `target` bits per weight,
-// probing `probes` types per matrix (those nearest the target; more where all measure 0;
-// BPW_MAX_CAND: every type); nw, ctx (may be NULL): the probe's windows and their length.
+// probing `probes` types per matrix (those nearest the target, Q8_0 last; more where all
+// measure 0; BPW_MAX_CAND: every type); nw, ctx (may be NULL): the probe's windows and their length.
 // m is left as it was.
 void bpw_sensitivity(gpt2_model *m, const calib_set *cs, double target, int probes, bpw_unit *u, int *nw, int *ctx);
 
@@ -33,10 +33,9 @@ double bpw_choose(bpw_unit *u, int n, double target);
 // distributions from the fp32 model's on a slice of the calibration windows with only
 // that matrix in that type: probed (kl_probe) for the `probes` types nearest the target,
 // the others scaled from the nearest probed one by their activation-weighted rounding
-// error (the probes are the cost: about proportional to their number).
-// Assuming the effects add, it then
-// picks types greedily by KL saved per bit spent until the matrices' bytes reach
-// target bits per weight (bits of all stored matrices, output included, over their
-// element count), and applies overrides. Fills plan; one summary line goes to notes.
+// error (the probes are the cost: about proportional to their number). Assuming the
+// effects add, it then picks types greedily by KL saved per bit spent until the matrices'
+// bytes reach target bits per weight (bits of all stored matrices, output included, over
+// their element count), and applies overrides. Fills plan; one summary line goes to notes.
 int bpw_allocate(gpt2_model *m, const calib_set *cs, double target, const char *overrides, gpt2_plan *plan, char *notes,
                  size_t notes_cap, int probes, int verbose);
