@@ -4,7 +4,7 @@
 # random weights of each shape (`shrink bench --random SHAPE --save`; speed does not depend
 # on the values). Prints markdown. Nothing is asserted.
 #   SHAPES  default "gpt2-medium gpt2-large gpt2-xl"
-#   STEPS   default "save load export rtn gptq awq bpw eval": which rows to measure
+#   STEPS   default "save load export rtn gptq awq bpw eval report": which rows to measure
 #   WORK    where the models go (default build/scale; gpt2-xl takes 6.2 GB, its GGUFs ~1 GB each)
 #   EVAL_TEXT  text for the 64 k-token eval (default: the first 300,000 bytes of WikiText-2's
 #           test split from ../shared, ~65 k GPT-2 tokens)
@@ -13,7 +13,7 @@
 set -eu
 SHRINK=${SHRINK:-./shrink}
 SHAPES=${SHAPES:-gpt2-medium gpt2-large gpt2-xl}
-STEPS=${STEPS:-save load export rtn gptq awq bpw eval}
+STEPS=${STEPS:-save load export rtn gptq awq bpw eval report}
 work=${WORK:-build/scale}
 shared=${SHRINK_SHARED:-../shared}
 [ -x /usr/bin/time ] || { echo "bench/scale.sh: needs GNU time (/usr/bin/time; Debian package time)" >&2; exit 1; }
@@ -78,6 +78,11 @@ for shape in $SHAPES; do
             lps=$(sed -n 's/.*prompt eval time.*, *\([0-9.]*\) tokens per second.*/\1/p' "$work/err.txt" | tail -1)
             [ -z "$ltok" ] || echo "|  | (llama-perplexity: $ltok tokens evaluated, $(awk -v t="$ltok" -v s="$secs" 'BEGIN {printf "%.0f", t / s}') tokens/s of the whole run, $lps in its prompt-eval timer) | | | |"
         fi
+    fi
+    if has report; then  # its defaults: perplexity, KL, generations, text collapse, speed, memory
+        q=$work/$shape-rtn.gguf
+        [ -f "$q" ] || $SHRINK compress -m "$dir" --type Q4_K_M -o "$q" > /dev/null 2>&1
+        run "report (the original beside its Q4_K_M rtn file, defaults)" $SHRINK report -m "$dir" -c "$q" -o "$work/$shape-report"
     fi
 done
 echo
