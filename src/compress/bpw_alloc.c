@@ -39,25 +39,6 @@ static double weighted_error(qtype t, const void *q, const float *W, int rows, i
     return e;
 }
 
-// Per-column mean square of every matrix's input on the probe's windows (token_embd: NULL).
-static float **input_energy(gpt2_model *m, const calib_set *cs, int nw) {
-    int n = gpt2_n_mats(&m->cfg), embd = gpt2_mat_embd(&m->cfg);
-    act_stats *st = xcalloc((size_t)n, sizeof *st);
-    for (int i = 0; i < n; i++)
-        if (i != embd) act_stats_init(&st[i], gpt2_mat(m, i)->cols, 0);
-    calib_set sub = {cs->ids, nw, cs->ctx};
-    calib_collect(m, &sub, st, 0, "bpw: activations");
-    float **d = xcalloc((size_t)n, sizeof *d);
-    for (int i = 0; i < n; i++) {
-        if (i == embd) continue;
-        d[i] = xmalloc((size_t)st[i].cols * sizeof(float));
-        for (int k = 0; k < st[i].cols; k++) d[i][k] = (float)(st[i].sumsq[k] / (double)(st[i].n ? st[i].n : 1));
-        act_stats_free(&st[i]);
-    }
-    free(st);
-    return d;
-}
-
 // The order in which x's types are probed: nearest the target in bits per weight first (the
 // greedy's choices fall there), the top type last: its KL sits at the probe's floor (on the
 // reference model Q8_0 measures up to 5x what scaling a lower type's gives).
@@ -99,7 +80,8 @@ void bpw_sensitivity(gpt2_model *m, const calib_set *cs, double target, int prob
     }
     kl_probe probe;
     kl_probe_init(&probe, m, cs, 1024);
-    float **energy = input_energy(m, cs, probe.nw);
+    calib_set probe_windows = {cs->ids, probe.nw, cs->ctx};  // the input energy on the probe's own windows
+    float **energy = calib_importance(m, &probe_windows, "bpw: activations");
     // A probe (the forward pass from the matrix's block to the head) is the cost: at GPT-2-XL's
     // size one per matrix and type takes hours. So `probes` types per matrix are probed and
     // the others scaled from the nearest probed one by their weighted rounding error: to second

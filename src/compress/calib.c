@@ -193,6 +193,23 @@ void calib_collect(const gpt2_model *m, const calib_set *cs, act_stats *stats, i
     run_windows(m, cs, stats, 0, stop_after, NULL, 0, label);
 }
 
+float **calib_importance(const gpt2_model *m, const calib_set *cs, const char *label) {
+    int n = gpt2_n_mats(&m->cfg), embd = gpt2_mat_embd(&m->cfg);
+    act_stats *st = xcalloc((size_t)n, sizeof *st);
+    for (int i = 0; i < n; i++)
+        if (i != embd) act_stats_init(&st[i], gpt2_mat((gpt2_model *)m, i)->cols, 0);  // read only
+    calib_collect(m, cs, st, 0, label);
+    float **imp = xcalloc((size_t)n, sizeof *imp);
+    for (int i = 0; i < n; i++) {
+        if (i == embd) continue;
+        imp[i] = xmalloc((size_t)st[i].cols * sizeof(float) + 1);  // + 1: never a 0-byte request
+        for (int k = 0; k < st[i].cols; k++) imp[i][k] = (float)(st[i].sumsq[k] / (double)(st[i].n ? st[i].n : 1));
+        act_stats_free(&st[i]);
+    }
+    free(st);
+    return imp;
+}
+
 void calib_stream_init(calib_stream *st, const gpt2_model *m, const calib_set *cs) {
     int C = m->cfg.n_embd;
     size_t n = (size_t)cs->n_windows * cs->ctx;

@@ -39,6 +39,10 @@ void act_stats_free(act_stats *s);
 // step on the progress line (shown when stderr is a terminal).
 void calib_collect(const gpt2_model *m, const calib_set *cs, act_stats *stats, int stop_after, const char *label);
 
+// Every matrix's per-column mean square input over cs (llama.cpp's importance matrix), in
+// plan order; token_embd's entry is NULL (a lookup). The caller frees each entry and the array.
+float **calib_importance(const gpt2_model *m, const calib_set *cs, const char *label);
+
 // The residual stream at the input of one block, for every window (n_windows, ctx, C),
 // so that methods going block by block run each block, not the whole prefix, per step.
 typedef struct calib_stream {

@@ -28,25 +28,6 @@ int compress_method_parse(const char *s) {
 
 const char *compress_method_name(compress_method m) { return METHOD_NAMES[m]; }
 
-// Per-column mean squares (llama.cpp's importance matrix) of every matrix's input from
-// one pass over the calibration set, in plan order (token_embd: none, a lookup).
-static float **importance_vectors(gpt2_model *m, const calib_set *cs) {
-    int n = gpt2_n_mats(&m->cfg);
-    act_stats *st = xcalloc((size_t)n, sizeof *st);
-    for (int i = 0; i < n; i++)
-        if (i != gpt2_mat_embd(&m->cfg)) act_stats_init(&st[i], gpt2_mat(m, i)->cols, 0);
-    calib_collect(m, cs, st, 0, "importance");
-    float **imp = xcalloc((size_t)n, sizeof *imp);
-    for (int i = 0; i < n; i++) {
-        if (i == gpt2_mat_embd(&m->cfg)) continue;
-        imp[i] = xmalloc((size_t)st[i].cols * sizeof(float) + 1);
-        for (int k = 0; k < st[i].cols; k++) imp[i][k] = (float)(st[i].sumsq[k] / (double)(st[i].n ? st[i].n : 1));
-        act_stats_free(&st[i]);
-    }
-    free(st);
-    return imp;
-}
-
 // GPTQ of one matrix (fp32 source W, not modified) into a new buffer; NULL for types
 // without levels (F32/F16) and empty matrices, which are then stored the ordinary way.
 static void *gptq_matrix(qtype t, const float *W, int rows, int cols, const act_stats *st, const compress_opts *o, int *rc) {
@@ -156,7 +137,7 @@ int compress_model_calibrated(gpt2_model *m, const calib_set *cs, const compress
     void **enc = xcalloc((size_t)n, sizeof *enc);
     float **imp = NULL;
     if (o->method == METHOD_GPTQ || o->method == METHOD_AWQ_GPTQ) rc = gptq_model(m, plan, cs, o, enc);
-    else if (o->method != METHOD_RTN) imp = importance_vectors(m, cs);
+    else if (o->method != METHOD_RTN) imp = calib_importance(m, cs, "importance");
     for (int i = 0; imp && weighted && i < n; i++)
         if (!weighted[i]) free(imp[i]), imp[i] = NULL;
     double t0 = timer_now();
