@@ -28,6 +28,7 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/hash.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
 #include "eval/eval.h"
@@ -211,6 +212,14 @@ static void test_kl_probe(const bpe *tok) {
     printf("kl_probe: layer 1 ffn_up in Q2_K: KL %.6g (full passes: %.6g); layer 0's: %.6g\n", k, kd, k0);
     EXPECT(k > 1e-4 && k0 > 1e-4, "Q2_K must move the distribution measurably (%.3g, %.3g)", k, k0);
     EXPECT_CLOSE("kl_probe vs full forward passes (relative)", fabs(k - kd) / kd, 1e-5);
+    // The same bits whatever the threads: plans and AWQ's choices compare these sums.
+    int threads = par_max_threads();
+    par_set_threads(1);
+    double k1 = kl_probe_matrix(&p, i, w);
+    par_set_threads(3);
+    double k3 = kl_probe_matrix(&p, i, w);
+    par_set_threads(threads);
+    EXPECT(k1 == k && k3 == k, "kl_probe with 1, 3 and %d threads: %.17g %.17g %.17g", threads, k1, k3, k);
     // keep layer 0's ffn_up rounded, advance: an unchanged layer-1 matrix now measures layer 0's rounding
     *gpt2_mat(&m, i0) = w0;
     kl_probe_advance(&p, 0);
@@ -316,9 +325,13 @@ static void test_bpw_scaled(const bpe *tok, const int *ids, size_t n) {
     EXPECT(load(&m, NULL) == 0 && calib_load(&cs, tok, calib_path, CALIB_TOKENS, 256) == 0, "load: %s", err_msg());
     int nu = gpt2_n_mats(&m.cfg);
     bpw_unit *all = xmalloc((size_t)nu * sizeof *all), *est = xmalloc((size_t)nu * sizeof *est);
+    // At 1 and 3 threads: what both measure must be the same bits (the plan, so the file, depends on them).
+    int threads = par_max_threads(), nw = 0;
+    par_set_threads(1);
     bpw_sensitivity(&m, &cs, 3.5, BPW_MAX_CAND, all, NULL, NULL);
-    int nw = 0;
+    par_set_threads(3);
     bpw_sensitivity(&m, &cs, 3.5, BPW_DEFAULT_PROBES, est, &nw, NULL);
+    par_set_threads(threads);
     // The type probed: nearest 3.5 bits per weight among all but the top type.
     int nearest = 1;
     for (int i = 0; i < nu; i++) {
@@ -358,14 +371,14 @@ static void test_bpw_scaled(const bpe *tok, const int *ids, size_t n) {
     EXPECT(worst_err < 1e-6, "weighted rounding error off by %.2g (relative)", worst_err);
     act_stats_free(&st[fd]);
     free(st);
-    int same = 1, cnt = 0, probes = 0;
+    int same = 1, same_err = 1, cnt = 0, probes = 0;
     double s2 = 0, worst = 0;
     for (int i = 0; i < nu; i++)
         for (int k = 0; k < est[i].n_cand; k++) {
-            // a probed type: the same probe, up to the order of its parallel sum
-            if (est[i].probed[k]) {
+            same_err &= est[i].err[k] == all[i].err[k];
+            if (est[i].probed[k]) {  // a probed type: the same probe, the same bits
                 probes++;
-                same &= fabs(est[i].kl[k] - all[i].kl[k]) <= 1e-9 * all[i].kl[k];
+                same &= est[i].kl[k] == all[i].kl[k];
                 continue;
             }
             int next = (k > 0 && est[i].probed[k - 1]) || (k + 1 < est[i].n_cand && est[i].probed[k + 1]);
@@ -377,7 +390,8 @@ static void test_bpw_scaled(const bpe *tok, const int *ids, size_t n) {
     double rms = sqrt(s2 / (cnt ? cnt : 1));
     printf("bpw scaled KL: %d probes for %d matrices; types next to a probed one: rms log ratio %.3f, largest %.3f (%d)\n",
            probes, nu, rms, worst, cnt);
-    EXPECT(same, "a probed type's KL differs from probing every type");
+    EXPECT(same, "a probed type's KL differs from probing every type (3 threads against 1)");
+    EXPECT(same_err, "the weighted rounding errors differ between 3 threads and 1");
     EXPECT(probes == BPW_DEFAULT_PROBES * nu, "%d probes for %d matrices", probes, nu);
     EXPECT(cnt >= nu && rms < TOL_SCALED_LOG, "scaled KL off by rms log ratio %.3f over %d (tolerance %.2f)", rms, cnt,
            TOL_SCALED_LOG);

@@ -19,8 +19,8 @@ static const qtype SMALL_CANDIDATES[] = {QTYPE_Q4_0, QTYPE_Q5_0, QTYPE_Q8_0};
 // mean square activation d (NULL: 1, the embedding, whose rows are looked up).
 static double weighted_error(qtype t, const void *q, const float *W, int rows, int cols, const float *d) {
     size_t rb = qtype_row_bytes(t, (size_t)cols);
-    double e = 0;
-#pragma omp parallel reduction(+ : e)
+    double *per_row = xmalloc((size_t)rows * sizeof *per_row + 1);
+#pragma omp parallel
     {
         float *row = xmalloc((size_t)cols * sizeof *row);
 #pragma omp for schedule(static)
@@ -32,10 +32,13 @@ static double weighted_error(qtype t, const void *q, const float *W, int rows, i
                 double diff = (double)row[j] - w[j];
                 s += (d ? d[j] : 1.0) * diff * diff;
             }
-            e += s;
+            per_row[r] = s;
         }
         free(row);
     }
+    double e = 0;  // in row order: the same bits whatever the threads (the plan compares these)
+    for (int r = 0; r < rows; r++) e += per_row[r];
+    free(per_row);
     return e;
 }
 

@@ -32,6 +32,7 @@ void kl_probe_init(kl_probe *p, gpt2_model *m, const calib_set *cs, int tokens) 
     p->ref = xmalloc((size_t)nw * ctx * V * sizeof *p->ref);
     p->negent = xmalloc((size_t)nw * ctx * sizeof *p->negent);
     p->mass = xmalloc((size_t)nw * ctx * sizeof *p->mass);
+    p->kl = xmalloc((size_t)ctx * sizeof *p->kl);
     p->streams = xmalloc((size_t)(L + 1) * nw * TC * sizeof *p->streams);
     float *trace = xmalloc((size_t)(L + 2) * TC * sizeof *trace);
     for (int w = 0; w < nw; w++) {
@@ -60,7 +61,7 @@ void kl_probe_init(kl_probe *p, gpt2_model *m, const calib_set *cs, int tokens) 
 
 void kl_probe_free(kl_probe *p) {
     gpt2_state_free(&p->s);
-    free(p->ref), free(p->negent), free(p->mass), free(p->streams);
+    free(p->ref), free(p->negent), free(p->mass), free(p->kl), free(p->streams);
     memset(p, 0, sizeof *p);
 }
 
@@ -71,7 +72,7 @@ double kl_probe_from(kl_probe *p, int start) {
     CHECK(start >= 0 && start <= m->cfg.n_layer);
     size_t TC = (size_t)ctx * m->cfg.n_embd;
     const float *stream = p->streams + (size_t)start * nw * TC;
-    double total = 0;
+    double total = 0, *kl = p->kl;
     for (int w = 0; w < nw; w++) {
         gpt2_state *s = &p->s;
         gpt2_state_reset(s);
@@ -80,14 +81,18 @@ double kl_probe_from(kl_probe *p, int start) {
         gpt2_forward(m, s, p->cs->ids + (size_t)w * ctx, ctx, 1);
         s->start_layer = 0;
         const float *rp = p->ref + (size_t)w * ctx * V;
-#pragma omp parallel for reduction(+ : total) schedule(static)
+#pragma omp parallel for schedule(static)
         for (int t = 0; t < ctx; t++) {
             const float *q = rp + (size_t)t * V, *x = s->logits + (size_t)t * V;
             size_t pos = (size_t)w * ctx + t;
             double lse = logsumexp_d(x, V), cross = 0;
             for (int k = 0; k < V; k++) cross += (double)q[k] * x[k];
-            total += p->negent[pos] - (cross - lse * p->mass[pos]);
+            kl[t] = p->negent[pos] - (cross - lse * p->mass[pos]);
         }
+        // Summed in position order, not by an OpenMP reduction (whose order varies from run
+        // to run): plans and AWQ's choices compare these, and the same input must give the
+        // same file.
+        for (int t = 0; t < ctx; t++) total += kl[t];
     }
     return total / ((double)nw * ctx);
 }

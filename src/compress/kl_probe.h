@@ -16,6 +16,7 @@ typedef struct kl_probe {
     float *ref;       // (nw·ctx, V) the fp32 model's probabilities
     double *negent;   // (nw·ctx) Σ p log p at each position
     double *mass;     // (nw·ctx) Σ p at each position as stored (1 up to float rounding)
+    double *kl;       // (ctx) one window's KL per position, summed in order
     float *streams;   // (L + 1, nw, ctx, C) each block's input (the last: ln_f's)
 } kl_probe;
 
