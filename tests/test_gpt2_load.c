@@ -735,6 +735,32 @@ static void test_state_init(void) {
     group_done("gpt2_state_init max_tokens range", f0);
 }
 
+// --- shapes past one read band
+
+// Stored rows beyond the loader's band of 64 and not a multiple of it, rows and columns not
+// multiples of 4 (its 4x4 register blocks): every tail of the transposition. Real GPT-2 sizes
+// are multiples of 64; pruned and custom widths are not. Saved as F32 and as F16, loaded back.
+static void test_odd_shapes(void) {
+    gpt2_config c;
+    gpt2_config_init(&c, 61, 16, 70, 2, 5, 102);  // c_attn stored [70, 210], c_fc [70, 102], mlp c_proj [102, 70]
+    gpt2_model m, h;
+    gpt2_model_init_random(&m, &c, 7);
+    const char *dir = case_dir("odd-shapes");
+    for (int f16 = 0; f16 <= 1; f16++) {
+        err_clear();
+        EXPECT(gpt2_hf_save(&m, dir, NULL, f16) == 0, "odd shapes: save (f16 %d): %s", f16, err_msg());
+        int rc = gpt2_hf_load(&h, dir);
+        EXPECT(rc == 0, "odd shapes: load (f16 %d): %s", f16, err_msg());
+        if (rc) continue;
+        size_t bad = h.n_floats == m.n_floats ? 0 : m.n_floats;
+        for (size_t i = 0; h.n_floats == m.n_floats && i < m.n_floats; i++)
+            bad += h.params[i] != (f16 ? fp16_to_f32(f32_to_fp16(m.params[i])) : m.params[i]);
+        EXPECT(bad == 0, "odd shapes (f16 %d): %zu of %zu weights differ from the saved ones", f16, bad, m.n_floats);
+        gpt2_model_free(&h);
+    }
+    gpt2_model_free(&m);
+}
+
 int main(void) {
     snprintf(tiny_dir, sizeof tiny_dir, "%s/testdata/oracle/tiny", shared_dir());
     snprintf(root_dir, sizeof root_dir, "/tmp/shrink_test_gpt2_load.XXXXXX");
@@ -756,6 +782,7 @@ int main(void) {
         test_lm_head();
         test_sharded();
         test_state_init();
+        test_odd_shapes();
     }
 
     gpt2_model_free(&tiny_m);

@@ -321,6 +321,18 @@ static void test_round_trip(void) {
         float back[6];
         dtype_to_f32(back, st.tensors[0].data, DTYPE_F32, 6);
         EXPECT(memcmp(back, a, sizeof a) == 0, "F32 values");
+        // safetensors_read: a range of a tensor's bytes by read(2), the same as the mapping's
+        unsigned char part[6] = {0};
+        EXPECT(safetensors_read(&st, &st.tensors[2], 4, 6, part) == 0 && memcmp(part, (const char *)b + 4, 6) == 0,
+               "safetensors_read of c.bf16's bytes 4..10: %s", err_msg());
+        EXPECT(safetensors_read(&st, &st.tensors[5], 0, 6, part) == 0 && memcmp(part, raw, 6) == 0, "safetensors_read of the last tensor");
+        // A file cut short after it was opened: an error naming it, where the mapping would SIGBUS.
+        EXPECT(truncate(path, (off_t)(8 + hlen + 4)) == 0, "truncate");
+        err_clear();
+        int trc = safetensors_read(&st, &st.tensors[2], 0, 16, part);
+        EXPECT(trc == ERR_IO && strstr(err_msg(), path) && strstr(err_msg(), "shorter"),
+               "read past a truncated end: rc %d, '%s'", trc, err_msg());
+        err_clear();
         safetensors_close(&st);
     }
 

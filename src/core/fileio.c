@@ -136,21 +136,27 @@ int file_map_open(file_map *m, const char *path) {
         }
         m->data = p;
         m->len = (size_t)st.st_size;
+        m->fd = fd;
+        return 0;
     }
     close(fd);
     return 0;
 }
 
-void file_map_release(const void *p, size_t n) {
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), b = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
-    // MADV_DONTNEED on a read-only private file mapping drops only this process's page
-    // table entries; failing is harmless (the pages just stay).
-    if (e > b) (void)madvise((void *)b, e - b, MADV_DONTNEED);
+int file_map_read(const file_map *m, const char *path, size_t off, size_t n, void *dst) {
+    CHECK(off <= m->len && n <= m->len - off);
+    for (size_t done = 0; done < n;) {
+        ssize_t got = pread(m->fd, (char *)dst + done, n - done, (off_t)(off + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return err_set(ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (got == 0) return err_set(ERR_IO, "%s: the file is shorter than when it was opened (changed while reading?)", path);
+        done += (size_t)got;
+    }
+    return 0;
 }
 
 void file_map_close(file_map *m) {
-    if (m->data) munmap(m->data, m->len);
+    if (m->data) munmap(m->data, m->len), close(m->fd);
     m->data = NULL;
     m->len = 0;
 }

@@ -16,13 +16,16 @@ int file_read_max(const char *path, size_t max, char **data, size_t *len);
 typedef struct file_map {
     void *data;
     size_t len;
+    int fd;  // the open file behind a non-empty mapping, for file_map_read
 } file_map;
 int file_map_open(file_map *m, const char *path);
 void file_map_close(file_map *m);
-// Gives back the whole pages of [p, p + n), a range inside a file_map, once read: the process
-// stops holding them (its resident size falls) and a later read faults them back in from the
-// page cache, unchanged. For loaders that copy a mapped file into another form piece by piece.
-void file_map_release(const void *p, size_t n);
+// Copies bytes [off, off + n) of the mapped file into dst with read(2), not through the mapping:
+// touching a mapping costs a page fault per few pages, several times the copy itself on this
+// project's VMs (bench/scale.md, loading), while read() copies from the page cache directly.
+// For loaders that convert a large file once. ERR_IO naming path on a read error or a file
+// that shrank since it was mapped.
+int file_map_read(const file_map *m, const char *path, size_t off, size_t n, void *dst);
 
 // --- inputs and outputs
 // After file_protect_inputs (src/cli's main calls it first thing), every file read through

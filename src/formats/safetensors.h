@@ -8,7 +8,8 @@
 //
 // Only F32, F16 and BF16 tensors are supported; a file holding any other
 // dtype (I64, U8, BOOL, ...) is rejected by name. The reader never converts
-// or copies tensor data: st_tensor.data points into the read-only mapping.
+// or copies tensor data: st_tensor.data points into the read-only mapping
+// (safetensors_read copies a range of it without touching the mapping).
 #pragma once
 #include "../core/dtype.h"
 #include "../core/fileio.h"
@@ -54,6 +55,11 @@ int safetensors_open(safetensors *st, const char *path);
 
 // The tensor called name, or NULL if absent. Valid until safetensors_close.
 const st_tensor *safetensors_find(const safetensors *st, const char *name);
+
+// Copies n bytes at byte off of t's data (a tensor of st) into dst with read(2) rather than
+// through the mapping (file_map_read says why): for loaders converting whole tensors.
+// ERR_IO naming the file.
+int safetensors_read(const safetensors *st, const st_tensor *t, size_t off, size_t n, void *dst);
 
 // Unmaps the file and frees the table. Safe on a zeroed or half-built struct;
 // idempotent (leaves it zeroed).

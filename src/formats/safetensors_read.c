@@ -245,6 +245,12 @@ const st_tensor *safetensors_find(const safetensors *st, const char *name) {
     return i >= 0 ? &st->tensors[i] : NULL;
 }
 
+int safetensors_read(const safetensors *st, const st_tensor *t, size_t off, size_t n, void *dst) {
+    CHECK(off <= t->nbytes && n <= t->nbytes - off);
+    size_t at = (size_t)((const char *)t->data - (const char *)st->map.data);
+    return file_map_read(&st->map, st->path, at + off, n, dst);
+}
+
 void safetensors_close(safetensors *st) {
     if (st->tensors)
         for (int i = 0; i < st->n_tensors; i++) free(st->tensors[i].name);

@@ -153,6 +153,24 @@ static int read_config(const gguf_file *g, gpt2_config *cfg, uint8_t **removed) 
 
 static int is_f32(const gguf_tensor *t) { return t->type == GGUF_TENSOR_F32; }
 
+// 1 when tensors a and b hold the same bytes; read a piece at a time (file_map_read), so the
+// comparison leaves no pages of the mapping in the process while the weights load. -1: a read failed.
+static int same_bytes(const gguf_file *g, const gguf_tensor *a, const gguf_tensor *b) {
+    if (a->type != b->type || a->nbytes != b->nbytes) return 0;
+    enum { PIECE = 1 << 20 };
+    char *x = xmalloc(2 * PIECE);
+    int same = 1;
+    for (size_t off = 0; same == 1 && off < a->nbytes; off += PIECE) {
+        size_t n = a->nbytes - off < PIECE ? a->nbytes - off : PIECE;
+        if (file_map_read(&g->map, g->path, g->data_offset + a->offset + off, n, x) ||
+            file_map_read(&g->map, g->path, g->data_offset + b->offset + off, n, x + PIECE))
+            same = -1;
+        else same = memcmp(x, x + PIECE, n) == 0;
+    }
+    free(x);
+    return same;
+}
+
 int gpt2_gguf_load(gpt2_model *m, const char *path) {
     memset(m, 0, sizeof *m);
     gguf_file g;
@@ -200,7 +218,11 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
     // another type (llama.cpp's presets give it Q6_K) is still GPT-2's tied head, one
     // parameter encoded twice; only a float copy that differs is an untied model.
     const gguf_tensor *te = found[GPT2_T_TOKEN_EMBD * L];
-    int same_head = !out || (out->type == te->type && out->nbytes == te->nbytes && memcmp(out->data, te->data, te->nbytes) == 0);
+    int same_head = !out ? 1 : same_bytes(&g, out, te);
+    if (same_head < 0) {
+        rc = err_code();
+        goto fail;
+    }
     if (out && !is_f32(out)) all_f32 = 0;
     cfg.tied = same_head || (out->type != GGUF_TENSOR_F32 && out->type != GGUF_TENSOR_F16);
 
@@ -228,26 +250,22 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
                 continue;
             }
             wmat *v = gpt2_tensor_mat(m, id, l);
-            if (all_f32) {
-                memcpy((void *)v->data, t->data, t->nbytes);
-            } else {
-                memcpy(p, t->data, t->nbytes);
+            // read(2), not a copy through the mapping: no page faults (file_map_read)
+            if ((rc = file_map_read(&g.map, g.path, g.data_offset + t->offset, t->nbytes, all_f32 ? (void *)v->data : p)))
+                goto fail;
+            if (!all_f32) {
                 *v = (wmat){(qtype)t->type, (int)t->ne[1], (int)t->ne[0], p};
                 p += t->nbytes;
             }
-            file_map_release(t->data, t->nbytes);  // copied: the file's pages need not stay too
         }
     }
     if (same_head) {
         m->head = m->embd;
     } else {
         m->qtype_params[out->type] += (size_t)out->nelem;
-        if (all_f32) {
-            memcpy((void *)m->head.data, out->data, out->nbytes);
-        } else {
-            memcpy(p, out->data, out->nbytes);
-            m->head = (wmat){(qtype)out->type, cfg.vocab_size, cfg.n_embd, p};
-        }
+        if ((rc = file_map_read(&g.map, g.path, g.data_offset + out->offset, out->nbytes, all_f32 ? (void *)m->head.data : p)))
+            goto fail;
+        if (!all_f32) m->head = (wmat){(qtype)out->type, cfg.vocab_size, cfg.n_embd, p};
     }
     for (int t = 0; t < 2; t++) m->dtype_params[t] = m->qtype_params[t];
     m->file_bytes = g.map.len;

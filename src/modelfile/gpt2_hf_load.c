@@ -16,8 +16,12 @@
 #include "../core/xalloc.h"
 #include "../formats/json.h"
 #include "../formats/safetensors.h"
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 // --- the set of open weight files
 
@@ -95,7 +99,7 @@ out:
 
 // Finds `name` (the table's HF name) as it is or without its "transformer." prefix;
 // rejects a name present both ways or in two shards.
-static const st_tensor *weight_set_find(weight_set *ws, const char *name, const char **file) {
+static const st_tensor *weight_set_find(weight_set *ws, const char *name, int *file) {
     const char *bare = strncmp(name, "transformer.", 12) == 0 ? name + 12 : NULL;
     const st_tensor *hit = NULL;
     for (int i = 0; i < ws->n_files; i++) {
@@ -108,7 +112,7 @@ static const st_tensor *weight_set_find(weight_set *ws, const char *name, const 
                 return NULL;
             }
             hit = t;
-            *file = ws->files[i].path;
+            *file = i;
             ws->used[i][t - ws->files[i].tensors] = 1;
         }
     }
@@ -125,51 +129,92 @@ static int is_mask_buffer(const char *name) {
     return 0;
 }
 
-typedef struct transpose_job {
-    float *dst;
-    const st_tensor *t;
-    int64_t rows, cols;
-    int n_tasks;
-} transpose_job;
-
-// Task k converts and transposes the stored columns [c0, c1) of every row, BR stored rows at
-// a time: each output row then receives BR neighbouring floats (a cache line) per visit,
-// where one row at a time wrote one float per line touched.
-static void transpose_task(void *ctx, int k, int worker) {
-    (void)worker;
-    enum { BR = 16 };
-    const transpose_job *j = ctx;
-    int64_t rows = j->rows, cols = j->cols, c0 = cols * k / j->n_tasks, c1 = cols * (k + 1) / j->n_tasks, w = c1 - c0;
-    if (w <= 0) return;
-    float *buf = xmalloc((size_t)BR * (size_t)w * sizeof(float));
-    size_t es = dtype_size(j->t->dtype);
-    for (int64_t r0 = 0; r0 < rows; r0 += BR) {
-        int n = rows - r0 < BR ? (int)(rows - r0) : BR;
-        for (int i = 0; i < n; i++)
-            dtype_to_f32(buf + (size_t)i * (size_t)w, (const char *)j->t->data + ((size_t)(r0 + i) * (size_t)cols + (size_t)c0) * es,
-                         j->t->dtype, (size_t)w);
-        for (int64_t c = 0; c < w; c++) {
-            float *d = j->dst + (size_t)(c0 + c) * (size_t)rows + (size_t)r0;
-            for (int i = 0; i < n; i++) d[i] = buf[(size_t)i * (size_t)w + (size_t)c];
+// dst[c·ldd + r] = src[r·lds + c] for r < n, c < w: 4x4 blocks through SSE registers
+// (x86-64's baseline) where they fit, single floats at the edges.
+static void transpose_block(float *dst, size_t ldd, const float *src, size_t lds, int n, int64_t w) {
+    int64_t c = 0;
+#if defined(__SSE__)
+    int n4 = n & ~3;
+    for (; c + 4 <= w; c += 4) {
+        for (int r = 0; r < n4; r += 4) {
+            const float *s = src + (size_t)r * lds + (size_t)c;
+            __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + lds), e = _mm_loadu_ps(s + 2 * lds), f = _mm_loadu_ps(s + 3 * lds);
+            _MM_TRANSPOSE4_PS(a, b, e, f);
+            float *d = dst + (size_t)c * ldd + (size_t)r;
+            _mm_storeu_ps(d, a), _mm_storeu_ps(d + ldd, b), _mm_storeu_ps(d + 2 * ldd, e), _mm_storeu_ps(d + 3 * ldd, f);
         }
+        for (int r = n4; r < n; r++)
+            for (int k = 0; k < 4; k++) dst[(size_t)(c + k) * ldd + (size_t)r] = src[(size_t)r * lds + (size_t)(c + k)];
     }
-    free(buf);
+#endif
+    for (; c < w; c++)
+        for (int r = 0; r < n; r++) dst[(size_t)c * ldd + (size_t)r] = src[(size_t)r * lds + (size_t)c];
 }
 
-// Converts one stored tensor to fp32 at dst, transposing (rows, cols) -> (cols, rows) if asked.
-// The stored bytes are given back afterwards (file_map_release), so that loading does not
-// hold the file and its fp32 copy at once.
-static void convert_tensor(float *dst, const st_tensor *t, int64_t rows, int64_t cols, int transpose) {
-    if (!transpose) {
-        dtype_to_f32(dst, t->data, t->dtype, t->nelem);
-        file_map_release(t->data, t->nbytes);
-        return;
+// One stored tensor converted to fp32 on the pool. The bytes come in with read(2) a piece at a
+// time (safetensors_read; through the mapping, page faults cost 3-5x the copy on this
+// project's VMs: bench/scale.md) into a per-worker buffer that stays in the core's cache.
+enum { BAND_ROWS = 64, PLAIN_CHUNK = 4 << 20 };  // a transposing task's stored rows; a plain task's bytes
+
+typedef struct convert_job {
+    float *dst;
+    const safetensors *f;
+    const st_tensor *t;
+    int64_t rows, cols;  // as stored
+    char **buf;          // per worker
+    atomic_int failed;
+    int rc;              // the first failure, its message in msg
+    char msg[512];
+} convert_job;
+
+static void job_fail(convert_job *j) {  // the message is the worker thread's: kept for the caller
+    if (atomic_exchange(&j->failed, 1)) return;
+    snprintf(j->msg, sizeof j->msg, "%s", err_msg());
+    j->rc = err_code() ? err_code() : ERR_IO;
+}
+
+// Task k: stored rows [k·BAND_ROWS, ...), every column, read whole (sequential) and written
+// transposed: each output row receives up to BAND_ROWS neighbouring floats per task.
+static void transpose_task(void *ctx, int k, int worker) {
+    convert_job *j = ctx;
+    int64_t r0 = (int64_t)k * BAND_ROWS, n = j->rows - r0 < BAND_ROWS ? j->rows - r0 : BAND_ROWS;
+    size_t es = dtype_size(j->t->dtype), row_bytes = (size_t)j->cols * es;
+    char *raw = j->buf[worker];
+    if (safetensors_read(j->f, j->t, (size_t)r0 * row_bytes, (size_t)n * row_bytes, raw)) return job_fail(j);
+    const float *src = (const float *)raw;
+    if (j->t->dtype != DTYPE_F32) {  // F16/BF16: widened after the stored band
+        float *wide = (float *)(raw + (size_t)BAND_ROWS * row_bytes);
+        dtype_to_f32(wide, raw, j->t->dtype, (size_t)n * (size_t)j->cols);
+        src = wide;
     }
-    int n_tasks = (int)(cols / 128);  // column ranges of 128 or more, on the pool
-    n_tasks = n_tasks < 1 ? 1 : n_tasks > 64 ? 64 : n_tasks;
-    transpose_job j = {dst, t, rows, cols, n_tasks};
-    pool_run(n_tasks, transpose_task, &j);
-    file_map_release(t->data, t->nbytes);
+    transpose_block(j->dst + r0, (size_t)j->rows, src, (size_t)j->cols, (int)n, j->cols);
+}
+
+// Task k: elements [k·chunk, ...) as stored, F32 read straight into place.
+static void plain_task(void *ctx, int k, int worker) {
+    convert_job *j = ctx;
+    size_t es = dtype_size(j->t->dtype), chunk = PLAIN_CHUNK / es, e0 = (size_t)k * chunk;
+    size_t n = j->t->nelem - e0 < chunk ? j->t->nelem - e0 : chunk;
+    void *at = j->t->dtype == DTYPE_F32 ? (void *)(j->dst + e0) : j->buf[worker];
+    if (safetensors_read(j->f, j->t, e0 * es, n * es, at)) return job_fail(j);
+    if (j->t->dtype != DTYPE_F32) dtype_to_f32(j->dst + e0, at, j->t->dtype, n);
+}
+
+// Converts stored tensor t of file f to fp32 at dst, transposing (rows, cols) -> (cols, rows)
+// if asked. Returns 0 or ERR_IO (a read failed; the message names the file).
+static int convert_tensor(float *dst, const safetensors *f, const st_tensor *t, int64_t rows, int64_t cols, int transpose) {
+    convert_job j = {.dst = dst, .f = f, .t = t, .rows = rows, .cols = cols};
+    size_t es = dtype_size(t->dtype), wide = t->dtype == DTYPE_F32 ? 0 : sizeof(float);
+    size_t buf_bytes = transpose ? (size_t)BAND_ROWS * (size_t)cols * (es + wide) : PLAIN_CHUNK;
+    int width = pool_width(), n_tasks;
+    if (transpose) n_tasks = (int)((rows + BAND_ROWS - 1) / BAND_ROWS);
+    else n_tasks = (int)((t->nelem + PLAIN_CHUNK / es - 1) / (PLAIN_CHUNK / es));
+    j.buf = xcalloc((size_t)width, sizeof *j.buf);
+    for (int w = 0; w < width && (transpose || wide); w++) j.buf[w] = xmalloc(buf_bytes);
+    pool_run(n_tasks, transpose ? transpose_task : plain_task, &j);
+    for (int w = 0; w < width; w++) free(j.buf[w]);
+    free(j.buf);
+    return j.rc ? err_set(j.rc, "%s", j.msg) : 0;
 }
 
 static int check_shape(const st_tensor *t, const char *file, const char *name, int nd, const int64_t want[2]) {
@@ -188,6 +233,7 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
     memset(m, 0, sizeof *m);
     weight_set ws = {0};
     const st_tensor **found = NULL;  // (GPT2_T_COUNT, L): the tensor for each table entry and layer
+    int *found_file = NULL;          // (GPT2_T_COUNT, L): the file it is in
     uint8_t *removed = NULL;
     char *cfg_path = path_join(dir, "config.json");
     char *text = NULL;
@@ -205,6 +251,7 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
     // after: absent, or equal to wte, means tied.
     size_t L = (size_t)cfg.n_layer;
     found = xcalloc((size_t)GPT2_T_COUNT * L, sizeof *found);
+    found_file = xcalloc((size_t)GPT2_T_COUNT * L, sizeof *found_file);
     for (int id = 0; id < GPT2_T_COUNT && !rc; id++) {
         const gpt2_tensor_info *ti = &gpt2_tensors[id];
         int64_t rows, cols;
@@ -212,7 +259,7 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
             if (id == GPT2_T_OUTPUT || !gpt2_tensor_shape(&cfg, id, l, &rows, &cols)) continue;
             char name[128];
             snprintf(name, sizeof name, ti->hf, l);
-            const char *file = NULL;
+            int file = 0;
             const st_tensor *t = weight_set_find(&ws, name, &file);
             if (!t) {
                 rc = err_code() ? err_code()
@@ -221,12 +268,14 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
             }
             int64_t want[2];
             int nd = gpt2_tensor_hf_shape(&cfg, id, l, want);
-            if ((rc = check_shape(t, file, t->name, nd, want))) break;
+            if ((rc = check_shape(t, ws.files[file].path, t->name, nd, want))) break;
             found[(size_t)id * L + (size_t)l] = t;
+            found_file[(size_t)id * L + (size_t)l] = file;
         }
     }
     // The LM head is optional, but one tensor stored in two shards is refused.
     const st_tensor *head_t = NULL;
+    int head_file = 0;
     for (int i = 0; i < ws.n_files && !rc; i++) {
         const st_tensor *t = safetensors_find(&ws.files[i], gpt2_tensors[GPT2_T_OUTPUT].hf);
         if (!t) continue;
@@ -235,7 +284,7 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
             break;
         }
         ws.used[i][t - ws.files[i].tensors] = 1;
-        head_t = t;
+        head_t = t, head_file = i;
         int64_t want[2] = {cfg.vocab_size, cfg.n_embd};
         rc = check_shape(t, ws.files[i].path, t->name, 2, want);
     }
@@ -255,13 +304,16 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
     float *head = NULL;
     size_t VC = (size_t)cfg.vocab_size * (size_t)cfg.n_embd;
     if (head_t) {
-        const st_tensor *wte = found[GPT2_T_TOKEN_EMBD * L];
         head = xmalloc(VC * sizeof(float));
-        convert_tensor(head, head_t, cfg.vocab_size, cfg.n_embd, 0);
         float *e = xmalloc(VC * sizeof(float));
-        convert_tensor(e, wte, cfg.vocab_size, cfg.n_embd, 0);
-        cfg.tied = memcmp(head, e, VC * sizeof(float)) == 0;
+        rc = convert_tensor(head, &ws.files[head_file], head_t, cfg.vocab_size, cfg.n_embd, 0);
+        if (!rc) rc = convert_tensor(e, &ws.files[found_file[GPT2_T_TOKEN_EMBD * L]], found[GPT2_T_TOKEN_EMBD * L], cfg.vocab_size, cfg.n_embd, 0);
+        cfg.tied = !rc && memcmp(head, e, VC * sizeof(float)) == 0;
         free(e);
+        if (rc) {
+            free(head);
+            goto fail;
+        }
     }
     size_t file_bytes = m->file_bytes, mb_total = file_bytes >> 20, done = 0;
     double t0 = timer_now();
@@ -269,19 +321,23 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
     m->file_bytes = file_bytes;
     m->removed_heads = removed;
     removed = NULL;
-    for (int id = 0; id < GPT2_T_COUNT; id++) {
+    for (int id = 0; id < GPT2_T_COUNT && !rc; id++) {
         const gpt2_tensor_info *ti = &gpt2_tensors[id];
-        for (int l = 0; l < (ti->per_layer ? cfg.n_layer : 1); l++) {
+        for (int l = 0; l < (ti->per_layer ? cfg.n_layer : 1) && !rc; l++) {
             const st_tensor *t = found[(size_t)id * L + (size_t)l];
             if (!t) continue;
             int64_t rows, cols;
             gpt2_tensor_shape(&cfg, id, l, &rows, &cols);
             float *dst = ti->kind == GPT2_KIND_MATRIX ? (float *)gpt2_tensor_mat(m, id, l)->data : *gpt2_tensor_vec(m, id, l);
-            convert_tensor(dst, t, cols, rows, ti->hf_transpose);
+            rc = convert_tensor(dst, &ws.files[found_file[(size_t)id * L + (size_t)l]], t, cols, rows, ti->hf_transpose);
             m->dtype_params[t->dtype] += t->nelem;
             done += t->nbytes;
             progress_note("load: MB", (int)(done >> 20), (int)mb_total, t0);
         }
+    }
+    if (rc) {
+        free(head);
+        goto fail;
     }
     if (!cfg.tied) {
         memcpy((float *)m->head.data, head, VC * sizeof(float));
@@ -291,12 +347,14 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
     progress_note("load: MB", (int)mb_total, (int)mb_total, t0);
     m->source = xstrdup(dir);
     free(found);
+    free(found_file);
     weight_set_free(&ws);
     free(cfg_path);
     return 0;
 
 fail:
     free(found);
+    free(found_file);
     free(removed);
     weight_set_free(&ws);
     free(cfg_path);
