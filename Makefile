@@ -87,8 +87,9 @@ $(BUILD)/src/cli/main.o $(BUILD)/src/api/shrink_api.o: ALL_CFLAGS += -DSHRINK_CO
 .PHONY: FORCE
 FORCE:
 
-# The shared library: soname libshrink.so.0 (SHRINK_SOVERSION), the libshrink.so link for -lshrink.
-SOVERSION := $(shell sed -n 's/^\#define SHRINK_SOVERSION "\([0-9]*\)".*/\1/p' src/core/version.h)
+# The shared library: soname libshrink.so.N with N = SHRINK_API_VERSION (include/shrink.h), so a
+# program built against another version's header does not load this one; the libshrink.so link for -lshrink.
+SOVERSION := $(shell sed -n 's/^\#define SHRINK_API_VERSION \([0-9]*\).*/\1/p' include/shrink.h)
 $(BUILD)/libshrink.so: $(LIB_OBJ)
 	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libshrink.so.$(SOVERSION) $^ -o $@.$(SOVERSION) $(LDLIBS)
 	ln -sf libshrink.so.$(SOVERSION) $@

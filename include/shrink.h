@@ -17,8 +17,9 @@
 //   handle is not to be used by two threads at once.
 // - Buffers are the caller's: a function that writes a variable amount takes a capacity
 //   and reports the size it needed, so the caller can grow the buffer and call again.
-// - SHRINK_API_VERSION changes whenever this header changes incompatibly;
-//   shrink_api_version() tells what the library that was loaded was built with.
+// - SHRINK_API_VERSION changes whenever this header changes incompatibly; it is also the
+//   shared library's soname (libshrink.so.N), so a program built against another version
+//   does not load this one. shrink_api_version() tells what the loaded library was built with.
 #ifndef SHRINK_H
 #define SHRINK_H
 

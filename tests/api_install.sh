@@ -1,6 +1,6 @@
 #!/bin/sh
 # api_install.sh BUILD_DIR: libshrink as another program sees it.
-#   - libshrink.so's soname, and its dynamic symbols: shrink_* only;
+#   - libshrink.so's soname (libshrink.so.N, N = SHRINK_API_VERSION), and its dynamic symbols: shrink_* only;
 #   - include/shrink.h compiles alone as C11 (pedantic) and as C++17 (when g++ is present);
 #   - make install into a DESTDIR, then examples/compress.c built with
 #     `pkg-config --cflags --libs shrink` against the installed tree and run on the bundled
@@ -20,9 +20,10 @@ check() {  # $1 = what, rest = command that must succeed
 }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shrink-install.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-so=$(ls "$build"/libshrink.so.* 2>/dev/null | head -n 1)
-check "libshrink.so.N built" test -f "$so"
-check "soname libshrink.so.N" sh -c "objdump -p '$so' | grep -q 'SONAME *libshrink\.so\.[0-9]'"
+api=$(sed -n 's/^#define SHRINK_API_VERSION \([0-9]*\).*/\1/p' include/shrink.h)
+so=$build/libshrink.so.$api
+check "libshrink.so.$api built (N = SHRINK_API_VERSION)" test -f "$so"
+check "soname libshrink.so.$api" sh -c "objdump -p '$so' | grep -q 'SONAME *libshrink\.so\.$api\$'"
 others=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^shrink_' | tr '\n' ' ')
 check "only shrink_* exported (others: $others)" test -z "$others"
 check "exports the API" sh -c "nm -D --defined-only '$so' | grep -q ' shrink_model_load$'"

@@ -2,7 +2,6 @@
 // Makefile passes for the files that print it.
 #pragma once
 #define SHRINK_VERSION "0.1.0"
-#define SHRINK_SOVERSION "0"  // libshrink.so.N: raised with SHRINK_API_VERSION's incompatible changes
 #ifndef SHRINK_COMMIT  // the Makefile passes `git rev-parse --short HEAD`
 #define SHRINK_COMMIT "unknown"
 #endif
