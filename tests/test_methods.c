@@ -19,7 +19,10 @@
 //      is what is recomputed here from the probe windows' inputs; the neighbouring types'
 //      values within TOL_SCALED_LOG (rms of the log ratio);
 //      the plan chosen from them, quantized, is within BPW_PLAN_RATIO of the end-to-end KL
-//      of the plan chosen from probing every type
+//      of the plan chosen from probing every type; at 1 and 3 threads the same bits; refined
+//      (bpw_refine: the scaled picks probed until the plan stands on probes), every pick is
+//      probed, each probe equals the exhaustive one, the plan is the greedy's on the final
+//      values and within BPW_PLAN_RATIO too; compress's notes count the picks probed
 #include "harness.h"
 #include "compress/awq.h"
 #include "compress/bpw_alloc.h"
@@ -34,6 +37,7 @@
 #include "eval/eval.h"
 #include "modelfile/modelfile.h"
 #include "kernels/kernels.h"
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -283,6 +287,8 @@ static void test_target_bpw(const bpe *tok) {
     printf("target-bpw 3.0: %.3f bits per weight, %d types; %s", bits / weights, kinds, notes);
     EXPECT(bits / weights <= 3.0 && bits / weights >= 2.8, "target-bpw 3.0 gave %.3f", bits / weights);
     EXPECT(kinds >= 2, "a 3.0 target should mix types (got %d)", kinds);
+    const char *picks = strstr(notes, "probed per matrix and ");
+    EXPECT(picks && atoi(picks + strlen("probed per matrix and ")) > 0, "no scaled pick probed (bpw_refine): %s", notes);
     // The file records how it was made, and which text calibrated it (eval warns on that text).
     char path[] = "/tmp/shrink_test_methods_XXXXXX";
     int fd = mkstemp(path);
@@ -402,6 +408,28 @@ static void test_bpw_scaled(const bpe *tok, const int *ids, size_t n) {
     printf("bpw 3.0 plans: probed every type %.3f bits, KL %.5f; scaled %.3f bits, KL %.5f (%.3f of it)\n", bpw_all, kl_all,
            bpw_est, kl_est, kl_est / kl_all);
     EXPECT(bpw_est <= 3.0 && kl_est <= BPW_PLAN_RATIO * kl_all, "scaled plan: %.3f bits, KL %.5f vs %.5f", bpw_est, kl_est,
+           kl_all);
+    // bpw_refine: the scaled picks probed until the plan stands on probes, each the same bits as
+    // probing every type gave.
+    int extra = 0, all_probed = 1, same_probe = 1;
+    double bpw_ref = bpw_refine(&m, &cs, est, nu, 3.0, &extra);
+    for (int i = 0; i < nu; i++) {
+        all_probed &= est[i].probed[est[i].pick];
+        for (int k = 0; k < est[i].n_cand; k++) same_probe &= !est[i].probed[k] || est[i].kl[k] == all[i].kl[k];
+    }
+    bpw_unit *again = xmalloc((size_t)nu * sizeof *again);  // the plan is the greedy's on the final values
+    memcpy(again, est, (size_t)nu * sizeof *again);
+    bpw_choose(again, nu, 3.0);
+    int same_plan = 1;
+    for (int i = 0; i < nu; i++) same_plan &= again[i].pick == est[i].pick;
+    free(again);
+    EXPECT(same_plan, "the refined plan is not the greedy's choice on its own values");
+    double kl_ref = plan_kl(est, ids, n, &base);
+    printf("bpw 3.0 plan refined: %d more probes, %.3f bits, KL %.5f (%.3f of probing every type's)\n", extra, bpw_ref, kl_ref,
+           kl_ref / kl_all);
+    EXPECT(extra > 0 && all_probed, "refined plan: %d probes added, every pick probed: %d", extra, all_probed);
+    EXPECT(same_probe, "a pick's probe differs from probing every type");
+    EXPECT(bpw_ref <= 3.0 && kl_ref <= BPW_PLAN_RATIO * kl_all, "refined plan: %.3f bits, KL %.5f vs %.5f", bpw_ref, kl_ref,
            kl_all);
     free(all), free(est);
     calib_free(&cs);

@@ -27,6 +27,11 @@ void bpw_sensitivity(gpt2_model *m, const calib_set *cs, double target, int prob
 // types exceed it).
 double bpw_choose(bpw_unit *u, int n, double target);
 
+// bpw_choose, then: every matrix whose pick was scaled, not probed, is probed in that type and
+// the plan chosen again, until every pick's KL is a probe's. Returns bpw_choose's figure;
+// *probed: the probes it added.
+double bpw_refine(gpt2_model *m, const calib_set *cs, bpw_unit *u, int n, double target, int *probed);
+
 // For every matrix (the L*4 layer matrices, token_embd, output) and every candidate
 // type its rows allow (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_0; Q4_0, Q5_0, Q8_0 where
 // rows are not multiples of 256), the mean KL divergence of the model's next-token
@@ -36,6 +41,7 @@ double bpw_choose(bpw_unit *u, int n, double target);
 // error (the probes are the cost: about proportional to their number). Assuming the
 // effects add, it then picks types greedily by KL saved per bit spent until the matrices'
 // bytes reach target bits per weight (bits of all stored matrices, output included, over
-// their element count), and applies overrides. Fills plan; one summary line goes to notes.
+// their element count), probing the picks that were scaled until the plan stands on probes
+// (bpw_refine), and applies overrides. Fills plan; one summary line goes to notes.
 int bpw_allocate(gpt2_model *m, const calib_set *cs, double target, const char *overrides, gpt2_plan *plan, char *notes,
                  size_t notes_cap, int probes, int verbose);
