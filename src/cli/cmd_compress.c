@@ -53,7 +53,8 @@ int cmd_compress(int argc, char **argv) {
          "(1.5-16), or as many as a preset's (e.g. Q2_K: the same size as llama.cpp's Q2_K, spent where it matters)", 0, 0, 0},
         {"bpw-probes", 0, ARG_INT, &bpw_probes, "N",
          "--target-bpw: probe the KL of N candidate types per matrix, those nearest the target, and scale "
-         "the others' from them by their rounding error; 6 probes every type (about 4x the time)", 1, 6, 0},
+         "the others' from them by their rounding error (the plan's scaled picks are probed after); "
+         "6 probes every type (about 4x the time)", 1, 6, 0},
         {"calib", 0, ARG_STR, &calib, "FILE", "calibration text (default: the bundled data/calib.txt, training-side text); "
                                              "never the text you evaluate on", 0, 0, 0},
         {"calib-tokens", 0, ARG_INT, &calib_tokens, "N", "calibration tokens to use", 256, 1 << 26, 0},

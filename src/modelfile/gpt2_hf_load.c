@@ -180,7 +180,10 @@ static void transpose_task(void *ctx, int k, int worker) {
     int64_t r0 = (int64_t)k * BAND_ROWS, n = j->rows - r0 < BAND_ROWS ? j->rows - r0 : BAND_ROWS;
     size_t es = dtype_size(j->t->dtype), row_bytes = (size_t)j->cols * es;
     char *raw = j->buf[worker];
-    if (safetensors_read(j->f, j->t, (size_t)r0 * row_bytes, (size_t)n * row_bytes, raw)) return job_fail(j);
+    if (safetensors_read(j->f, j->t, (size_t)r0 * row_bytes, (size_t)n * row_bytes, raw)) {
+        job_fail(j);
+        return;
+    }
     const float *src = (const float *)raw;
     if (j->t->dtype != DTYPE_F32) {  // F16/BF16: widened after the stored band
         float *wide = (float *)(raw + (size_t)BAND_ROWS * row_bytes);
@@ -196,7 +199,10 @@ static void plain_task(void *ctx, int k, int worker) {
     size_t es = dtype_size(j->t->dtype), chunk = PLAIN_CHUNK / es, e0 = (size_t)k * chunk;
     size_t n = j->t->nelem - e0 < chunk ? j->t->nelem - e0 : chunk;
     void *at = j->t->dtype == DTYPE_F32 ? (void *)(j->dst + e0) : j->buf[worker];
-    if (safetensors_read(j->f, j->t, e0 * es, n * es, at)) return job_fail(j);
+    if (safetensors_read(j->f, j->t, e0 * es, n * es, at)) {
+        job_fail(j);
+        return;
+    }
     if (j->t->dtype != DTYPE_F32) dtype_to_f32(j->dst + e0, at, j->t->dtype, n);
 }
 
