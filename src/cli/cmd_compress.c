@@ -86,7 +86,7 @@ int cmd_compress(int argc, char **argv) {
                         "Cost, measured on 2 cores (bench/scale.md): Q4_K_M by rtn 13 s at GPT-2-medium's size, 20 s at "
                         "GPT-2-XL's (peak 6.9 GB); by gptq with the default 32768 calibration tokens 8 min and 38 min "
                         "(peak 8.1 GB); gptq's time grows with --calib-tokens. --target-bpw 4.5: 4 min at GPT-2-medium's size, "
-                        "17 min at XL's (peak 7.0 GB; --bpw-probes 6: 15 min at medium's). awq: 20 min at GPT-2-medium's "
+                        "15 min at XL's (peak 6.7 GB; --bpw-probes 6: 15 min at medium's). awq: 20 min at GPT-2-medium's "
                         "size (its time grows with the layers times the model's size: hours at XL's).",
                         specs, (int)(sizeof specs / sizeof specs[0]), argc, argv);
     if (rc) return rc > 0 ? 0 : cli_fail();
