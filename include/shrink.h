@@ -166,7 +166,8 @@ typedef struct shrink_compress_opts {
     const char *target_bpw;    // or "X" bits per weight (1.5-16), or a preset's ("Q2_K"): each matrix's
                                // type chosen by measured sensitivity
     int bpw_probes;            // target_bpw: types whose KL is probed per matrix, 1-6 (0: 1); the others'
-                               // are scaled from them by rounding error (6: every type, ~4x the time)
+                               // are scaled from them by rounding error, and the plan's scaled picks are
+                               // probed after (6: every type, ~4x the time)
     const char *method;        // "rtn" (NULL: rtn), "imatrix", "gptq", "awq", "awq+gptq"
     const char *calib_path;    // calibration text: needed by every method but rtn, target_bpw, prune, lowrank
     long calib_tokens;         // tokens of it used (0: 32768; else 256 to 2^26)
