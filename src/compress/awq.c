@@ -82,9 +82,10 @@ double awq_search(qtype t, const float *W, int rows, int cols, const act_stats *
 }
 
 // W as the model would see it: W diag(s) stored as t (weighted: importance-weighted
-// rounding), decoded, then diag(1/s) — into out (rows, cols).
+// rounding) into stored (rows of qtype_row_bytes), and decoded, then diag(1/s), into
+// out (rows, cols).
 static void rounded_effective(qtype t, const float *W, int rows, int cols, const act_stats *st, const float *s,
-                              int weighted, float *out) {
+                              int weighted, char *stored, float *out) {
     float *imp = NULL;
     if (weighted) {
         imp = xmalloc((size_t)cols * sizeof *imp);
@@ -94,16 +95,16 @@ static void rounded_effective(qtype t, const float *W, int rows, int cols, const
 #pragma omp parallel
     {
         float *ws = xmalloc((size_t)cols * sizeof *ws);
-        char *q = xmalloc(rb);
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
             const float *w = W + (size_t)r * cols;
+            char *q = stored + (size_t)r * rb;
             for (int i = 0; i < cols; i++) ws[i] = w[i] * s[i];
             CHECK(quantize_rows(t, ws, q, 1, cols, imp) == 0);
             dequantize_row(t, q, out + (size_t)r * cols, (size_t)cols);
             for (int i = 0; i < cols; i++) out[(size_t)r * cols + i] /= s[i];
         }
-        free(ws), free(q);
+        free(ws);
     }
     free(imp);
 }
@@ -111,14 +112,14 @@ static void rounded_effective(qtype t, const float *W, int rows, int cols, const
 // One matrix's choice (matrix i in plan order, stored as t): scale and rounding from
 // {plain, weighted} × {unscaled, the α with the lowest output error} (only unscaled
 // when search is 0), judged by the KL divergence on the calibration windows with this
-// matrix rounded as the candidate says, the matrices chosen before it as they chose, and
-// the rest fp32. Unscaled plain rounding is RTN, so the choice is never worse than RTN
-// there. Returns the winner's decoded matrix in scaled coordinates (W diag(s) rounded),
-// which the forward pass reads from then on; NULL for types that are not rounded.
+// matrix rounded as the candidate says, the matrices chosen before it as they are
+// stored, and the rest fp32. Unscaled plain rounding is RTN, so the choice is never
+// worse than RTN there. Returns the winner's rows as stored (W diag(s) as t), which the
+// forward pass reads from then on; NULL for types that are not rounded.
 typedef struct choice {
     double alpha, kl, kl_rtn;
     int weighted;
-    float *rounded;
+    char *stored;
 } choice;
 
 static choice choose(kl_probe *probe, int i, qtype t, const float *W, int rows, int cols, const act_stats *st, int search,
@@ -126,7 +127,9 @@ static choice choose(kl_probe *probe, int i, qtype t, const float *W, int rows, 
     choice best = {0, INFINITY, 0, 0, NULL};
     for (int k = 0; k < cols; k++) s[k] = 1.0f;
     if (!qlevels_bits(t) || rows == 0 || cols == 0) return (choice){0, 0, 0, 0, NULL};
+    size_t bytes = (size_t)rows * qtype_row_bytes(t, (size_t)cols);
     float *cand = xmalloc((size_t)cols * sizeof *cand), *eff = xmalloc((size_t)rows * cols * sizeof *eff);
+    char *stored = xmalloc(bytes);
     for (int c = 0; c < 4; c++) {
         int weighted = c & 1, scaled = c >> 1;
         double alpha = 0;
@@ -137,26 +140,24 @@ static choice choose(kl_probe *probe, int i, qtype t, const float *W, int rows, 
         } else {
             for (int k = 0; k < cols; k++) cand[k] = 1.0f;
         }
-        rounded_effective(t, W, rows, cols, st, cand, weighted, eff);
+        rounded_effective(t, W, rows, cols, st, cand, weighted, stored, eff);
         double kl = kl_probe_matrix(probe, i, (wmat){QTYPE_F32, rows, cols, eff});
         if (c == 0) best.kl_rtn = kl;
         if (kl < best.kl) {
-            float *keep = best.rounded ? best.rounded : xmalloc((size_t)rows * cols * sizeof *keep);
-            memcpy(keep, eff, (size_t)rows * cols * sizeof *keep);
-            best = (choice){alpha, kl, best.kl_rtn, weighted, keep};
+            char *spare = best.stored ? best.stored : xmalloc(bytes);
+            best = (choice){alpha, kl, best.kl_rtn, weighted, stored};
+            stored = spare;
             memcpy(s, cand, (size_t)cols * sizeof *s);
         }
     }
-    free(cand), free(eff);
-    for (int r = 0; r < rows; r++)  // to scaled coordinates: the decoded W diag(s) itself
-        for (int k = 0; k < cols; k++) best.rounded[(size_t)r * cols + k] *= s[k];
+    free(cand), free(eff), free(stored);
     return best;
 }
 
-// From now on the forward pass reads matrix i as its chosen rounding r (NULL: as it is).
-static void keep_rounded(gpt2_model *m, const wmat *saved, float **rounded, int i, float *r) {
-    rounded[i] = r;
-    if (r) *gpt2_mat(m, i) = (wmat){QTYPE_F32, saved[i].rows, saved[i].cols, r};
+// From now on the forward pass reads matrix i as stored in q (type t; NULL: as it is).
+static void keep_stored(gpt2_model *m, const wmat *saved, char **stored, int i, qtype t, char *q) {
+    stored[i] = q;
+    if (q) *gpt2_mat(m, i) = (wmat){t, saved[i].rows, saved[i].cols, q};
 }
 
 static void scale_columns(float *W, int rows, int cols, const float *s) {
@@ -193,10 +194,11 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
     int widest = c->n_embd;
     for (int i = 0; i < n; i++) widest = gpt2_mat(m, i)->cols > widest ? gpt2_mat(m, i)->cols : widest;
     float *s = xmalloc((size_t)widest * sizeof *s);
-    // While the pass runs, each chosen matrix is read in its rounded form (so later
-    // choices and statistics see the quantized prefix); the fp32 views come back at the end.
+    // While the pass runs, each chosen matrix is read as it will be stored (so later
+    // choices and statistics see the quantized prefix, and the model is held once in fp32
+    // plus its quantized prefix); the fp32 views come back at the end.
     wmat *saved = xmalloc((size_t)n * sizeof *saved);
-    float **rounded = xcalloc((size_t)n, sizeof *rounded);
+    char **stored = xcalloc((size_t)n, sizeof *stored);
     for (int i = 0; i < n; i++) saved[i] = *gpt2_mat(m, i);
     kl_probe probe;
     kl_probe_init(&probe, m, cs, PROBE_TOKENS);
@@ -222,8 +224,8 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
                 int i = gpt2_mat_index(c, l, k, f), fold = f == 0 && k != GPT2_LIN_DOWN;
                 const wmat *v = &saved[i];
                 ch[2 * k + f] = choose(&probe, i, plan->types[i], v->data, v->rows, v->cols, &st[i], fold, s);
-                if (fold) awq_fold(m, l, k, s);  // on the fp32 matrices, before the rounded view replaces them
-                keep_rounded(m, saved, rounded, i, ch[2 * k + f].rounded);
+                if (fold) awq_fold(m, l, k, s);  // on the fp32 matrices, before the stored view replaces them
+                keep_stored(m, saved, stored, i, plan->types[i], ch[2 * k + f].stored);
                 weighted[i] = (unsigned char)ch[2 * k + f].weighted;
             }
         }
@@ -245,7 +247,7 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
     act_stats_init(&st[head], c->n_embd, 1);
     calib_run_block(m, cs, &stream, st, 0, "awq: output statistics");
     choice h = choose(&probe, head, plan->types[head], saved[head].data, c->vocab_size, c->n_embd, &st[head], 0, s);
-    free(h.rounded);
+    free(h.stored);
     weighted[n - 2] = 0;  // the token embedding is a lookup: no inputs to weight by
     weighted[head] = (unsigned char)h.weighted;
     if (verbose)
@@ -255,6 +257,6 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
     calib_stream_free(&stream);
     kl_probe_free(&probe);
     for (int i = 0; i < n; i++) *gpt2_mat(m, i) = saved[i];  // the scaled fp32 matrices, to be stored
-    for (int i = 0; i < n; i++) free(rounded[i]);
-    free(rounded), free(saved), free(st), free(s);
+    for (int i = 0; i < n; i++) free(stored[i]);
+    free(stored), free(saved), free(st), free(s);
 }

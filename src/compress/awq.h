@@ -30,7 +30,9 @@ void awq_fold(gpt2_model *m, int l, int k, const float *s);
 // are plain and importance-weighted rounding, each unscaled and with its best α by
 // output error; the one that gives the lowest KL divergence from the fp32 model on
 // about 1,024 calibration tokens (kl_probe.h) wins, judged with the matrices chosen
-// before it already rounded (so each choice sees the quantized prefix, as GPTQ does).
+// before it read in their chosen rounding, stored as the plan says (so each choice sees
+// the quantized prefix, as GPTQ does; the pass holds the fp32 model once, plus the
+// quantized prefix).
 // The output error alone misleads: on the reference model importance-weighted attn_qkv
 // lowers it by 20-30% yet raises the KL. On return m holds the scaled fp32 matrices;
 // weighted (n_mats + 2 flags, plan order) is 1 where importance-weighted rounding won.
