@@ -194,7 +194,7 @@ bench-mpi:
 	sh bench/distributed.sh > bench/distributed.md.tmp && mv bench/distributed.md.tmp bench/distributed.md
 
 # Compression quality against llama.cpp's own files of the reference model (needs ../shared):
-# writes bench/quality.md; results cached under build/quality.
+# writes bench/quality.md; results cached under build/quality/<hash of ./shrink>.
 quality: shrink
 	sh bench/quality.sh
 

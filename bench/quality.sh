@@ -8,7 +8,8 @@
 # `shrink eval -m FILE --base ../shared/models/mini` on that text. shrink's files are
 # made by `shrink compress` at each llama.cpp preset (the same tensor types, so the
 # same size) with each method, calibrated on data/calib.txt (Brown, training side).
-# Results are cached per file under build/quality (delete it to start over).
+# Results are cached per file under build/quality/BINARY (BINARY: the first 16 hex digits of
+# ./shrink's SHA-256), so an interrupted run resumes and a rebuilt binary starts over.
 set -eu
 SHARED=${SHRINK_SHARED:-../shared}
 BASE=$SHARED/models/mini
@@ -18,7 +19,7 @@ THREADS=${THREADS:-2}
 METHODS=${METHODS:-"rtn imatrix awq gptq awq+gptq mix mix6"}
 CLASSES=${CLASSES:-"Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 Q3_K_M Q2_K"}
 BPWS=${BPWS:-"2.5 3.0"}
-work=build/quality
+work=build/quality/$(sha256sum shrink | cut -c1-16)
 out=${QUALITY_OUT:-bench/quality.md}
 mkdir -p "$work"
 
