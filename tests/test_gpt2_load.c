@@ -559,6 +559,26 @@ static void test_lm_head(void) {
         gpt2_model_free(&m);
     }
 
+    // lm_head as F16 beside an F32 wte holding the same values: stored differently, so untied
+    // (the stored bytes are compared), and widened as any F16 tensor is.
+    tlist_tiny(&l);
+    wte = tlist_get(&l, "transformer.wte.weight");
+    uint16_t *h16 = xmalloc(VC * sizeof *h16);
+    for (size_t i = 0; i < VC; i++) h16[i] = f32_to_fp16(((const float *)wte->data)[i]);
+    tlist_add(&l, "lm_head.weight", DTYPE_F16, 2, wte->shape, h16);
+    err_clear();
+    rc = gpt2_hf_load(&m, model_dir("head-f16", &l));
+    EXPECT(rc == 0, "F16 lm_head: load failed: %s", err_msg());
+    if (rc == 0) {
+        size_t bad = 0;
+        for (size_t i = 0; i < VC; i++) bad += ((const float *)m.head.data)[i] != fp16_to_f32(h16[i]);
+        EXPECT(m.cfg.tied == 0 && m.head.data != m.embd.data && bad == 0 && m.dtype_params[DTYPE_F16] == VC,
+               "F16 lm_head beside F32 wte: tied %d, %zu values differ, %zu F16 parameters", m.cfg.tied, bad,
+               m.dtype_params[DTYPE_F16]);
+        gpt2_model_free(&m);
+    }
+    free(h16);
+
     tlist_tiny(&l);
     wte = tlist_get(&l, "transformer.wte.weight");
     int64_t bad_shape[2] = {96, 32};

@@ -336,6 +336,36 @@ static void test_round_trip(void) {
         safetensors_close(&st);
     }
 
+    // safetensors_same: tensors of 2.5 MB (the comparison goes a MB at a time), equal, differing
+    // in their first or last element only, or in dtype; across two files too.
+    {
+        const size_t N = 655360;
+        float *x = xmalloc(N * sizeof *x), *y = xmalloc(N * sizeof *y), *z = xmalloc(N * sizeof *z);
+        for (size_t i = 0; i < N; i++) x[i] = y[i] = z[i] = (float)i * 0.25f;
+        y[N - 1] += 1, z[0] += 1;
+        st_write_tensor big[4] = {{"x", DTYPE_F32, 1, {(int64_t)N}, x}, {"same", DTYPE_F32, 1, {(int64_t)N}, x},
+                                  {"last", DTYPE_F32, 1, {(int64_t)N}, y}, {"first", DTYPE_F32, 1, {(int64_t)N}, z}};
+        st_write_tensor half = {"h", DTYPE_F16, 1, {(int64_t)N * 2}, x};  // the same bytes, another dtype
+        const char *p1 = tmp_file(1, "same1.safetensors"), *p2 = tmp_file(2, "same2.safetensors");
+        EXPECT(safetensors_write(p1, big, 4, NULL) == 0 && safetensors_write(p2, &half, 1, NULL) == 0, "write: %s", err_msg());
+        safetensors s1, s2;
+        if (safetensors_open(&s1, p1) == 0 && safetensors_open(&s2, p2) == 0) {
+            const st_tensor *tx = safetensors_find(&s1, "x");
+            const char *names[3] = {"same", "last", "first"};
+            int want[3] = {1, 0, 0};
+            for (int k = 0; k < 3; k++) {
+                int same = -1;
+                EXPECT(safetensors_same(&s1, tx, &s1, safetensors_find(&s1, names[k]), &same) == 0 && same == want[k],
+                       "safetensors_same(x, %s): %d, want %d", names[k], same, want[k]);
+            }
+            int same = -1;
+            EXPECT(safetensors_same(&s1, tx, &s2, safetensors_find(&s2, "h"), &same) == 0 && same == 0,
+                   "safetensors_same of the same bytes as F32 and F16: %d, want 0", same);
+            safetensors_close(&s1), safetensors_close(&s2);
+        } else EXPECT(0, "open: %s", err_msg());
+        free(x), free(y), free(z);
+    }
+
     // Golden bytes: one tensor, default metadata.
     float one = 1.0f;
     st_write_tensor g = {"a", DTYPE_F32, 1, {1}, &one};

@@ -155,6 +155,22 @@ int file_map_read(const file_map *m, const char *path, size_t off, size_t n, voi
     return 0;
 }
 
+int file_map_same(const file_map *a, const char *path_a, size_t off_a, const file_map *b, const char *path_b, size_t off_b,
+                  size_t n, int *same) {
+    enum { PIECE = 1 << 20 };
+    char *x = xmalloc(2 * PIECE);
+    int rc = 0;
+    *same = 1;
+    for (size_t off = 0; *same && !rc && off < n; off += PIECE) {
+        size_t k = n - off < PIECE ? n - off : PIECE;
+        rc = file_map_read(a, path_a, off_a + off, k, x);
+        if (!rc) rc = file_map_read(b, path_b, off_b + off, k, x + PIECE);
+        if (!rc) *same = memcmp(x, x + PIECE, k) == 0;
+    }
+    free(x);
+    return rc;
+}
+
 void file_map_close(file_map *m) {
     if (m->data) munmap(m->data, m->len), close(m->fd);
     m->data = NULL;

@@ -26,6 +26,11 @@ void file_map_close(file_map *m);
 // For loaders that convert a large file once. ERR_IO naming path on a read error or a file
 // that shrank since it was mapped.
 int file_map_read(const file_map *m, const char *path, size_t off, size_t n, void *dst);
+// Whether bytes [off_a, off_a + n) of mapped file a equal [off_b, off_b + n) of b (the same
+// file or two), compared a MB at a time with file_map_read (neither mapping is touched): *same
+// receives 1 or 0. Returns 0 or file_map_read's error.
+int file_map_same(const file_map *a, const char *path_a, size_t off_a, const file_map *b, const char *path_b, size_t off_b,
+                  size_t n, int *same);
 
 // --- inputs and outputs
 // After file_protect_inputs (src/cli's main calls it first thing), every file read through

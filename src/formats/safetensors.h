@@ -61,6 +61,10 @@ const st_tensor *safetensors_find(const safetensors *st, const char *name);
 // ERR_IO naming the file.
 int safetensors_read(const safetensors *st, const st_tensor *t, size_t off, size_t n, void *dst);
 
+// *same = 1 when tensors ta (of a) and tb (of b) have the same dtype and the same stored
+// bytes, else 0; compared a MB at a time with read(2). Returns 0 or the read's ERR_IO.
+int safetensors_same(const safetensors *a, const st_tensor *ta, const safetensors *b, const st_tensor *tb, int *same);
+
 // Unmaps the file and frees the table. Safe on a zeroed or half-built struct;
 // idempotent (leaves it zeroed).
 void safetensors_close(safetensors *st);

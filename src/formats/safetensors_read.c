@@ -251,6 +251,13 @@ int safetensors_read(const safetensors *st, const st_tensor *t, size_t off, size
     return file_map_read(&st->map, st->path, at + off, n, dst);
 }
 
+int safetensors_same(const safetensors *a, const st_tensor *ta, const safetensors *b, const st_tensor *tb, int *same) {
+    *same = 0;
+    if (ta->dtype != tb->dtype || ta->nbytes != tb->nbytes) return 0;
+    return file_map_same(&a->map, a->path, (size_t)((const char *)ta->data - (const char *)a->map.data), &b->map, b->path,
+                         (size_t)((const char *)tb->data - (const char *)b->map.data), ta->nbytes, same);
+}
+
 void safetensors_close(safetensors *st) {
     if (st->tensors)
         for (int i = 0; i < st->n_tensors; i++) free(st->tensors[i].name);

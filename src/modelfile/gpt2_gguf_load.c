@@ -155,22 +155,6 @@ static int is_f32(const gguf_tensor *t) { return t->type == GGUF_TENSOR_F32; }
 
 // 1 when tensors a and b hold the same bytes; read a piece at a time (file_map_read), so the
 // comparison leaves no pages of the mapping in the process while the weights load. -1: a read failed.
-static int same_bytes(const gguf_file *g, const gguf_tensor *a, const gguf_tensor *b) {
-    if (a->type != b->type || a->nbytes != b->nbytes) return 0;
-    enum { PIECE = 1 << 20 };
-    char *x = xmalloc(2 * PIECE);
-    int same = 1;
-    for (size_t off = 0; same == 1 && off < a->nbytes; off += PIECE) {
-        size_t n = a->nbytes - off < PIECE ? a->nbytes - off : PIECE;
-        if (file_map_read(&g->map, g->path, g->data_offset + a->offset + off, n, x) ||
-            file_map_read(&g->map, g->path, g->data_offset + b->offset + off, n, x + PIECE))
-            same = -1;
-        else same = memcmp(x, x + PIECE, n) == 0;
-    }
-    free(x);
-    return same;
-}
-
 int gpt2_gguf_load(gpt2_model *m, const char *path) {
     memset(m, 0, sizeof *m);
     gguf_file g;
@@ -218,11 +202,11 @@ int gpt2_gguf_load(gpt2_model *m, const char *path) {
     // another type (llama.cpp's presets give it Q6_K) is still GPT-2's tied head, one
     // parameter encoded twice; only a float copy that differs is an untied model.
     const gguf_tensor *te = found[GPT2_T_TOKEN_EMBD * L];
-    int same_head = !out ? 1 : same_bytes(&g, out, te);
-    if (same_head < 0) {
-        rc = err_code();
+    int same_head = 1;
+    if (out && (out->type != te->type || out->nbytes != te->nbytes)) same_head = 0;
+    else if (out && (rc = file_map_same(&g.map, g.path, g.data_offset + out->offset, &g.map, g.path,
+                                        g.data_offset + te->offset, out->nbytes, &same_head)))
         goto fail;
-    }
     if (out && !is_f32(out)) all_f32 = 0;
     cfg.tied = same_head || (out->type != GGUF_TENSOR_F32 && out->type != GGUF_TENSOR_F16);
 

@@ -3,8 +3,8 @@
 // Accepts tensor names with or without the "transformer." prefix, F32/F16/BF16,
 // one file or a sharded model.safetensors.index.json. Skips the causal-mask
 // buffers (".attn.bias", ".attn.masked_bias"; the leading dot matters because
-// "c_attn.bias" is a real weight). lm_head.weight is optional: absent or equal
-// to wte means tied. Every other tensor must be one we know, with the right shape.
+// "c_attn.bias" is a real weight). lm_head.weight is optional: absent or stored as
+// wte means tied. Every other tensor must be one we know, with the right shape.
 #include "modelfile.h"
 #include "../core/err.h"
 #include "../core/fileio.h"
@@ -306,20 +306,11 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
     }
     if (rc) goto fail;
 
-    // The LM head: absent or equal to wte means tied.
-    float *head = NULL;
-    size_t VC = (size_t)cfg.vocab_size * (size_t)cfg.n_embd;
+    // The LM head: absent, or stored as wte is (the same dtype and bytes), means tied.
+    cfg.tied = 1;
     if (head_t) {
-        head = xmalloc(VC * sizeof(float));
-        float *e = xmalloc(VC * sizeof(float));
-        rc = convert_tensor(head, &ws.files[head_file], head_t, cfg.vocab_size, cfg.n_embd, 0);
-        if (!rc) rc = convert_tensor(e, &ws.files[found_file[GPT2_T_TOKEN_EMBD * L]], found[GPT2_T_TOKEN_EMBD * L], cfg.vocab_size, cfg.n_embd, 0);
-        cfg.tied = !rc && memcmp(head, e, VC * sizeof(float)) == 0;
-        free(e);
-        if (rc) {
-            free(head);
-            goto fail;
-        }
+        size_t te = (size_t)GPT2_T_TOKEN_EMBD * L;
+        if ((rc = safetensors_same(&ws.files[head_file], head_t, &ws.files[found_file[te]], found[te], &cfg.tied))) goto fail;
     }
     size_t file_bytes = m->file_bytes, mb_total = file_bytes >> 20, done = 0;
     double t0 = timer_now();
@@ -341,15 +332,11 @@ int gpt2_hf_load(gpt2_model *m, const char *dir) {
             progress_note("load: MB", (int)(done >> 20), (int)mb_total, t0);
         }
     }
-    if (rc) {
-        free(head);
-        goto fail;
-    }
-    if (!cfg.tied) {
-        memcpy((float *)m->head.data, head, VC * sizeof(float));
+    if (!rc && !cfg.tied) {
+        rc = convert_tensor((float *)m->head.data, &ws.files[head_file], head_t, cfg.vocab_size, cfg.n_embd, 0);
         m->dtype_params[head_t->dtype] += head_t->nelem;
     }
-    free(head);
+    if (rc) goto fail;
     progress_note("load: MB", (int)mb_total, (int)mb_total, t0);
     m->source = xstrdup(dir);
     free(found);
