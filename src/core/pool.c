@@ -1,7 +1,8 @@
 // pool.c: pool.h's task loop. One job at a time: the caller publishes (fn, ctx, n) and a
 // new epoch; every thread then claims tasks from `next`, a 64-bit counter holding the
 // epoch in its high half and the next task in its low half, so a thread still looking at
-// an old job can never claim a task of a new one (its compare-and-swap fails). A job's
+// an old job can never claim a task of a new one (its compare-and-swap fails; pool_run
+// says why `next` is written first). A job's
 // fn and ctx are read only after a successful claim; the caller cannot publish another
 // job before that task is reported done, so they are still the claimed job's.
 // Waiting workers spin on the epoch word, after YIELD_NS yielding their core every few
@@ -57,7 +58,7 @@ static void run_tasks(uint32_t e, int worker) {
     for (;;) {
         uint64_t v = atomic_load_explicit(&P.next, memory_order_acquire);
         do {
-            if ((uint32_t)(v >> 32) != e || (int)(uint32_t)v >= atomic_load_explicit(&P.n, memory_order_relaxed))
+            if ((uint32_t)(v >> 32) != e || (int)(uint32_t)v >= atomic_load_explicit(&P.n, memory_order_acquire))
                 return;
         } while (!atomic_compare_exchange_weak_explicit(&P.next, &v, v + 1, memory_order_acq_rel,
                                                         memory_order_acquire));
@@ -126,13 +127,17 @@ void pool_run(int n_tasks, pool_task_fn fn, void *ctx) {
         return;
     }
     width = ensure_threads(width);
+    // The new epoch goes into `next` before anything of the job is written: a thread still in
+    // the last job's run_tasks that reads this job's n then fails its claim. The other order
+    // let it claim task "last job's n" under the old epoch: a task of this job run twice and
+    // counted twice in done, so this call could return before its last task had finished.
+    uint32_t e = atomic_load_explicit(&P.epoch, memory_order_relaxed) + 1;
+    atomic_store(&P.next, (uint64_t)e << 32);
     P.fn = fn;
     P.ctx = ctx;
-    atomic_store_explicit(&P.n, n_tasks, memory_order_relaxed);
+    atomic_store_explicit(&P.n, n_tasks, memory_order_release);
     atomic_store_explicit(&P.width, width, memory_order_relaxed);
     atomic_store_explicit(&P.done, 0, memory_order_relaxed);
-    uint32_t e = atomic_load_explicit(&P.epoch, memory_order_relaxed) + 1;
-    atomic_store_explicit(&P.next, (uint64_t)e << 32, memory_order_release);
     atomic_store(&P.epoch, e);
     if (atomic_load(&P.sleepers) > 0) syscall(SYS_futex, &P.epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     run_tasks(e, 0);
