@@ -112,10 +112,10 @@ static void rounded_effective(qtype t, const float *W, int rows, int cols, const
 // One matrix's choice (matrix i in plan order, stored as t): scale and rounding from
 // {plain, weighted} × {unscaled, the α with the lowest output error} (only unscaled
 // when search is 0), judged by the KL divergence on the calibration windows with this
-// matrix rounded as the candidate says, the matrices chosen before it as they are
-// stored, and the rest fp32. Unscaled plain rounding is RTN, so the choice is never
-// worse than RTN there. Returns the winner's rows as stored (W diag(s) as t), which the
-// forward pass reads from then on; NULL for types that are not rounded.
+// matrix rounded as the candidate says, the matrices chosen before it in their chosen
+// rounding, and the rest fp32. Unscaled plain rounding is RTN, so the choice is never
+// worse than RTN there. Returns the winner's rows in type t (W diag(s) rounded), which
+// the forward pass reads from then on; NULL for types that are not rounded.
 typedef struct choice {
     double alpha, kl, kl_rtn;
     int weighted;
@@ -154,7 +154,7 @@ static choice choose(kl_probe *probe, int i, qtype t, const float *W, int rows, 
     return best;
 }
 
-// From now on the forward pass reads matrix i as stored in q (type t; NULL: as it is).
+// From now on the forward pass reads matrix i as the rows q of type t (NULL: as it is).
 static void keep_stored(gpt2_model *m, const wmat *saved, char **stored, int i, qtype t, char *q) {
     stored[i] = q;
     if (q) *gpt2_mat(m, i) = (wmat){t, saved[i].rows, saved[i].cols, q};
@@ -194,9 +194,9 @@ void awq_apply(gpt2_model *m, const gpt2_plan *plan, const calib_set *cs, int ve
     int widest = c->n_embd;
     for (int i = 0; i < n; i++) widest = gpt2_mat(m, i)->cols > widest ? gpt2_mat(m, i)->cols : widest;
     float *s = xmalloc((size_t)widest * sizeof *s);
-    // While the pass runs, each chosen matrix is read as it will be stored (so later
-    // choices and statistics see the quantized prefix, and the model is held once in fp32
-    // plus its quantized prefix); the fp32 views come back at the end.
+    // While the pass runs, each chosen matrix is read in its chosen rounding, kept in the
+    // plan's type (so later choices and statistics see the quantized prefix, and the pass
+    // holds the fp32 model once plus that prefix); the fp32 views come back at the end.
     wmat *saved = xmalloc((size_t)n * sizeof *saved);
     char **stored = xcalloc((size_t)n, sizeof *stored);
     for (int i = 0; i < n; i++) saved[i] = *gpt2_mat(m, i);
