@@ -28,7 +28,7 @@ CFLAGS ?= -O2 -g
 # -fPIC: one set of objects serves ./shrink and libshrink.so; hidden visibility: the
 # library exports only include/shrink.h's functions (SHRINK_API), and calls inside it
 # stay direct.
-ALL_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE -Isrc -Iinclude -pthread -fPIC -fvisibility=hidden
+ALL_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wpointer-arith -D_GNU_SOURCE -Isrc -Iinclude -pthread -fPIC -fvisibility=hidden
 ALL_LDFLAGS = $(LDFLAGS) -pthread
 LDLIBS = -lm
 BUILD ?= build

@@ -4,7 +4,8 @@
 // with more threads than cores); worker ids stay below
 // pool_width(), and no two threads use one worker id at once; a pool_run from inside a
 // task runs in the calling thread; the width follows the thread count (1 thread: the
-// caller alone); pool_guided covers its units exactly once, largest tasks first.
+// caller alone); pool_guided covers its units exactly once, largest tasks first; pool_for
+// hands out runs that cover [0, n) once, each starting on a multiple of its alignment.
 #include "core/parallel.h"
 #include "core/pool.h"
 #include "core/xalloc.h"
@@ -59,6 +60,22 @@ static int run_jobs(job *j, int n, int jobs, int spin) {
     int wrong = 0;
     for (int i = 0; i < n; i++) wrong += atomic_load(&j->runs[i]) != jobs;
     return wrong;
+}
+
+// pool_for's runs: marks every unit it is given, counts runs that start off the alignment.
+typedef struct {
+    _Atomic int hits[MAX_TASKS];
+    _Atomic int misaligned, empty, runs;
+    int align;
+} range_check;
+
+static void mark_range(void *ctx, int u0, int u1, int worker) {
+    (void)worker;
+    range_check *r = ctx;
+    if (u0 % r->align) atomic_fetch_add(&r->misaligned, 1);
+    if (u1 <= u0) atomic_fetch_add(&r->empty, 1);
+    for (int u = u0; u < u1; u++) atomic_fetch_add(&r->hits[u], 1);
+    atomic_fetch_add(&r->runs, 1);
 }
 
 int main(void) {
@@ -131,6 +148,29 @@ int main(void) {
             }
     EXPECT(ok, "pool_guided: a split that does not cover its units once, largest first");
     if (ok) printf("pool_guided covers 1..50257 units once, largest tasks first, within its task cap ... ok\n");
+
+    // pool_for at 1, 2 and 3 threads: every unit once, runs aligned and non-empty, and more
+    // than one run when the units allow (so the other checks see a split).
+    range_check *rc = xmalloc(sizeof *rc);
+    int rn[] = {1, 15, 16, 17, 1000, MAX_TASKS}, ral[] = {1, 16, 12}, rmin[] = {1, 40};
+    int rok = 1, split_seen = 0;
+    for (int th = 1; th <= 3; th++) {
+        par_set_threads(th);
+        for (size_t a = 0; a < sizeof rn / sizeof *rn; a++)
+            for (size_t b = 0; b < sizeof ral / sizeof *ral; b++)
+                for (size_t c = 0; c < sizeof rmin / sizeof *rmin; c++) {
+                    memset(rc, 0, sizeof *rc);
+                    rc->align = ral[b];
+                    pool_for(rn[a], ral[b], rmin[c], mark_range, rc);
+                    for (int u = 0; u < rn[a]; u++) rok &= atomic_load(&rc->hits[u]) == 1;
+                    rok &= atomic_load(&rc->misaligned) == 0 && atomic_load(&rc->empty) == 0;
+                    if (rn[a] >= 4 * ral[b] * rmin[c] && atomic_load(&rc->runs) > 1) split_seen++;
+                }
+    }
+    EXPECT(rok, "pool_for: a unit not covered once, or a run empty or off its alignment");
+    EXPECT(split_seen > 0, "pool_for never split its units into more than one run");
+    if (rok && split_seen) printf("pool_for covers 1..%d units once in aligned runs at 1-3 threads ... ok\n", MAX_TASKS);
+    free(rc);
     free(j);
     return TEST_DONE();
 }

@@ -143,6 +143,41 @@ static void test_gemm_kernels(void) {
     free(dout), free(w), free(inp), free(dinp), free(dw), free(db);
 }
 
+// The three training products at a shape that the pool splits into blocks of rows and
+// columns with ragged edges (437 and 813 rows are 5 and 9 past a 12-row tile, 299 and 813
+// columns 11 and 13 past a 32-column one): at 2, 3 and 5 threads, the same bits as one
+// thread, which runs each product as one call.
+static void test_matmul_split(void) {
+    int BT = 437, C = 299, OC = 813;
+    rng r;
+    rng_init(&r, 11);
+    float *inp = xmalloc((size_t)BT * C * 4), *w = xmalloc((size_t)OC * C * 4), *bias = xmalloc((size_t)OC * 4);
+    fill(inp, (size_t)BT * C, &r, -1, 1);
+    fill(w, (size_t)OC * C, &r, -1, 1);
+    fill(bias, OC, &r, -1, 1);
+    float *ref[4] = {0}, *got[4] = {0};
+    size_t len[4] = {(size_t)BT * OC, (size_t)BT * C, (size_t)OC * C, (size_t)OC};
+    int nth = par_max_threads_test(), same = 1, widths[] = {1, 2, 3, 5};
+    for (size_t k = 0; k < sizeof widths / sizeof *widths; k++) {
+        set_threads_test(widths[k]);
+        float **o = k == 0 ? ref : got;
+        for (int i = 0; i < 4; i++) {
+            if (!o[i]) o[i] = xmalloc(len[i] * 4);
+            for (size_t e = 0; e < len[i]; e++) o[i][e] = 0.125f;  // dw and db accumulate
+        }
+        matmul_f32_packed(o[0], inp, w, bias, BT, C, OC);    // out = inp·wᵀ + bias
+        matmul_dinp_f32(o[1], o[0], w, BT, C, OC, 0);        // as if dout = out
+        matmul_dw_f32(o[2], o[3], o[0], inp, BT, C, OC);
+        if (k > 0)
+            for (int i = 0; i < 4; i++) same &= memcmp(ref[i], got[i], len[i] * 4) == 0;
+    }
+    set_threads_test(nth);
+    EXPECT(same, "matmul forward/dinp/dw (%dx%dx%d) split across 2, 3 or 5 threads: other bits than one thread", BT, C, OC);
+    if (same) printf("matmul forward, dinp, dw + bias (%dx%dx%d) at 2, 3, 5 threads: one thread's bits ... ok\n", BT, C, OC);
+    for (int i = 0; i < 4; i++) free(ref[i]), free(got[i]);
+    free(inp), free(w), free(bias);
+}
+
 static void test_vec_kernels(void) {
     rng r;
     rng_init(&r, 11);
@@ -602,6 +637,51 @@ static int *make_stream(int V, size_t n) {
     return s;
 }
 
+// Reductions over positions split by 16-column groups, at a width that is not a multiple of
+// 16 (n_embd 40: groups of 16, 16 and 8): the gradients of every LayerNorm weight and bias
+// and of the position embedding at the last group's columns against central differences
+// (h = 1e-2; error scaled as in test_shapes' check of every weight kind).
+static void test_ragged_width(void) {
+    enum { RV = 29, RT = 8, RB = 2, RC = 40 };
+    gpt2_config c;
+    gpt2_config_init(&c, RV, RT, RC, 1, 2, 48);
+    gpt2_model m;
+    gpt2_model_alloc(&m, &c);
+    rng r;
+    rng_init(&r, 5);
+    for (size_t i = 0; i < m.n_floats; i++) m.params[i] = (rng_f32(&r) - 0.5f) * 0.6f;
+    for (int i = 0; i < RC; i++) m.layers[0].ln_1_w[i] += 1.0f, m.layers[0].ln_2_w[i] += 1.0f, m.ln_f_w[i] += 1.0f;
+    int ids[RB * RT], tg[RB * RT];
+    for (int i = 0; i < RB * RT; i++) ids[i] = (i * 7 + 3) % RV, tg[i] = (i * 11 + 1) % RV;
+    gpt2_acts a, f;
+    EXPECT(gpt2_acts_init(&a, &m, RB, RT, 1) == 0 && gpt2_acts_init(&f, &m, RB, RT, 0) == 0, "acts: %s", err_msg());
+    gpt2_train_forward(&m, &a, ids);
+    gpt2_train_ce(&a, RV, tg, 1);
+    gpt2_backward(&m, &a);
+    float *vecs[] = {m.layers[0].ln_1_w, m.layers[0].ln_1_b, m.layers[0].ln_2_w, m.layers[0].ln_2_b, m.ln_f_w,
+                     m.ln_f_b, m.wpe + 3 * RC};
+    double worst = 0;
+    const float h = 1e-2f;
+    for (size_t v = 0; v < sizeof vecs / sizeof *vecs; v++)
+        for (int i = 32; i < RC; i += 3) {
+            float *wp = vecs[v] + i, w0 = *wp;
+            double g = gpt2_grad(&m, &a, wp)[0];
+            *wp = w0 + h;
+            gpt2_train_forward(&m, &f, ids);
+            double lp = gpt2_train_ce(&f, RV, tg, 0);
+            *wp = w0 - h;
+            gpt2_train_forward(&m, &f, ids);
+            double lm = gpt2_train_ce(&f, RV, tg, 0);
+            *wp = w0;
+            double e = fabs((lp - lm) / (2.0 * (double)h) - g) / (1e-5 + 2e-3 * fabs(g));
+            if (!(e <= worst)) worst = e;
+        }
+    EXPECT_CLOSE("n_embd 40: LayerNorm and position-embedding gradients at columns 32-39 vs finite differences", worst,
+                 1.0);
+    gpt2_acts_free(&a), gpt2_acts_free(&f);
+    gpt2_model_free(&m);
+}
+
 static int tiny_config(gpt2_config *c) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/testdata/oracle/tiny", shared_dir());
@@ -864,6 +944,7 @@ int main(void) {
     double t_start = timer_now();
 #define PHASE(f) (f(), getenv("SHRINK_TEST_VERBOSE") ? printf("  [%s done at %.2f s]\n", #f, timer_now() - t_start) : 0)
     PHASE(test_gemm_kernels);
+    PHASE(test_matmul_split);
     PHASE(test_vec_kernels);
     test_oracle_grads("tiny", 1e-6, 0.0, 5e-6);
     test_oracle_grads("tiny-hot", 1e-5, 1e-4, 1e-5);
@@ -871,6 +952,7 @@ int main(void) {
     PHASE(test_distill);
     PHASE(test_adamw);
     PHASE(test_token_files);
+    PHASE(test_ragged_width);
     PHASE(test_training_run);
     PHASE(test_kd_step);
     PHASE(test_resume);

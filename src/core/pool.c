@@ -163,3 +163,24 @@ int pool_guided(int n, int min_units, int *bounds, int max_tasks) {
     }
     return k;
 }
+
+typedef struct {
+    pool_range_fn fn;
+    void *ctx;
+    int n, align;
+    int bounds[POOL_MAX_TASKS + 1];  // in units of align
+} range_job;
+
+static void range_task(void *ctx, int task, int worker) {
+    const range_job *j = ctx;
+    long u0 = (long)j->bounds[task] * j->align, u1 = (long)j->bounds[task + 1] * j->align;
+    j->fn(j->ctx, (int)u0, u1 < j->n ? (int)u1 : j->n, worker);
+}
+
+void pool_for(int n, int align, int min_units, pool_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (align < 1) align = 1;
+    range_job j = {fn, ctx, n, align, {0}};
+    int groups = (int)(((long)n + align - 1) / align);
+    pool_run(pool_guided(groups, (min_units + align - 1) / align, j.bounds, POOL_MAX_TASKS), range_task, &j);
+}

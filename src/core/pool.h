@@ -1,4 +1,4 @@
-// pool.h: the forward pass's worker threads, built for a machine that is not idle.
+// pool.h: the worker threads of the forward pass and of training, built for a machine that is not idle.
 //
 // pool_run(n, fn, ctx) runs fn(ctx, i, worker) for every task i in [0, n) and returns when
 // all have run. The caller takes tasks too; the pool's threads take them as they come,
@@ -33,3 +33,11 @@ int pool_width(void);
 // (the last tasks grow once max_tasks is reached).
 int pool_guided(int n, int min_units, int *bounds, int max_tasks);
 enum { POOL_MAX_TASKS = 128 };
+
+// pool_for(n, align, min_units, fn, ctx) runs fn(ctx, u0, u1, worker) over runs [u0, u1)
+// that cover [0, n) once: pool_guided's split, every run starting on a multiple of align
+// (a tile, a cache line) and holding at least min_units units where n allows. What a run
+// computes must not depend on where it starts or ends (rows, columns, elements), so the
+// result is the same for any width.
+typedef void (*pool_range_fn)(void *ctx, int u0, int u1, int worker);
+void pool_for(int n, int align, int min_units, pool_range_fn fn, void *ctx);

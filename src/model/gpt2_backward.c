@@ -11,10 +11,11 @@
 // by columns, so each sum runs in position order whatever the thread count.
 #include "gpt2_acts.h"
 #include "../core/err.h"
-#include "../core/parallel.h"
+#include "../core/pool.h"
 #include "../core/timer.h"
 #include "../kernels/backward.h"
 #include "../kernels/kernels.h"
+#include <limits.h>
 #include <string.h>
 
 #define QB 24  // attention rows per block (as in the forward)
@@ -24,23 +25,25 @@ void gpt2_grads_zero(const gpt2_model *m, gpt2_acts *a) {
     memset(a->grads, 0, m->n_floats * sizeof(float));
 }
 
-// The column range [c0, c1) of n columns that thread ith of nth owns (multiples of 16).
-static void split_cols(int n, int ith, int nth, int *c0, int *c1) {
-    int groups = (n + 15) / 16;
-    int g0 = (int)((long)groups * ith / nth), g1 = (int)((long)groups * (ith + 1) / nth);
-    *c0 = g0 * 16 < n ? g0 * 16 : n;
-    *c1 = g1 * 16 < n ? g1 * 16 : n;
-}
+// Row-wise passes go to the pool in runs of at least MIN_FLOATS floats; reductions over
+// positions in runs of 16 columns (a cache line), each column summed in position order.
+enum { MIN_FLOATS = 16384 };
 
-// dinp (BT, C) += LayerNorm backward of dout (BT, C); dw, db (C) += their gradients.
-// inp is the LayerNorm's input, mean/rstd (BT) what the forward kept.
-static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                               const float *mean, const float *rstd, int BT, int C) {
-#pragma omp parallel for schedule(static)
-    for (int t = 0; t < BT; t++) {
-        const float *dy = dout + (size_t)t * C, *x = inp + (size_t)t * C;
-        float *dx = dinp + (size_t)t * C;
-        float mu = mean[t], rs = rstd[t], dmean = 0.0f, dnorm_mean = 0.0f;
+typedef struct {
+    float *dinp, *dw, *db;
+    const float *dout, *inp, *w, *mean, *rstd;
+    int BT, C;
+} lnb_job;
+
+static void layernorm_backward_rows(void *ctx, int t0, int t1, int worker) {
+    (void)worker;
+    const lnb_job *j = ctx;
+    int C = j->C;
+    const float *w = j->w;
+    for (int t = t0; t < t1; t++) {
+        const float *dy = j->dout + (size_t)t * C, *x = j->inp + (size_t)t * C;
+        float *dx = j->dinp + (size_t)t * C;
+        float mu = j->mean[t], rs = j->rstd[t], dmean = 0.0f, dnorm_mean = 0.0f;
 #pragma omp simd reduction(+ : dmean, dnorm_mean)
         for (int i = 0; i < C; i++) {
             float dn = w[i] * dy[i];
@@ -54,32 +57,53 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
             dx[i] += rs * (w[i] * dy[i] - dmean - norm * dnorm_mean);
         }
     }
-#pragma omp parallel
-    {
-        int nth = par_num_threads(), ith = par_thread_id();
-        int c0, c1;
-        split_cols(C, ith, nth, &c0, &c1);
-        for (int t = 0; t < BT; t++) {
-            const float *dy = dout + (size_t)t * C, *x = inp + (size_t)t * C;
-            float mu = mean[t], rs = rstd[t];
-            for (int i = c0; i < c1; i++) {
-                dw[i] += (x[i] - mu) * rs * dy[i];
-                db[i] += dy[i];
-            }
+}
+
+// Columns [16·g0, 16·g1) of dw and db, summed over every position in order.
+static void layernorm_backward_cols(void *ctx, int g0, int g1, int worker) {
+    (void)worker;
+    const lnb_job *j = ctx;
+    int C = j->C, c0 = 16 * g0, c1 = 16 * g1 < C ? 16 * g1 : C;
+    for (int t = 0; t < j->BT; t++) {
+        const float *dy = j->dout + (size_t)t * C, *x = j->inp + (size_t)t * C;
+        float mu = j->mean[t], rs = j->rstd[t];
+        for (int i = c0; i < c1; i++) {
+            j->dw[i] += (x[i] - mu) * rs * dy[i];
+            j->db[i] += dy[i];
         }
     }
 }
 
-// dqkv (B, T, 3W) from datty (B, T, W), given the layer's qkv and probabilities att (W = NH·HS).
-static void attention_backward(gpt2_acts *a, float *dqkv, const float *datty, const float *qkv, const float *att,
-                               int NH, int HS, float scale) {
-    int B = a->B, T = a->T, C = NH * HS, C3 = 3 * C;
-#pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH, th = par_thread_id();
-        CHECK(th < a->n_threads);
-        float *dS = a->scratch + (size_t)th * a->scratch_stride;  // (T, T): dP, then dS in place
-        float *vt = dS + (size_t)T * T;                              // (HS, T): V transposed
+// dinp (BT, C) += LayerNorm backward of dout (BT, C); dw, db (C) += their gradients.
+// inp is the LayerNorm's input, mean/rstd (BT) what the forward kept.
+static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, int BT, int C) {
+    lnb_job j = {dinp, dw, db, dout, inp, w, mean, rstd, BT, C};
+    pool_for(BT, 1, MIN_FLOATS / C + 1, layernorm_backward_rows, &j);
+    pool_for((C + 15) / 16, 1, 8, layernorm_backward_cols, &j);
+}
+
+typedef struct {
+    gpt2_acts *a;
+    float *dqkv;
+    const float *datty, *qkv, *att;
+    int NH, HS;
+    float scale;
+} attb_job;
+
+// Heads [bh0, bh1) of the flattened (sequence, head) index.
+static void attention_backward_heads(void *ctx, int bh0, int bh1, int worker) {
+    const attb_job *jb = ctx;
+    gpt2_acts *a = jb->a;
+    int T = a->T, NH = jb->NH, HS = jb->HS, C = NH * HS, C3 = 3 * C;
+    float scale = jb->scale;
+    const float *qkv = jb->qkv, *datty = jb->datty, *att = jb->att;
+    float *dqkv = jb->dqkv;
+    CHECK(worker < a->n_threads);
+    float *dS = a->scratch + (size_t)worker * a->scratch_stride;  // (T, T): dP, then dS in place
+    float *vt = dS + (size_t)T * T;                                 // (HS, T): V transposed
+    for (int bh = bh0; bh < bh1; bh++) {
+        int b = bh / NH, h = bh % NH;
         const float *q = qkv + (size_t)b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
         float *dq = dqkv + (size_t)b * T * C3 + h * HS, *dk = dq + C, *dv = dq + 2 * C;
         const float *dO = datty + (size_t)b * T * C + h * HS;
@@ -112,15 +136,33 @@ static void attention_backward(gpt2_acts *a, float *dqkv, const float *datty, co
     }
 }
 
-// dx (n) = GELU'(x) · dy in place over dy, split across threads like the forward.
+// dqkv (B, T, 3W) from datty (B, T, W), given the layer's qkv and probabilities att (W = NH·HS).
+static void attention_backward(gpt2_acts *a, float *dqkv, const float *datty, const float *qkv, const float *att,
+                               int NH, int HS, float scale) {
+    attb_job j = {a, dqkv, datty, qkv, att, NH, HS, scale};
+    pool_for(a->B * NH, 1, 1, attention_backward_heads, &j);
+}
+
+typedef struct {
+    float *dy;
+    const float *x;
+    size_t n;
+    int exact;
+} gelub_job;
+
+// Floats [16·u0, 16·u1) ∩ [0, n): units of a cache line.
+static void gelu_backward_units(void *ctx, int u0, int u1, int worker) {
+    (void)worker;
+    const gelub_job *j = ctx;
+    size_t b = (size_t)u0 * 16, e = (size_t)u1 * 16 < j->n ? (size_t)u1 * 16 : j->n;
+    gelu_backward_f32(j->dy + b, j->x + b, j->dy + b, e - b, j->exact);
+}
+
+// dx (n) = GELU'(x) · dy in place over dy.
 static void gelu_backward(float *dy, const float *x, size_t n, int exact) {
-#pragma omp parallel
-    {
-        int nth = par_num_threads(), ith = par_thread_id();
-        size_t chunk = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
-        size_t b = (size_t)ith * chunk, e = b + chunk < n ? b + chunk : n;
-        if (b < e) gelu_backward_f32(dy + b, x + b, dy + b, e - b, exact);
-    }
+    gelub_job j = {dy, x, n, exact};
+    CHECK((n + 15) / 16 <= INT_MAX);
+    pool_for((int)((n + 15) / 16), 1, MIN_FLOATS / 16, gelu_backward_units, &j);
 }
 
 // The backward of one fp32 product out (BT, OC) = in (BT, K) · Wᵀ [+ bias]: dW += doutᵀ·in,
@@ -149,6 +191,28 @@ static void linear_backward(const gpt2_model *m, gpt2_acts *a, float *din, const
     }
     mm_backward(m, a, a->dlowrank, dout, h, &lin->w2, lin->bias, BT);
     mm_backward(m, a, din, a->dlowrank, in, &lin->w, NULL, BT);
+}
+
+typedef struct {
+    const gpt2_model *m;
+    const gpt2_acts *a;
+    float *gwte, *gwpe;
+} emb_job;
+
+// Columns [16·g0, 16·g1) of the embeddings' gradients from dres, positions in order.
+static void embed_backward_cols(void *ctx, int g0, int g1, int worker) {
+    (void)worker;
+    const emb_job *j = ctx;
+    const gpt2_acts *a = j->a;
+    int C = j->m->cfg.n_embd, T = a->T, BT = a->B * a->T, c0 = 16 * g0, c1 = 16 * g1 < C ? 16 * g1 : C;
+    for (int t = 0; t < BT; t++) {
+        const float *d = a->dres + (size_t)t * C;
+        float *gt = j->gwte + (size_t)a->inputs[t] * C, *gp = j->gwpe + (size_t)(t % T) * C;
+        for (int i = c0; i < c1; i++) {
+            gt[i] += d[i];
+            gp[i] += d[i];
+        }
+    }
 }
 
 void gpt2_backward(const gpt2_model *m, gpt2_acts *a) {
@@ -203,22 +267,8 @@ void gpt2_backward(const gpt2_model *m, gpt2_acts *a) {
     }
 
     // Embeddings: encoded = wte[token] + wpe[position]; columns split, positions in order.
-    const int *tok = a->inputs;
-    float *gwte = gpt2_grad(m, a, m->embd.data), *gwpe = gpt2_grad(m, a, m->wpe);
-#pragma omp parallel
-    {
-        int nth = par_num_threads(), ith = par_thread_id();
-        int c0, c1;
-        split_cols(C, ith, nth, &c0, &c1);
-        for (int t = 0; t < BT; t++) {
-            const float *d = dres + (size_t)t * C;
-            float *gt = gwte + (size_t)tok[t] * C, *gp = gwpe + (size_t)(t % T) * C;
-            for (int i = c0; i < c1; i++) {
-                gt[i] += d[i];
-                gp[i] += d[i];
-            }
-        }
-    }
+    emb_job ej = {m, a, gpt2_grad(m, a, m->embd.data), gpt2_grad(m, a, m->wpe)};
+    pool_for((C + 15) / 16, 1, 8, embed_backward_cols, &ej);
     LAP(GPT2_PROF_OTHER);
 #undef LAP
 }

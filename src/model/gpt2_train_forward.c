@@ -14,10 +14,12 @@
 #include "gpt2_acts.h"
 #include "../core/err.h"
 #include "../core/parallel.h"
+#include "../core/pool.h"
 #include "../core/timer.h"
 #include "../core/xalloc.h"
 #include "../kernels/backward.h"
 #include "../kernels/kernels.h"
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -50,7 +52,7 @@ int gpt2_acts_init(gpt2_acts *a, const gpt2_model *m, int B, int T, int backward
     a->B = B;
     a->T = T;
     a->backward = backward;
-    a->n_threads = par_max_threads();
+    a->n_threads = pool_width();
     a->scratch_stride = ((size_t)T * T + HS * T + 15) & ~(size_t)15;
     a->layer = xcalloc((size_t)nl, sizeof *a->layer);
     // One table: destination, floats. Order is the memory order.
@@ -103,13 +105,24 @@ void gpt2_acts_free(gpt2_acts *a) {
 
 // --- layers
 
-// out (BT, C) = (in - mean) / sqrt(var + eps) · w + b per row; mean, rstd (BT) kept.
-static void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
-                              int BT, int C, float eps) {
-#pragma omp parallel for schedule(static)
-    for (int t = 0; t < BT; t++) {
-        const float *x = in + (size_t)t * C;
-        float *y = out + (size_t)t * C;
+// Row-wise and element-wise passes go to the pool (core/pool.h) in runs of at least
+// MIN_FLOATS floats, so a run's work outweighs claiming it.
+enum { MIN_FLOATS = 16384 };
+
+typedef struct {
+    float *out, *mean, *rstd;
+    const float *in, *w, *b;
+    int C;
+    float eps;
+} ln_job;
+
+static void layernorm_rows(void *ctx, int t0, int t1, int worker) {
+    (void)worker;
+    const ln_job *j = ctx;
+    int C = j->C;
+    for (int t = t0; t < t1; t++) {
+        const float *x = j->in + (size_t)t * C;
+        float *y = j->out + (size_t)t * C;
         float mu = 0.0f;
 #pragma omp simd reduction(+ : mu)
         for (int i = 0; i < C; i++) mu += x[i];
@@ -121,33 +134,49 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
             var += d * d;
         }
         var /= (float)C;
-        float rs = 1.0f / sqrtf(var + eps);
-        for (int i = 0; i < C; i++) y[i] = (x[i] - mu) * rs * w[i] + b[i];
-        mean[t] = mu;
-        rstd[t] = rs;
+        float rs = 1.0f / sqrtf(var + j->eps);
+        for (int i = 0; i < C; i++) y[i] = (x[i] - mu) * rs * j->w[i] + j->b[i];
+        j->mean[t] = mu;
+        j->rstd[t] = rs;
     }
 }
 
-// atty (B, T, W) and att (B, NH, T, T) from qkv (B, T, 3W), W = NH·HS.
-static void attention_forward(gpt2_acts *a, float *atty, float *att, const float *qkv, int NH, int HS, float scale) {
-    int B = a->B, T = a->T, C = NH * HS, C3 = 3 * C;
-#pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH, th = par_thread_id();
-        CHECK(th < a->n_threads);
-        const float *q = qkv + (size_t)b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
-        // K of this head transposed to (HS, T), so the product packs contiguous rows
-        float *kt = a->scratch + (size_t)th * a->scratch_stride;
-        for (int j = 0; j < T; j++)
-            for (int d = 0; d < HS; d++) kt[(size_t)d * T + j] = k[(size_t)j * C3 + d];
-        float *P = att + (size_t)bh * T * T;
-        float *o = atty + (size_t)b * T * C + h * HS;
+// out (BT, C) = (in - mean) / sqrt(var + eps) · w + b per row; mean, rstd (BT) kept.
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
+                              int BT, int C, float eps) {
+    ln_job j = {out, mean, rstd, in, w, b, C, eps};
+    pool_for(BT, 1, MIN_FLOATS / C + 1, layernorm_rows, &j);
+}
+
+typedef struct {
+    gpt2_acts *a;
+    float *atty, *att;
+    const float *qkv;
+    int NH, HS;
+    float scale;
+} att_job;
+
+// Heads [bh0, bh1) of the flattened (sequence, head) index.
+static void attention_heads(void *ctx, int bh0, int bh1, int worker) {
+    const att_job *j = ctx;
+    gpt2_acts *a = j->a;
+    int T = a->T, NH = j->NH, HS = j->HS, C = NH * HS, C3 = 3 * C;
+    CHECK(worker < a->n_threads);
+    // K of a head transposed to (HS, T), so the product packs contiguous rows
+    float *kt = a->scratch + (size_t)worker * a->scratch_stride;
+    for (int bh = bh0; bh < bh1; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = j->qkv + (size_t)b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
+        for (int t = 0; t < T; t++)
+            for (int d = 0; d < HS; d++) kt[(size_t)d * T + t] = k[(size_t)t * C3 + d];
+        float *P = j->att + (size_t)bh * T * T;
+        float *o = j->atty + (size_t)b * T * C + h * HS;
         for (int q0 = 0; q0 < T; q0 += QB) {
             int qn = T - q0 < QB ? T - q0 : QB, nk = q0 + qn;  // keys 0..nk-1 are visible to this block
             gemm_f32(P + (size_t)q0 * T, T, q + (size_t)q0 * C3, C3, 1, kt, T, 1, qn, nk, HS, 0);  // Q·Kᵀ
             for (int i = q0; i < q0 + qn; i++) {
                 float *row = P + (size_t)i * T;
-                softmax_f32(row, row, i + 1, scale);
+                softmax_f32(row, row, i + 1, j->scale);
                 memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
             }
             gemm_f32(o + (size_t)q0 * C, C, P + (size_t)q0 * T, T, 1, v, C3, 1, qn, HS, nk, 0);
@@ -155,31 +184,58 @@ static void attention_forward(gpt2_acts *a, float *atty, float *att, const float
     }
 }
 
-// GELU of n floats: out = gelu(in), split across threads in 64-byte-aligned chunks.
-static void gelu_forward(float *out, const float *in, size_t n, int exact) {
-#pragma omp parallel
-    {
-        int nth = par_num_threads(), ith = par_thread_id();
-        size_t chunk = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
-        size_t b = (size_t)ith * chunk, e = b + chunk < n ? b + chunk : n;
-        if (b < e) {
-            memcpy(out + b, in + b, (e - b) * sizeof(float));
-            kern.gelu_f32(out + b, e - b, exact);
-        }
-    }
+// atty (B, T, W) and att (B, NH, T, T) from qkv (B, T, 3W), W = NH·HS.
+static void attention_forward(gpt2_acts *a, float *atty, float *att, const float *qkv, int NH, int HS, float scale) {
+    att_job j = {a, atty, att, qkv, NH, HS, scale};
+    pool_for(a->B * NH, 1, 1, attention_heads, &j);
 }
 
-static void residual_add(float *x, const float *y, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
+typedef struct {
+    float *x;
+    const float *y;
+    size_t n;
+    int exact;
+} vec_job;
+
+// Element-wise passes run in units of 16 floats (a cache line): floats [16·u0, 16·u1) ∩ [0, n).
+static void vec_span(const vec_job *j, int u0, int u1, size_t *b, size_t *e) {
+    *b = (size_t)u0 * 16;
+    *e = (size_t)u1 * 16 < j->n ? (size_t)u1 * 16 : j->n;
 }
+
+static void gelu_units(void *ctx, int u0, int u1, int worker) {
+    (void)worker;
+    const vec_job *j = ctx;
+    size_t b, e;
+    vec_span(j, u0, u1, &b, &e);
+    memcpy(j->x + b, j->y + b, (e - b) * sizeof(float));
+    kern.gelu_f32(j->x + b, e - b, j->exact);
+}
+
+static void add_units(void *ctx, int u0, int u1, int worker) {
+    (void)worker;
+    const vec_job *j = ctx;
+    size_t b, e;
+    vec_span(j, u0, u1, &b, &e);
+    for (size_t i = b; i < e; i++) j->x[i] += j->y[i];
+}
+
+static void vec_pass(pool_range_fn fn, float *x, const float *y, size_t n, int exact) {
+    vec_job j = {x, y, n, exact};
+    CHECK((n + 15) / 16 <= INT_MAX);  // no activation comes near 2^35 floats
+    pool_for((int)((n + 15) / 16), 1, MIN_FLOATS / 16, fn, &j);
+}
+
+// GELU of n floats: out = gelu(in).
+static void gelu_forward(float *out, const float *in, size_t n, int exact) { vec_pass(gelu_units, out, in, n, exact); }
+
+static void residual_add(float *x, const float *y, size_t n) { vec_pass(add_units, x, y, n, 0); }
 
 // out (BT, OC) = in (BT, K) · Wᵀ + bias for an fp32 matrix; with K = 0 (an empty MLP or
 // attention) that is the bias.
 static void mm(float *out, const float *in, const wmat *W, const float *bias, int BT) {
     if (W->rows == 0) return;
-    if (W->cols == 0) {
-#pragma omp parallel for schedule(static)
+    if (W->cols == 0) {  // rare (a pruned-away part) and a plain fill: one thread
         for (int t = 0; t < BT; t++)
             for (int r = 0; r < W->rows; r++) out[(size_t)t * W->rows + r] = bias ? bias[r] : 0.0f;
         return;
@@ -199,22 +255,36 @@ static void linear_forward(float *out, const float *in, const gpt2_linear *lin, 
 
 // --- the model
 
+typedef struct {
+    const gpt2_model *m;
+    gpt2_acts *a;
+    const int *inputs;
+} embed_job;
+
+// encoded rows [i0, i1) = wte[token] + wpe[position].
+static void embed_rows(void *ctx, int i0, int i1, int worker) {
+    (void)worker;
+    const embed_job *j = ctx;
+    int C = j->m->cfg.n_embd, T = j->a->T, V = j->m->cfg.vocab_size;
+    for (int i = i0; i < i1; i++) {
+        int tok = j->inputs[i];
+        CHECK(tok >= 0 && tok < V);
+        const float *te = (const float *)j->m->embd.data + (size_t)tok * C, *pe = j->m->wpe + (size_t)(i % T) * C;
+        float *x = j->a->encoded + (size_t)i * C;
+        for (int k = 0; k < C; k++) x[k] = te[k] + pe[k];
+    }
+}
+
 void gpt2_train_forward(const gpt2_model *m, gpt2_acts *a, const int *inputs) {
     const gpt2_config *c = &m->cfg;
-    int B = a->B, T = a->T, C = c->n_embd, L = c->n_layer, V = c->vocab_size;
+    int B = a->B, T = a->T, C = c->n_embd, L = c->n_layer;
     int BT = B * T;
     a->inputs = inputs;
     double t0 = timer_now(), t1;
 #define LAP(part) (t1 = timer_now(), a->prof[part] += t1 - t0, t0 = t1)
 
-    const float *wte = m->embd.data;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < BT; i++) {
-        CHECK(inputs[i] >= 0 && inputs[i] < V);
-        const float *te = wte + (size_t)inputs[i] * C, *pe = m->wpe + (size_t)(i % T) * C;
-        float *x = a->encoded + (size_t)i * C;
-        for (int k = 0; k < C; k++) x[k] = te[k] + pe[k];
-    }
+    embed_job ej = {m, a, inputs};
+    pool_for(BT, 1, MIN_FLOATS / C + 1, embed_rows, &ej);
     for (int l = 0; l < L; l++) {
         gpt2_layer_acts *la = &a->layer[a->backward ? l : 0];
         const float *x = l == 0 ? a->encoded : a->layer[a->backward ? l - 1 : 0].res3;
@@ -253,22 +323,36 @@ void gpt2_train_forward(const gpt2_model *m, gpt2_acts *a, const int *inputs) {
 #undef LAP
 }
 
-double gpt2_train_ce(gpt2_acts *a, int V, const int *targets, int grad) {
-    int BT = a->B * a->T;
-    float dscale = 1.0f / (float)BT;
-    double t0 = timer_now();
-#pragma omp parallel for schedule(static)
-    for (int t = 0; t < BT; t++) {
-        float *row = a->logits + (size_t)t * V;
-        int y = targets[t];
+typedef struct {
+    gpt2_acts *a;
+    const int *targets;
+    int V, grad;
+    float dscale;
+} ce_job;
+
+// Rows [t0, t1): the loss, and with grad the logits replaced by d(loss)/d(logits).
+static void ce_rows(void *ctx, int t0, int t1, int worker) {
+    (void)worker;
+    const ce_job *j = ctx;
+    int V = j->V;
+    for (int t = t0; t < t1; t++) {
+        float *row = j->a->logits + (size_t)t * V;
+        int y = j->targets[t];
         CHECK(y >= 0 && y < V);
         float zy = row[y];
-        a->losses[t] = softmax_f32(row, row, V, 1.0f) - zy;
-        if (grad) {
-            for (int i = 0; i < V; i++) row[i] *= dscale;
-            row[y] -= dscale;
+        j->a->losses[t] = softmax_f32(row, row, V, 1.0f) - zy;
+        if (j->grad) {
+            for (int i = 0; i < V; i++) row[i] *= j->dscale;
+            row[y] -= j->dscale;
         }
     }
+}
+
+double gpt2_train_ce(gpt2_acts *a, int V, const int *targets, int grad) {
+    int BT = a->B * a->T;
+    double t0 = timer_now();
+    ce_job j = {a, targets, V, grad, 1.0f / (float)BT};
+    pool_for(BT, 1, 1, ce_rows, &j);
     double sum = 0.0;
     for (int t = 0; t < BT; t++) sum += a->losses[t];
     a->prof[GPT2_PROF_SOFTMAX_CE] += timer_now() - t0;

@@ -10,37 +10,52 @@
 // forward pass on the same batch; no gradient flows into the teacher.
 #include "train.h"
 #include "../core/err.h"
-#include "../core/parallel.h"
+#include "../core/pool.h"
 #include "../core/xalloc.h"
 #include "../kernels/backward.h"
 
-double distill_loss(float *student, const float *teacher, const int *targets, int N, int V, float alpha, float tau,
-                    double *ce_out, double *kl_out) {
-    int nth = par_max_threads();
-    float *scratch = xmalloc((size_t)nth * 2 * (size_t)V * sizeof(float));  // per thread: p_t, p_s
-    double *ce = xmalloc((size_t)N * sizeof(double)), *kl = xmalloc((size_t)N * sizeof(double));
-    float inv_tau = 1.0f / tau, inv_n = 1.0f / (float)N;
-    float a_hard = (1.0f - alpha) * inv_n, a_soft = alpha * tau * inv_n;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < N; r++) {
-        int th = par_thread_id();
-        CHECK(th < nth);
-        float *pt = scratch + (size_t)th * 2 * V, *ps = pt + V;
-        float *z = student + (size_t)r * V;
-        const float *s = teacher + (size_t)r * V;
-        int y = targets[r];
+typedef struct {
+    float *student, *scratch;
+    const float *teacher;
+    const int *targets;
+    double *ce, *kl;
+    int V, width;
+    float inv_tau, a_hard, a_soft;
+} kd_job;
+
+// Rows [r0, r1): their CE and KL, and the student's logits replaced by the gradient.
+static void kd_rows(void *ctx, int r0, int r1, int worker) {
+    const kd_job *j = ctx;
+    int V = j->V;
+    CHECK(worker < j->width);
+    float *pt = j->scratch + (size_t)worker * 2 * V, *ps = pt + V;
+    for (int r = r0; r < r1; r++) {
+        float *z = j->student + (size_t)r * V;
+        const float *s = j->teacher + (size_t)r * V;
+        int y = j->targets[r];
         CHECK(y >= 0 && y < V);
-        float lse_t = softmax_f32(pt, s, V, inv_tau);
-        float lse_s = softmax_f32(ps, z, V, inv_tau);
+        float lse_t = softmax_f32(pt, s, V, j->inv_tau);
+        float lse_s = softmax_f32(ps, z, V, j->inv_tau);
         // KL = Σ p_t·(log p_t − log p_s) = Σ p_t·(s − z)/τ − lse_t + lse_s, since Σ p_t = 1
         double d = 0.0;
         for (int i = 0; i < V; i++) d += (double)pt[i] * (double)(s[i] - z[i]);
-        kl[r] = d * inv_tau - lse_t + lse_s;
+        j->kl[r] = d * j->inv_tau - lse_t + lse_s;
         float zy = z[y];
-        ce[r] = softmax_f32(z, z, V, 1.0f) - zy;  // z now holds softmax(z)
-        for (int i = 0; i < V; i++) z[i] = a_hard * z[i] + a_soft * (ps[i] - pt[i]);
-        z[y] -= a_hard;
+        j->ce[r] = softmax_f32(z, z, V, 1.0f) - zy;  // z now holds softmax(z)
+        for (int i = 0; i < V; i++) z[i] = j->a_hard * z[i] + j->a_soft * (ps[i] - pt[i]);
+        z[y] -= j->a_hard;
     }
+}
+
+double distill_loss(float *student, const float *teacher, const int *targets, int N, int V, float alpha, float tau,
+                    double *ce_out, double *kl_out) {
+    int width = pool_width();
+    float *scratch = xmalloc((size_t)width * 2 * (size_t)V * sizeof(float));  // per worker: p_t, p_s
+    double *ce = xmalloc((size_t)N * sizeof(double)), *kl = xmalloc((size_t)N * sizeof(double));
+    float inv_n = 1.0f / (float)N;
+    kd_job j = {student, scratch, teacher, targets, ce, kl, V, width, 1.0f / tau, (1.0f - alpha) * inv_n,
+                alpha * tau * inv_n};
+    pool_for(N, 1, 1, kd_rows, &j);
     double ce_sum = 0.0, kl_sum = 0.0;
     for (int r = 0; r < N; r++) {
         ce_sum += ce[r];
