@@ -4,9 +4,9 @@
 // The entries without an ISA suffix call the twin the dispatch table holds (kernels_init():
 // AVX-512 or AVX2 where the CPU has them, SHRINK_KERNELS=ref the _ref twins). Kernels never
 // allocate. gemm_f32 and softmax/gelu kernels are single-threaded (callers run them inside
-// their own parallel loops); matmul_dinp_f32 and matmul_dw_f32 run an OpenMP loop inside.
-// Every output element is reduced in the same order whatever the thread count, so
-// results do not depend on it.
+// their own pool tasks); matmul_f32_packed, matmul_dinp_f32 and matmul_dw_f32 split their
+// output into blocks that run as pool tasks (core/pool.h). Every output element is reduced
+// in the same order whatever the thread count, so results do not depend on it.
 #pragma once
 #include <stddef.h>
 #include "kernels.h"
@@ -30,13 +30,13 @@ void gemm_f32_avx512(float *c, int ldc, const float *a, int sam, int sak, const 
 // (bias may be NULL): kernels.h's matmul_f32 contract, computed with the packed gemm_f32
 // twins (w read transposed) when the dispatch chose "avx2" or "avx512", which give the same
 // bits, so a training run does not depend on which of the two a CPU has; else by
-// kern.matmul_f32. Threads split BT.
+// kern.matmul_f32.
 void matmul_f32_packed(float *out, const float *inp, const float *w, const float *bias, int BT, int C, int OC);
 
 // --- matmul backward, for the forward out (BT, OC) = inp (BT, C) · w (OC, C)ᵀ + b (OC)
-// dinp (BT, C) = [dinp +] dout (BT, OC) · w (OC, C). Threads split BT.
+// dinp (BT, C) = [dinp +] dout (BT, OC) · w (OC, C).
 void matmul_dinp_f32(float *dinp, const float *dout, const float *w, int BT, int C, int OC, int accumulate);
-// dw (OC, C) += dout (BT, OC)ᵀ · inp (BT, C); db (OC) += Σ_t dout[t] (db may be NULL). Threads split OC.
+// dw (OC, C) += dout (BT, OC)ᵀ · inp (BT, C); db (OC) += Σ_t dout[t] (db may be NULL).
 void matmul_dw_f32(float *dw, float *db, const float *dout, const float *inp, int BT, int C, int OC);
 
 // --- row softmax
