@@ -143,39 +143,44 @@ static void test_gemm_kernels(void) {
     free(dout), free(w), free(inp), free(dinp), free(dw), free(db);
 }
 
-// The three training products at a shape that the pool splits into blocks of rows and
-// columns with ragged edges (437 and 813 rows are 5 and 9 past a 12-row tile, 299 and 813
-// columns 11 and 13 past a 32-column one): at 2, 3 and 5 threads, the same bits as one
-// thread, which runs each product as one call.
+// The three training products split by the pool: at 437 positions into row runs (437 and
+// 813 rows are 5 and 9 past a 12-row tile), at 37 positions (one run) into column blocks
+// (299 and 813 columns are 11 and 13 past a 32-column one). At 2, 3 and 5 threads, the
+// same bits as one thread, which runs each product as one call.
 static void test_matmul_split(void) {
-    int BT = 437, C = 299, OC = 813;
-    rng r;
-    rng_init(&r, 11);
-    float *inp = xmalloc((size_t)BT * C * 4), *w = xmalloc((size_t)OC * C * 4), *bias = xmalloc((size_t)OC * 4);
-    fill(inp, (size_t)BT * C, &r, -1, 1);
-    fill(w, (size_t)OC * C, &r, -1, 1);
-    fill(bias, OC, &r, -1, 1);
-    float *ref[4] = {0}, *got[4] = {0};
-    size_t len[4] = {(size_t)BT * OC, (size_t)BT * C, (size_t)OC * C, (size_t)OC};
-    int nth = par_max_threads_test(), same = 1, widths[] = {1, 2, 3, 5};
-    for (size_t k = 0; k < sizeof widths / sizeof *widths; k++) {
-        set_threads_test(widths[k]);
-        float **o = k == 0 ? ref : got;
-        for (int i = 0; i < 4; i++) {
-            if (!o[i]) o[i] = xmalloc(len[i] * 4);
-            for (size_t e = 0; e < len[i]; e++) o[i][e] = 0.125f;  // dw and db accumulate
+    int shapes[][3] = {{437, 299, 813}, {37, 299, 813}};
+    for (int sh = 0; sh < 2; sh++) {
+        int BT = shapes[sh][0], C = shapes[sh][1], OC = shapes[sh][2];
+        rng r;
+        rng_init(&r, 11);
+        float *inp = xmalloc((size_t)BT * C * 4), *w = xmalloc((size_t)OC * C * 4), *bias = xmalloc((size_t)OC * 4);
+        fill(inp, (size_t)BT * C, &r, -1, 1);
+        fill(w, (size_t)OC * C, &r, -1, 1);
+        fill(bias, OC, &r, -1, 1);
+        float *ref[4] = {0}, *got[4] = {0};
+        size_t len[4] = {(size_t)BT * OC, (size_t)BT * C, (size_t)OC * C, (size_t)OC};
+        int nth = par_max_threads_test(), same = 1, widths[] = {1, 2, 3, 5};
+        for (size_t k = 0; k < sizeof widths / sizeof *widths; k++) {
+            set_threads_test(widths[k]);
+            float **o = k == 0 ? ref : got;
+            for (int i = 0; i < 4; i++) {
+                if (!o[i]) o[i] = xmalloc(len[i] * 4);
+                for (size_t e = 0; e < len[i]; e++) o[i][e] = 0.125f;  // dw and db accumulate
+            }
+            matmul_f32_packed(o[0], inp, w, bias, BT, C, OC);  // out = inp·wᵀ + bias
+            matmul_dinp_f32(o[1], o[0], w, BT, C, OC, 0);      // as if dout = out
+            matmul_dw_f32(o[2], o[3], o[0], inp, BT, C, OC);
+            if (k > 0)
+                for (int i = 0; i < 4; i++) same &= memcmp(ref[i], got[i], len[i] * 4) == 0;
         }
-        matmul_f32_packed(o[0], inp, w, bias, BT, C, OC);    // out = inp·wᵀ + bias
-        matmul_dinp_f32(o[1], o[0], w, BT, C, OC, 0);        // as if dout = out
-        matmul_dw_f32(o[2], o[3], o[0], inp, BT, C, OC);
-        if (k > 0)
-            for (int i = 0; i < 4; i++) same &= memcmp(ref[i], got[i], len[i] * 4) == 0;
+        set_threads_test(nth);
+        EXPECT(same, "matmul forward/dinp/dw (%dx%dx%d) split across 2, 3 or 5 threads: other bits than one thread", BT,
+               C, OC);
+        if (same)
+            printf("matmul forward, dinp, dw + bias (%dx%dx%d) at 2, 3, 5 threads: one thread's bits ... ok\n", BT, C, OC);
+        for (int i = 0; i < 4; i++) free(ref[i]), free(got[i]);
+        free(inp), free(w), free(bias);
     }
-    set_threads_test(nth);
-    EXPECT(same, "matmul forward/dinp/dw (%dx%dx%d) split across 2, 3 or 5 threads: other bits than one thread", BT, C, OC);
-    if (same) printf("matmul forward, dinp, dw + bias (%dx%dx%d) at 2, 3, 5 threads: one thread's bits ... ok\n", BT, C, OC);
-    for (int i = 0; i < 4; i++) free(ref[i]), free(got[i]);
-    free(inp), free(w), free(bias);
 }
 
 static void test_vec_kernels(void) {

@@ -24,72 +24,82 @@ void gemm_f32_ref(float *c, int ldc, const float *a, int sam, int sak, const flo
     }
 }
 
-// The products run as pool tasks over a grid of blocks of c: rows in blocks of RB (a
-// multiple of 12, the AVX-512 tile height, twice the AVX2 one; at most 192, the kernels' MC)
-// and columns in blocks of CB (a multiple of 32, two AVX-512 tiles, four AVX2 ones), so no
-// tile is cut into slower edge tiles. Every element is summed in k order with the same
-// arithmetic in any tile, so the bits do not depend on the split or the thread count
-// (test_train checks splits against one call). Blocks shrink (columns first, down to 128,
-// then rows, down to 48) until there are GRID_TASKS per thread: a thread kept off its core
-// by another process then holds a small share of the product. Smaller blocks pack more
-// (dw's a once per column block, every product's b once per row block): below 48 rows or
-// 128 columns a task repacks more than it multiplies. One thread runs one call.
-enum { GRID_TASKS = 8 };
+// The products run as pool tasks over runs of rows of c (in 12-row units: the AVX-512 tile
+// height, twice the AVX2 one, so no tile is cut into slower edge tiles). Every element is
+// summed in k order with the same arithmetic in any tile, so the bits depend neither on the
+// split nor on the thread count (test_train checks splits against one call). One thread
+// runs one call.
+// - forward and dinp (rows = positions): pool_guided's runs, largest first, at least 48
+//   rows, so on an idle machine the threads finish together on small runs, and a thread
+//   kept off its core by another process holds a small share. With too few runs to share
+//   (short batches) each run is cut into column blocks of at least 128 (multiples of 32).
+// - dw (rows = output features, k = positions, thousands): equal runs, a multiple of the
+//   width, of at least 384 rows. Within a call the kernel packs b (the inputs) once per 192
+//   rows and reuses it from L2 for the next 192, and each k block of dw's long sum is one
+//   pass over b: shorter runs stream b from memory again per run (measured: dw 10-20%
+//   slower at 48-192-row runs, at GPT-2-124M's and models/mini's shapes).
+enum { ROW_UNIT = 12, MIN_ROW_UNITS = 4, DW_ROW_UNITS = 32, MIN_COLS = 128 };
 
 typedef struct {
     float *c;
     const float *a, *b;
     int ldc, sam, sak, sbk, sbn, M, N, K, accumulate;
-    int rb, cb, col_blocks;
+    int equal_runs;      // dw: equal runs of at least DW_ROW_UNITS, no column blocks
     const float *bias;   // forward: added to each row of c
     float *db;           // dw: += Σ over k of a's column (dout summed over positions)
+    int cb, col_blocks, rows[POOL_MAX_TASKS + 1];  // column block width; row runs in ROW_UNITs
 } grid_job;
 
-static void grid_plan(grid_job *j) {
-    int width = pool_width(), want = GRID_TASKS * width;
+// Returns the task count: row runs × column blocks.
+static int grid_plan(grid_job *j) {
+    int width = pool_width(), units = (j->M + ROW_UNIT - 1) / ROW_UNIT, runs;
+    j->cb = j->N, j->col_blocks = 1;
     if (width == 1) {  // one call: the kernel's own blocking packs least
-        j->rb = j->M;
-        j->cb = j->N;
-        j->col_blocks = 1;
-        return;
+        j->rows[0] = 0, j->rows[1] = units;
+        return 1;
     }
-    j->rb = 192;
-    j->cb = (j->N + 31) / 32 * 32;
-    for (;;) {
-        int tasks = ((j->M + j->rb - 1) / j->rb) * ((j->N + j->cb - 1) / j->cb);
-        if (tasks >= want) break;
-        if (j->cb > 128) j->cb = (j->cb / 2 + 31) / 32 * 32;
-        else if (j->rb > 48) j->rb /= 2;
-        else break;
+    if (j->equal_runs) {
+        runs = width * (units / (DW_ROW_UNITS * width) > 1 ? units / (DW_ROW_UNITS * width) : 1);
+        if (runs > POOL_MAX_TASKS) runs = POOL_MAX_TASKS;
+        if (runs > units) runs = units;
+        for (int i = 0; i <= runs; i++) j->rows[i] = (int)((long)units * i / runs);
+        return runs;
     }
-    j->col_blocks = (j->N + j->cb - 1) / j->cb;
+    runs = pool_guided(units, MIN_ROW_UNITS, j->rows, POOL_MAX_TASKS);
+    if (runs < 2 * width) {
+        int want = (2 * width + runs - 1) / runs, most = (j->N + MIN_COLS - 1) / MIN_COLS;
+        j->col_blocks = want < most ? want : most;
+        j->cb = ((j->N + j->col_blocks - 1) / j->col_blocks + 31) / 32 * 32;
+        j->col_blocks = (j->N + j->cb - 1) / j->cb;
+    }
+    return runs * j->col_blocks;
 }
 
-// Task = block (row block, column block), row-major: a thread's next claim is likely
-// the same rows' next columns.
+// Task = (row run, column block), row-major: a thread's next claim is likely the same
+// rows' next columns.
 static void grid_task(void *ctx, int task, int worker) {
     (void)worker;
     const grid_job *j = ctx;
-    int m0 = task / j->col_blocks * j->rb, n0 = task % j->col_blocks * j->cb;
-    int mn = j->M - m0 < j->rb ? j->M - m0 : j->rb, nn = j->N - n0 < j->cb ? j->N - n0 : j->cb;
+    int r = task / j->col_blocks, n0 = task % j->col_blocks * j->cb;
+    int m0 = j->rows[r] * ROW_UNIT, m1 = j->rows[r + 1] * ROW_UNIT < j->M ? j->rows[r + 1] * ROW_UNIT : j->M;
+    int mn = m1 - m0, nn = j->N - n0 < j->cb ? j->N - n0 : j->cb;
     kern.gemm_f32(j->c + (size_t)m0 * j->ldc + n0, j->ldc, j->a + (size_t)m0 * j->sam, j->sam, j->sak,
                   j->b + (size_t)n0 * j->sbn, j->sbk, j->sbn, mn, nn, j->K, j->accumulate);
     if (j->bias)
-        for (int m = m0; m < m0 + mn; m++) {
+        for (int m = m0; m < m1; m++) {
             float *o = j->c + (size_t)m * j->ldc;
             for (int n = n0; n < n0 + nn; n++) o[n] += j->bias[n];
         }
-    if (j->db && n0 == 0)  // the bias gradient of rows m0.. (output features), positions in order
+    if (j->db && n0 == 0)  // dw: the bias gradient of rows m0..m1 (output features), positions in order
         for (int k = 0; k < j->K; k++) {
             const float *d = j->a + (size_t)k * j->sak;
-            for (int m = m0; m < m0 + mn; m++) j->db[m] += d[m];
+            for (int m = m0; m < m1; m++) j->db[m] += d[m];
         }
 }
 
 static void grid_run(grid_job *j) {
     if (j->M <= 0 || j->N <= 0) return;
-    grid_plan(j);
-    pool_run(((j->M + j->rb - 1) / j->rb) * j->col_blocks, grid_task, j);
+    pool_run(grid_plan(j), grid_task, j);
 }
 
 void matmul_f32_packed(float *out, const float *inp, const float *w, const float *bias, int BT, int C, int OC) {
@@ -111,6 +121,6 @@ void matmul_dinp_f32(float *dinp, const float *dout, const float *w, int BT, int
 
 void matmul_dw_f32(float *dw, float *db, const float *dout, const float *inp, int BT, int C, int OC) {
     grid_job j = {.c = dw, .a = dout, .b = inp, .ldc = C, .sam = 1, .sak = OC, .sbk = C, .sbn = 1, .M = OC, .N = C,
-                  .K = BT, .accumulate = 1, .db = db};
+                  .K = BT, .accumulate = 1, .equal_runs = 1, .db = db};
     grid_run(&j);
 }
