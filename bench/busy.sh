@@ -27,7 +27,7 @@ echo "## A busy machine"
 echo
 echo "One competing process, started and stopped by this script: a shell busy loop at nice 0, then one at"
 echo "nice 19. Beside it, \`shrink bench\` with 1 thread and with the default (all $(nproc) cores), on the"
-echo "GPT-2-124M-shaped GGUF files (random weights), one thread count after the other, $REPS repeats each,"
+echo "GPT-2-124M-shaped GGUF files (random weights): one repeat at each thread count in turn, $REPS rounds,"
 echo "medians. Training: 6 steps of \`shrink train --config models/mini/config.json\` on data/heldout.txt,"
 echo "$TRAIN_REPS runs at each thread count in turn, medians."
 echo "Target (issue 15): default threads at least 0.9x one thread's speed in the same conditions (training: 0.8x)."
@@ -56,13 +56,20 @@ for nice in 0 19; do
     sleep 1
     for type in f16 Q8_0 Q4_K_M; do
         gguf="$work/gpt2-124m-$type.gguf"
-        one=$($SHRINK bench -m "$gguf" -t 1 -r "$REPS" --json)
-        all=$($SHRINK bench -m "$gguf" -t "$(nproc)" -r "$REPS" --json)
+        # 1 thread and all threads in turn, one repeat each, REPS rounds: a drift of the
+        # machine's speed moves both alike
+        one="" all=""
+        for r in $(seq "$REPS"); do
+            one="$one
+$($SHRINK bench -m "$gguf" -t 1 -r 1 --json)"
+            all="$all
+$($SHRINK bench -m "$gguf" -t "$(nproc)" -r 1 --json)"
+        done
         lcsv=""
         [ -z "$llama" ] || lcsv=$("$llama" -m "$gguf" -p 128 -n 64 -r "$REPS" -o csv 2>/dev/null)
         for test in pp128 tg64; do
-            a=$(echo "$one" | sed -n "s/.*\"test\": \"$test\".*\"median\": \([0-9.]*\).*/\1/p")
-            b=$(echo "$all" | sed -n "s/.*\"test\": \"$test\".*\"median\": \([0-9.]*\).*/\1/p")
+            a=$(median $(echo "$one" | sed -n "s/.*\"test\": \"$test\".*\"median\": \([0-9.]*\).*/\1/p"))
+            b=$(median $(echo "$all" | sed -n "s/.*\"test\": \"$test\".*\"median\": \([0-9.]*\).*/\1/p"))
             awk -v n="$nice" -v t="$type" -v x="$test" -v a="$a" -v b="$b" \
                 'BEGIN {printf "| busy loop, nice %s | %s | %s | %.1f | %.1f | %.2f |", n, t, x, a, b, b / a}'
             if [ -n "$llama" ]; then
