@@ -59,7 +59,8 @@ static int grid_plan(grid_job *j) {
         return 1;
     }
     if (j->equal_runs) {
-        runs = width * (units / (DW_ROW_UNITS * width) > 1 ? units / (DW_ROW_UNITS * width) : 1);
+        int per_thread = units / (DW_ROW_UNITS * width);
+        runs = width * (per_thread > 1 ? per_thread : 1);
         if (runs > POOL_MAX_TASKS) runs = POOL_MAX_TASKS;
         if (runs > units) runs = units;
         for (int i = 0; i <= runs; i++) j->rows[i] = (int)((long)units * i / runs);
